@@ -1,0 +1,43 @@
+"""MLproject mirrors train.py: same parameters, same defaults (one source of truth)."""
+
+import yaml
+
+import train
+from tests.conftest import ROOT
+
+
+def _mlproject_parameters() -> dict[str, dict[str, object]]:
+    spec = yaml.safe_load((ROOT / "MLproject").read_text())
+    assert spec["conda_env"] == "conda.yaml"
+    return spec["entry_points"]["main"]["parameters"]
+
+
+def test_mlproject_defaults_equal_train_defaults() -> None:
+    parser = train.build_parser()
+    for name, spec in _mlproject_parameters().items():
+        default = parser.get_default(name)
+        expected = "none" if default is None else default
+        assert spec["default"] == expected, name
+        # The value MLflow passes on must parse back to the same default.
+        action = next(a for a in parser._actions if a.dest == name)
+        assert action.type(str(spec["default"])) == default if action.type else True
+
+
+def test_mlproject_maps_every_parameter_to_its_flag() -> None:
+    spec = yaml.safe_load((ROOT / "MLproject").read_text())
+    command = spec["entry_points"]["main"]["command"]
+    for name in _mlproject_parameters():
+        flag = "--" + name.replace("_", "-")
+        assert f"{flag} {{{name}}}" in command
+    expected = {
+        "seed",
+        "test_size",
+        "model",
+        "C",
+        "max_iter",
+        "n_estimators",
+        "max_depth",
+        "register_model",
+        "alias",
+    }
+    assert set(_mlproject_parameters()) == expected
