@@ -9,10 +9,16 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+    from petalflow.settings import Settings
 
 import train
 
@@ -112,3 +118,126 @@ def run_train(
         timeout=300,
         check=False,
     )
+
+
+def make_settings(artifacts_dir: Path, **overrides: object) -> Settings:
+    """Service settings for tests: local artifacts, no user paths."""
+    from petalflow.settings import Settings
+
+    values: dict[str, object] = {
+        "artifacts_dir": artifacts_dir,
+        "prediction_log": "",
+        "model_uri": None,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def api(trained: Path) -> Iterator[TestClient]:
+    """A client of the app serving the session's logreg model (lifespan run)."""
+    from fastapi.testclient import TestClient
+
+    from petalflow.service import create_app
+
+    with TestClient(create_app(make_settings(trained))) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def api_sklearn(trained: Path) -> Iterator[TestClient]:
+    """The same model served without the fast path (the scikit-learn fallback)."""
+    from fastapi.testclient import TestClient
+
+    from petalflow.service import create_app
+
+    with TestClient(create_app(make_settings(trained, fast_path=False))) as test_client:
+        yield test_client
+
+
+class ServerProcess:
+    """A real server process on a loopback port, stopped by its PID."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self._log_handle = log.open("wb")
+        self.proc = subprocess.Popen(
+            [a.replace("{port}", str(self.port)) for a in args],
+            cwd=cwd,
+            env=env,
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_healthy(self, path: str = "/health", timeout: float = 90) -> float:
+        """Poll until ``path`` answers 200; returns the seconds it took."""
+        import time
+
+        import httpx
+
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited with {self.proc.returncode}: {self.output()}")
+            try:
+                if httpx.get(self.url + path, timeout=2).status_code == 200:
+                    return time.monotonic() - start
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server not healthy after {timeout}s: {self.output()}")
+
+    def output(self) -> str:
+        self._log_handle.flush()
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log_handle.close()
+
+
+def uvicorn_args(*extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "serve:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        *extra,
+    ]
+
+
+@pytest.fixture()
+def start_server(tmp_path: Path) -> Iterator[Any]:
+    """Factory: start a real `uvicorn serve:app` with the given environment."""
+    servers: list[ServerProcess] = []
+
+    def start(
+        env: dict[str, str | None], args: list[str] | None = None, healthy: bool = True
+    ) -> ServerProcess:
+        server = ServerProcess(
+            args or uvicorn_args(),
+            python_env(**{"PREDICTION_LOG": str(tmp_path / "predictions.db"), **env}),
+            ROOT,
+            tmp_path / f"server-{len(servers)}.log",
+        )
+        servers.append(server)
+        if healthy:
+            server.wait_healthy()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

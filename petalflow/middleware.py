@@ -1,0 +1,170 @@
+"""Pure ASGI middleware: request id, body limit, one JSON log line, request metrics.
+
+Pure ASGI (not BaseHTTPMiddleware) because it sits on the hot path of every request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from petalflow.telemetry import Telemetry
+
+logger = logging.getLogger("petalflow.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+class PayloadTooLargeError(Exception):
+    """The request body is larger than the configured limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"request body is larger than {limit} bytes; send fewer rows per request "
+            "or raise MAX_BODY_BYTES"
+        )
+        self.limit = limit
+
+
+def error_body(error: str, message: str, request_id: str) -> bytes:
+    """The JSON error format, for responses produced outside the routes."""
+    return json.dumps(
+        {"error": error, "message": message, "details": [], "request_id": request_id}
+    ).encode()
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _REQUEST_ID.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    """Gives every HTTP request an id, a body limit, a log line and metrics."""
+
+    def __init__(self, app: ASGIApp, telemetry: Telemetry, max_body_bytes: int) -> None:
+        self.app = app
+        self.telemetry = telemetry
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, _quiet_startup_failure(send))
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode())
+        status = 500
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                started = True
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        limit = self.max_body_bytes
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLargeError(limit)
+            return message
+
+        try:
+            declared = _content_length(scope)
+            if declared is not None and declared > limit:
+                await self._reply(
+                    send_with_id,
+                    413,
+                    "payload_too_large",
+                    str(PayloadTooLargeError(limit)),
+                    request_id,
+                )
+            else:
+                await self.app(scope, limited_receive, send_with_id)
+        except PayloadTooLargeError as exc:
+            if not started:
+                await self._reply(send_with_id, 413, "payload_too_large", str(exc), request_id)
+        except Exception:
+            logger.exception("unhandled error", extra={"fields": {"request_id": request_id}})
+            if not started:
+                message = f"internal error; quote request id {request_id} when reporting it"
+                await self._reply(send_with_id, 500, "internal_error", message, request_id)
+        finally:
+            self._observe(scope, status, start, request_id)
+
+    @staticmethod
+    async def _reply(send: Send, status: int, error: str, message: str, request_id: str) -> None:
+        body = error_body(error, message, request_id)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _observe(self, scope: Scope, status: int, start: float, request_id: str) -> None:
+        elapsed = time.perf_counter() - start
+        route = scope.get("route")
+        path = getattr(route, "path", None) or "unmatched"
+        self.telemetry.requests.labels(path, scope["method"], str(status)).inc()
+        self.telemetry.latency.labels(path).observe(elapsed)
+        state: dict[str, Any] = scope.get("state", {})
+        logger.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "latency_ms": round(elapsed * 1000, 3),
+                    "model_version": state.get("model_version"),
+                }
+            },
+        )
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _quiet_startup_failure(send: Send) -> Send:
+    """Drop the traceback Starlette attaches to a failed startup.
+
+    The lifespan has already logged one clear line (and the traceback at DEBUG);
+    uvicorn would otherwise print the whole traceback at ERROR.
+    """
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "lifespan.startup.failed":
+            message = {**message, "message": ""}
+        await send(message)
+
+    return wrapped

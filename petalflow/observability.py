@@ -1,0 +1,79 @@
+"""Logging and process set-up for the API: JSON log lines, metrics across workers.
+
+Nothing here runs at import; serve.py calls these before it builds the app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; a record's ``fields`` extra is merged in."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info and record.levelno >= logging.ERROR:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """JSON lines on stderr for petalflow; uvicorn's access log is replaced by ours."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    package = logging.getLogger("petalflow")
+    package.handlers[:] = [handler]
+    package.setLevel(level.upper())
+    package.propagate = False
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+def _start_time(pid: int) -> str:
+    try:
+        # Field 22 of /proc/<pid>/stat: start time in clock ticks since boot.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "0"
+
+
+def prepare_multiprocess_metrics() -> str | None:
+    """Share Prometheus metrics between uvicorn workers without user set-up.
+
+    A worker spawned by ``uvicorn --workers N`` has a multiprocessing parent (the
+    supervisor); all workers of one supervisor share a folder keyed by its pid and
+    start time. A single process keeps plain in-memory metrics. An explicit
+    PROMETHEUS_MULTIPROC_DIR (e.g. under gunicorn) is respected. Must run before
+    prometheus_client is imported, which reads the variable once.
+    """
+    explicit = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if explicit:
+        Path(explicit).mkdir(parents=True, exist_ok=True)
+        return explicit
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.pid is None:
+        return None
+    folder = Path(tempfile.gettempdir()) / (
+        f"petalflow-metrics-{parent.pid}-{_start_time(parent.pid)}"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    logger.debug("multiprocess metrics in %s", folder)
+    return str(folder)

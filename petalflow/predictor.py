@@ -1,0 +1,43 @@
+"""The prediction step: the verified fast path when there is one, else the pipeline."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from petalflow.data import FEATURE_NAMES
+from petalflow.errors import ModelLoadError
+from petalflow.loading import LoadedModel
+
+logger = logging.getLogger(__name__)
+
+
+class Predictor:
+    """Class probabilities for rows given in the model's feature order."""
+
+    def __init__(self, model: LoadedModel, use_fast_path: bool = True) -> None:
+        if tuple(model.feature_names) != FEATURE_NAMES:
+            raise ModelLoadError(
+                f"the model expects features {model.feature_names}, but this API serves "
+                f"{list(FEATURE_NAMES)}; serve a model trained by petalflow's train.py"
+            )
+        self.model = model
+        self.classes = list(model.class_names)
+        self.fast: Any = None
+        if use_fast_path:
+            from petalflow.fastpath import build_verified_fast_path
+
+            self.fast = build_verified_fast_path(model.pipeline, list(FEATURE_NAMES))
+        logger.info("prediction path: %s", "numpy fast path" if self.fast else "scikit-learn")
+
+    def proba(self, rows: np.ndarray) -> np.ndarray:
+        """An (n, n_classes) array of probabilities."""
+        if self.fast is not None:
+            return np.asarray(self.fast.predict_proba(rows))
+        return self.model.pipeline_proba(rows)
+
+    def labels(self, proba: np.ndarray) -> list[str]:
+        """Labels as the pipeline's predict gives them (first class on ties)."""
+        return [self.classes[i] for i in np.argmax(proba, axis=1)]

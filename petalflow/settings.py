@@ -1,0 +1,39 @@
+"""Typed service settings, read from the environment by the entry point only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the API can be configured with (environment variable = field name)."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    model_uri: str | None = Field(
+        default=None, description="Any MLflow model URI; when unset, ARTIFACTS_DIR is served"
+    )
+    artifacts_dir: Path = Field(default=Path("artifacts"), description="Local training output")
+    max_batch_rows: int = Field(default=10_000, ge=1, description="Rows per /predict/batch")
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Request body limit")
+    log_level: str = Field(default="INFO", description="Log level of petalflow's loggers")
+    fast_path: bool = Field(default=True, description="Use the verified NumPy fast path")
+    prediction_log: str = Field(
+        default="predictions.db", description="SQLite prediction log; empty string disables it"
+    )
+    prediction_log_max_rows: int = Field(default=100_000, ge=1000, description="Retention")
+    drift_window: int = Field(default=500, ge=10, description="Predictions in a drift check")
+    drift_min_samples: int = Field(default=100, ge=10, description="Fewer: no drift verdict")
+    performance_window: int = Field(default=500, ge=10, description="Labelled predictions")
+    performance_min_labels: int = Field(default=20, ge=1, description="Fewer: no verdict")
+    accuracy_margin: float = Field(
+        default=0.05, gt=0, lt=1, description="Alert when live accuracy < training - margin"
+    )
+
+
+def get_settings() -> Settings:
+    """Settings from the environment (called by serve.py, never at import)."""
+    return Settings()

@@ -1,0 +1,158 @@
+"""A real `uvicorn serve:app` process: serving, startup failures, MLflow parity."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ServerProcess, train_into
+
+pytestmark = pytest.mark.e2e
+GOOD = {"sepal_length": 6.3, "sepal_width": 2.9, "petal_length": 5.6, "petal_width": 1.8}
+
+
+def test_uvicorn_serves_predictions_and_logs_json_lines(start_server, trained: Path) -> None:
+    server = start_server({"ARTIFACTS_DIR": str(trained)})
+    response = httpx.post(server.url + "/predict", json=GOOD, headers={"X-Request-ID": "e2e-1"})
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "e2e-1"
+    body = response.json()
+    assert body["model_version"] == json.loads((trained / "model_info.json").read_text())["run_id"]
+    assert body["predicted_label"] == "virginica"
+    time.sleep(0.2)
+    lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+    request_lines = [line for line in lines if line.get("request_id") == "e2e-1"]
+    assert len(request_lines) == 1
+    assert request_lines[0]["status"] == 200 and request_lines[0]["path"] == "/predict"
+    assert request_lines[0]["model_version"] == body["model_version"]
+    assert any("serving model" in line["message"] for line in lines)
+
+
+def _failed_start(start_server, env: dict[str, str | None]) -> str:
+    server: ServerProcess = start_server(env, healthy=False)
+    try:
+        server.proc.wait(timeout=60)
+    except Exception:
+        pytest.fail(f"server did not exit within 60 s: {server.output()}")
+    assert server.proc.returncode != 0
+    output = server.output()
+    assert "Traceback" not in output
+    errors = [
+        json.loads(line)
+        for line in output.splitlines()
+        if line.startswith("{") and '"ERROR"' in line
+    ]
+    assert len(errors) == 1, output
+    return str(errors[0]["message"])
+
+
+def test_uvicorn_exits_on_missing_model(start_server, tmp_path: Path) -> None:
+    message = _failed_start(start_server, {"ARTIFACTS_DIR": str(tmp_path / "nothing")})
+    assert "python train.py" in message
+
+
+def test_uvicorn_exits_on_tampered_model(start_server, trained: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "artifacts"
+    shutil.copytree(trained, copy)
+    data = bytearray((copy / "model.joblib").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / "model.joblib").write_bytes(bytes(data))
+    message = _failed_start(start_server, {"ARTIFACTS_DIR": str(copy)})
+    assert "sha256" in message and "refusing" in message
+
+
+def test_uvicorn_exits_on_unknown_alias(start_server, tmp_path: Path, tracking_uri: str) -> None:
+    train_into(tmp_path / "a", "--register-model", "iris-classifier", "--alias", "champion")
+    message = _failed_start(
+        start_server,
+        {"MODEL_URI": "models:/iris-classifier@nope", "MLFLOW_TRACKING_URI": tracking_uri},
+    )
+    assert "models:/iris-classifier@nope" in message
+
+
+def test_uvicorn_serves_registry_alias(start_server, tmp_path: Path, tracking_uri: str) -> None:
+    art = train_into(tmp_path / "a", "--register-model", "iris-classifier", "--alias", "champion")
+    run_id = json.loads((art / "model_info.json").read_text())["run_id"]
+    local = start_server({"ARTIFACTS_DIR": str(art), "MLFLOW_TRACKING_URI": tracking_uri})
+    remote = start_server(
+        {"MODEL_URI": "models:/iris-classifier@champion", "MLFLOW_TRACKING_URI": tracking_uri}
+    )
+    a = httpx.post(local.url + "/predict", json=GOOD).json()
+    b = httpx.post(remote.url + "/predict", json=GOOD).json()
+    assert a["model_version"] == b["model_version"] == run_id
+    assert a["class_probabilities"] == b["class_probabilities"]
+    assert httpx.get(remote.url + "/model").json()["source"] == "models:/iris-classifier@champion"
+
+
+PAYLOADS = {
+    "dataframe_split": {
+        "dataframe_split": {
+            "columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
+            "data": [[5.1, 3.5, 1.4, 0.2], [6.3, 2.9, 5.6, 1.8], [5.9, 3.0, 4.2, 1.5]],
+        }
+    },
+    "dataframe_records": {
+        "dataframe_records": [
+            GOOD,
+            {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2},
+        ]
+    },
+    "instances": {
+        "instances": [
+            GOOD,
+            {"sepal_length": 5.9, "sepal_width": 3.0, "petal_length": 4.2, "petal_width": 1.5},
+        ]
+    },
+    "inputs": {
+        "inputs": [
+            {"sepal_length": 5.9, "sepal_width": 3.0, "petal_length": 4.2, "petal_width": 1.5}
+        ]
+    },
+    "inputs-columns": {
+        "inputs": {
+            "sepal_length": [5.1, 6.3],
+            "sepal_width": [3.5, 2.9],
+            "petal_length": [1.4, 5.6],
+            "petal_width": [0.2, 1.8],
+        }
+    },
+}
+
+
+@pytest.mark.slow
+def test_invocations_equal_mlflow_models_serve(
+    start_server, trained_rf: Path, isolated_tracking: str
+) -> None:
+    run_id = json.loads((trained_rf / "model_info.json").read_text())["run_id"]
+    ours = start_server({"ARTIFACTS_DIR": str(trained_rf)})
+    mlflow_bin = str(Path(sys.executable).parent / "mlflow")
+    theirs = start_server(
+        {"MLFLOW_TRACKING_URI": isolated_tracking},
+        args=[
+            mlflow_bin,
+            "models",
+            "serve",
+            "-m",
+            f"runs:/{run_id}/model",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+        ],
+        healthy=False,
+    )
+    theirs.wait_healthy("/ping", timeout=120)
+    for name, payload in PAYLOADS.items():
+        a = httpx.post(ours.url + "/invocations", json=payload)
+        b = httpx.post(theirs.url + "/invocations", json=payload)
+        assert b.status_code == 200, (name, b.text)
+        assert a.status_code == 200, (name, a.text)
+        assert a.json() == b.json(), name
