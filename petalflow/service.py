@@ -6,7 +6,9 @@ Domain errors are mapped to HTTP status codes in one place: ``_ERROR_STATUS``.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -28,9 +30,12 @@ from petalflow.errors import (
 )
 from petalflow.loading import LoadedModel, load_model
 from petalflow.middleware import PayloadTooLargeError, RequestContextMiddleware
+from petalflow.monitoring import Monitor, MonitoringCollector, MonitoringDisabledError, open_log
 from petalflow.predictor import Predictor
 from petalflow.schema import (
     ErrorResponse,
+    FeedbackRequest,
+    FeedbackResponse,
     HealthResponse,
     InvocationsResponse,
     ModelResponse,
@@ -42,7 +47,7 @@ from petalflow.schema import (
     summarize,
 )
 from petalflow.settings import Settings
-from petalflow.telemetry import Telemetry
+from petalflow.telemetry import CONTENT_TYPE, Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +59,12 @@ _ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     AlreadyLabelledError: (409, "conflict"),
     UnknownLabelError: (422, "validation_error"),
     PayloadTooLargeError: (413, "payload_too_large"),
+    MonitoringDisabledError: (503, "monitoring_disabled"),
 }
 # Bodies above this size are parsed and scored in a worker thread, not on the loop.
 _OFFLOAD_BYTES = 16 * 1024
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 404, 409, 413, 415, 422, 500)
+    code: {"model": ErrorResponse} for code in (400, 404, 409, 413, 415, 422, 500, 503)
 }
 
 
@@ -146,14 +152,20 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         try:
             loaded = model or load_model(settings.model_uri, settings.artifacts_dir)
             predictor = Predictor(loaded, use_fast_path=settings.fast_path)
-        except PetalflowError as exc:
-            logger.debug("model load failed", exc_info=True)
+            log = open_log(settings)
+        except (PetalflowError, OSError, sqlite3.Error) as exc:
+            logger.debug("start-up failed", exc_info=True)
             logger.error("cannot start: %s", exc)
             raise
         app.state.predictor = predictor
+        app.state.monitor = Monitor(loaded, log, settings)
         telemetry.model_info.labels(loaded.model_version, loaded.source).set(1)
         logger.info("serving model %s from %s", loaded.model_version, loaded.source)
-        yield
+        try:
+            yield
+        finally:
+            if log is not None:
+                log.close()
 
     app = FastAPI(title="petalflow", version="1", lifespan=lifespan)
     app.state.settings = settings
@@ -163,12 +175,17 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     )
     _install_error_handlers(app)
 
-    def score(rows: np.ndarray) -> tuple[list[str], np.ndarray, float]:
+    def score(rows: np.ndarray, request_ids: list[str]) -> tuple[list[str], np.ndarray, float]:
+        """Predict, then log and count the predictions (both O(1) per row)."""
         predictor: Predictor = app.state.predictor
         start = time.perf_counter()
         proba = predictor.proba(rows)
         latency_ms = (time.perf_counter() - start) * 1000
         labels = predictor.labels(proba)
+        app.state.monitor.record(request_ids, rows, labels, proba)
+        version = predictor.model.model_version
+        for label, count in Counter(labels).items():
+            telemetry.predictions.labels(version, label).inc(count)
         return labels, proba, latency_ms
 
     def rows_of(items: list[PredictRequest]) -> np.ndarray:
@@ -181,7 +198,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     @app.post("/predict", response_model=PredictResponse, responses=_ERRORS)
     async def predict(request: Request) -> Response:
         item = parse(PredictRequest, await json_body(request))
-        labels, proba, latency_ms = score(rows_of([item]))
+        labels, proba, latency_ms = score(rows_of([item]), [request.state.request_id])
         classes = app.state.predictor.classes
         request.state.model_version = version = app.state.predictor.model.model_version
         return JSONResponse(
@@ -193,7 +210,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             }
         )
 
-    def predict_batch_sync(body: bytes) -> dict[str, Any]:
+    def predict_batch_sync(body: bytes, request_id: str) -> dict[str, Any]:
         batch = parse(PredictBatchRequest, body)
         limit = settings.max_batch_rows
         if len(batch.instances) > limit:
@@ -204,7 +221,8 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
                 "(MAX_BATCH_ROWS); split the batch",
                 [{"field": "instances", "rule": "max_length", "message": f"at most {limit} rows"}],
             )
-        labels, proba, latency_ms = score(rows_of(batch.instances))
+        ids = [f"{request_id}:{i}" for i in range(len(batch.instances))]
+        labels, proba, latency_ms = score(rows_of(batch.instances), ids)
         classes = app.state.predictor.classes
         predictions = [
             {"predicted_label": label, "class_probabilities": dict(zip(classes, p, strict=True))}
@@ -220,11 +238,12 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     async def predict_batch(request: Request) -> Response:
         body = await json_body(request)
         request.state.model_version = app.state.predictor.model.model_version
+        request_id = request.state.request_id
         if len(body) > _OFFLOAD_BYTES:
-            return JSONResponse(await run_in_threadpool(predict_batch_sync, body))
-        return JSONResponse(predict_batch_sync(body))
+            return JSONResponse(await run_in_threadpool(predict_batch_sync, body, request_id))
+        return JSONResponse(predict_batch_sync(body, request_id))
 
-    def invocations_sync(body: bytes) -> dict[str, Any]:
+    def invocations_sync(body: bytes, request_id: str) -> dict[str, Any]:
         try:
             rows = invocations.parse_payload(body, list(FEATURE_NAMES))
         except invocations.PayloadError as exc:
@@ -235,16 +254,17 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
                 "payload_too_large",
                 f"{len(rows)} rows exceed the limit of {settings.max_batch_rows} (MAX_BATCH_ROWS); split the request",
             )
-        labels, _, _ = score(rows)
+        labels, _, _ = score(rows, [f"{request_id}:{i}" for i in range(len(rows))])
         return {"predictions": labels}
 
     @app.post("/invocations", response_model=InvocationsResponse, responses=_ERRORS)
     async def invocations_route(request: Request) -> Response:
         body = await json_body(request)
         request.state.model_version = app.state.predictor.model.model_version
+        request_id = request.state.request_id
         if len(body) > _OFFLOAD_BYTES:
-            return JSONResponse(await run_in_threadpool(invocations_sync, body))
-        return JSONResponse(invocations_sync(body))
+            return JSONResponse(await run_in_threadpool(invocations_sync, body, request_id))
+        return JSONResponse(invocations_sync(body, request_id))
 
     @app.get("/model", response_model=ModelResponse)
     async def model_route() -> dict[str, Any]:
@@ -263,6 +283,30 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             "fast_path": predictor.fast is not None,
         }
 
+    @app.post("/feedback", response_model=FeedbackResponse, responses=_ERRORS)
+    async def feedback(request: Request) -> dict[str, Any]:
+        item = parse(FeedbackRequest, await json_body(request))
+        result: dict[str, Any] = await run_in_threadpool(
+            app.state.monitor.feedback, item.request_id, item.true_label
+        )
+        return result
+
+    @app.get("/monitoring/drift", responses=_ERRORS)
+    async def monitoring_drift() -> dict[str, Any]:
+        result: dict[str, Any] = await run_in_threadpool(app.state.monitor.drift)
+        return result
+
+    @app.get("/monitoring/performance", responses=_ERRORS)
+    async def monitoring_performance() -> dict[str, Any]:
+        result: dict[str, Any] = await run_in_threadpool(app.state.monitor.performance)
+        return result
+
+    @app.get("/metrics", response_class=Response)
+    async def metrics() -> Response:
+        collector = MonitoringCollector(app.state.monitor)
+        text = await run_in_threadpool(telemetry.render, [collector])
+        return Response(text, media_type=CONTENT_TYPE)
+
     _document_bodies(app)
     return app
 
@@ -275,6 +319,7 @@ def _document_bodies(app: FastAPI) -> None:
         "/predict": PredictRequest,
         "/predict/batch": PredictBatchRequest,
         "/invocations": None,
+        "/feedback": FeedbackRequest,
     }
 
     def openapi() -> dict[str, Any]:
