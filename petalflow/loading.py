@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from petalflow import artifacts, tracking
+from petalflow import artifacts
 from petalflow.errors import ModelIntegrityError, ModelLoadError, TrackingError
 
 logger = logging.getLogger(__name__)
@@ -106,8 +106,11 @@ def _run_json_files(run_id: str) -> dict[str, Any]:
 
 def load_from_uri(uri: str) -> LoadedModel:
     """Load any MLflow model URI and resolve the training run behind it."""
+    # MLflow is imported only for URI sources: serving local artifacts starts faster.
     import mlflow
     from mlflow.exceptions import MlflowException
+
+    from petalflow import tracking
 
     tracking_uri = tracking.resolve_tracking_uri()
     try:

@@ -10,7 +10,6 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -129,7 +128,7 @@ class RequestContextMiddleware:
         path = getattr(route, "path", None) or "unmatched"
         self.telemetry.requests.labels(path, scope["method"], str(status)).inc()
         self.telemetry.latency.labels(path).observe(elapsed)
-        state: dict[str, Any] = scope.get("state", {})
+        app_state = getattr(scope.get("app"), "state", None)
         logger.info(
             "request",
             extra={
@@ -139,7 +138,7 @@ class RequestContextMiddleware:
                     "path": scope["path"],
                     "status": status,
                     "latency_ms": round(elapsed * 1000, 3),
-                    "model_version": state.get("model_version"),
+                    "model_version": getattr(app_state, "model_version", None),
                 }
             },
         )

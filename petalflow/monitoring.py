@@ -57,6 +57,12 @@ class Monitor:
         ):
             self.log.record(request_id, version, row, label, dict(zip(classes, p, strict=True)))
 
+    def record_one(self, request_id: str, row: list[float], label: str, proba: list[float]) -> None:
+        """Queue one prediction for the log."""
+        if self.log is not None:
+            probabilities = dict(zip(self.model.class_names, proba, strict=True))
+            self.log.record(request_id, self.model.model_version, row, label, probabilities)
+
     def drift(self) -> dict[str, Any]:
         """Drift of the last DRIFT_WINDOW predictions of this model against training."""
         log = self._require_log()

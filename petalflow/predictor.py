@@ -38,6 +38,16 @@ class Predictor:
             return np.asarray(self.fast.predict_proba(rows))
         return self.model.pipeline_proba(rows)
 
+    def proba_one(self, row: list[float]) -> list[float]:
+        """Probabilities of one row (the fast path's allocation-light single-row call)."""
+        if self.fast is not None:
+            return list(self.fast.predict_one(row))
+        return list(self.model.pipeline_proba(np.asarray([row], dtype=np.float64))[0].tolist())
+
+    def label_one(self, proba: list[float]) -> str:
+        """The label of one row's probabilities (first class on ties, like argmax)."""
+        return self.classes[max(range(len(proba)), key=proba.__getitem__)]
+
     def labels(self, proba: np.ndarray) -> list[str]:
         """Labels as the pipeline's predict gives them (first class on ties)."""
         return [self.classes[i] for i in np.argmax(proba, axis=1)]

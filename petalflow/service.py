@@ -158,6 +158,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             logger.error("cannot start: %s", exc)
             raise
         app.state.predictor = predictor
+        app.state.model_version = loaded.model_version
         app.state.monitor = Monitor(loaded, log, settings)
         telemetry.model_info.labels(loaded.model_version, loaded.source).set(1)
         logger.info("serving model %s from %s", loaded.model_version, loaded.source)
@@ -198,13 +199,19 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     @app.post("/predict", response_model=PredictResponse, responses=_ERRORS)
     async def predict(request: Request) -> Response:
         item = parse(PredictRequest, await json_body(request))
-        labels, proba, latency_ms = score(rows_of([item]), [request.state.request_id])
-        classes = app.state.predictor.classes
-        request.state.model_version = version = app.state.predictor.model.model_version
+        row = [item.sepal_length, item.sepal_width, item.petal_length, item.petal_width]
+        predictor: Predictor = app.state.predictor
+        start = time.perf_counter()
+        proba = predictor.proba_one(row)
+        latency_ms = (time.perf_counter() - start) * 1000
+        label = predictor.label_one(proba)
+        app.state.monitor.record_one(request.state.request_id, row, label, proba)
+        version = app.state.model_version
+        telemetry.predictions.labels(version, label).inc()
         return JSONResponse(
             {
-                "predicted_label": labels[0],
-                "class_probabilities": dict(zip(classes, proba[0].tolist(), strict=True)),
+                "predicted_label": label,
+                "class_probabilities": dict(zip(predictor.classes, proba, strict=True)),
                 "model_version": version,
                 "latency_ms": latency_ms,
             }
@@ -237,7 +244,6 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     @app.post("/predict/batch", response_model=PredictBatchResponse, responses=_ERRORS)
     async def predict_batch(request: Request) -> Response:
         body = await json_body(request)
-        request.state.model_version = app.state.predictor.model.model_version
         request_id = request.state.request_id
         if len(body) > _OFFLOAD_BYTES:
             return JSONResponse(await run_in_threadpool(predict_batch_sync, body, request_id))
@@ -260,7 +266,6 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     @app.post("/invocations", response_model=InvocationsResponse, responses=_ERRORS)
     async def invocations_route(request: Request) -> Response:
         body = await json_body(request)
-        request.state.model_version = app.state.predictor.model.model_version
         request_id = request.state.request_id
         if len(body) > _OFFLOAD_BYTES:
             return JSONResponse(await run_in_threadpool(invocations_sync, body, request_id))
