@@ -7,7 +7,7 @@ PORT ?= 8000
 HOST ?= 0.0.0.0
 ARTIFACTS_DIR ?= artifacts
 
-.PHONY: install lint format test test-fast train serve run ui bench monitor clean
+.PHONY: install tools lint format test test-fast train serve run ui bench monitor clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# wrk drives the benchmark and its smoke test; installed from Debian's packages as root.
+tools:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
+	  else echo "wrk is missing: sudo apt-get install wrk"; exit 2; fi; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -26,7 +33,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: lint
+test: lint tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
 
 test-fast: $(STAMP)
@@ -46,7 +53,7 @@ run: $(STAMP) $(ARTIFACTS_DIR)/model_info.json serve
 ui: $(STAMP)
 	$(VENV)/bin/mlflow ui
 
-bench: $(STAMP)
+bench: $(STAMP) tools
 	$(PY) bench/run.py
 
 monitor: $(STAMP)
