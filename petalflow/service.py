@@ -11,29 +11,31 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from petalflow import invocations
 from petalflow.data import FEATURE_NAMES
 from petalflow.errors import (
-    AlreadyLabelledError,
     PetalflowError,
-    PredictionNotFoundError,
-    UnknownLabelError,
+)
+from petalflow.http_errors import (
+    ERROR_RESPONSES,
+    ApiError,
+    install_error_handlers,
+    json_body,
+    parse,
 )
 from petalflow.loading import LoadedModel, load_model
-from petalflow.middleware import PayloadTooLargeError, RequestContextMiddleware
-from petalflow.monitoring import Monitor, MonitoringCollector, MonitoringDisabledError, open_log
+from petalflow.middleware import RequestContextMiddleware
+from petalflow.monitoring import Monitor, MonitoringCollector, open_log
 from petalflow.predictor import Predictor
 from petalflow.schema import (
-    ErrorResponse,
     FeedbackRequest,
     FeedbackResponse,
     HealthResponse,
@@ -43,104 +45,14 @@ from petalflow.schema import (
     PredictBatchResponse,
     PredictRequest,
     PredictResponse,
-    error_details,
-    summarize,
 )
 from petalflow.settings import Settings
 from petalflow.telemetry import CONTENT_TYPE, Telemetry
 
 logger = logging.getLogger(__name__)
 
-M = TypeVar("M", bound=BaseModel)
-
-# The one place where domain errors become HTTP statuses.
-_ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
-    PredictionNotFoundError: (404, "not_found"),
-    AlreadyLabelledError: (409, "conflict"),
-    UnknownLabelError: (422, "validation_error"),
-    PayloadTooLargeError: (413, "payload_too_large"),
-    MonitoringDisabledError: (503, "monitoring_disabled"),
-}
 # Bodies above this size are parsed and scored in a worker thread, not on the loop.
 _OFFLOAD_BYTES = 16 * 1024
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 404, 409, 413, 415, 422, 500, 503)
-}
-
-
-class ApiError(Exception):
-    """An HTTP error with the JSON error body."""
-
-    def __init__(
-        self, status: int, error: str, message: str, details: list[dict[str, Any]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.error, self.message, self.details = status, error, message, details or []
-
-
-def validation_error(exc: ValidationError) -> ApiError:
-    """Turn pydantic errors into one 4xx naming each field and rule."""
-    details = error_details(exc)
-    first = details[0] if details else {"rule": "", "field": None}
-    if first["rule"] == "json_invalid":
-        return ApiError(400, "malformed_json", f"body is not valid JSON: {exc.errors()[0]['msg']}")
-    if first["rule"] == "model_type" and first["field"] is None:
-        return ApiError(422, "validation_error", "body must be a JSON object", details)
-    return ApiError(422, "validation_error", f"invalid request: {summarize(details)}", details)
-
-
-def parse(model: type[M], body: bytes) -> M:
-    """Strict JSON validation of ``body``; raises ApiError (400/422) on bad input."""
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
-
-
-async def json_body(request: Request) -> bytes:
-    """The raw body of a JSON request; 415 for any other content type."""
-    content_type = request.headers.get("content-type", "")
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        shown = f"{content_type!r}" if content_type else "none"
-        raise ApiError(
-            415, "unsupported_media_type", f"Content-Type must be application/json, got {shown}"
-        )
-    return await request.body()
-
-
-def _error_response(
-    request: Request,
-    status: int,
-    error: str,
-    message: str,
-    details: list[dict[str, Any]] | None = None,
-) -> JSONResponse:
-    request_id = getattr(request.state, "request_id", "")
-    body = {"error": error, "message": message, "details": details or [], "request_id": request_id}
-    return JSONResponse(body, status_code=status)
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _error_response(request, exc.status, exc.error, exc.message, exc.details)
-
-    @app.exception_handler(PetalflowError)
-    async def domain_error(request: Request, exc: PetalflowError) -> JSONResponse:
-        status, error = next(
-            (v for k, v in _ERROR_STATUS.items() if isinstance(exc, k)), (500, "internal_error")
-        )
-        return _error_response(request, status, error, str(exc))
-
-    @app.exception_handler(PayloadTooLargeError)
-    async def too_large(request: Request, exc: PayloadTooLargeError) -> JSONResponse:
-        return _error_response(request, 413, "payload_too_large", str(exc))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error_response(request, exc.status_code, error, str(exc.detail))
 
 
 def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
@@ -174,7 +86,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     app.add_middleware(
         RequestContextMiddleware, telemetry=telemetry, max_body_bytes=settings.max_body_bytes
     )
-    _install_error_handlers(app)
+    install_error_handlers(app)
 
     def score(rows: np.ndarray, request_ids: list[str]) -> tuple[list[str], np.ndarray, float]:
         """Predict, then log and count the predictions (both O(1) per row)."""
@@ -196,7 +108,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/predict", response_model=PredictResponse, responses=_ERRORS)
+    @app.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
     async def predict(request: Request) -> Response:
         item = parse(PredictRequest, await json_body(request))
         row = [item.sepal_length, item.sepal_width, item.petal_length, item.petal_width]
@@ -241,7 +153,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             "latency_ms": latency_ms,
         }
 
-    @app.post("/predict/batch", response_model=PredictBatchResponse, responses=_ERRORS)
+    @app.post("/predict/batch", response_model=PredictBatchResponse, responses=ERROR_RESPONSES)
     async def predict_batch(request: Request) -> Response:
         body = await json_body(request)
         request_id = request.state.request_id
@@ -263,7 +175,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         labels, _, _ = score(rows, [f"{request_id}:{i}" for i in range(len(rows))])
         return {"predictions": labels}
 
-    @app.post("/invocations", response_model=InvocationsResponse, responses=_ERRORS)
+    @app.post("/invocations", response_model=InvocationsResponse, responses=ERROR_RESPONSES)
     async def invocations_route(request: Request) -> Response:
         body = await json_body(request)
         request_id = request.state.request_id
@@ -288,7 +200,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             "fast_path": predictor.fast is not None,
         }
 
-    @app.post("/feedback", response_model=FeedbackResponse, responses=_ERRORS)
+    @app.post("/feedback", response_model=FeedbackResponse, responses=ERROR_RESPONSES)
     async def feedback(request: Request) -> dict[str, Any]:
         item = parse(FeedbackRequest, await json_body(request))
         result: dict[str, Any] = await run_in_threadpool(
@@ -296,12 +208,12 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         )
         return result
 
-    @app.get("/monitoring/drift", responses=_ERRORS)
+    @app.get("/monitoring/drift", responses=ERROR_RESPONSES)
     async def monitoring_drift() -> dict[str, Any]:
         result: dict[str, Any] = await run_in_threadpool(app.state.monitor.drift)
         return result
 
-    @app.get("/monitoring/performance", responses=_ERRORS)
+    @app.get("/monitoring/performance", responses=ERROR_RESPONSES)
     async def monitoring_performance() -> dict[str, Any]:
         result: dict[str, Any] = await run_in_threadpool(app.state.monitor.performance)
         return result
