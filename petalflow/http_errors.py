@@ -34,6 +34,9 @@ _ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 404, 409, 413, 415, 422, 500, 503)
 }
+MONITORING_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (500, 503)
+}
 
 
 class ApiError(Exception):

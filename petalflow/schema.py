@@ -92,6 +92,30 @@ class FeedbackResponse(BaseModel):
     correct: bool
 
 
+class DriftReport(BaseModel):
+    """/monitoring/drift; per-feature and prediction details when there is a verdict."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str = Field(description="ok, warn, alert, insufficient_data or unavailable")
+    model_version: str | None = None
+    window_size: int | None = None
+    features: dict[str, dict[str, Any]] | None = None
+    prediction: dict[str, Any] | None = None
+
+
+class PerformanceReport(BaseModel):
+    """/monitoring/performance: live metrics over labelled predictions beside training's."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str = Field(description="ok, alert or insufficient_data")
+    model_version: str
+    n_labelled: int
+    live: dict[str, float] | None
+    training: dict[str, float | None]
+
+
 class ErrorDetail(BaseModel):
     field: str | None = Field(description="Dotted path of the offending field, if any")
     rule: str = Field(description="The rule that failed, e.g. greater_than, missing")

@@ -26,6 +26,7 @@ from petalflow.errors import (
 )
 from petalflow.http_errors import (
     ERROR_RESPONSES,
+    MONITORING_RESPONSES,
     ApiError,
     install_error_handlers,
     json_body,
@@ -36,11 +37,13 @@ from petalflow.middleware import RequestContextMiddleware
 from petalflow.monitoring import Monitor, MonitoringCollector, open_log
 from petalflow.predictor import Predictor
 from petalflow.schema import (
+    DriftReport,
     FeedbackRequest,
     FeedbackResponse,
     HealthResponse,
     InvocationsResponse,
     ModelResponse,
+    PerformanceReport,
     PredictBatchRequest,
     PredictBatchResponse,
     PredictRequest,
@@ -208,17 +211,25 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         )
         return result
 
-    @app.get("/monitoring/drift", responses=ERROR_RESPONSES)
+    @app.get("/monitoring/drift", response_model=DriftReport, responses=MONITORING_RESPONSES)
     async def monitoring_drift() -> dict[str, Any]:
         result: dict[str, Any] = await run_in_threadpool(app.state.monitor.drift)
         return result
 
-    @app.get("/monitoring/performance", responses=ERROR_RESPONSES)
+    @app.get(
+        "/monitoring/performance",
+        response_model=PerformanceReport,
+        responses=MONITORING_RESPONSES,
+    )
     async def monitoring_performance() -> dict[str, Any]:
         result: dict[str, Any] = await run_in_threadpool(app.state.monitor.performance)
         return result
 
-    @app.get("/metrics", response_class=Response)
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         collector = MonitoringCollector(app.state.monitor)
         text = await run_in_threadpool(telemetry.render, [collector])

@@ -39,13 +39,33 @@ def resolve_tracking_uri(root: Path = PROJECT_ROOT) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
 
 
+def local_artifact_root(uri: str) -> str | None:
+    """For a sqlite store, ``mlruns/`` beside the database file (else None).
+
+    MLflow would resolve ``./mlruns`` against the working directory of whichever process
+    creates an experiment; anchoring it keeps a store's runs in one place.
+    """
+    if not uri.startswith("sqlite:///") or ":memory:" in uri:
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
+
+
+def _sqlite_store(uri: str) -> Any:
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    return SqlAlchemyStore(uri, local_artifact_root(uri))
+
+
 def connect(uri: str) -> MlflowClient:
     """Point MLflow at ``uri`` and check that the store answers; TrackingError if not."""
     for key, value in _HTTP_LIMITS.items():
         os.environ.setdefault(key, value)
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
     try:
+        if local_artifact_root(uri):
+            # Creates the database (and its Default experiment) with anchored artifacts.
+            _sqlite_store(uri)
+        client = MlflowClient(uri)
         client.search_experiments(max_results=1)
     except Exception as exc:  # MLflow raises many types for an unreachable store
         raise TrackingError(
@@ -55,23 +75,17 @@ def connect(uri: str) -> MlflowClient:
     return client
 
 
-def _experiment_id(client: MlflowClient, name: str, uri: str, root: Path) -> str:
+def _experiment_id(client: MlflowClient, name: str, uri: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return str(experiment.experiment_id)
-    if uri == default_tracking_uri(root):
-        # MLflow resolves ./mlruns against the working directory; anchor it at the root.
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-        store = SqlAlchemyStore(uri, (root / "mlruns").resolve().as_uri())
-        return str(store.create_experiment(name))
+    if local_artifact_root(uri):
+        return str(_sqlite_store(uri).create_experiment(name))
     return str(client.create_experiment(name))
 
 
 @contextmanager
-def training_run(
-    client: MlflowClient, experiment_name: str, uri: str, root: Path = PROJECT_ROOT
-) -> Iterator[Run]:
+def training_run(client: MlflowClient, experiment_name: str, uri: str) -> Iterator[Run]:
     """The run to log into: the one ``mlflow run`` started, or a new one.
 
     The run ends FAILED when the block raises (SystemExit included), FINISHED otherwise.
@@ -80,7 +94,7 @@ def training_run(
         # Launched by `mlflow run`: its run and experiment win over --experiment-name.
         context = mlflow.start_run(run_id=os.environ["MLFLOW_RUN_ID"])
     else:
-        experiment_id = _experiment_id(client, experiment_name, uri, root)
+        experiment_id = _experiment_id(client, experiment_name, uri)
         context = mlflow.start_run(experiment_id=experiment_id)
     with context as run:
         logger.info("MLflow run %s (experiment %s)", run.info.run_id, run.info.experiment_id)

@@ -84,7 +84,7 @@ def _train_and_log(
 ) -> tuple[dict[str, float], dict[str, Any]]:
     # The run is the outer context: a failure while publishing still marks it FAILED.
     with (
-        tracking.training_run(client, config.experiment_name, uri, root) as run,
+        tracking.training_run(client, config.experiment_name, uri) as run,
         artifacts.staged_directory(Path(config.artifacts_dir)) as staging,
     ):
         pipeline = build_pipeline(config).fit(split.X_train, split.y_train)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +27,24 @@ import train
 ROOT = Path(__file__).resolve().parent.parent
 # What a temporary copy of the project needs to train and serve.
 PROJECT_FILES = ("train.py", "serve.py", "MLproject", "conda.yaml", "requirements.txt", "petalflow")
+
+
+USER_PATHS = ("artifacts", "mlruns", "mlflow.db", "mlartifacts", "predictions.db")
+
+
+def _user_state() -> dict[str, float | None]:
+    return {
+        name: ((ROOT / name).stat().st_mtime if (ROOT / name).exists() else None)
+        for name in USER_PATHS
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_files_untouched() -> Iterator[None]:
+    """The suite must never create or change the user's artifacts, stores or logs."""
+    before = _user_state()
+    yield
+    assert _user_state() == before, "a test touched the project's own artifacts or stores"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -195,14 +215,21 @@ class ServerProcess:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
+        """Stop the process and anything it spawned (its own session, started here)."""
         if self.proc.poll() is None:
-            self.proc.terminate()
+            self._signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                self._signal(signal.SIGKILL)
                 self.proc.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # leftover children (mlflow's workers)
         self._log_handle.close()
+
+    def _signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signum)
 
 
 def uvicorn_args(*extra: str) -> list[str]:

@@ -159,7 +159,7 @@ def test_train_failure_after_start_keeps_previous_artifacts_and_fails_run(
     )
     after = {p.name: p.read_bytes() for p in target.iterdir()}
     assert after == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["art", "blocker", "runs.db"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["art", "blocker", "mlruns", "runs.db"]
     broken = client.get_experiment_by_name("broken")
     runs = client.search_runs([broken.experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
