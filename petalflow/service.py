@@ -9,7 +9,7 @@ import logging
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -132,17 +132,26 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             }
         )
 
+    def check_rows(n: int, field: str) -> None:
+        limit = settings.max_batch_rows
+        if n > limit:
+            message = f"{field}: {n} rows exceed the limit of {limit} (MAX_BATCH_ROWS); split them"
+            detail = {"field": field, "rule": "max_length", "message": f"at most {limit} rows"}
+            raise ApiError(413, "payload_too_large", message, [detail])
+
+    async def off_loop_if_large(
+        request: Request, handler: Callable[[bytes, str], dict[str, Any]]
+    ) -> Response:
+        """Parse and score large bodies in a worker thread, so other clients keep going."""
+        body = await json_body(request)
+        request_id: str = request.state.request_id
+        if len(body) > _OFFLOAD_BYTES:
+            return JSONResponse(await run_in_threadpool(handler, body, request_id))
+        return JSONResponse(handler(body, request_id))
+
     def predict_batch_sync(body: bytes, request_id: str) -> dict[str, Any]:
         batch = parse(PredictBatchRequest, body)
-        limit = settings.max_batch_rows
-        if len(batch.instances) > limit:
-            raise ApiError(
-                413,
-                "payload_too_large",
-                f"instances: {len(batch.instances)} rows exceed the limit of {limit} "
-                "(MAX_BATCH_ROWS); split the batch",
-                [{"field": "instances", "rule": "max_length", "message": f"at most {limit} rows"}],
-            )
+        check_rows(len(batch.instances), "instances")
         ids = [f"{request_id}:{i}" for i in range(len(batch.instances))]
         labels, proba, latency_ms = score(rows_of(batch.instances), ids)
         classes = app.state.predictor.classes
@@ -158,33 +167,20 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
 
     @app.post("/predict/batch", response_model=PredictBatchResponse, responses=ERROR_RESPONSES)
     async def predict_batch(request: Request) -> Response:
-        body = await json_body(request)
-        request_id = request.state.request_id
-        if len(body) > _OFFLOAD_BYTES:
-            return JSONResponse(await run_in_threadpool(predict_batch_sync, body, request_id))
-        return JSONResponse(predict_batch_sync(body, request_id))
+        return await off_loop_if_large(request, predict_batch_sync)
 
     def invocations_sync(body: bytes, request_id: str) -> dict[str, Any]:
         try:
             rows = invocations.parse_payload(body, list(FEATURE_NAMES))
         except invocations.PayloadError as exc:
             raise ApiError(exc.status, exc.error, str(exc), exc.details) from None
-        if len(rows) > settings.max_batch_rows:
-            raise ApiError(
-                413,
-                "payload_too_large",
-                f"{len(rows)} rows exceed the limit of {settings.max_batch_rows} (MAX_BATCH_ROWS); split the request",
-            )
+        check_rows(len(rows), "rows")
         labels, _, _ = score(rows, [f"{request_id}:{i}" for i in range(len(rows))])
         return {"predictions": labels}
 
     @app.post("/invocations", response_model=InvocationsResponse, responses=ERROR_RESPONSES)
     async def invocations_route(request: Request) -> Response:
-        body = await json_body(request)
-        request_id = request.state.request_id
-        if len(body) > _OFFLOAD_BYTES:
-            return JSONResponse(await run_in_threadpool(invocations_sync, body, request_id))
-        return JSONResponse(invocations_sync(body, request_id))
+        return await off_loop_if_large(request, invocations_sync)
 
     @app.get("/model", response_model=ModelResponse)
     async def model_route() -> dict[str, Any]:

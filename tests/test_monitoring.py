@@ -228,41 +228,30 @@ def _fill_log(trained: Path, log: Path, shift: float) -> None:
         send(client, traffic(7, shift=shift), "cli")
 
 
-@pytest.mark.parametrize(("shift", "expected"), [(0.0, 0), (2.0, 1)])
-def test_monitor_cli_exit_status(
-    trained: Path, tmp_path: Path, shift: float, expected: int
-) -> None:
-    log = tmp_path / "p.db"
-    _fill_log(trained, log, shift)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "petalflow.monitor",
-            "--prediction-log",
-            str(log),
-            "--artifacts-dir",
-            str(trained),
-        ],
+def run_monitor(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "petalflow.monitor", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+@pytest.mark.parametrize(("shift", "expected"), [(0.0, 0), (2.0, 1)])
+def test_monitor_cli_exit_status(
+    trained: Path, tmp_path: Path, shift: float, expected: int
+) -> None:
+    log = tmp_path / "p.db"
+    _fill_log(trained, log, shift)
+    result = run_monitor("--prediction-log", str(log), "--artifacts-dir", str(trained))
     assert result.returncode == expected, result.stdout + result.stderr
     assert f"overall: {'alert' if expected else 'ok'}" in result.stdout
     assert "petal_length" in result.stdout
 
 
 def test_monitor_cli_missing_log_exits_2(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "petalflow.monitor", "--prediction-log", str(tmp_path / "none.db")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_monitor("--prediction-log", str(tmp_path / "none.db"))
     assert result.returncode == 2
     assert "--prediction-log" in result.stderr.splitlines()[-1]

@@ -156,3 +156,8 @@ def test_invocations_equal_mlflow_models_serve(
         assert b.status_code == 200, (name, b.text)
         assert a.status_code == 200, (name, a.text)
         assert a.json() == b.json(), name
+
+
+def test_uvicorn_exits_on_invalid_setting(start_server, trained: Path) -> None:
+    message = _failed_start(start_server, {"ARTIFACTS_DIR": str(trained), "MAX_BATCH_ROWS": "lots"})
+    assert "MAX_BATCH_ROWS" in message
