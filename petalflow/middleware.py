@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,7 +44,8 @@ def _request_id(scope: Scope) -> str:
             if _REQUEST_ID.match(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    # Time-ordered (like UUIDv7): new ids land at the end of the prediction log's index.
+    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
 
 
 class RequestContextMiddleware:
@@ -128,6 +129,8 @@ class RequestContextMiddleware:
         path = getattr(route, "path", None) or "unmatched"
         self.telemetry.requests.labels(path, scope["method"], str(status)).inc()
         self.telemetry.latency.labels(path).observe(elapsed)
+        if not logger.isEnabledFor(logging.INFO):
+            return
         app_state = getattr(scope.get("app"), "state", None)
         logger.info(
             "request",

@@ -1,0 +1,221 @@
+"""Benchmark petalflow beside `mlflow models serve` and the FastAPI floor: `make bench`.
+
+Trains logreg and rf into a temporary folder (temporary MLflow store too), starts each
+server with one uvicorn worker on loopback, drives them with wrk in interleaved rounds
+and writes a Markdown report (bench/results.md by default; raw wrk output under
+bench/results/). `--quick` is the smoke test: logreg only, one short round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `bench` and `petalflow` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import report, servers
+from bench.loadgen import BenchError, ensure_wrk
+from bench.payloads import write_bodies
+from bench.suite import Plan, Summary, check_servers, cold_starts, run_rounds, scenarios
+
+ROOT = servers.ROOT
+QUICK = {"models": "logreg", "rounds": 1, "duration": 2, "warmup": 0, "cold_starts": 1}
+FULL = {"models": "logreg,rf", "rounds": 3, "duration": 4, "warmup": 1, "cold_starts": 3}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="smoke test: logreg, 1 round of 2 s, 1 cold start"
+    )
+    p.add_argument("--models", help=f"comma-separated: logreg,rf (default {FULL['models']})")
+    p.add_argument("--rounds", type=int, help=f"interleaved rounds (default {FULL['rounds']})")
+    p.add_argument(
+        "--duration", type=int, help=f"seconds per cell per round (default {FULL['duration']})"
+    )
+    p.add_argument(
+        "--warmup",
+        type=int,
+        help=f"seconds of warm-up per cell, 0 = none (default {FULL['warmup']})",
+    )
+    p.add_argument(
+        "--cold-starts", type=int, help=f"starts per server (default {FULL['cold_starts']})"
+    )
+    p.add_argument("--connections", default="1,16", help="comma-separated wrk connection counts")
+    p.add_argument("--rf-trees", type=int, default=200, help="trees of the rf model (default 200)")
+    p.add_argument(
+        "--output", type=Path, default=ROOT / "bench" / "results.md", help="Markdown report"
+    )
+    p.add_argument(
+        "--raw-dir", type=Path, help="wrk outputs (default: results/<time> beside --output)"
+    )
+    return p
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    args = build_parser().parse_args(argv)
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    args.connections = sorted({int(c) for c in args.connections.split(",")})
+    if not set(args.models) <= {"logreg", "rf"} or not args.models:
+        build_parser().error("--models: choose from logreg, rf")
+    if args.rounds < 1 or args.duration < 1 or args.cold_starts < 1 or min(args.connections) < 1:
+        build_parser().error("--rounds, --duration, --cold-starts and --connections must be >= 1")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    args.raw_dir = args.raw_dir or args.output.parent / "results" / stamp
+    return args
+
+
+def bench_model(
+    model: servers.Trained, work: Path, plan: Plan, bodies: dict[str, Path], conns: list[int]
+) -> list[Summary]:
+    """Start petalflow (log on and off), mlflow and the floor; drive them; stop them."""
+    running: dict[str, servers.Server] = {}
+
+    def start(key: str, spec: servers.ServerSpec) -> None:
+        running[key] = servers.Server(spec, work / "logs" / f"{model.name}-{spec.name}.log")
+
+    try:
+        start("pf", servers.petalflow_spec(work, model))  # started together, awaited in turn
+        start("pf_nolog", servers.petalflow_spec(work, model, prediction_log=False))
+        start("mlflow", servers.mlflow_spec(work, model))
+        running["pf"].wait_healthy()
+        status, body = servers.post(running["pf"].url + "/predict", bodies["predict"].read_bytes())
+        if status != 200:
+            raise BenchError(f"petalflow /predict answered {status}: {body[:300]!r}")
+        floor_body = work / f"floor-{model.name}.json"
+        floor_body.write_bytes(body)  # a real response: the floor returns the same bytes
+        start("floor", servers.floor_spec(work, floor_body))
+        for server in running.values():
+            server.wait_healthy()
+        groups = scenarios(model.name, conns)
+        check_servers(running, bodies, [cell for group in groups for cell in group])
+        return run_rounds(plan, running, bodies, groups)
+    finally:
+        for server in reversed(running.values()):
+            server.stop()
+
+
+def measure(
+    args: argparse.Namespace, wrk: str, work: Path
+) -> tuple[list[Summary], dict[str, dict[str, list[float]]]]:
+    plan = Plan(wrk, args.rounds, args.duration, args.warmup, args.raw_dir)
+    bodies = write_bodies(work / "bodies")
+    (work / "logs").mkdir()
+    summaries: list[Summary] = []
+    cold: dict[str, dict[str, list[float]]] = {}
+    for name in args.models:
+        extra = ("--model", "rf", "--n-estimators", str(args.rf_trees)) if name == "rf" else ()
+        print(f"training {name} ...", flush=True)
+        model = servers.train(work, name, *extra)
+        print(f"cold starts of {name} ({args.cold_starts} each) ...", flush=True)
+        specs = [servers.petalflow_spec(work, model), servers.mlflow_spec(work, model)]
+        cold[name] = cold_starts(specs, work / "logs" / name, args.cold_starts)
+        print(f"benchmarking {name} ...", flush=True)
+        summaries += bench_model(model, work, plan, bodies, args.connections)
+    return summaries, cold
+
+
+def command_line(argv: list[str]) -> str:
+    python = Path(sys.executable)
+    shown = python.relative_to(ROOT) if python.is_relative_to(ROOT) else python
+    script = Path(__file__).resolve().relative_to(ROOT)
+    return shlex.join([str(shown), str(script), *argv])
+
+
+def header(args: argparse.Namespace, argv: list[str], wrk: str, elapsed: float) -> list[str]:
+    """Where, how and with what the figures were taken."""
+    conns = max(args.connections)
+    raw = args.raw_dir.resolve()
+    raw_shown = raw.relative_to(ROOT) if raw.is_relative_to(ROOT) else raw
+    models = ", ".join(
+        f"rf ({args.rf_trees} trees)" if m == "rf" else "logreg (train.py defaults)"
+        for m in args.models
+    )
+    return [
+        *report.machine(wrk),
+        f"- Command: `{command_line(argv)}` (from the repository root; "
+        f"took {elapsed / 60:.1f} min)",
+        "- Method: every server runs one uvicorn worker on 127.0.0.1; wrk drives it with "
+        "POST bodies (bench/post.lua), `-t1 -c1` at 1 connection and `-t2 -cN` above, "
+        f"{args.rounds} interleaved round(s) (A/B/C/A/B/C) of {args.duration} s per cell "
+        f"after {args.warmup} s of warm-up; figures are medians over rounds. wrk runs on "
+        f"the same {os.cpu_count()} cores as the server under test, so req/s at {conns} "
+        "connections are partly client-bound: compare ratios, not absolute figures.",
+        f"- Models: {models}. Single row: petalflow and the floor get `POST /predict` with "
+        "one flower; mlflow gets `POST /invocations` with that row as `dataframe_records`. "
+        "Batches: 1,000 rows as `dataframe_records` to /invocations, as `instances` to "
+        "/predict/batch. The floor (bench/floor.py) returns a petalflow /predict response "
+        "verbatim from a FastAPI route.",
+        "- petalflow writes its prediction log (SQLite, in the temporary folder) and "
+        'metrics, unless marked "log off" (PREDICTION_LOG=""). Raw wrk output: '
+        f"`{raw_shown}/`.",
+    ]
+
+
+def render(
+    header_lines: list[str],
+    conns: int,
+    summaries: list[Summary],
+    cold: dict[str, dict[str, list[float]]],
+) -> str:
+    lines = [
+        "# petalflow benchmark",
+        "",
+        *header_lines,
+        "",
+        f"## Goals ({conns} connections and 1 worker unless stated)",
+        "",
+        *report.goals_table(report.goals(summaries, cold, conns=conns)),
+        "",
+        "## Measurements",
+        "",
+        *report.measurements(summaries),
+        "",
+        "## Cold start (process start to the first 200 from /health or /ping)",
+        "",
+        *report.cold_table(cold),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    # Unwind normally, so that every server is stopped and the temporary folder removed.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    wrk = ensure_wrk()
+    began = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="petalflow-bench-") as tmp:
+            summaries, cold = measure(args, wrk, Path(tmp))
+    except BenchError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 1
+    lines = header(args, argv, wrk, time.monotonic() - began)
+    text = render(lines, max(args.connections), summaries, cold)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    print(text)
+    print(f"written to {args.output}; raw wrk output in {args.raw_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""The processes under test: training, petalflow, `mlflow models serve`, the FastAPI floor.
+
+Every process is started in its own session on a free loopback port and stopped by its
+PID (its process group id): SIGTERM, wait, SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.loadgen import BenchError
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A model trained into the benchmark's temporary folder."""
+
+    name: str
+    artifacts_dir: Path
+    run_id: str
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How to start one server; ``{port}`` in ``args`` is replaced by its port."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    health: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env(work: Path, **extra: str) -> dict[str, str]:
+    """The environment of every child: the venv first on PATH, the temp tracking store."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MODEL_URI"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def train(work: Path, name: str, *args: str) -> Trained:
+    """Run train.py (cwd = the temp folder, so ./mlruns lands there) into ``work/name``."""
+    target = work / name
+    command = [sys.executable, str(ROOT / "train.py"), "--artifacts-dir", str(target), *args]
+    done = subprocess.run(
+        command,
+        cwd=work,
+        env=base_env(work),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"training {name} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    run_id = json.loads((target / "model_info.json").read_text())["run_id"]
+    return Trained(name, target, str(run_id))
+
+
+def petalflow_spec(work: Path, model: Trained, prediction_log: bool = True) -> ServerSpec:
+    log = str(work / f"predictions-{model.name}.db") if prediction_log else ""
+    args = [sys.executable, "-m", "uvicorn", "serve:app", "--workers", "1"]
+    args += ["--host", HOST, "--port", "{port}"]
+    env = base_env(work, ARTIFACTS_DIR=str(model.artifacts_dir), PREDICTION_LOG=log)
+    name = "petalflow" if prediction_log else "petalflow-nolog"
+    return ServerSpec(name, args, env, "/health")
+
+
+def mlflow_spec(work: Path, model: Trained) -> ServerSpec:
+    args = [str(BIN / "mlflow"), "models", "serve", "-m", f"runs:/{model.run_id}/model"]
+    args += ["--env-manager", "local", "--workers", "1", "--host", HOST, "--port", "{port}"]
+    return ServerSpec("mlflow", args, base_env(work), "/ping")
+
+
+def floor_spec(work: Path, body_file: Path) -> ServerSpec:
+    args = [sys.executable, "-m", "uvicorn", "bench.floor:app", "--workers", "1"]
+    args += ["--host", HOST, "--port", "{port}", "--no-access-log"]
+    return ServerSpec("floor", args, base_env(work, FLOOR_BODY_FILE=str(body_file)), "/health")
+
+
+def _get_status(port: int, path: str) -> int | None:
+    conn = http.client.HTTPConnection(HOST, port, timeout=2)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+class Server:
+    """A running server process; a context manager that always stops it."""
+
+    def __init__(self, spec: ServerSpec, log: Path) -> None:
+        self.spec, self.log = spec, log
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log.open("wb")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [a.replace("{port}", str(self.port)) for a in spec.args],
+            cwd=ROOT,
+            env=spec.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def wait_healthy(self, timeout: float = 180) -> float:
+        """Poll the health path until 200; seconds since the process was started."""
+        while time.monotonic() - self.started < timeout:
+            if self.proc.poll() is not None:
+                raise BenchError(
+                    f"{self.spec.name} exited ({self.proc.returncode}):\n{self.tail()}"
+                )
+            if _get_status(self.port, self.spec.health) == 200:
+                return time.monotonic() - self.started
+            time.sleep(0.02)
+        raise BenchError(f"{self.spec.name} not healthy after {timeout:.0f} s:\n{self.tail()}")
+
+    def tail(self, n: int = 3000) -> str:
+        self._log.flush()
+        return self.log.read_text(errors="replace")[-n:]
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM the process group (id = our PID), wait, then SIGKILL what is left."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        # Children (mlflow's uvicorn) share the group: reap any that outlived the parent.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self._log.close()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def post(url: str, body: bytes) -> tuple[int, bytes]:
+    """One POST of a JSON body (the sanity check before a server is benchmarked)."""
+    host, _, rest = url.removeprefix("http://").partition("/")
+    name, _, port = host.partition(":")
+    conn = http.client.HTTPConnection(name, int(port), timeout=60)
+    try:
+        conn.request("POST", "/" + rest, body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()

@@ -1,0 +1,159 @@
+"""What is measured: the cells of each model, interleaved rounds, cold starts."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.loadgen import BenchError, WrkResult, run_wrk
+from bench.servers import Server, ServerSpec, post
+
+SINGLE, BATCH = "single row", "1,000-row batch"
+LABELS = {
+    "pf": "petalflow",
+    "pf_nolog": "petalflow, log off",
+    "pf_batch": "petalflow",
+    "mlflow": "mlflow",
+    "floor": "FastAPI floor",
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One server, endpoint and body at one connection count."""
+
+    model: str
+    test: str
+    connections: int
+    key: str  # which server: pf, pf_nolog, mlflow, floor (pf_batch: pf's /predict/batch)
+    path: str
+    body: str
+    rows: int = 1
+
+    @property
+    def server(self) -> str:
+        return "pf" if self.key == "pf_batch" else self.key
+
+    @property
+    def label(self) -> str:
+        return f"{LABELS[self.key]} {self.path}"
+
+    @property
+    def slug(self) -> str:
+        return (
+            f"{self.model}-{self.key}-{self.path.strip('/').replace('/', '_')}-c{self.connections}"
+        )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The median over rounds of one cell."""
+
+    cell: Cell
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    rounds: int
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rps * self.cell.rows
+
+
+def scenarios(model: str, connections: list[int]) -> list[list[Cell]]:
+    """Groups of cells run back to back (A/B/C) in every round."""
+    groups = []
+    for c in connections:
+        group = [Cell(model, SINGLE, c, "pf", "/predict", "predict")]
+        if c == max(connections):
+            group.append(Cell(model, SINGLE, c, "pf_nolog", "/predict", "predict"))
+        group += [
+            Cell(model, SINGLE, c, "mlflow", "/invocations", "records_1"),
+            Cell(model, SINGLE, c, "floor", "/predict", "predict"),
+        ]
+        groups.append(group)
+    c = max(connections)
+    groups.append(
+        [
+            Cell(model, BATCH, c, "pf", "/invocations", "records_1000", 1000),
+            Cell(model, BATCH, c, "pf_batch", "/predict/batch", "instances_1000", 1000),
+            Cell(model, BATCH, c, "mlflow", "/invocations", "records_1000", 1000),
+        ]
+    )
+    return groups
+
+
+def check_servers(servers: dict[str, Server], bodies: dict[str, Path], cells: list[Cell]) -> None:
+    """Every cell answers 200 once; petalflow's and mlflow's batch predictions agree."""
+    answers: dict[tuple[str, str], bytes] = {}
+    for cell in cells:
+        status, content = post(servers[cell.server].url + cell.path, bodies[cell.body].read_bytes())
+        if status != 200:
+            raise BenchError(f"{cell.label} answered {status}: {content[:500]!r}")
+        answers[(cell.key, cell.body)] = content
+    ours, theirs = answers.get(("pf", "records_1000")), answers.get(("mlflow", "records_1000"))
+    if ours and theirs and json.loads(ours) != json.loads(theirs):
+        raise BenchError("petalflow's and mlflow's /invocations predictions differ")
+
+
+def summarize(cell: Cell, results: list[WrkResult]) -> Summary:
+    return Summary(
+        cell=cell,
+        rps=statistics.median(r.rps for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        errors=sum(r.errors for r in results),
+        rounds=len(results),
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how often each cell is driven."""
+
+    wrk: str
+    rounds: int
+    seconds: float
+    warmup: float
+    raw_dir: Path
+
+
+def run_rounds(
+    plan: Plan, servers: dict[str, Server], bodies: dict[str, Path], groups: list[list[Cell]]
+) -> list[Summary]:
+    """Warm every cell up, then rounds of A/B/C per group; the median of each cell."""
+
+    def drive(cell: Cell, seconds: float, tag: str) -> WrkResult:
+        url = servers[cell.server].url + cell.path
+        raw = plan.raw_dir / f"{cell.slug}-{tag}.txt"
+        return run_wrk(plan.wrk, url, bodies[cell.body], cell.connections, seconds, raw)
+
+    cells = [cell for group in groups for cell in group]
+    if plan.warmup > 0:
+        for cell in cells:
+            drive(cell, plan.warmup, "warmup")
+    results: dict[Cell, list[WrkResult]] = {cell: [] for cell in cells}
+    for n in range(1, plan.rounds + 1):
+        for group in groups:
+            for cell in group:
+                result = drive(cell, plan.seconds, f"round{n}")
+                results[cell].append(result)
+                print(
+                    f"  round {n}/{plan.rounds} {cell.model:6} c{cell.connections:<3} "
+                    f"{cell.label:34} {result.rps:9.1f} req/s  p50 {result.p50_ms:7.2f} ms",
+                    flush=True,
+                )
+    return [summarize(cell, results[cell]) for cell in cells]
+
+
+def cold_starts(specs: list[ServerSpec], logs: Path, repeats: int) -> dict[str, list[float]]:
+    """Seconds from process start to the first 200 of its health check, interleaved."""
+    times: dict[str, list[float]] = {spec.name: [] for spec in specs}
+    for n in range(repeats):
+        for spec in specs:
+            with Server(spec, logs / f"cold-{spec.name}-{n}.log") as server:
+                times[spec.name].append(server.wait_healthy())
+    return times

@@ -1,0 +1,96 @@
+"""`bench/run.py --quick` end to end: every server starts, wrk drives it, the table is whole.
+
+No timing goal is asserted here: figures depend on the machine. Needs wrk
+(`apt-get install wrk`; `make bench` and CI install it).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, python_env
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+NUMBER = r"[0-9][0-9,]*(?:\.[0-9]+)?"
+MEASURED = [
+    ("single row", 1, "petalflow /predict"),
+    ("single row", 1, "mlflow /invocations"),
+    ("single row", 1, "FastAPI floor /predict"),
+    ("single row", 16, "petalflow /predict"),
+    ("single row", 16, "petalflow, log off /predict"),
+    ("single row", 16, "mlflow /invocations"),
+    ("single row", 16, "FastAPI floor /predict"),
+    ("1,000-row batch", 16, "petalflow /invocations"),
+    ("1,000-row batch", 16, "petalflow /predict/batch"),
+    ("1,000-row batch", 16, "mlflow /invocations"),
+]
+GOALS = [
+    "/predict req/s vs mlflow, 16 conns",
+    "/predict req/s vs FastAPI floor, 16 conns",
+    "/predict p50 vs mlflow's, 1 conn",
+    "1,000-row batch rows/s vs mlflow, 16 conns",
+    "cold start vs mlflow's (median)",
+    "prediction log + metrics cost, 16 conns",
+]
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if shutil.which("wrk") is None:
+        pytest.fail("wrk is not on PATH: install it with `apt-get install wrk` (make bench does)")
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--output", str(out / "r.md")],
+        cwd=out,
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    assert list((out / "results").glob("*/logreg-*-round1.txt")), "raw wrk outputs missing"
+    text = (out / "r.md").read_text()
+    assert text in done.stdout  # the table is printed too
+    return text
+
+
+def test_every_measurement_row_has_figures(report: str) -> None:
+    rows = [_cells(line) for line in report.splitlines() if line.startswith("| logreg |")]
+    for test, conns, server in MEASURED:
+        found = [r for r in rows if r[1:4] == [test, str(conns), server]]
+        assert len(found) == 1, (test, conns, server, report)
+        req_s, rows_s, p50, p99, errors = found[0][4:9]
+        for figure in (req_s, rows_s, p50, p99):
+            assert re.fullmatch(NUMBER, figure), (server, figure)
+        assert float(req_s.replace(",", "")) > 0, (server, req_s)
+        assert errors == "0", (server, errors)
+        if server.startswith("petalflow"):
+            assert re.fullmatch(NUMBER + "x", found[0][9]), found[0]
+
+
+def test_goals_and_cold_start_are_reported(report: str) -> None:
+    for goal in GOALS:
+        line = next((x for x in report.splitlines() if x.startswith(f"| {goal} | logreg |")), None)
+        assert line is not None, (goal, report)
+        measured, verdict = _cells(line)[3:5]
+        assert re.fullmatch(NUMBER + "(x|%)", measured.lstrip("-")), line
+        assert verdict in ("PASS", "FAIL"), line
+    cold_section = report.split("## Cold start", 1)[1]
+    cold = next(x for x in cold_section.splitlines() if x.startswith("| logreg | "))
+    assert all(re.fullmatch(NUMBER, c) for c in _cells(cold)[1:5]), cold
+
+
+def test_machine_and_command_are_recorded(report: str) -> None:
+    for needle in ("- Date: ", "- Machine: ", "- Python ", "bench/run.py --quick", "wrk "):
+        assert needle in report, needle
