@@ -8,8 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_iris
-from sklearn.model_selection import train_test_split
 
 from petalflow.errors import InvalidSplitError
 
@@ -32,6 +30,9 @@ class Split:
 
 def load_dataset() -> tuple[pd.DataFrame, pd.Series]:
     """Iris as (features, species names); the row order is scikit-learn's."""
+    # Imported here: the API imports this module for FEATURE_NAMES and starts faster.
+    from sklearn.datasets import load_iris
+
     bunch = load_iris()
     X = pd.DataFrame(np.asarray(bunch.data, dtype=np.float64), columns=list(FEATURE_NAMES))
     names = np.asarray(bunch.target_names)[bunch.target]
@@ -50,6 +51,8 @@ def dataset_sha256(X: pd.DataFrame, y: pd.Series) -> str:
 
 def split_dataset(X: pd.DataFrame, y: pd.Series, test_size: float, seed: int) -> Split:
     """Stratified split; raises InvalidSplitError when a class would be empty on a side."""
+    from sklearn.model_selection import train_test_split
+
     try:
         X_train, X_test, y_train, y_test = train_test_split(
             X, y, test_size=test_size, random_state=seed, stratify=y

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pydantic_core
 
-from petalflow.schema import PredictRequest, error_details, summarize
+from petalflow.schema import PredictRequest, error_details, fast_rows, summarize
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
@@ -89,6 +89,9 @@ def parse_payload(body: bytes, features: list[str]) -> np.ndarray:
     records = _records(key, payload[key], features)
     if not records:
         raise PayloadError(f"{key} holds no rows; send at least one", field=key)
+    rows = fast_rows(records, features)
+    if rows is not None:
+        return rows
     rows = np.empty((len(records), len(features)), dtype=np.float64)
     for i, record in enumerate(records):
         try:

@@ -7,7 +7,7 @@ answers the same (and `python -m petalflow.monitor` computes the same report off
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -45,23 +45,18 @@ class Monitor:
         return self.log
 
     def record(
-        self, request_ids: Sequence[str], rows: np.ndarray, labels: list[str], proba: np.ndarray
+        self, request_id: str, rows: np.ndarray, labels: list[str], proba: np.ndarray
     ) -> None:
-        """Queue predictions for the log (O(1) each, off the request path)."""
-        if self.log is None:
-            return
-        classes = self.model.class_names
-        version = self.model.model_version
-        for request_id, row, label, p in zip(
-            request_ids, rows.tolist(), labels, proba.tolist(), strict=True
-        ):
-            self.log.record(request_id, version, row, label, dict(zip(classes, p, strict=True)))
+        """Queue one request's predictions for the log: one queue put, O(1) per request."""
+        if self.log is not None:
+            version, classes = self.model.model_version, self.model.class_names
+            self.log.record_batch(request_id, version, rows, labels, classes, proba)
 
     def record_one(self, request_id: str, row: list[float], label: str, proba: list[float]) -> None:
         """Queue one prediction for the log."""
         if self.log is not None:
-            probabilities = dict(zip(self.model.class_names, proba, strict=True))
-            self.log.record(request_id, self.model.model_version, row, label, probabilities)
+            version, classes = self.model.model_version, self.model.class_names
+            self.log.record_batch(request_id, version, (row,), (label,), classes, (proba,))
 
     def drift(self) -> dict[str, Any]:
         """Drift of the last DRIFT_WINDOW predictions of this model against training."""

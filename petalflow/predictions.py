@@ -1,18 +1,31 @@
 """The prediction log: an embedded SQLite database written off the request path.
 
-``PredictionLog.record`` only puts a row on an in-memory queue (O(1), never blocks);
-one background thread writes the queue in batches, one transaction per batch. The file
-is in WAL mode and every connection waits up to ``busy_timeout`` seconds for a lock, so
-several processes (uvicorn workers, each with its own PredictionLog created after the
-fork) can share one file. Retention keeps the newest ``max_rows`` rows; pruning runs
-every ``prune_every`` rows written by this instance, not on every insert. When
-``max_pending`` rows are already queued, a record is dropped and counted in ``dropped``.
-A duplicate request id is ignored (the first prediction logged under it is kept).
+One row per request, whatever its number of predicted rows. ``record``/``record_batch``
+only put the request on an in-memory queue (O(1), never blocks); one background thread
+writes the queue, one transaction per drain (it lingers ``linger`` seconds after the
+first queued item to gather more), and it, not the caller, serializes each request's
+features, labels, probabilities and classes to JSON: one orjson call per column, so the
+Python work per request does not grow with its rows. The file is in WAL mode and every
+connection waits up to ``busy_timeout`` seconds for a lock, so several processes
+(uvicorn workers, each with its own PredictionLog created after the fork) can share one
+file. Retention keeps the newest requests holding about ``max_rows`` predicted rows (and
+the newest ``max_rows`` feedback labels); it runs every ``prune_every`` rows written by
+this instance. When ``max_pending`` requests are already queued, a record is dropped and
+its rows counted in ``dropped``. A duplicate request id is ignored (the first kept).
+
+Feedback is stored per predicted row in the ``feedback`` table; a row is addressed by its
+request id (single-row requests) or ``<request-id>:<index>`` (a row of a batch).
+SQLite's json functions read the JSON columns, e.g. one line per predicted row::
+
+    SELECT p.request_id, r.key AS row_index, r.value AS label,
+           json_extract(p.features, '$[' || r.key || ']') AS features,
+           json_extract(p.probabilities, '$[' || r.key || ']') AS probabilities
+    FROM predictions AS p, json_each(p.labels) AS r
+    WHERE p.request_id = 'abc123' ORDER BY r.key;
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import sqlite3
@@ -24,31 +37,68 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import orjson
 
 from petalflow.data import FEATURE_NAMES
 from petalflow.errors import AlreadyLabelledError, PredictionNotFoundError, UnknownLabelError
 
 logger = logging.getLogger(__name__)
 
-_COLUMNS = ", ".join(FEATURE_NAMES)
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS predictions (
     id INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, created_at REAL NOT NULL,
-    model_version TEXT NOT NULL, {", ".join(f"{name} REAL NOT NULL" for name in FEATURE_NAMES)},
-    label TEXT NOT NULL, probabilities TEXT NOT NULL, true_label TEXT, labelled_at REAL);
-CREATE INDEX IF NOT EXISTS predictions_version ON predictions (model_version, id);
-CREATE INDEX IF NOT EXISTS predictions_labelled ON predictions (labelled_at)
-    WHERE true_label IS NOT NULL;
+    model_version TEXT NOT NULL, n_rows INTEGER NOT NULL,
+    features TEXT NOT NULL,  -- JSON [[{", ".join(FEATURE_NAMES)}], ...]
+    labels TEXT NOT NULL,  -- JSON [predicted label, ...], one per row
+    probabilities TEXT NOT NULL,  -- JSON [[p_class0, p_class1, ...], ...], one per row
+    classes TEXT NOT NULL);  -- JSON [class0, class1, ...]
+CREATE INDEX IF NOT EXISTS predictions_version ON predictions (model_version, id, n_rows);
+CREATE TABLE IF NOT EXISTS feedback (
+    request_id TEXT NOT NULL, row_index INTEGER NOT NULL, true_label TEXT NOT NULL,
+    predicted_label TEXT NOT NULL, model_version TEXT NOT NULL, labelled_at REAL NOT NULL,
+    PRIMARY KEY (request_id, row_index));
+CREATE INDEX IF NOT EXISTS feedback_version ON feedback (model_version, labelled_at);
 """
 _INSERT = (
-    f"INSERT OR IGNORE INTO predictions (request_id, created_at, model_version, {_COLUMNS}, "
-    f"label, probabilities) VALUES ({', '.join('?' * (len(FEATURE_NAMES) + 5))})"
+    "INSERT OR IGNORE INTO predictions (request_id, created_at, model_version, n_rows, "
+    "features, labels, probabilities, classes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_PRUNE = (
-    "DELETE FROM predictions WHERE id <= "
-    "(SELECT id FROM predictions ORDER BY id DESC LIMIT 1 OFFSET ?)"
+# Given the excess rows (total - max_rows): the oldest request to keep and the rows older
+# than it. The window runs from the oldest request and stops there (LIMIT 1), so a prune
+# reads the requests it deletes, not the whole table.
+_FIRST_KEPT = (
+    "SELECT id, upto - n_rows FROM (SELECT id, n_rows, SUM(n_rows) OVER (ORDER BY id) AS upto "
+    "FROM predictions) WHERE upto > ? LIMIT 1"
+)
+_PRUNE_FEEDBACK = (
+    "DELETE FROM feedback WHERE rowid <= "
+    "(SELECT rowid FROM feedback ORDER BY rowid DESC LIMIT 1 OFFSET ?)"
 )
 _STOP = object()
+Rows = Sequence[Sequence[float]] | np.ndarray
+
+
+def _json(value: Any) -> str:
+    """One C call for a whole list or numpy array."""
+    if isinstance(value, np.ndarray) and not value.flags.c_contiguous:
+        value = np.ascontiguousarray(value)
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+class _Request(NamedTuple):
+    """A queued request, in the order of the columns of ``_INSERT``."""
+
+    request_id: str
+    created_at: float
+    model_version: str
+    n_rows: int
+    features: Rows
+    labels: Sequence[str]
+    probabilities: Rows
+    classes: Sequence[str]
+
+    def row(self) -> tuple[Any, ...]:
+        return (*self[:4], *map(_json, self[4:]))
 
 
 class RecentPredictions(NamedTuple):
@@ -56,6 +106,18 @@ class RecentPredictions(NamedTuple):
 
     features: np.ndarray
     labels: list[str]
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 class PredictionLog:
@@ -69,8 +131,10 @@ class PredictionLog:
         batch_size: int = 500,
         max_pending: int = 100_000,
         busy_timeout: float = 10.0,
+        linger: float = 0.02,
     ) -> None:
         self.path = Path(path)
+        self.linger = linger
         self.max_rows, self.prune_every, self.batch_size = max_rows, prune_every, batch_size
         self.busy_timeout = busy_timeout
         self.dropped = 0
@@ -78,6 +142,12 @@ class PredictionLog:
         self._closed = False
         with self._connection() as conn:  # now, so that a bad path fails at startup
             conn.execute("PRAGMA journal_mode=WAL")
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(predictions)")}
+            if columns and "n_rows" not in columns:
+                raise RuntimeError(
+                    f"{self.path} holds a prediction log of an older petalflow (one row per "
+                    "prediction); move it away or point PREDICTION_LOG at a new file"
+                )
             conn.executescript(_SCHEMA)
         self._writer = threading.Thread(target=self._write_loop, name="prediction-log", daemon=True)
         self._writer.start()
@@ -99,56 +169,103 @@ class PredictionLog:
         created_at: float | None = None,
     ) -> bool:
         """Queue one prediction for writing; False if dropped (queue full or log closed)."""
-        if len(features) != len(FEATURE_NAMES):
-            raise ValueError(f"expected {len(FEATURE_NAMES)} feature values, got {len(features)}")
+        proba, classes = [list(probabilities.values())], list(probabilities)
+        return self.record_batch(
+            request_id, model_version, [features], [label], classes, proba, created_at
+        )
+
+    def record_batch(
+        self,
+        request_id: str,
+        model_version: str,
+        features: Rows,
+        labels: Sequence[str],
+        classes: Sequence[str],
+        probabilities: Rows,
+        created_at: float | None = None,
+    ) -> bool:
+        """Queue the predictions of one request as one item: O(1) work, whatever its rows.
+
+        ``features`` is (n, 4), ``labels`` n long, ``probabilities`` (n, len(classes)),
+        as lists or numpy arrays, which must not be modified afterwards: the writer
+        thread serializes them. False if dropped (queue full or log closed).
+        """
+        n = len(labels)
+        if not len(features) == len(probabilities) == n:
+            raise ValueError(f"{len(features)} rows, {n} labels, {len(probabilities)} probas")
+        if n and len(features[0]) != len(FEATURE_NAMES):
+            raise ValueError(
+                f"expected {len(FEATURE_NAMES)} feature values, got {len(features[0])}"
+            )
         when = time.time() if created_at is None else created_at
-        row = (request_id, when, model_version, *map(float, features), label)
+        request = _Request(
+            request_id, when, model_version, n, features, labels, probabilities, classes
+        )
         if not self._closed:
             try:
-                self._queue.put_nowait((*row, json.dumps(dict(probabilities))))
+                self._queue.put_nowait(request)
                 return True
             except queue.Full:
                 pass
-        self.dropped += 1
-        if self.dropped % 1000 == 1:  # the first drop, then every 1000th: no log flood
-            logger.warning("prediction log closed or full: %d predictions dropped", self.dropped)
+        self._drop(n, "prediction log closed or full")
         return False
+
+    def _drop(self, n: int, why: str) -> None:
+        before, self.dropped = self.dropped, self.dropped + n
+        if before == 0 or before // 1000 != self.dropped // 1000:  # first, then every ~1000
+            logger.warning("%s: %d predictions dropped so far", why, self.dropped)
 
     def _write_loop(self) -> None:
         since_prune = 0
         with self._connection() as conn:
             while True:
                 items = [self._queue.get()]
+                if items[0] is not _STOP and self._queue.qsize() < self.batch_size:
+                    time.sleep(self.linger)  # gather more: fewer, larger transactions
                 while len(items) < self.batch_size and not self._queue.empty():
                     items.append(self._queue.get_nowait())
-                rows = [item for item in items if isinstance(item, tuple)]
-                if rows:
-                    since_prune += self._insert(conn, rows)
+                since_prune += self._insert(conn, [i for i in items if isinstance(i, _Request)])
                 if since_prune >= self.prune_every:
                     since_prune = 0
                     self._prune(conn)
                 for item in items:
                     if isinstance(item, threading.Event):
                         item.set()
-                if _STOP in items:
+                if any(item is _STOP for item in items):
                     return
 
-    def _insert(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
+    def _insert(self, conn: sqlite3.Connection, requests: list[_Request]) -> int:
+        """Write ``requests`` in one transaction; returns the number of predicted rows."""
+        rows, n = [], 0
+        for request in requests:
+            try:
+                rows.append(request.row())
+                n += request.n_rows
+            except TypeError:  # orjson.JSONEncodeError: not JSON-serializable
+                logger.exception("could not serialize request %r", request.request_id)
+                self._drop(request.n_rows, "prediction log cannot serialize")
+        if not rows:
+            return 0
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(_INSERT, rows)
-            conn.execute("COMMIT")
-            return len(rows)
+            with _transaction(conn):
+                conn.executemany(_INSERT, rows)
+            return n
         except sqlite3.Error:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            self.dropped += len(rows)
-            logger.exception("could not write %d predictions to %s", len(rows), self.path)
+            logger.exception("could not write %d requests to %s", len(rows), self.path)
+            self._drop(n, "prediction log cannot write")
             return 0
 
     def _prune(self, conn: sqlite3.Connection) -> int:
         try:
-            deleted = int(conn.execute(_PRUNE, (self.max_rows,)).rowcount)
+            with _transaction(conn):
+                sql = "SELECT COALESCE(SUM(n_rows), 0) FROM predictions"
+                total = int(conn.execute(sql).fetchone()[0])
+                deleted = 0
+                if total > self.max_rows:
+                    found = conn.execute(_FIRST_KEPT, (total - self.max_rows,)).fetchone()
+                    first_kept, deleted = found or (2**63 - 1, total)  # None: keep nothing
+                    conn.execute("DELETE FROM predictions WHERE id < ?", (first_kept,))
+                conn.execute(_PRUNE_FEEDBACK, (self.max_rows,))
         except sqlite3.Error:
             logger.exception("could not prune %s", self.path)
             return 0
@@ -156,7 +273,7 @@ class PredictionLog:
         return deleted
 
     def prune(self) -> int:
-        """Delete all but the newest ``max_rows`` rows now; returns how many were deleted."""
+        """Delete the requests with ``max_rows`` rows newer than them; returns rows deleted."""
         with self._connection() as conn:
             return self._prune(conn)
 
@@ -181,34 +298,76 @@ class PredictionLog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _query(self, sql: str, model_version: str | None, *params: Any) -> list[Any]:
-        """Run ``sql`` with ``{version}`` replaced by an optional model_version condition."""
-        version = "" if model_version is None else "AND model_version = ?"
-        head = () if model_version is None else (model_version,)
-        with self._connection() as conn:
-            return conn.execute(sql.format(version=version), (*head, *params)).fetchall()
+    @staticmethod
+    def _version(model_version: str | None) -> tuple[str, tuple[str, ...]]:
+        """An SQL condition on model_version (empty if None) and its parameters."""
+        return ("", ()) if model_version is None else ("AND model_version = ?", (model_version,))
 
     def count(self, model_version: str | None = None) -> int:
-        """Rows written (of ``model_version`` if given); rows still queued are not counted."""
-        return int(
-            self._query("SELECT COUNT(*) FROM predictions WHERE 1 {version}", model_version)[0][0]
-        )
+        """Predicted rows written (of ``model_version`` if given), not those still queued."""
+        where, params = self._version(model_version)
+        sql = f"SELECT COALESCE(SUM(n_rows), 0) FROM predictions WHERE 1 {where}"
+        with self._connection() as conn:
+            return int(conn.execute(sql, params).fetchone()[0])
 
     def recent(self, limit: int, model_version: str | None = None) -> RecentPredictions:
-        """The newest ``limit`` predictions (of ``model_version`` if given), oldest first."""
-        sql = f"SELECT {_COLUMNS}, label FROM predictions WHERE 1 {{version}} "
-        sql += "ORDER BY id DESC LIMIT ?"
-        rows = self._query(sql, model_version, limit)[::-1]
-        features = np.array([row[:-1] for row in rows], dtype=float)
-        return RecentPredictions(features.reshape(-1, len(FEATURE_NAMES)), [r[-1] for r in rows])
+        """The newest ``limit`` predicted rows (of ``model_version`` if given), oldest first."""
+        where, params = self._version(model_version)
+        sql = f"SELECT n_rows, features, labels FROM predictions WHERE 1 {where} ORDER BY id DESC"
+        requests, total, rows, names = [], 0, [], []
+        with self._connection() as conn:
+            for n, features, labels in conn.execute(sql, params) if limit > 0 else []:
+                requests.append((features, labels))
+                total += n
+                if total >= limit:  # the cursor is lazy: older requests are not read
+                    break
+        for features, labels in reversed(requests):
+            rows.extend(orjson.loads(features))
+            names.extend(orjson.loads(labels))
+        skip = max(total - limit, 0)
+        array = np.array(rows[skip:], dtype=float).reshape(-1, len(FEATURE_NAMES))
+        return RecentPredictions(array, names[skip:])
 
     def labelled(self, limit: int, model_version: str | None = None) -> list[tuple[str, str]]:
-        """(true, predicted) label pairs of the most recently labelled predictions."""
+        """(true, predicted) label pairs of the most recent feedback."""
+        where, params = self._version(model_version)
         sql = (
-            "SELECT true_label, label FROM predictions WHERE true_label IS NOT NULL {version} "
-            "ORDER BY labelled_at DESC, id DESC LIMIT ?"
+            f"SELECT true_label, predicted_label FROM feedback WHERE 1 {where} "
+            "ORDER BY labelled_at DESC, rowid DESC LIMIT ?"
         )
-        return [(str(t), str(p)) for t, p in self._query(sql, model_version, limit)]
+        with self._connection() as conn:
+            return [(str(t), str(p)) for t, p in conn.execute(sql, (*params, limit))]
+
+    @staticmethod
+    def _find(conn: sqlite3.Connection, feedback_id: str) -> tuple[str, int, str, str] | None:
+        """(request id, row index, predicted label, model version) of ``feedback_id``.
+
+        An exact request id (a single-row request) first, then ``<request-id>:<index>``;
+        None if neither is logged. PredictionNotFoundError for a bare batch id or an index
+        out of range.
+        """
+        sql = "SELECT n_rows, labels, model_version FROM predictions WHERE request_id = ?"
+        request_id, index = feedback_id, 0
+        found = conn.execute(sql, (request_id,)).fetchone()
+        if found is not None and found[0] != 1:
+            raise PredictionNotFoundError(
+                f"request {request_id!r} predicted {found[0]} rows; give feedback on one "
+                f"row as '<request-id>:<index>', e.g. '{request_id}:0'"
+            )
+        if found is None:
+            request_id, _, suffix = feedback_id.rpartition(":")
+            if not (request_id and suffix.isascii() and suffix.isdigit()):
+                return None
+            index = int(suffix)
+            found = conn.execute(sql, (request_id,)).fetchone()
+            if found is None:
+                return None
+            if index >= found[0]:
+                raise PredictionNotFoundError(
+                    f"no logged prediction has request id {feedback_id!r}: request "
+                    f"{request_id!r} predicted {found[0]} rows (index 0 to {found[0] - 1})"
+                )
+        return request_id, index, str(orjson.loads(found[1])[index]), str(found[2])
 
     def add_feedback(
         self,
@@ -217,7 +376,7 @@ class PredictionLog:
         allowed_labels: Collection[str] | None = None,
         wait: float = 0.5,
     ) -> None:
-        """Join ``true_label`` to the prediction logged under ``request_id``.
+        """Store ``true_label`` for the predicted row ``request_id`` (see ``_find``).
 
         A prediction still queued in this instance is flushed first; one still queued in
         another process is waited for up to ``wait`` seconds. Raises UnknownLabelError
@@ -230,21 +389,23 @@ class PredictionLog:
         deadline, attempt = time.monotonic() + wait, 0
         while True:
             with self._connection() as conn:
-                # One statement: two processes labelling the same id cannot both succeed.
-                if conn.execute(
-                    "UPDATE predictions SET true_label = ?, labelled_at = ? "
-                    "WHERE request_id = ? AND true_label IS NULL",
-                    (true_label, time.time(), request_id),
-                ).rowcount:
-                    return
-                found = conn.execute(
-                    "SELECT true_label FROM predictions WHERE request_id = ?", (request_id,)
-                ).fetchone()
-            if found is not None:
-                raise AlreadyLabelledError(
-                    f"prediction {request_id!r} is already labelled {found[0]!r}; "
-                    "feedback is accepted once per prediction"
-                )
+                target = self._find(conn, request_id)
+                if target is not None:
+                    key, (predicted, version) = target[:2], target[2:]
+                    # The primary key: two processes labelling one row cannot both succeed.
+                    if conn.execute(
+                        "INSERT OR IGNORE INTO feedback (request_id, row_index, true_label, "
+                        "predicted_label, model_version, labelled_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        (*key, true_label, predicted, version, time.time()),
+                    ).rowcount:
+                        return
+                    sql = "SELECT true_label FROM feedback WHERE request_id = ? AND row_index = ?"
+                    found = conn.execute(sql, key).fetchone()
+                    raise AlreadyLabelledError(
+                        f"prediction {request_id!r} is already labelled "
+                        f"{found[0] if found else true_label!r}; feedback is accepted once "
+                        "per prediction"
+                    )
             if attempt == 0:
                 self.flush()
             elif time.monotonic() < deadline:
@@ -258,9 +419,10 @@ class PredictionLog:
         )
 
     def predicted_label(self, request_id: str) -> str | None:
-        """The label predicted for ``request_id``, or None if it is not logged."""
+        """The label predicted for ``request_id`` (see ``_find``), or None if not logged."""
         with self._connection() as conn:
-            row = conn.execute(
-                "SELECT label FROM predictions WHERE request_id = ?", (request_id,)
-            ).fetchone()
-        return None if row is None else str(row[0])
+            try:
+                target = self._find(conn, request_id)
+            except PredictionNotFoundError:
+                return None
+        return None if target is None else target[2]

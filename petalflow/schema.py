@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # A flower measurement in cm: a finite number in (0, 100]; ints are accepted as floats.
@@ -19,6 +21,33 @@ class PredictRequest(BaseModel):
     sepal_width: Measurement
     petal_length: Measurement
     petal_width: Measurement
+
+
+def fast_rows(records: Any, features: Sequence[str]) -> np.ndarray | None:
+    """Records as an (n, len(features)) array when every one already obeys PredictRequest.
+
+    A vectorised check of the same rules (a dict with exactly the features; int or float,
+    never bool; finite; in (0, 100]) for large batches. None means "not certainly valid":
+    the caller then validates with pydantic, which names the field and rule that failed.
+    """
+    n = len(features)
+    if not isinstance(records, list) or not records:
+        return None
+    if not all(type(r) is dict and len(r) == n for r in records):
+        return None
+    try:
+        values = [r[f] for r in records for f in features]
+    except KeyError:
+        return None
+    if not {type(v) for v in values} <= {float, int}:
+        return None
+    try:
+        rows = np.array(values, dtype=np.float64).reshape(len(records), n)
+    except OverflowError:
+        return None
+    if not (np.isfinite(rows).all() and (rows > 0).all() and (rows <= 100).all()):
+        return None
+    return rows
 
 
 class PredictBatchRequest(BaseModel):

@@ -1,8 +1,9 @@
-"""The SQLite prediction log: WAL, round trip, retention, feedback, restarts, concurrency."""
+"""The SQLite prediction log: WAL, round trip, batches, retention, feedback, concurrency."""
 
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import threading
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from petalflow import predictions
 from petalflow.errors import AlreadyLabelledError, PredictionNotFoundError, UnknownLabelError
 from petalflow.predictions import PredictionLog
 
@@ -31,13 +33,22 @@ def record(log: PredictionLog, request_id: str, label: str = "setosa", version: 
     assert log.record(request_id, version, ROW, label, PROBABILITIES)
 
 
-def raw_rows(path: Path) -> list[sqlite3.Row]:
+def raw_rows(path: Path, table: str = "predictions") -> list[sqlite3.Row]:
     conn = sqlite3.connect(path)
     conn.row_factory = sqlite3.Row
     try:
-        return conn.execute("SELECT * FROM predictions ORDER BY id").fetchall()
+        return conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
     finally:
         conn.close()
+
+
+def record_batch(log: PredictionLog, request_id: str, n: int, start: float = 0.0) -> None:
+    """A batch of ``n`` rows whose first feature counts up from ``start``."""
+    features = np.zeros((n, 4))
+    features[:, 0] = np.arange(start, start + n)
+    labels = [LABELS[i % 3] for i in range(n)]
+    proba = np.full((n, 3), 1 / 3)
+    assert log.record_batch(request_id, "1", features, labels, LABELS, proba)
 
 
 def test_prediction_log_uses_wal_mode(log: PredictionLog) -> None:
@@ -55,11 +66,12 @@ def test_prediction_log_round_trips_a_prediction(log: PredictionLog) -> None:
     assert row["request_id"] == "req-1"
     assert row["created_at"] == 1700000000.5
     assert row["model_version"] == "3"
-    assert [row[c] for c in ("sepal_length", "sepal_width", "petal_length", "petal_width")] == ROW
-    assert row["label"] == "setosa"
-    assert json.loads(row["probabilities"]) == PROBABILITIES
-    assert row["true_label"] is None
-    assert row["labelled_at"] is None
+    assert row["n_rows"] == 1
+    assert json.loads(row["features"]) == [ROW]
+    assert json.loads(row["labels"]) == ["setosa"]
+    assert json.loads(row["probabilities"]) == [list(PROBABILITIES.values())]
+    assert json.loads(row["classes"]) == list(PROBABILITIES)
+    assert raw_rows(log.path, "feedback") == []
     features, labels = log.recent(10)
     assert features.tolist() == [ROW]
     assert labels == ["setosa"]
@@ -88,7 +100,7 @@ def test_prediction_log_ignores_duplicate_request_id(log: PredictionLog) -> None
     record(log, "dup", "setosa")
     record(log, "dup", "virginica")
     log.flush()
-    assert [row["label"] for row in raw_rows(log.path)] == ["setosa"]
+    assert [json.loads(row["labels"]) for row in raw_rows(log.path)] == [["setosa"]]
 
 
 def test_prediction_log_prunes_to_newest_rows_periodically(tmp_path: Path) -> None:
@@ -119,8 +131,11 @@ def test_prediction_log_feedback_is_joined_to_the_prediction(log: PredictionLog)
     record(log, "req-2", "setosa")
     log.add_feedback("req-2", "versicolor")
     log.add_feedback("req-1", "setosa")
-    rows = {row["request_id"]: row for row in raw_rows(log.path)}
+    rows = {row["request_id"]: row for row in raw_rows(log.path, "feedback")}
     assert rows["req-2"]["true_label"] == "versicolor"
+    assert rows["req-2"]["predicted_label"] == "setosa"
+    assert rows["req-2"]["row_index"] == 0
+    assert rows["req-2"]["model_version"] == "1"
     assert rows["req-2"]["labelled_at"] is not None
     # Most recently labelled first.
     assert log.labelled(10) == [("setosa", "setosa"), ("versicolor", "setosa")]
@@ -166,7 +181,7 @@ def test_prediction_log_feedback_unknown_label_raises(log: PredictionLog) -> Non
     with pytest.raises(UnknownLabelError, match="unknown label 'rose'"):
         log.add_feedback("req-1", "rose", allowed_labels=LABELS)
     log.flush()
-    assert raw_rows(log.path)[0]["true_label"] is None
+    assert raw_rows(log.path, "feedback") == []
 
 
 def test_prediction_log_survives_restart(tmp_path: Path) -> None:
@@ -253,3 +268,210 @@ def test_prediction_log_recent_empty_log_has_no_rows(log: PredictionLog) -> None
     assert isinstance(features, np.ndarray)
     assert features.shape == (0, 4)
     assert labels == []
+
+
+def test_prediction_log_stores_a_batch_as_one_row_and_recent_returns_its_rows(
+    log: PredictionLog,
+) -> None:
+    record_batch(log, "big", 1000)
+    log.flush()
+    (row,) = raw_rows(log.path)
+    assert row["request_id"] == "big" and row["n_rows"] == 1000
+    assert json.loads(row["classes"]) == list(LABELS)
+    assert len(json.loads(row["features"])) == len(json.loads(row["probabilities"])) == 1000
+    features, labels = log.recent(2000)
+    assert features.shape == (1000, 4)
+    assert features[:, 0].tolist() == list(range(1000))
+    assert labels == [LABELS[i % 3] for i in range(1000)]
+    features, labels = log.recent(3)
+    assert features[:, 0].tolist() == [997.0, 998.0, 999.0]
+    assert labels == [LABELS[997 % 3], LABELS[998 % 3], LABELS[999 % 3]]
+
+
+def test_prediction_log_recent_spans_requests_and_keeps_the_newest_rows(
+    log: PredictionLog,
+) -> None:
+    record_batch(log, "a", 5, start=0)
+    record(log, "b")  # ROW: first feature 5.1
+    record_batch(log, "c", 3, start=10)
+    log.flush()
+    features, labels = log.recent(6)
+    assert features[:, 0].tolist() == [2.0, 3.0, 4.0, 5.1, 10.0, 11.0, 12.0][-6:]
+    assert labels == [*[LABELS[i % 3] for i in (3, 4)], "setosa", *LABELS]
+    assert log.recent(0).features.shape == (0, 4)
+    assert log.count() == 9
+    assert log.count(model_version="1") == 9
+
+
+def test_prediction_log_record_batch_queues_one_item_holding_the_arrays(
+    log: PredictionLog,
+) -> None:
+    """O(1) per request: one queue item, the caller's arrays neither copied nor converted."""
+    features, proba = np.ones((10_000, 4)), np.full((10_000, 3), 1 / 3)
+    labels = ["setosa"] * 10_000
+    writers_queue, spy = log._queue, queue.Queue[object]()
+    log._queue = spy
+    try:
+        assert log.record_batch("huge", "1", features, labels, LABELS, proba)
+        assert spy.qsize() == 1
+        item = spy.get_nowait()
+    finally:
+        log._queue = writers_queue
+    assert item.features is features and item.probabilities is proba and item.labels is labels
+    writers_queue.put(item)
+    assert log.flush()
+    assert log.count() == 10_000 and len(raw_rows(log.path)) == 1
+
+
+def test_prediction_log_serializes_numpy_arrays_and_lists_alike(log: PredictionLog) -> None:
+    values = np.arange(8.0).reshape(2, 4)
+    proba = np.asfortranarray([[0.5, 0.25, 0.25], [0.1, 0.2, 0.7]])  # not C-contiguous
+    assert log.record_batch("np", "1", values, ["setosa", "virginica"], LABELS, proba)
+    assert log.record_batch("f32", "1", values.astype(np.float32), ["a", "b"], LABELS, proba)
+    assert log.record_batch("list", "1", values.tolist(), ["a", "b"], LABELS, proba.tolist())
+    log.flush()
+    rows = raw_rows(log.path)
+    assert [json.loads(r["features"]) for r in rows] == [values.tolist()] * 3
+    assert [json.loads(r["probabilities"]) for r in rows] == [proba.tolist()] * 3
+    assert log.recent(6).features.tolist() == values.tolist() * 3
+
+
+def test_prediction_log_record_batch_rejects_mismatched_lengths(log: PredictionLog) -> None:
+    with pytest.raises(ValueError, match="2 rows, 1 labels, 2 probas"):
+        log.record_batch("r", "1", np.ones((2, 4)), ["setosa"], LABELS, np.ones((2, 3)))
+    with pytest.raises(ValueError, match="expected 4 feature values, got 3"):
+        log.record_batch("r", "1", np.ones((2, 3)), ["a", "b"], LABELS, np.ones((2, 3)))
+
+
+def test_prediction_log_drops_an_unserializable_request_and_keeps_writing(
+    log: PredictionLog,
+) -> None:
+    assert log.record_batch("bad", "1", [[object()] * 4], ["setosa"], LABELS, [[1, 0, 0]])
+    record(log, "good")
+    assert log.flush()
+    assert log.dropped == 1
+    assert [row["request_id"] for row in raw_rows(log.path)] == ["good"]
+
+
+def test_prediction_log_feedback_addresses_batch_rows_by_index(log: PredictionLog) -> None:
+    record_batch(log, "b", 3)
+    log.add_feedback("b:2", "setosa")
+    assert log.predicted_label("b:2") == LABELS[2]
+    assert log.labelled(10) == [("setosa", LABELS[2])]
+    (row,) = raw_rows(log.path, "feedback")
+    assert (row["request_id"], row["row_index"]) == ("b", 2)
+    with pytest.raises(AlreadyLabelledError, match="'b:2' is already labelled 'setosa'"):
+        log.add_feedback("b:2", "virginica")
+    with pytest.raises(PredictionNotFoundError, match="request 'b' predicted 3 rows"):
+        log.add_feedback("b:3", "setosa", wait=0.0)
+    with pytest.raises(PredictionNotFoundError, match=r"'<request-id>:<index>', e\.g\. 'b:0'"):
+        log.add_feedback("b", "setosa", wait=0.0)
+    with pytest.raises(PredictionNotFoundError, match="no logged prediction has request id"):
+        log.add_feedback("b:x", "setosa", wait=0.0)
+    assert log.predicted_label("b") is None
+    assert log.predicted_label("b:3") is None
+    assert log.predicted_label("nope:0") is None
+
+
+def test_prediction_log_one_row_batch_answers_to_both_ids(log: PredictionLog) -> None:
+    record_batch(log, "one", 1)
+    record(log, "single")
+    log.flush()
+    assert log.predicted_label("one") == log.predicted_label("one:0") == "setosa"
+    log.add_feedback("one:0", "virginica")
+    with pytest.raises(AlreadyLabelledError, match="'one' is already labelled 'virginica'"):
+        log.add_feedback("one", "setosa")
+    log.add_feedback("single:0", "setosa")  # the same row as "single"
+    with pytest.raises(AlreadyLabelledError):
+        log.add_feedback("single", "setosa")
+
+
+def test_prediction_log_feedback_prefers_an_exact_request_id_with_a_colon(
+    log: PredictionLog,
+) -> None:
+    record_batch(log, "t0", 3)
+    record(log, "t0:1", label="virginica")
+    log.flush()
+    assert log.predicted_label("t0:1") == "virginica"
+    assert log.predicted_label("t0:2") == LABELS[2]
+
+
+def test_prediction_log_feedback_waits_for_a_batch_of_another_writer(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    with PredictionLog(path) as api, PredictionLog(path) as other_worker:
+        timer = threading.Timer(0.1, record_batch, (other_worker, "late", 4))
+        timer.start()
+        api.add_feedback("late:3", "setosa", wait=5.0)
+        timer.join()
+        assert api.labelled(1) == [("setosa", LABELS[0])]
+
+
+def test_prediction_log_retention_counts_rows_not_requests(tmp_path: Path) -> None:
+    with PredictionLog(tmp_path / "p.db", max_rows=250, prune_every=10**9) as log:
+        for i in range(5):
+            record_batch(log, f"b{i}", 100, start=100 * i)
+        log.flush()
+        assert log.count() == 500
+        # b2 keeps the newest 250 rows whole: fewer than 250 rows are newer than it.
+        assert log.prune() == 200
+        assert log.count() == 300
+        assert [row["request_id"] for row in raw_rows(log.path)] == ["b2", "b3", "b4"]
+        assert log.recent(1000).features[:, 0].tolist() == list(range(200, 500))
+        assert log.prune() == 0
+
+
+def test_prediction_log_never_prunes_the_newest_request(tmp_path: Path) -> None:
+    with PredictionLog(tmp_path / "p.db", max_rows=50) as log:
+        record_batch(log, "old", 10)
+        record_batch(log, "huge", 100)
+        log.flush()
+        assert log.prune() == 10
+        assert log.count() == 100
+
+
+def test_prediction_log_prunes_batches_periodically(tmp_path: Path) -> None:
+    with PredictionLog(tmp_path / "p.db", max_rows=200, prune_every=100) as log:
+        for i in range(20):
+            record_batch(log, f"b{i}", 50, start=50 * i)
+            log.flush()
+            assert log.count() <= 200 + 100 + 50
+        log.prune()
+        assert log.count() == 200
+        assert log.recent(200).features[:, 0].tolist() == list(range(800, 1000))
+
+
+def test_prediction_log_prune_bounds_the_feedback_table(tmp_path: Path) -> None:
+    with PredictionLog(tmp_path / "p.db", max_rows=3) as log:
+        record_batch(log, "b", 3)
+        for i in range(3):
+            log.add_feedback(f"b:{i}", "setosa")
+        record(log, "last")
+        log.add_feedback("last", "virginica")
+        assert log.prune() == 0
+        newest_first = [("virginica", "setosa"), ("setosa", LABELS[2]), ("setosa", LABELS[1])]
+        assert log.labelled(10) == newest_first
+
+
+def test_prediction_log_docstring_query_reads_rows_with_json_functions(
+    log: PredictionLog,
+) -> None:
+    record_batch(log, "abc123", 3)
+    log.flush()
+    query = predictions.__doc__.split("::")[1]  # type: ignore[union-attr]
+    conn = sqlite3.connect(log.path)
+    try:
+        rows = conn.execute(query).fetchall()
+    finally:
+        conn.close()
+    assert [(r[0], r[1], r[2]) for r in rows] == [("abc123", i, LABELS[i]) for i in range(3)]
+    assert [json.loads(r[3]) for r in rows] == [[float(i), 0, 0, 0] for i in range(3)]
+    assert json.loads(rows[0][4]) == pytest.approx([1 / 3] * 3)
+
+
+def test_prediction_log_refuses_a_file_of_the_old_schema(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE predictions (id INTEGER PRIMARY KEY, request_id TEXT, label TEXT)")
+    conn.close()
+    with pytest.raises(RuntimeError, match="older petalflow"):
+        PredictionLog(path)

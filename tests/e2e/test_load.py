@@ -253,16 +253,19 @@ def run(url: str, plans: list[list[Planned]]) -> list[str]:
     return asyncio.run(drive(url, plans))
 
 
-def logged_ids(db: Path, prefix: str) -> set[str]:
+def logged_ids(db: Path, prefix: str) -> set[tuple[str, int]]:
+    """(request id, rows predicted) of the logged requests: one log row per request."""
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as conn:
         rows = conn.execute(
-            "SELECT request_id FROM predictions WHERE request_id LIKE ?", (f"{prefix}%",)
+            "SELECT request_id, n_rows FROM predictions WHERE request_id LIKE ?", (f"{prefix}%",)
         ).fetchall()
-    return {row[0] for row in rows}
+    return {(row[0], row[1]) for row in rows}
 
 
-def wait_logged(db: Path, wanted: set[str], prefix: str, timeout: float = 30) -> set[str]:
-    """The ids of the log once ``wanted`` are all there (or the timeout passed)."""
+def wait_logged(
+    db: Path, wanted: set[tuple[str, int]], prefix: str, timeout: float = 30
+) -> set[tuple[str, int]]:
+    """The (id, rows) of the log once ``wanted`` are all there (or the timeout passed)."""
     deadline = time.monotonic() + timeout
     while True:
         ids = logged_ids(db, prefix)
@@ -273,9 +276,10 @@ def wait_logged(db: Path, wanted: set[str], prefix: str, timeout: float = 30) ->
 
 def plan_valid(
     prefix: str, clients: int, per_client: int, expected: dict[str, Any], seed: int
-) -> tuple[list[list[Planned]], set[str]]:
-    """Plans of valid requests and the request ids their predictions are logged under."""
-    plans, logged = [], set()
+) -> tuple[list[list[Planned]], set[tuple[str, int]]]:
+    """Plans of valid requests and the (request id, rows) the log should hold for them."""
+    plans: list[list[Planned]] = []
+    logged: set[tuple[str, int]] = set()
     for c in range(clients):
         rng = random.Random(seed * 1000 + c)
         plan = []
@@ -283,9 +287,7 @@ def plan_valid(
             request_id = f"{prefix}-{c}-{i}"
             path, kwargs, check, rows = valid_request(rng, expected)
             plan.append((request_id, path, kwargs, check))
-            logged |= (
-                {request_id} if path == "/predict" else {f"{request_id}:{r}" for r in range(rows)}
-            )
+            logged.add((request_id, rows))
         plans.append(plan)
     return plans, logged
 
@@ -315,15 +317,15 @@ def test_uvicorn_load_answers_every_valid_request_with_flat_memory(
     elapsed = time.monotonic() - start
     after = rss_mb(pid)
 
-    total = CLIENTS * REQUESTS_PER_CLIENT
+    total, rows = CLIENTS * REQUESTS_PER_CLIENT, sum(n for _, n in logged)
     print(
-        f"\n{total} requests ({len(logged)} rows) by {CLIENTS} clients in {elapsed:.1f}s "
+        f"\n{total} requests ({rows} rows) by {CLIENTS} clients in {elapsed:.1f}s "
         f"({total / elapsed:.0f} req/s); RSS {before:.1f} -> {after:.1f} MB "
         f"(+{after - before:.1f} MB)"
     )
     assert failures == [], f"{len(failures)} of {total} failed, e.g. {failures[:5]}"
     assert after - before < MAX_RSS_GROWTH_MB, f"RSS grew {before:.1f} -> {after:.1f} MB"
-    # Every prediction, batch rows included, reaches the prediction log once.
+    # Every request reaches the prediction log once, with all its predicted rows.
     ids = wait_logged(tmp_path / "load-predictions.db", logged, "load-")
     assert ids == logged, f"{len(logged - ids)} missing, {len(ids - logged)} unexpected"
     assert_server_clean(server, WARMUP_REQUESTS + total)
