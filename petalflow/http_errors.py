@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any, TypeVar
 
+import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -16,11 +17,40 @@ from petalflow.errors import (
     PredictionNotFoundError,
     UnknownLabelError,
 )
-from petalflow.middleware import PayloadTooLargeError
 from petalflow.monitoring import MonitoringDisabledError
 from petalflow.schema import ErrorResponse, error_details, summarize
 
 logger = logging.getLogger(__name__)
+
+
+class PayloadTooLargeError(Exception):
+    """The request body is larger than the configured limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"request body is larger than {limit} bytes; send fewer rows per request "
+            "or raise MAX_BODY_BYTES"
+        )
+        self.limit = limit
+
+
+def error_content(
+    error: str, message: str, request_id: str, details: list[dict[str, Any]] | None = None
+) -> bytes:
+    """The one JSON error body (every 4xx/5xx)."""
+    body = {"error": error, "message": message, "details": details or [], "request_id": request_id}
+    return orjson.dumps(body)
+
+
+def check_media_type(content_type: str) -> None:
+    """415 unless the Content-Type is JSON (parameters such as charset are fine)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        shown = f"{content_type!r}" if content_type else "none"
+        raise ApiError(
+            415, "unsupported_media_type", f"Content-Type must be application/json, got {shown}"
+        )
+
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -70,13 +100,7 @@ def parse(model: type[M], body: bytes) -> M:
 
 async def json_body(request: Request) -> bytes:
     """The raw body of a JSON request; 415 for any other content type."""
-    content_type = request.headers.get("content-type", "")
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        shown = f"{content_type!r}" if content_type else "none"
-        raise ApiError(
-            415, "unsupported_media_type", f"Content-Type must be application/json, got {shown}"
-        )
+    check_media_type(request.headers.get("content-type", ""))
     return await request.body()
 
 
@@ -86,19 +110,18 @@ def _error_response(
     error: str,
     message: str,
     details: list[dict[str, Any]] | None = None,
-) -> JSONResponse:
-    request_id = getattr(request.state, "request_id", "")
-    body = {"error": error, "message": message, "details": details or [], "request_id": request_id}
-    return JSONResponse(body, status_code=status)
+) -> Response:
+    content = error_content(error, message, getattr(request.state, "request_id", ""), details)
+    return Response(content, status_code=status, media_type="application/json")
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+    async def api_error(request: Request, exc: ApiError) -> Response:
         return _error_response(request, exc.status, exc.error, exc.message, exc.details)
 
     @app.exception_handler(PetalflowError)
-    async def domain_error(request: Request, exc: PetalflowError) -> JSONResponse:
+    async def domain_error(request: Request, exc: PetalflowError) -> Response:
         for kind, (status, error) in _ERROR_STATUS.items():
             if isinstance(exc, kind):
                 return _error_response(request, status, error, str(exc))
@@ -109,10 +132,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error_response(request, 500, "internal_error", message)
 
     @app.exception_handler(PayloadTooLargeError)
-    async def too_large(request: Request, exc: PayloadTooLargeError) -> JSONResponse:
+    async def too_large(request: Request, exc: PayloadTooLargeError) -> Response:
         return _error_response(request, 413, "payload_too_large", str(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _error_response(request, exc.status_code, error, str(exc.detail))

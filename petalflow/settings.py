@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Request body limit")
     log_level: str = Field(default="INFO", description="Log level of petalflow's loggers")
     fast_path: bool = Field(default=True, description="Use the verified NumPy fast path")
+    fast_lane: bool = Field(
+        default=True, description="Answer POST /predict at the ASGI layer, before FastAPI routing"
+    )
     prediction_log: str = Field(
         default="predictions.db", description="SQLite prediction log; empty string disables it"
     )

@@ -326,3 +326,48 @@ def test_openapi_documents_request_bodies(api: TestClient) -> None:
 def test_model_reports_prediction_path(api: TestClient, api_sklearn: TestClient) -> None:
     assert api.get("/model").json()["fast_path"] is True
     assert api_sklearn.get("/model").json()["fast_path"] is False
+
+
+@pytest.fixture(scope="module")
+def api_routed(trained: Path) -> Any:
+    """The same model with FAST_LANE off: /predict goes through FastAPI's route."""
+    from petalflow.service import create_app
+    from tests.conftest import make_settings
+
+    with TestClient(create_app(make_settings(trained, fast_lane=False))) as client:
+        yield client
+
+
+LANE_CASES = [
+    pytest.param(json.dumps(GOOD).encode(), "application/json", id="good"),
+    pytest.param(
+        json.dumps({**GOOD, "sepal_length": 7}).encode(),
+        "application/json; charset=utf-8",
+        id="int",
+    ),
+    pytest.param(b'{"sepal_length": 5.1}', "application/json", id="missing"),
+    pytest.param(
+        json.dumps({**GOOD, "petal_width": "0.2"}).encode(), "application/json", id="string"
+    ),
+    pytest.param(json.dumps(GOOD).replace("0.2", "NaN").encode(), "application/json", id="nan"),
+    pytest.param(b"{", "application/json", id="malformed"),
+    pytest.param(b"[]", "application/json", id="list"),
+    pytest.param(json.dumps(GOOD).encode(), "text/plain", id="text-plain"),
+    pytest.param(b"x" * (2 << 20), "application/json", id="too-large"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type"), LANE_CASES)
+def test_fast_lane_answers_like_the_fastapi_route(
+    api: TestClient, api_routed: TestClient, body: bytes, content_type: str
+) -> None:
+    headers = {"content-type": content_type, "x-request-id": "same"}
+    lane, routed = (
+        api.post("/predict", content=body, headers=headers),
+        api_routed.post("/predict", content=body, headers=headers),
+    )
+    assert lane.status_code == routed.status_code
+    assert lane.headers["content-type"] == routed.headers["content-type"]
+    a, b = lane.json(), routed.json()
+    a.pop("latency_ms", None), b.pop("latency_ms", None)
+    assert a == b
