@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import orjson
 import pydantic_core
 
 from petalflow.schema import PredictRequest, error_details, fast_rows, summarize
@@ -68,10 +69,18 @@ def _records(key: str, value: Any, features: list[str]) -> list[Any]:
     ]
 
 
+def loads(body: bytes) -> Any:
+    """Parse JSON with orjson (fast); pydantic's parser decides what orjson refuses."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return pydantic_core.from_json(body, allow_inf_nan=False)
+
+
 def parse_payload(body: bytes, features: list[str]) -> np.ndarray:
     """Rows (n, len(features)) in feature order; pydantic errors name ``<format>.<i>.<field>``."""
     try:
-        payload = pydantic_core.from_json(body, allow_inf_nan=False)
+        payload = loads(body)
     except ValueError as exc:
         raise PayloadError(
             f"body is not valid JSON: {exc}", status=400, error="malformed_json"

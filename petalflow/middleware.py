@@ -5,6 +5,7 @@ Pure ASGI (not BaseHTTPMiddleware) because it sits on the hot path of every requ
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import secrets
@@ -30,15 +31,14 @@ logger = logging.getLogger("petalflow.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
-def _request_id(scope: Scope) -> str:
+def _request_id(scope: Scope, fresh: Callable[[], str]) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             candidate = value.decode("latin-1")
             if _REQUEST_ID.match(candidate):
                 return candidate
             break
-    # Time-ordered (like UUIDv7): new ids land at the end of the prediction log's index.
-    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
+    return fresh()
 
 
 class RequestContextMiddleware:
@@ -55,6 +55,13 @@ class RequestContextMiddleware:
         self.telemetry = telemetry
         self.max_body_bytes = max_body_bytes
         self.lanes = lanes or {}
+        self._node = secrets.token_hex(4)
+        self._sequence = itertools.count()
+
+    def _new_id(self) -> str:
+        # Time-ordered (like UUIDv7), so new ids land at the end of the prediction log's
+        # index; a random per-process node and a counter keep them unique across workers.
+        return f"{time.time_ns():016x}{self._node}{next(self._sequence) & 0xFFFFFFFF:08x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -64,7 +71,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        request_id = _request_id(scope)
+        request_id = _request_id(scope, self._new_id)
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
         status = 500
@@ -132,8 +139,7 @@ class RequestContextMiddleware:
     ) -> None:
         elapsed = time.perf_counter() - start
         path = route or getattr(scope.get("route"), "path", None) or "unmatched"
-        self.telemetry.requests.labels(path, scope["method"], str(status)).inc()
-        self.telemetry.latency.labels(path).observe(elapsed)
+        self.telemetry.observe_request(path, scope["method"], status, elapsed)
         if not logger.isEnabledFor(logging.INFO):
             return
         app_state = getattr(scope.get("app"), "state", None)

@@ -127,7 +127,7 @@ class PredictionLog:
         self,
         path: str | Path,
         max_rows: int = 100_000,
-        prune_every: int = 1_000,
+        prune_every: int = 10_000,
         batch_size: int = 500,
         max_pending: int = 100_000,
         busy_timeout: float = 10.0,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
+from operator import itemgetter
 from typing import Annotated, Any
 
 import numpy as np
@@ -33,13 +35,14 @@ def fast_rows(records: Any, features: Sequence[str]) -> np.ndarray | None:
     n = len(features)
     if not isinstance(records, list) or not records:
         return None
-    if not all(type(r) is dict and len(r) == n for r in records):
-        return None
+    getter = itemgetter(*features)
     try:
-        values = [r[f] for r in records for f in features]
+        if not all(type(r) is dict and len(r) == n for r in records):
+            return None
+        values = list(map(getter, records))
     except KeyError:
         return None
-    if not {type(v) for v in values} <= {float, int}:
+    if not set(map(type, chain.from_iterable(values))) <= {float, int}:
         return None
     try:
         rows = np.array(values, dtype=np.float64).reshape(len(records), n)

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import orjson
-import pydantic_core
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from fastapi.telemetry import TelemetryConfig
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -92,7 +92,10 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             if log is not None:
                 log.close()
 
-    app = FastAPI(title="petalflow", version="1", lifespan=lifespan)
+    # FastAPI's OpenTelemetry hooks look up the environment on every request; petalflow
+    # exports its own Prometheus metrics, so they are off.
+    no_otel = TelemetryConfig(tracing=False, metrics=False, logs=False, operation_spans=False)
+    app = FastAPI(title="petalflow", version="1", lifespan=lifespan, telemetry=no_otel)
     app.state.settings = settings
     app.state.telemetry = telemetry
     install_error_handlers(app)
@@ -107,7 +110,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         app.state.monitor.record(request_id, rows, labels, proba)
         version = predictor.model.model_version
         for label, count in Counter(labels).items():
-            telemetry.predictions.labels(version, label).inc(count)
+            telemetry.count_predictions(version, label, count)
         return labels, proba, latency_ms
 
     def rows_of(items: list[PredictRequest]) -> np.ndarray:
@@ -128,7 +131,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         label = predictor.label_one(proba)
         app.state.monitor.record_one(request_id, row, label, proba)
         version = app.state.model_version
-        telemetry.predictions.labels(version, label).inc()
+        telemetry.count_predictions(version, label)
         return orjson.dumps(
             {
                 "predicted_label": label,
@@ -156,7 +159,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     def batch_rows(body: bytes) -> np.ndarray:
         """The rows of a /predict/batch body: vectorised checks, pydantic for errors."""
         try:
-            payload = pydantic_core.from_json(body, allow_inf_nan=False)
+            payload = invocations.loads(body)
         except ValueError:
             payload = None
         if isinstance(payload, dict) and list(payload) == ["instances"]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -50,6 +51,9 @@ class Telemetry:
             ["model_version", "predicted_class"],
             registry=target,
         )
+        self._request_children: dict[tuple[str, str, int], Any] = {}
+        self._latency_children: dict[str, Any] = {}
+        self._prediction_children: dict[tuple[str, str], Any] = {}
         self.model_info = Gauge(
             "petalflow_model_info",
             "The served model (value 1), labelled with its version and source",
@@ -57,6 +61,26 @@ class Telemetry:
             multiprocess_mode="max",
             registry=target,
         )
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one request and its latency (children cached: labels() costs a lock)."""
+        key = (route, method, status)
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self._request_children[key] = self.requests.labels(route, method, str(status))
+        counter.inc()
+        histogram = self._latency_children.get(route)
+        if histogram is None:
+            histogram = self._latency_children[route] = self.latency.labels(route)
+        histogram.observe(seconds)
+
+    def count_predictions(self, model_version: str, label: str, count: int = 1) -> None:
+        """Count predicted rows of one class."""
+        key = (model_version, label)
+        counter = self._prediction_children.get(key)
+        if counter is None:
+            counter = self._prediction_children[key] = self.predictions.labels(*key)
+        counter.inc(count)
 
     def render(self, collectors: Iterable[Collector] = ()) -> bytes:
         """The exposition text: request metrics plus ``collectors`` (drift, accuracy)."""
