@@ -7,8 +7,8 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY petalflow/ petalflow/
 COPY serve.py train.py MLproject conda.yaml ./
-# Either bake local artifacts in (docker build after `make train`) or set MODEL_URI.
-COPY artifacts/ artifacts/
+# Models come from MODEL_URI (a tracking server) or a mounted folder:
+#   docker run -v "$PWD/artifacts:/app/artifacts:ro" -p 8000:8000 petalflow
 ENV ARTIFACTS_DIR=/app/artifacts PREDICTION_LOG=/data/predictions.db
 RUN mkdir -p /data && chown nobody /data
 VOLUME /data

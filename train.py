@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from petalflow import config as cfg
 from petalflow.data import load_dataset, split_dataset
@@ -18,7 +19,7 @@ logger = logging.getLogger("petalflow.train")
 def build_parser() -> argparse.ArgumentParser:
     """The CLI; its defaults are the only source of training defaults (MLproject mirrors them)."""
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--seed", type=cfg.int_at_least(0), default=42, help="split and estimator random_state (int >= 0)")
+    p.add_argument("--seed", type=cfg.int_at_least(0, 2**32 - 1), default=42, help="split and estimator random_state (0 to 2**32-1)")
     p.add_argument("--test-size", type=cfg.open_unit_float, default=0.2, help="held-out share, in (0, 1); every class must keep >= 1 sample on both sides")
     p.add_argument("--model", choices=cfg.MODEL_CHOICES, default="logreg", help="classifier: logreg or rf")
     p.add_argument("--C", type=cfg.positive_float, default=1.0, help="inverse regularisation strength, > 0 (logreg)")
@@ -38,6 +39,8 @@ def parse_config(argv: list[str] | None) -> cfg.TrainConfig:
     args = parser.parse_args(argv)
     if args.alias and not args.register_model:
         parser.error("argument --alias: needs --register-model NAME (an alias points at a registered version)")
+    if problem := cfg.check_artifacts_dir(args.artifacts_dir, [Path.cwd(), cfg.PROJECT_ROOT]):
+        parser.error(f"argument --artifacts-dir: {problem}")
     try:
         split_dataset(*load_dataset(), test_size=args.test_size, seed=args.seed)
     except InvalidSplitError as exc:

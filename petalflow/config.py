@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -46,22 +47,23 @@ def _fail(rule: str, value: str) -> argparse.ArgumentTypeError:
     return argparse.ArgumentTypeError(f"must be {rule}, got {value!r}")
 
 
-def int_at_least(minimum: int) -> Any:
-    """argparse type: an int >= ``minimum``."""
+def int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """argparse type: an int >= ``minimum`` (and <= ``maximum`` when given)."""
+    rule = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
 
     def parse(value: str) -> int:
         try:
             number = int(value)
         except ValueError:
-            raise _fail(f"an integer >= {minimum}", value) from None
-        if number < minimum:
-            raise _fail(f"an integer >= {minimum}", value)
+            raise _fail(rule, value) from None
+        if number < minimum or (maximum is not None and number > maximum):
+            raise _fail(rule, value)
         return number
 
     return parse
 
 
-def optional_int_at_least(minimum: int) -> Any:
+def optional_int_at_least(minimum: int) -> Callable[[str], int | None]:
     """argparse type: an int >= ``minimum`` or ``none``."""
     parse_int = int_at_least(minimum)
 
@@ -108,6 +110,30 @@ def non_empty(value: str) -> str:
     if not value.strip():
         raise _fail("a non-empty string", value)
     return value
+
+
+def check_artifacts_dir(value: str, protected: list[Path]) -> str | None:
+    """Why ``value`` must not be replaced by the training output, or None if it is safe.
+
+    The folder is swapped out whole, so it must not hold (or be) anything else: the
+    working directory, the project, the tracking store, or a folder of other files.
+    """
+    target = Path(value).resolve()
+    for path in protected:
+        path = path.resolve()
+        if target == path or target in path.parents:
+            return f"{value!r} is or contains {path}; name a dedicated folder such as 'artifacts'"
+    if target.exists() and not target.is_dir():
+        return f"{value!r} is a file; name a folder"
+    if target.is_dir():
+        known = {"model.joblib", *(f.name for f in target.glob("*.json")), "confusion_matrix.png"}
+        others = sorted(p.name for p in target.iterdir() if p.name not in known)
+        if others:
+            return (
+                f"{value!r} holds other files ({', '.join(others[:3])}); training replaces the "
+                "whole folder, so name an empty or artifacts-only folder"
+            )
+    return None
 
 
 def optional_name(value: str) -> str | None:

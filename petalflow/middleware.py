@@ -31,6 +31,10 @@ logger = logging.getLogger("petalflow.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
+class ClientDisconnectedError(Exception):
+    """The client went away before its body arrived."""
+
+
 def _request_id(scope: Scope, fresh: Callable[[], str]) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
@@ -113,6 +117,8 @@ class RequestContextMiddleware:
                 await _serve_lane(lane, scope, limited_receive, send_with_id, request_id)
             else:
                 await self.app(scope, limited_receive, send_with_id)
+        except ClientDisconnectedError:
+            status = 499  # nginx's "client closed request": not a server error
         except PayloadTooLargeError as exc:
             if not started:
                 await self._reply(send_with_id, 413, "payload_too_large", str(exc), request_id)
@@ -167,7 +173,7 @@ async def _serve_lane(
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                raise ClientDisconnectedError
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from petalflow.errors import PetalflowError
 from petalflow.loading import load_model
 from petalflow.monitoring import Monitor
@@ -25,7 +27,12 @@ logger = logging.getLogger(__name__)
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI; defaults follow the server's environment variables."""
-    defaults = Settings()
+    try:
+        defaults = Settings()
+    except ValidationError as exc:
+        raise SystemExit(
+            f"invalid environment: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}"
+        ) from None
     p = argparse.ArgumentParser(prog="python -m petalflow.monitor", description=__doc__)
     p.add_argument(
         "--prediction-log", default=defaults.prediction_log, help="SQLite log (PREDICTION_LOG)"
@@ -58,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(
             f"argument --prediction-log: no prediction log at {args.prediction_log!r}; point it at the server's PREDICTION_LOG"
         )
-    if args.window < 10 or args.min_samples < 1:
-        parser.error("argument --window: must be >= 10 (and --min-samples >= 1)")
+    if args.window < 10:
+        parser.error(f"argument --window: must be an integer >= 10, got {args.window}")
+    if args.min_samples < 10:
+        parser.error(f"argument --min-samples: must be an integer >= 10, got {args.min_samples}")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         model = load_model(args.model_uri, args.artifacts_dir)

@@ -81,6 +81,15 @@ class Monitor:
         """Live accuracy and macro F1 over labelled predictions, beside training's."""
         log = self._require_log()
         pairs = log.labelled(self.settings.performance_window, self.model.model_version)
+        if "accuracy" not in self.model.metrics:
+            return {
+                "model_version": self.model.model_version,
+                "status": "unavailable",
+                "n_labelled": len(pairs),
+                "live": None,
+                "training": {},
+                "detail": "the model has no training metrics (metrics.json); retrain it",
+            }
         report = performance.performance_report(
             [t for t, _ in pairs],
             [p for _, p in pairs],

@@ -48,7 +48,7 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
-        if record.exc_info and record.levelno >= logging.ERROR:
+        if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return self._encoder.encode(entry)
 

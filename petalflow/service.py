@@ -23,9 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from petalflow import invocations
 from petalflow.data import FEATURE_NAMES
-from petalflow.errors import (
-    PetalflowError,
-)
+from petalflow.errors import PetalflowError, UnknownLabelError
 from petalflow.http_errors import (
     ERROR_RESPONSES,
     MONITORING_RESPONSES,
@@ -77,9 +75,10 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             loaded = model or load_model(settings.model_uri, settings.artifacts_dir)
             predictor = Predictor(loaded, use_fast_path=settings.fast_path)
             log = open_log(settings)
-        except (PetalflowError, OSError, sqlite3.Error) as exc:
+        except Exception as exc:
             logger.debug("start-up failed", exc_info=True)
-            logger.error("cannot start: %s", exc)
+            known = isinstance(exc, (PetalflowError, OSError, sqlite3.Error))
+            logger.error("cannot start: %s", exc if known else f"{type(exc).__name__}: {exc}")
             raise
         app.state.predictor = predictor
         app.state.model_version = loaded.model_version
@@ -237,9 +236,13 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     @app.post("/feedback", response_model=FeedbackResponse, responses=ERROR_RESPONSES)
     async def feedback(request: Request) -> dict[str, Any]:
         item = parse(FeedbackRequest, await json_body(request))
-        result: dict[str, Any] = await run_in_threadpool(
-            app.state.monitor.feedback, item.request_id, item.true_label
-        )
+        try:
+            result: dict[str, Any] = await run_in_threadpool(
+                app.state.monitor.feedback, item.request_id, item.true_label
+            )
+        except UnknownLabelError as exc:
+            detail = {"field": "true_label", "rule": "enum", "message": f"true_label: {exc}"}
+            raise ApiError(422, "validation_error", f"true_label: {exc}", [detail]) from None
         return result
 
     @app.get("/monitoring/drift", response_model=DriftReport, responses=MONITORING_RESPONSES)

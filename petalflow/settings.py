@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,7 +20,9 @@ class Settings(BaseSettings):
     artifacts_dir: Path = Field(default=Path("artifacts"), description="Local training output")
     max_batch_rows: int = Field(default=10_000, ge=1, description="Rows per /predict/batch")
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Request body limit")
-    log_level: str = Field(default="INFO", description="Log level of petalflow's loggers")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Log level of petalflow's loggers"
+    )
     fast_path: bool = Field(default=True, description="Use the verified NumPy fast path")
     fast_lane: bool = Field(
         default=True, description="Answer POST /predict at the ASGI layer, before FastAPI routing"
@@ -35,6 +38,11 @@ class Settings(BaseSettings):
     accuracy_margin: float = Field(
         default=0.05, gt=0, lt=1, description="Alert when live accuracy < training - margin"
     )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
 
 def get_settings() -> Settings:

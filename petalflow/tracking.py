@@ -132,12 +132,24 @@ def git_commit(root: Path = PROJECT_ROOT) -> str | None:
 
 
 def register(client: MlflowClient, model_uri: str, name: str, alias: str | None) -> dict[str, Any]:
-    """Register ``model_uri`` under ``name`` and point ``alias`` at the new version."""
+    """Register ``model_uri`` under ``name``; the alias is moved later by ``move_alias``."""
     try:
         version = mlflow.register_model(model_uri, name)
-        if alias:
-            client.set_registered_model_alias(name, alias, version.version)
     except MlflowException as exc:
         raise TrackingError(f"could not register the model as {name!r}: {exc.message}") from exc
-    logger.info("registered %s version %s%s", name, version.version, f" @{alias}" if alias else "")
+    logger.info("registered %s version %s", name, version.version)
     return {"name": name, "version": int(version.version), "alias": alias}
+
+
+def move_alias(client: MlflowClient, registered: dict[str, Any]) -> None:
+    """Point the alias at the new version: the last step, once the training succeeded."""
+    if not registered.get("alias"):
+        return
+    name, alias, version = registered["name"], registered["alias"], registered["version"]
+    try:
+        client.set_registered_model_alias(name, alias, str(version))
+    except MlflowException as exc:
+        raise TrackingError(
+            f"could not point {name}@{alias} at version {version}: {exc.message}"
+        ) from exc
+    logger.info("%s@%s -> version %s", name, alias, version)

@@ -14,6 +14,7 @@ import mlflow
 import numpy as np
 import sklearn
 from mlflow.data.pandas_dataset import from_pandas
+from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
@@ -83,69 +84,83 @@ def _train_and_log(
     config: TrainConfig, split: data.Split, client: MlflowClient, uri: str, root: Path
 ) -> tuple[dict[str, float], dict[str, Any]]:
     # The run is the outer context: a failure while publishing still marks it FAILED.
-    with (
-        tracking.training_run(client, config.experiment_name, uri) as run,
-        artifacts.staged_directory(Path(config.artifacts_dir)) as staging,
-    ):
-        pipeline = build_pipeline(config).fit(split.X_train, split.y_train)
-        scores = metrics.evaluate(pipeline, split.X_test, split.y_test)
-        matrix = metrics.confusion(pipeline, split.X_test, split.y_test)
-        logger.info("model=%s hyperparameters=%s", config.model, hyperparameters(config))
-        logger.info("accuracy=%.4f f1_macro=%.4f", scores["accuracy"], scores["f1_macro"])
+    with tracking.training_run(client, config.experiment_name, uri) as run:
+        with artifacts.staged_directory(Path(config.artifacts_dir)) as staging:
+            scores, info = _fit_and_log(config, split, client, uri, root, run, staging)
+        # Last: an alias never points at a run whose artifacts did not all land.
+        if info["registered_model"]:
+            tracking.move_alias(client, info["registered_model"])
+    return scores, info
 
-        joblib.dump(pipeline, staging / artifacts.MODEL_FILE)
-        artifacts.write_json(staging / artifacts.METRICS_FILE, scores)
-        artifacts.write_json(staging / artifacts.PARAMS_FILE, config.params())
-        artifacts.write_json(staging / artifacts.CONFUSION_FILE, matrix)
-        artifacts.write_json(
-            staging / artifacts.REFERENCE_FILE,
-            reference.reference_stats(split.X_train, split.y_train),
-        )
 
-        tracking.log_params_once(client, run.info.run_id, config.params())
-        mlflow.log_metrics(scores)
-        X, y = data.load_dataset()
-        commit = tracking.git_commit(root)
-        mlflow.set_tags(
-            {
-                "dataset": data.DATASET_NAME,
-                "dataset_sha256": data.dataset_sha256(X, y),
-                **({"git_commit": commit} if commit else {}),
-            }
-        )
-        mlflow.log_input(
-            from_pandas(X.assign(species=y), name=data.DATASET_NAME, targets=data.TARGET_NAME),
-            context="training",
-        )
-        mlflow.log_figure(metrics.confusion_figure(matrix), "confusion_matrix.png")
-        example = split.X_train.head(5)
-        logged = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            input_example=example,
-            signature=infer_signature(example, pipeline.predict(example)),
-            pip_requirements=_pip_requirements(),
-            serialization_format="skops",
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
-        )
-        registered = (
-            tracking.register(client, logged.model_uri, config.register_model, config.alias)
-            if config.register_model
-            else None
-        )
-        info = {
-            "run_id": run.info.run_id,
-            "experiment_id": run.info.experiment_id,
-            "tracking_uri": uri,
-            "model_uri": logged.model_uri,
-            "registered_model": registered,
-            "sha256": artifacts.sha256_file(staging / artifacts.MODEL_FILE),
-            "feature_names": list(data.FEATURE_NAMES),
-            "class_names": [str(c) for c in pipeline.classes_],
-            "versions": versions(),
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+def _fit_and_log(
+    config: TrainConfig,
+    split: data.Split,
+    client: MlflowClient,
+    uri: str,
+    root: Path,
+    run: Run,
+    staging: Path,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    pipeline = build_pipeline(config).fit(split.X_train, split.y_train)
+    scores = metrics.evaluate(pipeline, split.X_test, split.y_test)
+    matrix = metrics.confusion(pipeline, split.X_test, split.y_test)
+    logger.info("model=%s hyperparameters=%s", config.model, hyperparameters(config))
+    logger.info("accuracy=%.4f f1_macro=%.4f", scores["accuracy"], scores["f1_macro"])
+
+    joblib.dump(pipeline, staging / artifacts.MODEL_FILE)
+    artifacts.write_json(staging / artifacts.METRICS_FILE, scores)
+    artifacts.write_json(staging / artifacts.PARAMS_FILE, config.params())
+    artifacts.write_json(staging / artifacts.CONFUSION_FILE, matrix)
+    artifacts.write_json(
+        staging / artifacts.REFERENCE_FILE,
+        reference.reference_stats(split.X_train, split.y_train),
+    )
+
+    tracking.log_params_once(client, run.info.run_id, config.params())
+    mlflow.log_metrics(scores)
+    X, y = data.load_dataset()
+    commit = tracking.git_commit(root)
+    mlflow.set_tags(
+        {
+            "dataset": data.DATASET_NAME,
+            "dataset_sha256": data.dataset_sha256(X, y),
+            **({"git_commit": commit} if commit else {}),
         }
-        artifacts.write_json(staging / artifacts.MODEL_INFO_FILE, info)
-        for name in artifacts.JSON_FILES:
-            mlflow.log_artifact(str(staging / name))
+    )
+    mlflow.log_input(
+        from_pandas(X.assign(species=y), name=data.DATASET_NAME, targets=data.TARGET_NAME),
+        context="training",
+    )
+    mlflow.log_figure(metrics.confusion_figure(matrix), "confusion_matrix.png")
+    example = split.X_train.head(5)
+    logged = mlflow.sklearn.log_model(
+        pipeline,
+        name="model",
+        input_example=example,
+        signature=infer_signature(example, pipeline.predict(example)),
+        pip_requirements=_pip_requirements(),
+        serialization_format="skops",
+        skops_trusted_types=SKOPS_TRUSTED_TYPES,
+    )
+    registered = (
+        tracking.register(client, logged.model_uri, config.register_model, config.alias)
+        if config.register_model
+        else None
+    )
+    info = {
+        "run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
+        "tracking_uri": uri,
+        "model_uri": logged.model_uri,
+        "registered_model": registered,
+        "sha256": artifacts.sha256_file(staging / artifacts.MODEL_FILE),
+        "feature_names": list(data.FEATURE_NAMES),
+        "class_names": [str(c) for c in pipeline.classes_],
+        "versions": versions(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    artifacts.write_json(staging / artifacts.MODEL_INFO_FILE, info)
+    for name in artifacts.JSON_FILES:
+        mlflow.log_artifact(str(staging / name))
     return scores, info

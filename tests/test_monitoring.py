@@ -255,3 +255,34 @@ def test_monitor_cli_missing_log_exits_2(tmp_path: Path) -> None:
     result = run_monitor("--prediction-log", str(tmp_path / "none.db"))
     assert result.returncode == 2
     assert "--prediction-log" in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--window", "5"), ("--min-samples", "5")])
+def test_monitor_cli_rejects_small_windows(
+    trained: Path, tmp_path: Path, flag: str, value: str
+) -> None:
+    log = tmp_path / "p.db"
+    _fill_log(trained, log, 0.0)
+    result = run_monitor("--prediction-log", str(log), "--artifacts-dir", str(trained), flag, value)
+    assert result.returncode == 2
+    assert flag in result.stderr.splitlines()[-1]
+    assert "Traceback" not in result.stderr
+
+
+def test_feedback_unknown_label_names_the_field(monitored: TestClient) -> None:
+    _predict(monitored, traffic(8, n=1)[0], "lbl")
+    body = monitored.post("/feedback", json={"request_id": "lbl", "true_label": "rose"}).json()
+    assert body["details"][0]["field"] == "true_label"
+    assert "true_label" in body["message"]
+
+
+def test_performance_without_training_metrics_is_unavailable(trained: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "artifacts"
+    shutil.copytree(trained, copy)
+    (copy / "metrics.json").unlink()
+    settings = make_settings(copy, prediction_log=str(tmp_path / "p.db"))
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/monitoring/performance").json()["status"] == "unavailable"
+        assert client.get("/metrics").status_code == 200

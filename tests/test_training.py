@@ -118,6 +118,12 @@ INVALID = [
     (["--max-depth", "0"], "--max-depth"),
     (["--model", "svm"], "--model"),
     (["--seed", "x"], "--seed"),
+    (["--seed", str(2**32)], "--seed"),
+    (["--artifacts-dir", "."], "--artifacts-dir"),
+    (["--artifacts-dir", str(ROOT)], "--artifacts-dir"),
+    (["--artifacts-dir", "/"], "--artifacts-dir"),
+    (["--artifacts-dir", str(ROOT / "petalflow")], "--artifacts-dir"),
+    (["--artifacts-dir", str(ROOT / "README.md")], "--artifacts-dir"),
     (["--alias", "champion"], "--alias"),
     (["--register-model", "m", "--alias", "latest"], "--alias"),
     (["--register-model", "m", "--alias", "v3"], "--alias"),
@@ -223,3 +229,16 @@ def test_register_model_moves_alias_to_new_version(tmp_path: Path, tracking_uri:
     version = client.get_model_version_by_alias("iris-classifier", "champion")
     assert int(version.version) == 2
     assert version.run_id == info2["run_id"] != info1["run_id"]
+
+
+def test_train_refuses_a_folder_of_other_files(
+    tmp_path: Path, tracking_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("precious")
+    with pytest.raises(SystemExit) as exc_info:
+        train.main(["--artifacts-dir", str(folder)])
+    assert exc_info.value.code == 2
+    assert "thesis.tex" in capsys.readouterr().err
+    assert [p.name for p in folder.iterdir()] == ["thesis.tex"]
