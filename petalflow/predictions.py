@@ -27,10 +27,10 @@ SQLite's json functions read the JSON columns, e.g. one line per predicted row::
 from __future__ import annotations
 
 import logging
-import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -138,7 +138,11 @@ class PredictionLog:
         self.max_rows, self.prune_every, self.batch_size = max_rows, prune_every, batch_size
         self.busy_timeout = busy_timeout
         self.dropped = 0
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
+        # A deque, not queue.Queue: append is one atomic C call on the request path; the
+        # writer polls it every ``linger`` seconds (flush and close wake it at once).
+        self._pending: deque[Any] = deque()
+        self.max_pending = max_pending
+        self._wakeup = threading.Event()
         self._closed = False
         with self._connection() as conn:  # now, so that a bad path fails at startup
             conn.execute("PRAGMA journal_mode=WAL")
@@ -201,12 +205,9 @@ class PredictionLog:
         request = _Request(
             request_id, when, model_version, n, features, labels, probabilities, classes
         )
-        if not self._closed:
-            try:
-                self._queue.put_nowait(request)
-                return True
-            except queue.Full:
-                pass
+        if not self._closed and len(self._pending) < self.max_pending:
+            self._pending.append(request)
+            return True
         self._drop(n, "prediction log closed or full")
         return False
 
@@ -219,20 +220,23 @@ class PredictionLog:
         since_prune = 0
         with self._connection() as conn:
             while True:
-                items = [self._queue.get()]
-                if items[0] is not _STOP and self._queue.qsize() < self.batch_size:
-                    time.sleep(self.linger)  # gather more: fewer, larger transactions
-                while len(items) < self.batch_size and not self._queue.empty():
-                    items.append(self._queue.get_nowait())
-                since_prune += self._insert(conn, [i for i in items if isinstance(i, _Request)])
-                if since_prune >= self.prune_every:
-                    since_prune = 0
-                    self._prune(conn)
-                for item in items:
-                    if isinstance(item, threading.Event):
-                        item.set()
-                if any(item is _STOP for item in items):
-                    return
+                # Gather for up to ``linger``: fewer, larger transactions.
+                self._wakeup.wait(self.linger)
+                self._wakeup.clear()
+                while self._pending:
+                    items: list[Any] = []
+                    while self._pending and len(items) < self.batch_size:
+                        items.append(self._pending.popleft())
+                    requests = [i for i in items if isinstance(i, _Request)]
+                    since_prune += self._insert(conn, requests)
+                    if since_prune >= self.prune_every:
+                        since_prune = 0
+                        self._prune(conn)
+                    for item in items:
+                        if isinstance(item, threading.Event):
+                            item.set()
+                    if any(item is _STOP for item in items):
+                        return
 
     def _insert(self, conn: sqlite3.Connection, requests: list[_Request]) -> int:
         """Write ``requests`` in one transaction; returns the number of predicted rows."""
@@ -282,14 +286,16 @@ class PredictionLog:
         if self._closed:
             return not self._writer.is_alive()
         done = threading.Event()
-        self._queue.put(done)
+        self._pending.append(done)
+        self._wakeup.set()
         return done.wait(timeout)
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Write what is queued, then stop the writer; later records are dropped."""
         if not self._closed:
             self._closed = True
-            self._queue.put(_STOP)
+            self._pending.append(_STOP)
+            self._wakeup.set()
         self._writer.join(timeout)
 
     def __enter__(self) -> PredictionLog:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -309,16 +309,16 @@ def test_prediction_log_record_batch_queues_one_item_holding_the_arrays(
     """O(1) per request: one queue item, the caller's arrays neither copied nor converted."""
     features, proba = np.ones((10_000, 4)), np.full((10_000, 3), 1 / 3)
     labels = ["setosa"] * 10_000
-    writers_queue, spy = log._queue, queue.Queue[object]()
-    log._queue = spy
+    writers_pending, spy = log._pending, deque[object]()
+    log._pending = spy
     try:
         assert log.record_batch("huge", "1", features, labels, LABELS, proba)
-        assert spy.qsize() == 1
-        item = spy.get_nowait()
+        assert len(spy) == 1
+        item = spy.popleft()
     finally:
-        log._queue = writers_queue
+        log._pending = writers_pending
     assert item.features is features and item.probabilities is proba and item.labels is labels
-    writers_queue.put(item)
+    writers_pending.append(item)
     assert log.flush()
     assert log.count() == 10_000 and len(raw_rows(log.path)) == 1
 
