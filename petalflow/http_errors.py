@@ -23,17 +23,6 @@ from petalflow.schema import ErrorResponse, error_details, summarize
 logger = logging.getLogger(__name__)
 
 
-class PayloadTooLargeError(Exception):
-    """The request body is larger than the configured limit."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"request body is larger than {limit} bytes; send fewer rows per request "
-            "or raise MAX_BODY_BYTES"
-        )
-        self.limit = limit
-
-
 def error_content(
     error: str, message: str, request_id: str, details: list[dict[str, Any]] | None = None
 ) -> bytes:
@@ -130,10 +119,6 @@ def install_error_handlers(app: FastAPI) -> None:
         request_id = getattr(request.state, "request_id", "")
         message = f"internal error; quote request id {request_id} when reporting it"
         return _error_response(request, 500, "internal_error", message)
-
-    @app.exception_handler(PayloadTooLargeError)
-    async def too_large(request: Request, exc: PayloadTooLargeError) -> Response:
-        return _error_response(request, 413, "payload_too_large", str(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -109,6 +109,7 @@ def load_from_uri(uri: str) -> LoadedModel:
     # MLflow is imported only for URI sources: serving local artifacts starts faster.
     import mlflow
     from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
 
     from petalflow import tracking
 
@@ -118,8 +119,11 @@ def load_from_uri(uri: str) -> LoadedModel:
     except TrackingError as exc:
         raise ModelLoadError(f"cannot load {uri}: {exc}") from None
     try:
-        model_info = mlflow.models.get_model_info(uri)
-        pipeline = mlflow.sklearn.load_model(uri)
+        # One download serves both the MLmodel metadata and the model itself.
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+            model_info = Model.load(local)
+            pipeline = mlflow.sklearn.load_model(local)
     except (MlflowException, OSError) as exc:
         message = exc.message if isinstance(exc, MlflowException) else str(exc)
         raise ModelLoadError(
@@ -128,7 +132,11 @@ def load_from_uri(uri: str) -> LoadedModel:
         ) from None
     run_id = model_info.run_id
     files = _run_json_files(run_id) if run_id else {}
-    run = mlflow.get_run(run_id) if run_id else None
+    params, metrics = files.get(artifacts.PARAMS_FILE), files.get(artifacts.METRICS_FILE)
+    if run_id and (params is None or metrics is None):  # an older run: ask the store
+        run = mlflow.get_run(run_id)
+        params = params if params is not None else dict(run.data.params)
+        metrics = metrics if metrics is not None else dict(run.data.metrics)
     sha256 = (files.get(artifacts.MODEL_INFO_FILE) or {}).get("sha256")
     if run_id:
         version = run_id
@@ -145,8 +153,8 @@ def load_from_uri(uri: str) -> LoadedModel:
         feature_names=[str(c) for c in getattr(pipeline, "feature_names_in_", [])]
         or list(model_info.signature.inputs.input_names()),
         class_names=[str(c) for c in pipeline.classes_],
-        params=files.get(artifacts.PARAMS_FILE) or (dict(run.data.params) if run else {}),
-        metrics=files.get(artifacts.METRICS_FILE) or (dict(run.data.metrics) if run else {}),
+        params=params or {},
+        metrics=metrics or {},
         reference=files.get(artifacts.REFERENCE_FILE),
     )
 

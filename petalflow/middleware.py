@@ -16,7 +16,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from petalflow.http_errors import (
     ApiError,
-    PayloadTooLargeError,
     check_media_type,
     error_content,
 )
@@ -29,6 +28,17 @@ Lane = Callable[[bytes, str], bytes]
 
 logger = logging.getLogger("petalflow.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+class PayloadTooLargeError(Exception):
+    """The request body is larger than the configured limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"request body is larger than {limit} bytes; send fewer rows per request "
+            "or raise MAX_BODY_BYTES"
+        )
+        self.limit = limit
 
 
 class ClientDisconnectedError(Exception):
@@ -196,13 +206,10 @@ def _header(scope: Scope, name: bytes) -> str:
 
 
 def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+    try:
+        return int(_header(scope, b"content-length"))
+    except ValueError:  # absent (chunked) or garbage: the streamed count decides
+        return None
 
 
 def _quiet_startup_failure(send: Send) -> Send:

@@ -7,17 +7,16 @@ answers the same (and `python -m petalflow.monitor` computes the same report off
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from petalflow import drift, performance
 from petalflow.errors import PetalflowError
 from petalflow.loading import LoadedModel
-from petalflow.predictions import PredictionLog
+from petalflow.predictions import PredictionLog, Rows
 from petalflow.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -44,9 +43,7 @@ class Monitor:
             )
         return self.log
 
-    def record(
-        self, request_id: str, rows: np.ndarray, labels: list[str], proba: np.ndarray
-    ) -> None:
+    def record(self, request_id: str, rows: Rows, labels: Sequence[str], proba: Rows) -> None:
         """Queue one request's predictions for the log: one queue put, O(1) per request."""
         if self.log is not None:
             version, classes = self.model.model_version, self.model.class_names
@@ -54,9 +51,7 @@ class Monitor:
 
     def record_one(self, request_id: str, row: list[float], label: str, proba: list[float]) -> None:
         """Queue one prediction for the log."""
-        if self.log is not None:
-            version, classes = self.model.model_version, self.model.class_names
-            self.log.record_batch(request_id, version, (row,), (label,), classes, (proba,))
+        self.record(request_id, (row,), (label,), (proba,))
 
     def drift(self) -> dict[str, Any]:
         """Drift of the last DRIFT_WINDOW predictions of this model against training."""
@@ -102,8 +97,7 @@ class Monitor:
     def feedback(self, request_id: str, true_label: str) -> dict[str, Any]:
         """Join a ground-truth label to a logged prediction (404/409/422 as errors)."""
         log = self._require_log()
-        log.add_feedback(request_id, true_label, allowed_labels=self.model.class_names)
-        predicted = log.predicted_label(request_id)
+        predicted = log.add_feedback(request_id, true_label, allowed_labels=self.model.class_names)
         return {
             "request_id": request_id,
             "true_label": true_label,

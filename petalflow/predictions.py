@@ -381,8 +381,8 @@ class PredictionLog:
         true_label: str,
         allowed_labels: Collection[str] | None = None,
         wait: float = 0.5,
-    ) -> None:
-        """Store ``true_label`` for the predicted row ``request_id`` (see ``_find``).
+    ) -> str:
+        """Store ``true_label`` for the predicted row ``request_id``; returns its predicted label.
 
         A prediction still queued in this instance is flushed first; one still queued in
         another process is waited for up to ``wait`` seconds. Raises UnknownLabelError
@@ -404,7 +404,7 @@ class PredictionLog:
                         "predicted_label, model_version, labelled_at) VALUES (?, ?, ?, ?, ?, ?)",
                         (*key, true_label, predicted, version, time.time()),
                     ).rowcount:
-                        return
+                        return str(predicted)
                     sql = "SELECT true_label FROM feedback WHERE request_id = ? AND row_index = ?"
                     found = conn.execute(sql, key).fetchone()
                     raise AlreadyLabelledError(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from petalflow.data import FEATURE_NAMES
 from petalflow.errors import ModelLoadError
 from petalflow.loading import LoadedModel
+
+if TYPE_CHECKING:
+    from petalflow.fastpath import FastPath
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +28,7 @@ class Predictor:
             )
         self.model = model
         self.classes = list(model.class_names)
-        self.fast: Any = None
+        self.fast: FastPath | None = None
         if use_fast_path:
             from petalflow.fastpath import build_verified_fast_path
 

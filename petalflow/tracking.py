@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import subprocess
@@ -50,6 +51,7 @@ def local_artifact_root(uri: str) -> str | None:
     return (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
 
 
+@functools.cache
 def _sqlite_store(uri: str) -> Any:
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 

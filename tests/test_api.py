@@ -222,12 +222,13 @@ def test_body_over_limit_is_413(api: TestClient, path: str) -> None:
     assert "MAX_BODY_BYTES" in body["message"]
 
 
-def test_chunked_body_over_limit_is_413(api: TestClient) -> None:
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch", "/invocations"])
+def test_chunked_body_over_limit_is_413(api: TestClient, path: str) -> None:
     def chunks() -> Any:
         for _ in range(40):
             yield b"a" * 65536
 
-    response = api.post("/predict", content=chunks(), headers={"content-type": "application/json"})
+    response = api.post(path, content=chunks(), headers={"content-type": "application/json"})
     assert "content-length" not in {k.lower() for k in response.request.headers}
     _assert_clean_error(response, 413)
 

@@ -210,17 +210,23 @@ def mlflow_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, MlflowRun
         return dict(zip(MLFLOW_RUNS, pool.map(run, MLFLOW_RUNS), strict=True))
 
 
+def _only_finished_run(
+    uri: str, result: subprocess.CompletedProcess[str]
+) -> tuple[MlflowClient, Any]:
+    """The store's one run, which `mlflow run` must have finished."""
+    assert result.returncode == 0, _output(result)
+    client = MlflowClient(uri)
+    runs = _all_runs(client)
+    assert len(runs) == 1, [(r.info.run_id, r.info.experiment_id) for r in runs]
+    assert runs[0].info.status == "FINISHED"
+    return client, runs[0]
+
+
 def test_mlflow_run_logs_exactly_one_run_with_the_given_params(
     mlflow_runs: dict[str, MlflowRun],
 ) -> None:
     project, uri, result = mlflow_runs["params"]
-    assert result.returncode == 0, _output(result)
-
-    client = MlflowClient(uri)
-    runs = _all_runs(client)
-    assert len(runs) == 1, [(r.info.run_id, r.info.experiment_id) for r in runs]
-    run = runs[0]
-    assert run.info.status == "FINISHED"
+    client, run = _only_finished_run(uri, result)
     # No --experiment-name: MLflow's choice (Default) wins, train.py creates no other one.
     assert client.get_experiment(run.info.experiment_id).name == "Default"
     assert [e.name for e in client.search_experiments()] == ["Default"]
@@ -243,13 +249,7 @@ def test_mlflow_run_experiment_name_chooses_the_experiment(
     mlflow_runs: dict[str, MlflowRun],
 ) -> None:
     project, uri, result = mlflow_runs["experiment"]
-    assert result.returncode == 0, _output(result)
-
-    client = MlflowClient(uri)
-    runs = _all_runs(client)
-    assert len(runs) == 1, [(r.info.run_id, r.info.experiment_id) for r in runs]
-    run = runs[0]
-    assert run.info.status == "FINISHED"
+    client, run = _only_finished_run(uri, result)
     assert client.get_experiment(run.info.experiment_id).name == "e2e-chosen"
     assert client.get_experiment_by_name("iris") is None
     # MLproject defaults == train.py defaults: MLflow would refuse a changed param.
