@@ -95,6 +95,10 @@ def parse_payload(body: bytes, features: list[str]) -> np.ndarray:
             field=(unknown or [None])[0],
         )
     key = keys[0]
+    if key != "dataframe_split":  # records already as dicts (the usual case): no copy
+        rows = fast_rows(payload[key], features)
+        if rows is not None:
+            return rows
     records = _records(key, payload[key], features)
     if not records:
         raise PayloadError(f"{key} holds no rows; send at least one", field=key)

@@ -19,6 +19,7 @@ from petalflow.http_errors import (
     check_media_type,
     error_content,
 )
+from petalflow.observability import AccessLog
 from petalflow.telemetry import Telemetry
 
 # A lane answers one (method, path) directly at the ASGI layer: body -> JSON bytes,
@@ -27,6 +28,7 @@ from petalflow.telemetry import Telemetry
 Lane = Callable[[bytes, str], bytes]
 
 logger = logging.getLogger("petalflow.access")
+_access_log = AccessLog(logger)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -159,18 +161,15 @@ class RequestContextMiddleware:
         if not logger.isEnabledFor(logging.INFO):
             return
         app_state = getattr(scope.get("app"), "state", None)
-        logger.info(
-            "request",
-            extra={
-                "fields": {
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "latency_ms": round(elapsed * 1000, 3),
-                    "model_version": getattr(app_state, "model_version", None),
-                }
-            },
+        _access_log(
+            {
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "latency_ms": round(elapsed * 1000, 3),
+                "model_version": getattr(app_state, "model_version", None),
+            }
         )
 
 

@@ -59,10 +59,16 @@ CREATE TABLE IF NOT EXISTS feedback (
     PRIMARY KEY (request_id, row_index));
 CREATE INDEX IF NOT EXISTS feedback_version ON feedback (model_version, labelled_at);
 """
+# Up to _CHUNK requests per statement (multi-row VALUES): sqlite3 releases and retakes
+# the GIL once per statement, where executemany does it once per row, and under load
+# each of those hand-offs stalls the event loop's thread. 8 x 100 parameters stay under
+# every SQLite build's variable limit (999 before 3.32).
+_CHUNK = 100
 _INSERT = (
     "INSERT OR IGNORE INTO predictions (request_id, created_at, model_version, n_rows, "
-    "features, labels, probabilities, classes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "features, labels, probabilities, classes) VALUES "
 )
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
 # Given the excess rows (total - max_rows): the oldest request to keep and the rows older
 # than it. The window runs from the oldest request and stops there (LIMIT 1), so a prune
 # reads the requests it deletes, not the whole table.
@@ -96,9 +102,6 @@ class _Request(NamedTuple):
     labels: Sequence[str]
     probabilities: Rows
     classes: Sequence[str]
-
-    def row(self) -> tuple[Any, ...]:
-        return (*self[:4], *map(_json, self[4:]))
 
 
 class RecentPredictions(NamedTuple):
@@ -240,22 +243,28 @@ class PredictionLog:
 
     def _insert(self, conn: sqlite3.Connection, requests: list[_Request]) -> int:
         """Write ``requests`` in one transaction; returns the number of predicted rows."""
-        rows, n = [], 0
+        values: list[Any] = []
+        n = 0
         for request in requests:
             try:
-                rows.append(request.row())
+                values += (*request[:4], *map(_json, request[4:]))
                 n += request.n_rows
             except TypeError:  # orjson.JSONEncodeError: not JSON-serializable
                 logger.exception("could not serialize request %r", request.request_id)
                 self._drop(request.n_rows, "prediction log cannot serialize")
-        if not rows:
+        if not values:
             return 0
+        width = len(_ROW.split(","))
+        step = width * _CHUNK
         try:
             with _transaction(conn):
-                conn.executemany(_INSERT, rows)
+                for start in range(0, len(values), step):
+                    chunk = values[start : start + step]
+                    sql = _INSERT + ", ".join([_ROW] * (len(chunk) // width))
+                    conn.execute(sql, chunk)
             return n
         except sqlite3.Error:
-            logger.exception("could not write %d requests to %s", len(rows), self.path)
+            logger.exception("could not write %d requests to %s", len(requests), self.path)
             self._drop(n, "prediction log cannot write")
             return 0
 

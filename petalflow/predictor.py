@@ -28,6 +28,7 @@ class Predictor:
             )
         self.model = model
         self.classes = list(model.class_names)
+        self._class_array = np.array(self.classes, dtype=object)
         self.fast: FastPath | None = None
         if use_fast_path:
             from petalflow.fastpath import build_verified_fast_path
@@ -53,4 +54,5 @@ class Predictor:
 
     def labels(self, proba: np.ndarray) -> list[str]:
         """Labels as the pipeline's predict gives them (first class on ties)."""
-        return [self.classes[i] for i in np.argmax(proba, axis=1)]
+        labels: list[str] = self._class_array[np.argmax(proba, axis=1)].tolist()
+        return labels

@@ -42,10 +42,11 @@ def fast_rows(records: Any, features: Sequence[str]) -> np.ndarray | None:
         values = list(map(getter, records))
     except KeyError:
         return None
-    if not set(map(type, chain.from_iterable(values))) <= {float, int}:
+    flat = list(chain.from_iterable(values))
+    if not set(map(type, flat)) <= {float, int}:
         return None
-    try:
-        rows = np.array(values, dtype=np.float64).reshape(len(records), n)
+    try:  # fromiter: about half the time of np.array on a list of tuples
+        rows = np.fromiter(flat, dtype=np.float64, count=len(flat)).reshape(len(records), n)
     except OverflowError:
         return None
     if not (np.isfinite(rows).all() and (rows > 0).all() and (rows <= 100).all()):
