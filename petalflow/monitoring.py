@@ -50,8 +50,12 @@ class Monitor:
             self.log.record_batch(request_id, version, rows, labels, classes, proba)
 
     def record_one(self, request_id: str, row: list[float], label: str, proba: list[float]) -> None:
-        """Queue one prediction for the log."""
-        self.record(request_id, (row,), (label,), (proba,))
+        """Queue one validated prediction for the log."""
+        if self.log is not None:
+            model = self.model
+            self.log.record_one(
+                request_id, model.model_version, row, label, proba, model.class_names
+            )
 
     def drift(self) -> dict[str, Any]:
         """Drift of the last DRIFT_WINDOW predictions of this model against training."""

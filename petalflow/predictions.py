@@ -1,20 +1,22 @@
 """The prediction log: an embedded SQLite database written off the request path.
 
-One row per request, whatever its number of predicted rows. ``record``/``record_batch``
-only put the request on an in-memory queue (O(1), never blocks); one background thread
-writes the queue, one transaction per drain (it lingers ``linger`` seconds after the
-first queued item to gather more: on a busy server each wake-up of a second Python
-thread costs the event loop a GIL hand-off, so fewer, larger drains cost less; the
-price is that a SIGKILL or power loss loses up to ``linger`` seconds of predictions,
-while a normal shutdown flushes everything), and it, not the caller, serializes each request's
-features, labels, probabilities and classes to JSON: one orjson call per column, so the
-Python work per request does not grow with its rows. The file is in WAL mode and every
-connection waits up to ``busy_timeout`` seconds for a lock, so several processes
-(uvicorn workers, each with its own PredictionLog created after the fork) can share one
-file. Retention keeps the newest requests holding about ``max_rows`` predicted rows (and
-the newest ``max_rows`` feedback labels); it runs every ``prune_every`` rows written by
-this instance. When ``max_pending`` requests are already queued, a record is dropped and
-its rows counted in ``dropped``. A duplicate request id is ignored (the first kept).
+One row per request, whatever its number of predicted rows. ``record*`` only put the
+request on an in-memory queue (never blocks); one background thread writes the queue,
+one transaction per drain. Why it is built this way: on a busy server every stretch of
+Python the writer runs holds the GIL and stalls the event loop for longer than the work
+itself (the thread competes with the load for the CPU), so the writer does as little
+Python as possible. It lingers ``linger`` seconds after the first queued item, so drains
+are few and large (the price: a SIGKILL or power loss loses up to ``linger`` seconds of
+predictions; a normal shutdown flushes everything). ``record_one`` (single rows, the hot
+path) serializes its row to JSON at once, three small orjson calls; ``record_batch`` is
+O(1) for any number of rows and leaves one orjson call per column to the writer. The file
+is in WAL mode and every connection waits up to ``busy_timeout`` seconds for a lock, so
+several processes (uvicorn workers, each with its own PredictionLog created after the
+fork) can share one file. Retention keeps the newest requests holding about ``max_rows``
+predicted rows (and the newest ``max_rows`` feedback labels); it runs every
+``prune_every`` rows written by this instance. When ``max_pending`` requests are already
+queued, a record is dropped and its rows counted in ``dropped``. A duplicate request id
+is ignored (the first kept).
 
 Feedback is stored per predicted row in the ``feedback`` table; a row is addressed by its
 request id (single-row requests) or ``<request-id>:<index>`` (a row of a batch).
@@ -88,22 +90,31 @@ Rows = Sequence[Sequence[float]] | np.ndarray
 
 
 def _json(value: Any) -> str:
-    """One C call for a whole list or numpy array."""
-    if isinstance(value, np.ndarray) and not value.flags.c_contiguous:
-        value = np.ascontiguousarray(value)
+    """One C call for a whole list or (C-contiguous) numpy array."""
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
+def _contiguous(rows: Rows) -> Rows:
+    # orjson serializes only C-contiguous arrays; copying a strided one is rare and in C.
+    if isinstance(rows, np.ndarray) and not rows.flags.c_contiguous:
+        return np.ascontiguousarray(rows)
+    return rows
+
+
 class _Request(NamedTuple):
-    """A queued request, in the order of the columns of ``_INSERT``."""
+    """A queued request, in the order of the columns of ``_INSERT``.
+
+    ``record_batch`` queues the caller's arrays (the writer serializes them);
+    ``record_one`` queues the four JSON columns already serialized (``str``).
+    """
 
     request_id: str
     created_at: float
     model_version: str
     n_rows: int
-    features: Rows
+    features: Rows | str
     labels: Sequence[str]
-    probabilities: Rows
+    probabilities: Rows | str
     classes: Sequence[str]
 
 
@@ -150,6 +161,7 @@ class PredictionLog:
         self.max_pending = max_pending
         self._wakeup = threading.Event()
         self._closed = False
+        self._classes_json: tuple[Sequence[str] | None, str] = (None, "")
         with self._connection() as conn:  # now, so that a bad path fails at startup
             conn.execute("PRAGMA journal_mode=WAL")
             columns = {row[1] for row in conn.execute("PRAGMA table_info(predictions)")}
@@ -208,13 +220,49 @@ class PredictionLog:
                 f"expected {len(FEATURE_NAMES)} feature values, got {len(features[0])}"
             )
         when = time.time() if created_at is None else created_at
-        request = _Request(
-            request_id, when, model_version, n, features, labels, probabilities, classes
+        features, probabilities = _contiguous(features), _contiguous(probabilities)
+        return self._enqueue(
+            _Request(request_id, when, model_version, n, features, labels, probabilities, classes)
         )
+
+    def record_one(
+        self,
+        request_id: str,
+        model_version: str,
+        row: Sequence[float],
+        label: str,
+        probabilities: Sequence[float],
+        classes: Sequence[str],
+    ) -> bool:
+        """``record_batch`` of one row that the caller has validated (the /predict hot path).
+
+        Serialized here, not by the writer: three small orjson calls cost the caller about
+        a microsecond, while the same work in the writer thread holds the GIL in long
+        stretches that stall the event loop for several times as long.
+        """
+        cached_classes, classes_json = self._classes_json
+        if classes is not cached_classes:
+            classes_json = _json(classes)
+            self._classes_json = (classes, classes_json)
+        dumps = orjson.dumps
+        return self._enqueue(
+            _Request(
+                request_id,
+                time.time(),
+                model_version,
+                1,
+                dumps((row,)).decode(),
+                dumps((label,)).decode(),
+                dumps((probabilities,)).decode(),
+                classes_json,
+            )
+        )
+
+    def _enqueue(self, request: _Request) -> bool:
         if not self._closed and len(self._pending) < self.max_pending:
             self._pending.append(request)
             return True
-        self._drop(n, "prediction log closed or full")
+        self._drop(request.n_rows, "prediction log closed or full")
         return False
 
     def _drop(self, n: int, why: str) -> None:
@@ -248,13 +296,33 @@ class PredictionLog:
         """Write ``requests`` in one transaction; returns the number of predicted rows."""
         values: list[Any] = []
         n = 0
+        classes: Any = None  # the model's class list: serialized once per drain, not per row
+        # orjson called inline, not through _json: a Python call per column would double the
+        # writer's time under the GIL, which the event loop pays for.
+        dumps, numpy = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
         for request in requests:
+            request_id, created_at, version, n_rows, features, labels, proba, names = request
+            if type(features) is str:  # from record_one: already JSON
+                values += request
+                n += 1
+                continue
             try:
-                values += (*request[:4], *map(_json, request[4:]))
-                n += request.n_rows
+                if names is not classes:
+                    classes, classes_json = names, _json(names)
+                values += (
+                    request_id,
+                    created_at,
+                    version,
+                    n_rows,
+                    dumps(features, option=numpy).decode(),
+                    dumps(labels, option=numpy).decode(),
+                    dumps(proba, option=numpy).decode(),
+                    classes_json,
+                )
+                n += n_rows
             except TypeError:  # orjson.JSONEncodeError: not JSON-serializable
-                logger.exception("could not serialize request %r", request.request_id)
-                self._drop(request.n_rows, "prediction log cannot serialize")
+                logger.exception("could not serialize request %r", request_id)
+                self._drop(n_rows, "prediction log cannot serialize")
         if not values:
             return 0
         width = len(_ROW.split(","))

@@ -336,6 +336,25 @@ def test_prediction_log_serializes_numpy_arrays_and_lists_alike(log: PredictionL
     assert log.recent(6).features.tolist() == values.tolist() * 3
 
 
+def test_prediction_log_record_one_writes_what_record_batch_writes(log: PredictionLog) -> None:
+    row, proba = [5.1, 3.5, 1.4, 0.2], [0.9, 0.0625, 0.0375]
+    assert log.record_one("one", "1", row, "versicolor", proba, LABELS)
+    assert log.record_batch("batch", "1", [row], ["versicolor"], LABELS, [proba])
+    assert log.flush()
+    one, batch = (dict(r) for r in raw_rows(log.path))
+    columns = ("model_version", "n_rows", "features", "labels", "probabilities", "classes")
+    assert [one[c] for c in columns] == [batch[c] for c in columns]
+    assert json.loads(one["features"]) == [row] and json.loads(one["classes"]) == list(LABELS)
+    assert log.predicted_label("one") == "versicolor"
+
+
+def test_prediction_log_record_one_after_close_is_dropped(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "p.db")
+    log.close()
+    assert not log.record_one("late", "1", [5.1, 3.5, 1.4, 0.2], "setosa", [1, 0, 0], LABELS)
+    assert log.dropped == 1
+
+
 def test_prediction_log_record_batch_rejects_mismatched_lengths(log: PredictionLog) -> None:
     with pytest.raises(ValueError, match="2 rows, 1 labels, 2 probas"):
         log.record_batch("r", "1", np.ones((2, 4)), ["setosa"], LABELS, np.ones((2, 3)))
