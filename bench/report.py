@@ -139,10 +139,15 @@ def _ratio_of(a: Summary | None, b: Summary | None, attr: str = "rps") -> float 
 def goals(
     summaries: list[Summary],
     cold: dict[str, dict[str, list[float]]],
+    costs: dict[str, list[float]] | None = None,
     models: tuple[str, ...] = ("logreg", "rf"),
     conns: int = 16,
 ) -> list[Goal]:
-    """The issue's goals, for every model (n/a when a model was not measured)."""
+    """The issue's goals, for every model (n/a when a model was not measured).
+
+    The logging cost comes from the paired rounds in ``costs`` (req/s log on over log
+    off, per pair) when there are any, else from the two cells' medians.
+    """
     out = []
     for model in models:
 
@@ -161,6 +166,8 @@ def goals(
             else None
         )
         cost = (1 - pf.rps / nolog.rps) * 100 if pf and nolog and nolog.rps else None
+        if costs and costs.get(model):
+            cost = (1 - statistics.median(costs[model])) * 100
         out += [
             Goal(
                 f"/predict req/s vs mlflow, {conns} conns",
@@ -176,3 +183,20 @@ def goals(
             Goal(f"prediction log + metrics cost, {conns} conns", model, "≤", 10, cost, "%"),
         ]
     return out
+
+
+def cost_table(costs: dict[str, list[float]], seconds: float) -> list[str]:
+    """The paired log on/off rounds: the median cost the goal uses, and the spread."""
+    lines = [
+        "| Model | pairs | cost (1 - median of log-on/log-off req/s) | per-pair range |",
+        "|---|--:|--:|--:|",
+    ]
+    for model, ratios in costs.items():
+        if ratios:
+            costs_pct = sorted((1 - r) * 100 for r in ratios)
+            lines.append(
+                f"| {model} | {len(ratios)} x {seconds:g} s | "
+                f"{(1 - statistics.median(ratios)) * 100:.1f}% | "
+                f"{costs_pct[0]:.1f}% to {costs_pct[-1]:.1f}% |"
+            )
+    return lines

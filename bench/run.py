@@ -23,11 +23,35 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `petalflow` i
 from bench import report, servers
 from bench.loadgen import BenchError, ensure_wrk
 from bench.payloads import write_bodies
-from bench.suite import Plan, Summary, check_servers, cold_starts, run_rounds, scenarios
+from bench.suite import (
+    SINGLE,
+    Plan,
+    Summary,
+    check_servers,
+    cold_starts,
+    paired_ratios,
+    run_rounds,
+    scenarios,
+)
 
 ROOT = servers.ROOT
-QUICK = {"models": "logreg", "rounds": 1, "duration": 2, "warmup": 0, "cold_starts": 1}
-FULL = {"models": "logreg,rf", "rounds": 3, "duration": 4, "warmup": 1, "cold_starts": 3}
+QUICK = {
+    "models": "logreg",
+    "rounds": 1,
+    "duration": 2,
+    "warmup": 0,
+    "cold_starts": 1,
+    "cost_rounds": 2,
+}
+FULL = {
+    "models": "logreg,rf",
+    "rounds": 3,
+    "duration": 4,
+    "warmup": 1,
+    "cold_starts": 3,
+    "cost_rounds": 12,
+}
+COST_SECONDS = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cold-starts", type=int, help=f"starts per server (default {FULL['cold_starts']})"
     )
+    p.add_argument(
+        "--cost-rounds",
+        type=int,
+        help="paired log on/off rounds for the logging cost "
+        f"({COST_SECONDS} s each; default {FULL['cost_rounds']})",
+    )
     p.add_argument("--connections", default="1,16", help="comma-separated wrk connection counts")
     p.add_argument("--rf-trees", type=int, default=200, help="trees of the rf model (default 200)")
     p.add_argument(
@@ -70,16 +100,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.connections = sorted({int(c) for c in args.connections.split(",")})
     if not set(args.models) <= {"logreg", "rf"} or not args.models:
         build_parser().error("--models: choose from logreg, rf")
-    if args.rounds < 1 or args.duration < 1 or args.cold_starts < 1 or min(args.connections) < 1:
-        build_parser().error("--rounds, --duration, --cold-starts and --connections must be >= 1")
+    counts = (args.rounds, args.duration, args.cold_starts, args.cost_rounds, *args.connections)
+    if min(counts) < 1:
+        build_parser().error(
+            "--rounds, --duration, --cold-starts, --cost-rounds and --connections must be >= 1"
+        )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     args.raw_dir = args.raw_dir or args.output.parent / "results" / stamp
     return args
 
 
 def bench_model(
-    model: servers.Trained, work: Path, plan: Plan, bodies: dict[str, Path], conns: list[int]
-) -> list[Summary]:
+    model: servers.Trained,
+    work: Path,
+    plan: Plan,
+    bodies: dict[str, Path],
+    conns: list[int],
+    cost_rounds: int,
+) -> tuple[list[Summary], list[float]]:
     """Start petalflow (log on and off), mlflow and the floor; drive them; stop them."""
     running: dict[str, servers.Server] = {}
 
@@ -101,7 +139,14 @@ def bench_model(
             server.wait_healthy()
         groups = scenarios(model.name, conns)
         check_servers(running, bodies, [cell for group in groups for cell in group])
-        return run_rounds(plan, running, bodies, groups)
+        summaries = run_rounds(plan, running, bodies, groups)
+        cells = [c for group in groups for c in group if c.test == SINGLE]
+        pf, nolog = (
+            next(c for c in cells if c.key == key and c.connections == max(conns))
+            for key in ("pf", "pf_nolog")
+        )
+        ratios = paired_ratios(plan, running, bodies, (pf, nolog), cost_rounds, COST_SECONDS)
+        return summaries, ratios
     finally:
         for server in reversed(running.values()):
             server.stop()
@@ -109,12 +154,13 @@ def bench_model(
 
 def measure(
     args: argparse.Namespace, wrk: str, work: Path
-) -> tuple[list[Summary], dict[str, dict[str, list[float]]]]:
+) -> tuple[list[Summary], dict[str, dict[str, list[float]]], dict[str, list[float]]]:
     plan = Plan(wrk, args.rounds, args.duration, args.warmup, args.raw_dir)
     bodies = write_bodies(work / "bodies")
     (work / "logs").mkdir()
     summaries: list[Summary] = []
     cold: dict[str, dict[str, list[float]]] = {}
+    costs: dict[str, list[float]] = {}
     for name in args.models:
         extra = ("--model", "rf", "--n-estimators", str(args.rf_trees)) if name == "rf" else ()
         print(f"training {name} ...", flush=True)
@@ -123,8 +169,11 @@ def measure(
         specs = [servers.petalflow_spec(work, model), servers.mlflow_spec(work, model)]
         cold[name] = cold_starts(specs, work / "logs" / name, args.cold_starts)
         print(f"benchmarking {name} ...", flush=True)
-        summaries += bench_model(model, work, plan, bodies, args.connections)
-    return summaries, cold
+        found, costs[name] = bench_model(
+            model, work, plan, bodies, args.connections, args.cost_rounds
+        )
+        summaries += found
+    return summaries, cold, costs
 
 
 def command_line(argv: list[str]) -> str:
@@ -150,7 +199,9 @@ def header(args: argparse.Namespace, argv: list[str], wrk: str, elapsed: float) 
         "- Method: every server runs one uvicorn worker on 127.0.0.1; wrk drives it with "
         "POST bodies (bench/post.lua), `-t1 -c1` at 1 connection and `-t2 -cN` above, "
         f"{args.rounds} interleaved round(s) (A/B/C/A/B/C) of {args.duration} s per cell "
-        f"after {args.warmup} s of warm-up; figures are medians over rounds. wrk runs on "
+        f"after {args.warmup} s of warm-up; figures are medians over rounds. The logging "
+        f"cost goal uses {args.cost_rounds} extra back-to-back pairs of {COST_SECONDS} s "
+        "(log on / log off, order alternating): 1 - the median of the per-pair ratios. wrk runs on "
         f"the same {os.cpu_count()} cores as the server under test, so req/s at {conns} "
         "connections are partly client-bound: compare ratios, not absolute figures.",
         f"- Models: {models}. Single row: petalflow and the floor get `POST /predict` with "
@@ -169,6 +220,7 @@ def render(
     conns: int,
     summaries: list[Summary],
     cold: dict[str, dict[str, list[float]]],
+    costs: dict[str, list[float]],
 ) -> str:
     lines = [
         "# petalflow benchmark",
@@ -177,7 +229,7 @@ def render(
         "",
         f"## Goals ({conns} connections and 1 worker unless stated)",
         "",
-        *report.goals_table(report.goals(summaries, cold, conns=conns)),
+        *report.goals_table(report.goals(summaries, cold, costs, conns=conns)),
         "",
         "## Measurements",
         "",
@@ -186,6 +238,10 @@ def render(
         "## Cold start (process start to the first 200 from /health or /ping)",
         "",
         *report.cold_table(cold),
+        "",
+        f"## Prediction log + metrics cost (paired rounds, {conns} connections)",
+        "",
+        *report.cost_table(costs, COST_SECONDS),
         "",
     ]
     return "\n".join(lines)
@@ -204,12 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="petalflow-bench-") as tmp:
-            summaries, cold = measure(args, wrk, Path(tmp))
+            summaries, cold, costs = measure(args, wrk, Path(tmp))
     except BenchError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
     lines = header(args, argv, wrk, time.monotonic() - began)
-    text = render(lines, max(args.connections), summaries, cold)
+    text = render(lines, max(args.connections), summaries, cold, costs)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
     print(text)

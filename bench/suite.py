@@ -127,9 +127,7 @@ def run_rounds(
     """Warm every cell up, then rounds of A/B/C per group; the median of each cell."""
 
     def drive(cell: Cell, seconds: float, tag: str) -> WrkResult:
-        url = servers[cell.server].url + cell.path
-        raw = plan.raw_dir / f"{cell.slug}-{tag}.txt"
-        return run_wrk(plan.wrk, url, bodies[cell.body], cell.connections, seconds, raw)
+        return _drive(plan, servers, bodies, cell, seconds, tag)
 
     cells = [cell for group in groups for cell in group]
     if plan.warmup > 0:
@@ -147,6 +145,46 @@ def run_rounds(
                     flush=True,
                 )
     return [summarize(cell, results[cell]) for cell in cells]
+
+
+def _drive(
+    plan: Plan,
+    servers: dict[str, Server],
+    bodies: dict[str, Path],
+    cell: Cell,
+    seconds: float,
+    tag: str,
+) -> WrkResult:
+    url = servers[cell.server].url + cell.path
+    raw = plan.raw_dir / f"{cell.slug}-{tag}.txt"
+    return run_wrk(plan.wrk, url, bodies[cell.body], cell.connections, seconds, raw)
+
+
+def paired_ratios(
+    plan: Plan,
+    servers: dict[str, Server],
+    bodies: dict[str, Path],
+    pair: tuple[Cell, Cell],
+    rounds: int,
+    seconds: float,
+) -> list[float]:
+    """req/s of pair[0] over pair[1] in back-to-back runs, one ratio per round.
+
+    A small difference (the prediction log's cost) drowns in this machine's drift between
+    rounds of a few seconds; the ratio within a pair cancels most of it, and the order
+    alternates so that neither side always runs first.
+    """
+    ratios = []
+    for n in range(1, rounds + 1):
+        order = pair if n % 2 else pair[::-1]
+        got = {cell: _drive(plan, servers, bodies, cell, seconds, f"pair{n}") for cell in order}
+        ratios.append(got[pair[0]].rps / got[pair[1]].rps)
+        print(
+            f"  pair {n}/{rounds} {pair[0].model:6} {pair[0].label} / {pair[1].label}: "
+            f"{ratios[-1]:.3f}",
+            flush=True,
+        )
+    return ratios
 
 
 def cold_starts(specs: list[ServerSpec], logs: Path, repeats: int) -> dict[str, list[float]]:

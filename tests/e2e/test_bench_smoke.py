@@ -91,6 +91,17 @@ def test_goals_and_cold_start_are_reported(report: str) -> None:
     assert all(re.fullmatch(NUMBER, c) for c in _cells(cold)[1:5]), cold
 
 
+def test_logging_cost_comes_from_paired_rounds(report: str) -> None:
+    section = report.split("## Prediction log + metrics cost", 1)[1]
+    row = _cells(next(x for x in section.splitlines() if x.startswith("| logreg | ")))
+    assert row[1] == "2 x 2 s", row  # --quick: two pairs
+    low, high = (float(x) for x in re.findall(r"-?[0-9]+\.[0-9]", row[3]))
+    median = float(row[2].rstrip("%"))
+    assert low <= median <= high, row
+    goal = next(x for x in report.splitlines() if x.startswith("| prediction log + metrics"))
+    assert abs(float(_cells(goal)[3].rstrip("%")) - median) < 0.06, (goal, row)
+
+
 def test_machine_and_command_are_recorded(report: str) -> None:
     for needle in ("- Date: ", "- Machine: ", "- Python ", "bench/run.py --quick", "wrk "):
         assert needle in report, needle
