@@ -241,7 +241,7 @@ def render(
         "",
         f"## Prediction log + metrics cost (paired rounds, {conns} connections)",
         "",
-        *report.cost_table(costs, COST_SECONDS),
+        *report.cost_table(costs, COST_SECONDS, summaries, conns),
         "",
     ]
     return "\n".join(lines)

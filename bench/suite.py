@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from bench.loadgen import BenchError, WrkResult, run_wrk
 from bench.servers import Server, ServerSpec, post
 
 SINGLE, BATCH = "single row", "1,000-row batch"
+PAUSE_SECONDS = 1.0  # after each paired run: more than the prediction log's 0.25 s linger
 LABELS = {
     "pf": "petalflow",
     "pf_nolog": "petalflow, log off",
@@ -139,6 +141,7 @@ def run_rounds(
             for cell in group:
                 result = drive(cell, plan.seconds, f"round{n}")
                 results[cell].append(result)
+                time.sleep(PAUSE_SECONDS)
                 print(
                     f"  round {n}/{plan.rounds} {cell.model:6} c{cell.connections:<3} "
                     f"{cell.label:34} {result.rps:9.1f} req/s  p50 {result.p50_ms:7.2f} ms",
@@ -172,12 +175,18 @@ def paired_ratios(
 
     A small difference (the prediction log's cost) drowns in this machine's drift between
     rounds of a few seconds; the ratio within a pair cancels most of it, and the order
-    alternates so that neither side always runs first.
+    alternates so that neither side always runs first. A pause follows every run, so that
+    work a server defers (the log writer's last drain) does not land in the next run.
     """
     ratios = []
     for n in range(1, rounds + 1):
         order = pair if n % 2 else pair[::-1]
-        got = {cell: _drive(plan, servers, bodies, cell, seconds, f"pair{n}") for cell in order}
+        got = {}
+        for cell in order:
+            got[cell] = result = _drive(plan, servers, bodies, cell, seconds, f"pair{n}")
+            if result.errors or not result.rps:
+                raise BenchError(f"{cell.label}: {result.errors} errors, {result.rps} req/s")
+            time.sleep(PAUSE_SECONDS)
         ratios.append(got[pair[0]].rps / got[pair[1]].rps)
         print(
             f"  pair {n}/{rounds} {pair[0].model:6} {pair[0].label} / {pair[1].label}: "

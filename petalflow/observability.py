@@ -30,15 +30,17 @@ class JsonFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._second = -1
-        self._stamp = ""
+        # (second, its formatted stamp) as one tuple: threads may log at once, and two
+        # separate attributes could pair one second with another's stamp.
+        self._cached: tuple[int, str] = (-1, "")
 
     def _time(self, created: float) -> str:
         second = int(created)
-        if second != self._second:
-            self._second = second
-            self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._stamp}.{int((created - second) * 1000):03d}+00:00"
+        cached_second, stamp = self._cached
+        if second != cached_second:
+            stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._cached = (second, stamp)
+        return f"{stamp}.{int((created - second) * 1000):03d}+00:00"
 
     def line(
         self,

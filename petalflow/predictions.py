@@ -1,22 +1,23 @@
 """The prediction log: an embedded SQLite database written off the request path.
 
 One row per request, whatever its number of predicted rows. ``record*`` only put the
-request on an in-memory queue (never blocks); one background thread writes the queue,
-one transaction per drain. Why it is built this way: on a busy server every stretch of
-Python the writer runs holds the GIL and stalls the event loop for longer than the work
-itself (the thread competes with the load for the CPU), so the writer does as little
-Python as possible. It lingers ``linger`` seconds after the first queued item, so drains
-are few and large (the price: a SIGKILL or power loss loses up to ``linger`` seconds of
-predictions; a normal shutdown flushes everything). ``record_one`` (single rows, the hot
-path) serializes its row to JSON at once, three small orjson calls; ``record_batch`` is
-O(1) for any number of rows and leaves one orjson call per column to the writer. The file
-is in WAL mode and every connection waits up to ``busy_timeout`` seconds for a lock, so
-several processes (uvicorn workers, each with its own PredictionLog created after the
-fork) can share one file. Retention keeps the newest requests holding about ``max_rows``
-predicted rows (and the newest ``max_rows`` feedback labels); it runs every
-``prune_every`` rows written by this instance. When ``max_pending`` requests are already
-queued, a record is dropped and its rows counted in ``dropped``. A duplicate request id
-is ignored (the first kept).
+request on an in-memory queue (never blocks); one background thread writes the queue, one
+transaction per drain. Why it is built this way: on a busy server every stretch of Python
+the writer runs holds the GIL and stalls the event loop for longer than the work itself
+(the thread competes with the load for the CPU), so the writer does as little Python as
+possible. It polls the queue every ``linger`` seconds, so drains are few and large
+(transactions of up to ``batch_size`` requests). The price: a SIGKILL or power loss loses
+what is queued, about ``linger`` seconds of predictions (more if the writer has fallen
+behind, at most ``max_pending`` requests); a normal shutdown flushes everything.
+``record_one`` (single rows, the hot path) serializes its row to JSON at once, three
+small orjson calls; ``record_batch`` is O(1) for any number of rows and leaves one orjson
+call per column to the writer. The file is in WAL mode and every connection waits up to
+``busy_timeout`` seconds for a lock, so several processes (uvicorn workers, each with its
+own PredictionLog created after the fork) can share one file. Retention keeps the newest
+requests holding about ``max_rows`` predicted rows (and the newest ``max_rows`` feedback
+labels); it runs every ``prune_every`` rows written by this instance. When
+``max_pending`` requests are already queued, a record is dropped and its rows counted in
+``dropped``. A duplicate request id is ignored (the first kept).
 
 Feedback is stored per predicted row in the ``feedback`` table; a row is addressed by its
 request id (single-row requests) or ``<request-id>:<index>`` (a row of a batch).
@@ -240,23 +241,26 @@ class PredictionLog:
         a microsecond, while the same work in the writer thread holds the GIL in long
         stretches that stall the event loop for several times as long.
         """
-        cached_classes, classes_json = self._classes_json
-        if classes is not cached_classes:
-            classes_json = _json(classes)
-            self._classes_json = (classes, classes_json)
-        dumps = orjson.dumps
-        return self._enqueue(
-            _Request(
+        try:
+            cached_classes, classes_json = self._classes_json
+            if classes is not cached_classes:
+                classes_json = _json(classes)
+                self._classes_json = (classes, classes_json)
+            request = _Request(
                 request_id,
                 time.time(),
                 model_version,
                 1,
-                dumps((row,)).decode(),
-                dumps((label,)).decode(),
-                dumps((probabilities,)).decode(),
+                _json((row,)),
+                _json((label,)),
+                _json((probabilities,)),
                 classes_json,
             )
-        )
+        except TypeError:  # orjson.JSONEncodeError: a logging failure must not fail the request
+            logger.exception("could not serialize request %r", request_id)
+            self._drop(1, "prediction log cannot serialize")
+            return False
+        return self._enqueue(request)
 
     def _enqueue(self, request: _Request) -> bool:
         if not self._closed and len(self._pending) < self.max_pending:
@@ -296,7 +300,7 @@ class PredictionLog:
         """Write ``requests`` in one transaction; returns the number of predicted rows."""
         values: list[Any] = []
         n = 0
-        classes: Any = None  # the model's class list: serialized once per drain, not per row
+        classes: Any = _STOP  # not a class list: the first request serializes its classes
         # orjson called inline, not through _json: a Python call per column would double the
         # writer's time under the GIL, which the event loop pays for.
         dumps, numpy = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
@@ -304,7 +308,7 @@ class PredictionLog:
             request_id, created_at, version, n_rows, features, labels, proba, names = request
             if type(features) is str:  # from record_one: already JSON
                 values += request
-                n += 1
+                n += n_rows
                 continue
             try:
                 if names is not classes:

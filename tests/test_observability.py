@@ -100,6 +100,21 @@ def test_access_log_fast_line_equals_logging_line(
     assert direct["logger"] == "petalflow_t.access" and direct["path"] == "/p"
 
 
+def _no_logging_call(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the access line went through logging, not the direct write")
+
+
+def test_access_log_fast_path_bypasses_logging(
+    access_logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = io.StringIO()
+    _configure(access_logger, stream)
+    monkeypatch.setattr(access_logger, "info", _no_logging_call)
+    monkeypatch.setattr(access_logger, "handle", _no_logging_call)
+    AccessLog(access_logger)({"request_id": "r1"})
+    assert json.loads(stream.getvalue())["request_id"] == "r1"
+
+
 def test_access_log_respects_level(access_logger: logging.Logger) -> None:
     stream = io.StringIO()
     _configure(access_logger, stream, level="WARNING")
@@ -128,10 +143,11 @@ def test_access_log_uses_logging_when_other_handlers_or_filters(
 
 
 def test_access_log_lines_stay_whole_across_threads(
-    access_logger: logging.Logger, tmp_path: Path
+    access_logger: logging.Logger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with (tmp_path / "log.txt").open("w") as file:
         _configure(access_logger, file)
+        monkeypatch.setattr(access_logger, "info", _no_logging_call)  # direct writes only
         access = AccessLog(access_logger)
 
         def burst(thread: int) -> None:

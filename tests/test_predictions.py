@@ -348,6 +348,25 @@ def test_prediction_log_record_one_writes_what_record_batch_writes(log: Predicti
     assert log.predicted_label("one") == "versicolor"
 
 
+def test_prediction_log_record_one_takes_numpy_scalars(log: PredictionLog) -> None:
+    row = [np.float64(5.1), np.float32(3.5), 1.4, 0.2]
+    assert log.record_one("np", "1", row, "setosa", list(np.array([0.5, 0.25, 0.25])), LABELS)
+    assert log.flush()
+    (written,) = raw_rows(log.path)
+    assert json.loads(written["features"]) == [[5.1, 3.5, 1.4, 0.2]]
+    assert json.loads(written["probabilities"]) == [[0.5, 0.25, 0.25]]
+
+
+def test_prediction_log_record_one_drops_what_it_cannot_serialize(log: PredictionLog) -> None:
+    assert not log.record_one("bad", "1", [object()] * 4, "setosa", [1, 0, 0], LABELS)
+    assert log.record_batch("batch", "1", [[1, 2, 3, 4]], ["setosa"], LABELS, [[1, 0, 0]])
+    assert log.record_one("good", "1", [5.1, 3.5, 1.4, 0.2], "setosa", [1, 0, 0], LABELS)
+    assert log.flush()
+    assert log.dropped == 1
+    assert [row["request_id"] for row in raw_rows(log.path)] == ["batch", "good"]
+    assert log.count() == 2
+
+
 def test_prediction_log_record_one_after_close_is_dropped(tmp_path: Path) -> None:
     log = PredictionLog(tmp_path / "p.db")
     log.close()
