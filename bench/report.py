@@ -139,14 +139,14 @@ def _ratio_of(a: Summary | None, b: Summary | None, attr: str = "rps") -> float 
 def goals(
     summaries: list[Summary],
     cold: dict[str, dict[str, list[float]]],
-    costs: dict[str, list[float]] | None = None,
+    costs: dict[str, list[float]],
     models: tuple[str, ...] = ("logreg", "rf"),
     conns: int = 16,
 ) -> list[Goal]:
     """The issue's goals, for every model (n/a when a model was not measured).
 
     The logging cost comes from the paired rounds in ``costs`` (req/s log on over log
-    off, per pair) when there are any, else from the two cells' medians.
+    off, per pair); ``cost_table`` shows the interleaved cells' estimate beside it.
     """
     out = []
     for model in models:
@@ -154,7 +154,7 @@ def goals(
         def get(test: str, c: int, key: str, m: str = model) -> Summary | None:
             return _get(summaries, m, test, c, key)
 
-        pf, nolog = get(SINGLE, conns, "pf"), get(SINGLE, conns, "pf_nolog")
+        pf = get(SINGLE, conns, "pf")
         speedup = _ratio_of(pf, get(SINGLE, conns, "mlflow"))
         floor = _ratio_of(pf, get(SINGLE, conns, "floor"))
         p50 = _ratio_of(get(SINGLE, 1, "pf"), get(SINGLE, 1, "mlflow"), "p50_ms")
@@ -165,9 +165,8 @@ def goals(
             if times
             else None
         )
-        cost = (1 - pf.rps / nolog.rps) * 100 if pf and nolog and nolog.rps else None
-        if costs and costs.get(model):
-            cost = (1 - statistics.median(costs[model])) * 100
+        ratios = costs.get(model)
+        cost = (1 - statistics.median(ratios)) * 100 if ratios else None
         out += [
             Goal(
                 f"/predict req/s vs mlflow, {conns} conns",

@@ -12,7 +12,7 @@ from bench.loadgen import BenchError, WrkResult, run_wrk
 from bench.servers import Server, ServerSpec, post
 
 SINGLE, BATCH = "single row", "1,000-row batch"
-PAUSE_SECONDS = 1.0  # after each paired run: more than the prediction log's 0.25 s linger
+PAUSE_SECONDS = 1.0  # after every wrk run: more than the prediction log's 0.25 s linger
 LABELS = {
     "pf": "petalflow",
     "pf_nolog": "petalflow, log off",
@@ -141,7 +141,6 @@ def run_rounds(
             for cell in group:
                 result = drive(cell, plan.seconds, f"round{n}")
                 results[cell].append(result)
-                time.sleep(PAUSE_SECONDS)
                 print(
                     f"  round {n}/{plan.rounds} {cell.model:6} c{cell.connections:<3} "
                     f"{cell.label:34} {result.rps:9.1f} req/s  p50 {result.p50_ms:7.2f} ms",
@@ -158,9 +157,13 @@ def _drive(
     seconds: float,
     tag: str,
 ) -> WrkResult:
+    """One wrk run, then a pause, so that work a server defers (the prediction log's last
+    drain) does not land in the next run, whichever server that is."""
     url = servers[cell.server].url + cell.path
     raw = plan.raw_dir / f"{cell.slug}-{tag}.txt"
-    return run_wrk(plan.wrk, url, bodies[cell.body], cell.connections, seconds, raw)
+    result = run_wrk(plan.wrk, url, bodies[cell.body], cell.connections, seconds, raw)
+    time.sleep(PAUSE_SECONDS)
+    return result
 
 
 def paired_ratios(
@@ -175,8 +178,7 @@ def paired_ratios(
 
     A small difference (the prediction log's cost) drowns in this machine's drift between
     rounds of a few seconds; the ratio within a pair cancels most of it, and the order
-    alternates so that neither side always runs first. A pause follows every run, so that
-    work a server defers (the log writer's last drain) does not land in the next run.
+    alternates so that neither side always runs first.
     """
     ratios = []
     for n in range(1, rounds + 1):
@@ -186,7 +188,6 @@ def paired_ratios(
             got[cell] = result = _drive(plan, servers, bodies, cell, seconds, f"pair{n}")
             if result.errors or not result.rps:
                 raise BenchError(f"{cell.label}: {result.errors} errors, {result.rps} req/s")
-            time.sleep(PAUSE_SECONDS)
         ratios.append(got[pair[0]].rps / got[pair[1]].rps)
         print(
             f"  pair {n}/{rounds} {pair[0].model:6} {pair[0].label} / {pair[1].label}: "

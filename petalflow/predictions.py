@@ -241,26 +241,33 @@ class PredictionLog:
         a microsecond, while the same work in the writer thread holds the GIL in long
         stretches that stall the event loop for several times as long.
         """
+        request = _Request(
+            request_id, time.time(), model_version, 1, (row,), (label,), (probabilities,), classes
+        )
+        serialized = self._serialized(request)
+        return serialized is not None and self._enqueue(serialized)
+
+    def _serialized(self, request: _Request) -> _Request | None:
+        """The request with its four JSON columns as text; None (dropped) if it cannot be.
+
+        The class list is the model's, the same object on every request: its JSON is cached.
+        """
         try:
-            cached_classes, classes_json = self._classes_json
-            if classes is not cached_classes:
-                classes_json = _json(classes)
-                self._classes_json = (classes, classes_json)
-            request = _Request(
-                request_id,
-                time.time(),
-                model_version,
-                1,
-                _json((row,)),
-                _json((label,)),
-                _json((probabilities,)),
+            cached, classes_json = self._classes_json
+            if request.classes is not cached:
+                classes_json = _json(request.classes)
+                self._classes_json = (request.classes, classes_json)  # one tuple: thread-safe
+            return _Request(
+                *request[:4],
+                _json(request.features),
+                _json(request.labels),
+                _json(request.probabilities),
                 classes_json,
             )
-        except TypeError:  # orjson.JSONEncodeError: a logging failure must not fail the request
-            logger.exception("could not serialize request %r", request_id)
-            self._drop(1, "prediction log cannot serialize")
-            return False
-        return self._enqueue(request)
+        except TypeError:  # orjson.JSONEncodeError: a logging failure must not fail a request
+            logger.exception("could not serialize request %r", request.request_id)
+            self._drop(request.n_rows, "prediction log cannot serialize")
+            return None
 
     def _enqueue(self, request: _Request) -> bool:
         if not self._closed and len(self._pending) < self.max_pending:
@@ -300,33 +307,11 @@ class PredictionLog:
         """Write ``requests`` in one transaction; returns the number of predicted rows."""
         values: list[Any] = []
         n = 0
-        classes: Any = _STOP  # not a class list: the first request serializes its classes
-        # orjson called inline, not through _json: a Python call per column would double the
-        # writer's time under the GIL, which the event loop pays for.
-        dumps, numpy = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
         for request in requests:
-            request_id, created_at, version, n_rows, features, labels, proba, names = request
-            if type(features) is str:  # from record_one: already JSON
-                values += request
-                n += n_rows
-                continue
-            try:
-                if names is not classes:
-                    classes, classes_json = names, _json(names)
-                values += (
-                    request_id,
-                    created_at,
-                    version,
-                    n_rows,
-                    dumps(features, option=numpy).decode(),
-                    dumps(labels, option=numpy).decode(),
-                    dumps(proba, option=numpy).decode(),
-                    classes_json,
-                )
-                n += n_rows
-            except TypeError:  # orjson.JSONEncodeError: not JSON-serializable
-                logger.exception("could not serialize request %r", request_id)
-                self._drop(n_rows, "prediction log cannot serialize")
+            serialized = request if type(request.features) is str else self._serialized(request)
+            if serialized is not None:
+                values += serialized
+                n += serialized.n_rows
         if not values:
             return 0
         width = len(_ROW.split(","))

@@ -69,16 +69,15 @@ _OFFLOAD_BYTES = 256 * 1024
 
 
 class _Serving:
-    """What the lifespan loaded, for the /predict hot path.
+    """What the lifespan loaded, read by the routes.
 
-    Also on ``app.state``, but Starlette's State answers through ``__getattr__`` after a
-    failed lookup, which costs about a microsecond per attribute.
+    Not on ``app.state``: Starlette's State answers through ``__getattr__`` after a failed
+    lookup, about a microsecond per attribute on the /predict hot path.
     """
 
-    __slots__ = ("model_version", "monitor", "predictor")
+    __slots__ = ("monitor", "predictor")
     predictor: Predictor
     monitor: Monitor
-    model_version: str
 
 
 def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
@@ -97,11 +96,8 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             known = isinstance(exc, (PetalflowError, OSError, sqlite3.Error))
             logger.error("cannot start: %s", exc if known else f"{type(exc).__name__}: {exc}")
             raise
-        app.state.predictor = predictor
-        app.state.model_version = loaded.model_version
-        app.state.monitor = Monitor(loaded, log, settings)
-        serving.predictor, serving.monitor = predictor, app.state.monitor
-        serving.model_version = loaded.model_version
+        serving.predictor, serving.monitor = predictor, Monitor(loaded, log, settings)
+        app.state.model_version = loaded.model_version  # for the access log (middleware)
         telemetry.model_info.labels(loaded.model_version, loaded.source).set(1)
         logger.info("serving model %s from %s", loaded.model_version, loaded.source)
         try:
@@ -120,12 +116,12 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
 
     def score(rows: np.ndarray, request_id: str) -> tuple[list[str], np.ndarray, float]:
         """Predict, then log (O(1) per request) and count the predictions."""
-        predictor: Predictor = app.state.predictor
+        predictor: Predictor = serving.predictor
         start = time.perf_counter()
         proba = predictor.proba(rows)
         latency_ms = (time.perf_counter() - start) * 1000
         labels = predictor.labels(proba)
-        app.state.monitor.record(request_id, rows, labels, proba)
+        serving.monitor.record(request_id, rows, labels, proba)
         version = predictor.model.model_version
         for label, count in Counter(labels).items():
             telemetry.count_predictions(version, label, count)
@@ -148,7 +144,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         latency_ms = (time.perf_counter() - start) * 1000
         label = predictor.label_one(proba)
         serving.monitor.record_one(request_id, row, label, proba)
-        version = serving.model_version
+        version = predictor.model.model_version
         telemetry.count_predictions(version, label)
         return orjson.dumps(
             {
@@ -207,14 +203,14 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         rows = batch_rows(body)
         check_rows(len(rows), "instances")
         labels, proba, latency_ms = score(rows, request_id)
-        classes = app.state.predictor.classes
+        classes = serving.predictor.classes
         predictions = [
             {"predicted_label": label, "class_probabilities": dict(zip(classes, p, strict=True))}
             for label, p in zip(labels, proba.tolist(), strict=True)
         ]
         return {
             "predictions": predictions,
-            "model_version": app.state.predictor.model.model_version,
+            "model_version": serving.predictor.model.model_version,
             "latency_ms": latency_ms,
         }
 
@@ -237,7 +233,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
 
     @app.get("/model", response_model=ModelResponse)
     async def model_route() -> dict[str, Any]:
-        predictor: Predictor = app.state.predictor
+        predictor: Predictor = serving.predictor
         loaded = predictor.model
         return {
             "model_version": loaded.model_version,
@@ -257,7 +253,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         item = parse(FeedbackRequest, await json_body(request))
         try:
             result: dict[str, Any] = await run_in_threadpool(
-                app.state.monitor.feedback, item.request_id, item.true_label
+                serving.monitor.feedback, item.request_id, item.true_label
             )
         except UnknownLabelError as exc:
             detail = {"field": "true_label", "rule": "enum", "message": f"true_label: {exc}"}
@@ -266,7 +262,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
 
     @app.get("/monitoring/drift", response_model=DriftReport, responses=MONITORING_RESPONSES)
     async def monitoring_drift() -> dict[str, Any]:
-        result: dict[str, Any] = await run_in_threadpool(app.state.monitor.drift)
+        result: dict[str, Any] = await run_in_threadpool(serving.monitor.drift)
         return result
 
     @app.get(
@@ -275,7 +271,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         responses=MONITORING_RESPONSES,
     )
     async def monitoring_performance() -> dict[str, Any]:
-        result: dict[str, Any] = await run_in_threadpool(app.state.monitor.performance)
+        result: dict[str, Any] = await run_in_threadpool(serving.monitor.performance)
         return result
 
     @app.get(
@@ -284,7 +280,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
     async def metrics() -> Response:
-        collector = MonitoringCollector(app.state.monitor)
+        collector = MonitoringCollector(serving.monitor)
         text = await run_in_threadpool(telemetry.render, [collector])
         return Response(text, media_type=CONTENT_TYPE)
 
