@@ -5,12 +5,13 @@ Domain errors are mapped to HTTP status codes in one place: ``_ERROR_STATUS``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import numpy as np
@@ -100,9 +101,14 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         app.state.model_version = loaded.model_version  # for the access log (middleware)
         telemetry.model_info.labels(loaded.model_version, loaded.source).set(1)
         logger.info("serving model %s from %s", loaded.model_version, loaded.source)
+        writer = None if log is None else asyncio.create_task(log.write_from_loop())
         try:
             yield
         finally:
+            if writer is not None:
+                writer.cancel()
+                with suppress(asyncio.CancelledError):
+                    await writer
             if log is not None:
                 log.close()
 

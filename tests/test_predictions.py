@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import shutil
 import sqlite3
 import threading
 import time
@@ -242,7 +245,8 @@ def test_prediction_log_record_does_not_block_while_database_is_locked(tmp_path:
         finally:
             blocker.execute("COMMIT")
             blocker.close()
-        assert elapsed < 0.5
+        # Far below the 30 s busy timeout that a blocking record would have waited for.
+        assert elapsed < 5
         assert log.flush()
         assert log.count() == 1000
 
@@ -358,7 +362,8 @@ def test_prediction_log_record_one_takes_numpy_scalars(log: PredictionLog) -> No
 
 
 def test_prediction_log_record_one_drops_what_it_cannot_serialize(log: PredictionLog) -> None:
-    assert not log.record_one("bad", "1", [object()] * 4, "setosa", [1, 0, 0], LABELS)
+    # Queued as it is (the hot path checks nothing); the writer drops it and goes on.
+    assert log.record_one("bad", "1", [object()] * 4, "setosa", [1, 0, 0], LABELS)
     assert log.record_batch("batch", "1", [[1, 2, 3, 4]], ["setosa"], LABELS, [[1, 0, 0]])
     assert log.record_one("good", "1", [5.1, 3.5, 1.4, 0.2], "setosa", [1, 0, 0], LABELS)
     assert log.flush()
@@ -458,6 +463,19 @@ def test_prediction_log_retention_counts_rows_not_requests(tmp_path: Path) -> No
         assert log.prune() == 0
 
 
+def test_prediction_log_prune_skips_requests_without_rows(tmp_path: Path) -> None:
+    """The prune reads only the oldest requests; empty ones must not make it miss the cut."""
+    with PredictionLog(tmp_path / "p.db", max_rows=1000, prune_every=10**9) as log:
+        for i in range(5):
+            assert log.record_batch(f"empty{i}", "1", [], [], LABELS, [])
+        for i in range(1002):
+            record(log, f"r{i}")
+        log.flush()
+        assert log.prune() == 2
+        assert log.count() == 1000
+        assert raw_rows(log.path)[0]["request_id"] == "r2"
+
+
 def test_prediction_log_never_prunes_the_newest_request(tmp_path: Path) -> None:
     with PredictionLog(tmp_path / "p.db", max_rows=50) as log:
         record_batch(log, "old", 10)
@@ -513,3 +531,94 @@ def test_prediction_log_refuses_a_file_of_the_old_schema(tmp_path: Path) -> None
     conn.close()
     with pytest.raises(RuntimeError, match="older petalflow"):
         PredictionLog(path)
+
+
+async def _run_loop_writer(log: PredictionLog, seconds: float) -> list[float]:
+    """Run ``write_from_loop`` for ``seconds``; the longest gaps between 10 ms ticks."""
+    writer = asyncio.create_task(log.write_from_loop())
+    gaps, last, end = [], time.perf_counter(), time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        await asyncio.sleep(0.01)
+        now = time.perf_counter()
+        gaps.append(now - last)
+        last = now
+    writer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await writer
+    return sorted(gaps)[-3:]
+
+
+def test_prediction_log_loop_writer_writes_without_flush_and_checkpoints(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    with PredictionLog(path, linger=0.05) as log:
+        for i in range(300):
+            assert log.record_one(f"r{i}", "1", ROW, "setosa", [0.9, 0.05, 0.05], LABELS)
+        asyncio.run(_run_loop_writer(log, 1.0))
+        assert not log._pending
+        # Checkpointed: the rows are in the database file itself, not only in its WAL.
+        copy = tmp_path / "copy.db"
+        shutil.copyfile(path, copy)
+        assert len(raw_rows(copy)) == 300
+
+
+def test_prediction_log_loop_writer_never_waits_for_a_locked_database(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    with PredictionLog(path, busy_timeout=30.0, linger=0.05) as log:
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            for i in range(100):
+                record(log, f"r{i}")
+            longest = asyncio.run(_run_loop_writer(log, 1.0))
+        finally:
+            blocker.execute("COMMIT")
+            blocker.close()
+        # The loop kept ticking (a blocking write would have stalled it for 30 s).
+        assert longest[-1] < 5
+        assert log.flush()
+        assert log.count() == 100 and log.dropped == 0
+
+
+def test_prediction_log_loop_drain_is_bounded_and_leaves_the_rest_queued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(predictions, "_LOOP_ROWS", 5)
+    with PredictionLog(tmp_path / "p.db", linger=3600) as log:
+        record_batch(log, "b", 4)
+        for i in range(10):
+            record(log, f"r{i}")
+        conn = sqlite3.connect(log.path, timeout=0, isolation_level=None)
+        try:
+            assert not log._drain(conn, lock_timeout=0, on_loop=True)
+        finally:
+            conn.close()
+        assert log.count() == 5  # the 4-row batch and one single row: the budget reached
+        assert len(log._pending) == 9
+        assert log.flush()
+        assert log.count() == 14
+
+
+def test_prediction_log_loop_writer_retries_a_file_it_cannot_open_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At start-up the loop's connection can find the file busy (another connection
+    recovering the WAL): the task does not die, the thread writes meanwhile, and the
+    loop tries again at its next drain."""
+    prepare, attempts = PredictionLog._prepare_loop_connection, []
+
+    def busy_at_first(self: PredictionLog, conn: sqlite3.Connection) -> bool:
+        attempts.append(conn)
+        if len(attempts) <= 3:
+            closed = sqlite3.connect(self.path)
+            closed.close()  # executing on it raises, as a busy file does
+            return prepare(self, closed)
+        return prepare(self, conn)
+
+    monkeypatch.setattr(PredictionLog, "_prepare_loop_connection", busy_at_first)
+    with PredictionLog(tmp_path / "p.db", linger=0.05) as log:
+        for i in range(50):
+            record(log, f"r{i}")
+        asyncio.run(_run_loop_writer(log, 0.6))
+        assert len(attempts) >= 4
+        assert not log._pending
+        assert log.count() == 50 and log.dropped == 0
