@@ -49,7 +49,7 @@ FULL = {
     "duration": 4,
     "warmup": 1,
     "cold_starts": 3,
-    "cost_rounds": 12,
+    "cost_rounds": 24,
 }
 COST_SECONDS = 2
 

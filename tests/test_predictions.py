@@ -548,7 +548,10 @@ async def _run_loop_writer(log: PredictionLog, seconds: float) -> list[float]:
     return sorted(gaps)[-3:]
 
 
-def test_prediction_log_loop_writer_writes_without_flush_and_checkpoints(tmp_path: Path) -> None:
+def test_prediction_log_loop_writer_writes_without_flush_and_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(predictions, "_CHECKPOINT_DRAINS", 4)  # every 0.2 s here
     path = tmp_path / "p.db"
     with PredictionLog(path, linger=0.05) as log:
         for i in range(300):
