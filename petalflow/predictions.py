@@ -87,7 +87,7 @@ _ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
 _FIRST_KEPT = (
     "SELECT id, upto - n_rows FROM (SELECT id, n_rows, SUM(n_rows) OVER (ORDER BY id) AS upto "
     "FROM (SELECT id, n_rows FROM predictions WHERE n_rows > 0 ORDER BY id LIMIT :excess + 1)) "
-    "WHERE upto > :excess LIMIT 1"
+    "WHERE upto > :excess ORDER BY id LIMIT 1"
 )
 _PRUNE_FEEDBACK = (
     "DELETE FROM feedback WHERE rowid <= "
@@ -277,8 +277,9 @@ class PredictionLog:
         if before == 0 or before // 1000 != self.dropped // 1000:  # first, then every ~1000
             logger.warning("%s: %d predictions dropped so far", why, self.dropped)
 
-    def _values(self, items: list[Any]) -> tuple[list[Any], int]:
-        """The flat parameters of ``_INSERT`` for queued items and their predicted rows.
+    def _values(self, items: list[Any]) -> tuple[list[Any], int, list[Any]]:
+        """The flat parameters of ``_INSERT`` for queued items, their predicted rows and
+        the items they came from.
 
         What cannot be serialized is dropped (logged, counted): a logging failure must
         not fail a request. Inlined for single rows (record_one's plain tuples, the bulk
@@ -287,6 +288,7 @@ class PredictionLog:
         dumps, numpy = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
         cached, classes_json = self._classes_json  # the model's list on every request
         values: list[Any] = []
+        kept: list[Any] = []
         n = 0
         for item in items:
             single = type(item) is tuple
@@ -308,11 +310,12 @@ class PredictionLog:
                     classes_json,
                 )
                 n += head[3]
+                kept.append(item)
             except TypeError:  # orjson.JSONEncodeError
                 logger.exception("could not serialize request %r", item[0])
                 self._drop(1 if single else item.n_rows, "prediction log cannot serialize")
         self._classes_json = (cached, classes_json)
-        return values, n
+        return values, n, kept
 
     async def write_from_loop(self) -> None:
         """Write the queue from the running event loop every ``linger`` s, until cancelled.
@@ -375,24 +378,26 @@ class PredictionLog:
                         break
                     items.append(self._pending.popleft())
                     rows += 1 if type(items[-1]) is tuple else items[-1].n_rows
-                if not self._insert(conn, items):
-                    self._pending.extendleft(reversed(items))
+                retry = self._insert(conn, items)
+                if retry:
+                    self._pending.extendleft(reversed(retry))
                     return False
                 if on_loop:
-                    break
+                    return not self._pending
                 if self._prune_due():
                     self._since_prune = 0
                     self._prune(conn)
-            return not self._pending
+            return True
         finally:
             self._lock.release()
 
-    def _insert(self, conn: sqlite3.Connection, items: list[Any]) -> bool:
-        """Write ``items`` in one transaction; False if the database stayed busy for the
-        connection's timeout (nothing written). Other errors drop the items, logged."""
-        values, n = self._values(items)
+    def _insert(self, conn: sqlite3.Connection, items: list[Any]) -> list[Any]:
+        """Write ``items`` in one transaction; the ones to queue again if the database
+        stayed busy for the connection's timeout (nothing written), else []. Any other
+        error drops them, logged and counted: the writer must go on."""
+        values, n, kept = self._values(items)
         if not values:
-            return True
+            return []
         width = len(_ROW.split(","))
         step = width * _CHUNK
         try:
@@ -401,15 +406,15 @@ class PredictionLog:
                     chunk = values[start : start + step]
                     sql = _INSERT + ", ".join([_ROW] * (len(chunk) // width))
                     conn.execute(sql, chunk)
-        except sqlite3.Error as exc:
+        except Exception as exc:
             if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
-                logger.debug("%s is busy; %d requests stay queued", self.path, len(items))
-                return False
-            logger.exception("could not write %d requests to %s", len(items), self.path)
+                logger.debug("%s is busy; %d requests stay queued", self.path, len(kept))
+                return kept
+            logger.exception("could not write %d requests to %s", len(kept), self.path)
             self._drop(n, "prediction log cannot write")
-            return True
+            return []
         self._since_prune += n
-        return True
+        return []
 
     def _prune_due(self) -> bool:
         return self._since_prune >= self.prune_every

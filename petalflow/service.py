@@ -11,7 +11,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
@@ -105,12 +105,17 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         try:
             yield
         finally:
-            if writer is not None:
-                writer.cancel()
-                with suppress(asyncio.CancelledError):
+            try:
+                if writer is not None:
+                    writer.cancel()
                     await writer
-            if log is not None:
-                log.close()
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # the thread has written what the loop did not
+                logger.exception("the prediction log's event-loop writer failed")
+            finally:
+                if log is not None:
+                    log.close()
 
     # FastAPI's OpenTelemetry hooks look up the environment on every request; petalflow
     # exports its own Prometheus metrics, so they are off.

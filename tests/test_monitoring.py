@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from petalflow.data import FEATURE_NAMES, load_dataset
+from petalflow.predictions import PredictionLog
 from petalflow.service import create_app
 from tests.conftest import ROOT, make_settings
 
@@ -134,6 +135,23 @@ def test_prediction_log_survives_restart(trained: Path, tmp_path: Path) -> None:
             == 200
         )
         assert second.get("/monitoring/performance").json()["n_labelled"] == 1
+
+
+def test_prediction_log_is_written_when_the_loop_writer_fails(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(self: PredictionLog) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(PredictionLog, "write_from_loop", broken)
+    settings = make_settings(trained, prediction_log=str(tmp_path / "p.db"))
+    with TestClient(create_app(settings)) as client:
+        for i, row in enumerate(traffic(6, n=20)):
+            _predict(client, row, f"r{i}")
+    # Shut down cleanly: the failure is logged, and the thread wrote every prediction.
+    assert "event-loop writer failed" in caplog.text
+    with PredictionLog(tmp_path / "p.db") as log:
+        assert log.count() == 20
 
 
 def test_monitoring_without_log_is_503(api: TestClient) -> None:
