@@ -4,9 +4,9 @@ One row per request, whatever its number of predicted rows. ``record*`` only app
 request to an in-memory queue (O(1), never blocks, nothing serialized). Who writes it:
 
 - In the server, the event loop itself (``write_from_loop``, a task): every ``linger``
-  seconds it serializes the queue and inserts it in one transaction, ~10 us per request
-  (~2% of the loop at 5,000 req/s) in one stretch, and never waits for a lock: when the
-  database is busy it tries again next time. Why not a thread: on a busy server every
+  seconds it serializes the queue and inserts it in one transaction, ~7-10 us per
+  request (~5 % of the loop at 5,000 req/s) in one stretch, and never waits for a lock:
+  when the database is busy it tries again next time. Why not a thread: on a busy server every
   stretch of Python a thread runs holds the GIL, and the event loop waits for the
   hand-offs several times as long as the work itself.
 - A background thread writes what the loop leaves behind (over ``_LOOP_ROWS`` rows per
