@@ -103,11 +103,6 @@ _CHECKPOINT_DRAINS = 40
 Rows = Sequence[Sequence[float]] | np.ndarray
 
 
-def _json(value: Any) -> str:
-    """One C call for a whole list or (C-contiguous) numpy array."""
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-
-
 def _contiguous(rows: Rows) -> Rows:
     # orjson serializes only C-contiguous arrays; copying a strided one is rare and in C.
     if isinstance(rows, np.ndarray) and not rows.flags.c_contiguous:
@@ -116,19 +111,17 @@ def _contiguous(rows: Rows) -> Rows:
 
 
 class _Request(NamedTuple):
-    """A queued request, in the order of the columns of ``_INSERT``.
-
-    ``record_batch`` queues the caller's arrays (the writer serializes them);
-    ``record_one`` queues the four JSON columns already serialized (``str``).
+    """A request queued by ``record_batch``, in the order of the columns of ``_INSERT``:
+    the caller's arrays, serialized by the writer. (``record_one`` queues a plain tuple.)
     """
 
     request_id: str
     created_at: float
     model_version: str
     n_rows: int
-    features: Rows | str
+    features: Rows
     labels: Sequence[str]
-    probabilities: Rows | str
+    probabilities: Rows
     classes: Sequence[str]
 
 
@@ -301,7 +294,7 @@ class PredictionLog:
                     head = item[:4]
                     features, labels, probabilities, classes = item[4:]
                 if classes is not cached:
-                    cached, classes_json = classes, _json(classes)
+                    cached, classes_json = classes, dumps(classes, option=numpy).decode()
                 values += (
                     *head,
                     dumps(features, option=numpy).decode(),
@@ -384,9 +377,7 @@ class PredictionLog:
                     return False
                 if on_loop:
                     return not self._pending
-                if self._prune_due():
-                    self._since_prune = 0
-                    self._prune(conn)
+                self._prune_if_due(conn)
             return True
         finally:
             self._lock.release()
@@ -419,6 +410,12 @@ class PredictionLog:
     def _prune_due(self) -> bool:
         return self._since_prune >= self.prune_every
 
+    def _prune_if_due(self, conn: sqlite3.Connection) -> None:
+        """Prune after every ``prune_every`` rows written; the caller holds ``_lock``."""
+        if self._prune_due():
+            self._since_prune = 0
+            self._prune(conn)
+
     def _write_loop(self) -> None:
         """The thread: writes when no event loop does (or it fell behind), prunes, and
         checkpoints the WAL for the loop's connection; the last drain on close.
@@ -433,8 +430,7 @@ class PredictionLog:
                     self._drain(conn)
                 elif self._prune_due():
                     with self._lock:
-                        self._since_prune = 0
-                        self._prune(conn)
+                        self._prune_if_due(conn)
                 if self._checkpoint_due:
                     self._checkpoint_due = False
                     try:

@@ -105,17 +105,16 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         try:
             yield
         finally:
-            try:
-                if writer is not None:
-                    writer.cancel()
+            if writer is not None:
+                writer.cancel()
+                try:
                     await writer
-            except asyncio.CancelledError:
-                pass
-            except Exception:  # the thread has written what the loop did not
-                logger.exception("the prediction log's event-loop writer failed")
-            finally:
-                if log is not None:
-                    log.close()
+                except asyncio.CancelledError:
+                    pass
+                except Exception:  # the thread has written what the loop did not
+                    logger.exception("the prediction log's event-loop writer failed")
+            if log is not None:
+                log.close()
 
     # FastAPI's OpenTelemetry hooks look up the environment on every request; petalflow
     # exports its own Prometheus metrics, so they are off.

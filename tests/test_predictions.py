@@ -45,6 +45,18 @@ def raw_rows(path: Path, table: str = "predictions") -> list[sqlite3.Row]:
         conn.close()
 
 
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Another connection holds the database's write lock meanwhile."""
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+
+
 def record_batch(log: PredictionLog, request_id: str, n: int, start: float = 0.0) -> None:
     """A batch of ``n`` rows whose first feature counts up from ``start``."""
     features = np.zeros((n, 4))
@@ -234,17 +246,12 @@ def test_prediction_log_two_instances_writing_concurrently_lose_nothing(tmp_path
 def test_prediction_log_record_does_not_block_while_database_is_locked(tmp_path: Path) -> None:
     path = tmp_path / "p.db"
     with PredictionLog(path, busy_timeout=30.0) as log:
-        blocker = sqlite3.connect(path, isolation_level=None)
-        blocker.execute("BEGIN EXCLUSIVE")  # the writer thread now waits for the lock
-        try:
+        with locked(path):  # the writer thread now waits for the lock
             started = time.perf_counter()
             for i in range(1000):
                 record(log, f"r{i}")
             elapsed = time.perf_counter() - started
             assert not log.flush(timeout=0.2)  # really blocked: nothing could be written
-        finally:
-            blocker.execute("COMMIT")
-            blocker.close()
         # Far below the 30 s busy timeout that a blocking record would have waited for.
         assert elapsed < 2
         assert log.flush()
@@ -254,13 +261,8 @@ def test_prediction_log_record_does_not_block_while_database_is_locked(tmp_path:
 def test_prediction_log_drops_instead_of_blocking_when_queue_is_full(tmp_path: Path) -> None:
     path = tmp_path / "p.db"
     with PredictionLog(path, max_pending=10, busy_timeout=30.0) as log:
-        blocker = sqlite3.connect(path, isolation_level=None)
-        blocker.execute("BEGIN EXCLUSIVE")
-        try:
+        with locked(path):
             results = [log.record(f"r{i}", "1", ROW, "setosa", {}) for i in range(100)]
-        finally:
-            blocker.execute("COMMIT")
-            blocker.close()
         log.flush()
         assert results.count(False) == log.dropped
         assert log.dropped >= 80
@@ -568,15 +570,10 @@ def test_prediction_log_loop_writer_writes_without_flush_and_checkpoints(
 def test_prediction_log_loop_writer_never_waits_for_a_locked_database(tmp_path: Path) -> None:
     path = tmp_path / "p.db"
     with PredictionLog(path, busy_timeout=30.0, linger=0.05) as log:
-        blocker = sqlite3.connect(path, isolation_level=None)
-        blocker.execute("BEGIN EXCLUSIVE")
-        try:
+        with locked(path):
             for i in range(100):
                 record(log, f"r{i}")
             longest = asyncio.run(_run_loop_writer(log, 1.0))
-        finally:
-            blocker.execute("COMMIT")
-            blocker.close()
         # The loop kept ticking (a blocking write would have stalled it for 30 s).
         assert longest[-1] < 5
         assert log.flush()
@@ -637,18 +634,12 @@ def test_prediction_log_loop_drain_on_a_busy_file_returns_at_once_and_requeues(
         assert log.record_one("bad", "1", [object()] * 4, "setosa", [1, 0, 0], LABELS)
         for i in range(10):
             record(log, f"r{i}")
-        blocker = sqlite3.connect(path, isolation_level=None)
-        blocker.execute("BEGIN IMMEDIATE")
         conn = sqlite3.connect(path, timeout=0, isolation_level=None)
-        try:
+        with locked(path), contextlib.closing(conn):
             started = time.perf_counter()
             for _ in range(3):
                 assert not log._drain(conn, lock_timeout=0, on_loop=True)
             assert time.perf_counter() - started < 2  # the busy timeout is 30 s
             assert [item[0] for item in log._pending] == [f"r{i}" for i in range(10)]
-        finally:
-            conn.close()
-            blocker.execute("COMMIT")
-            blocker.close()
         assert log.flush()
         assert log.count() == 10 and log.dropped == 1
