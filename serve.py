@@ -7,8 +7,8 @@ import sys
 
 from pydantic import ValidationError
 
-from petalflow.observability import configure_logging, prepare_multiprocess_metrics
-from petalflow.settings import Settings, get_settings
+from petalflow.observability.logs import configure_logging, prepare_multiprocess_metrics
+from petalflow.serving.settings import Settings, get_settings
 
 logger = logging.getLogger("petalflow.serve")
 
@@ -27,10 +27,10 @@ def _settings() -> Settings:
 
 settings = _settings()
 configure_logging(settings.log_level)
-# Must precede the first import of prometheus_client (inside petalflow.service).
+# Must precede the first import of prometheus_client (inside petalflow.serving.app).
 prepare_multiprocess_metrics()
 
-from petalflow.service import create_app  # noqa: E402
+from petalflow.serving.app import create_app  # noqa: E402
 
 app = create_app(settings)
 

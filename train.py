@@ -8,10 +8,10 @@ import signal
 import sys
 from pathlib import Path
 
-from petalflow import config as cfg
-from petalflow.data import load_dataset, split_dataset
-from petalflow.errors import InvalidSplitError, PetalflowError
-from petalflow.training import train
+from petalflow.core.errors import InvalidSplitError, PetalflowError
+from petalflow.training import config as cfg
+from petalflow.training.data import load_dataset, split_dataset
+from petalflow.training.run import train
 
 logger = logging.getLogger("petalflow.train")
 

@@ -6,7 +6,7 @@ import json
 import random
 from pathlib import Path
 
-from petalflow.data import FEATURE_NAMES, load_dataset
+from petalflow.training.data import FEATURE_NAMES, load_dataset
 
 ONE_ROW = {"sepal_length": 6.3, "sepal_width": 2.9, "petal_length": 5.6, "petal_width": 1.8}
 BATCH_ROWS = 1000

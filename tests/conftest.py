@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
-    from petalflow.settings import Settings
+    from petalflow.serving.settings import Settings
 
 import train
 
@@ -142,7 +142,7 @@ def run_train(
 
 def make_settings(artifacts_dir: Path, **overrides: object) -> Settings:
     """Service settings for tests: local artifacts, no user paths."""
-    from petalflow.settings import Settings
+    from petalflow.serving.settings import Settings
 
     values: dict[str, object] = {
         "artifacts_dir": artifacts_dir,
@@ -158,7 +158,7 @@ def api(trained: Path) -> Iterator[TestClient]:
     """A client of the app serving the session's logreg model (lifespan run)."""
     from fastapi.testclient import TestClient
 
-    from petalflow.service import create_app
+    from petalflow.serving.app import create_app
 
     with TestClient(create_app(make_settings(trained))) as test_client:
         yield test_client
@@ -169,7 +169,7 @@ def api_sklearn(trained: Path) -> Iterator[TestClient]:
     """The same model served without the fast path (the scikit-learn fallback)."""
     from fastapi.testclient import TestClient
 
-    from petalflow.service import create_app
+    from petalflow.serving.app import create_app
 
     with TestClient(create_app(make_settings(trained, fast_path=False))) as test_client:
         yield test_client

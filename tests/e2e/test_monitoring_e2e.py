@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import uvicorn_args
-from tests.test_monitoring import traffic
+from tests.monitoring.test_checks import traffic
 
 pytestmark = pytest.mark.e2e
 

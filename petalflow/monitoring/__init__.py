@@ -1,0 +1,1 @@
+"""Monitoring: the prediction log, drift, live performance and the report CLI."""

@@ -1,0 +1,1 @@
+"""Observability: JSON log lines and Prometheus metrics."""

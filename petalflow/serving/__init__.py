@@ -1,0 +1,1 @@
+"""Serving: the app factory, transport-free handlers, HTTP layer, loading and prediction."""

@@ -1,0 +1,116 @@
+"""MLflow's scoring protocol (the /invocations body), validated like /predict.
+
+Accepted: ``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs``
+(records, columns or rows in feature order), as `mlflow models serve` accepts them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+import pydantic_core
+
+from petalflow.serving.schemas import PredictRequest, error_details, fast_rows, summarize
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+class PayloadError(ValueError):
+    """A scoring payload that is not one of MLflow's formats."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int = 422,
+        error: str = "validation_error",
+        field: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.error = status, error
+        self.details = details or [{"field": field, "rule": "format", "message": message}]
+
+
+def _records(key: str, value: Any, features: list[str]) -> list[Any]:
+    if key == "dataframe_split":
+        if not isinstance(value, dict) or not isinstance(value.get("data"), list):
+            raise PayloadError(
+                "dataframe_split must be an object with a 'data' list (and 'columns')", field=key
+            )
+        columns = value.get("columns", features)
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise PayloadError(
+                "dataframe_split.columns must be a list of column names", field=f"{key}.columns"
+            )
+        rows = value["data"]
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != len(columns):
+                raise PayloadError(
+                    f"dataframe_split.data.{i} must be a list of {len(columns)} values",
+                    field=f"{key}.data.{i}",
+                )
+        return [dict(zip(columns, row, strict=True)) for row in rows]
+    if isinstance(value, dict) and key != "dataframe_records":
+        # Columnar form: {"feature": [values, ...], ...}.
+        lengths = {len(v) if isinstance(v, list) else -1 for v in value.values()}
+        if len(lengths) != 1 or -1 in lengths:
+            raise PayloadError(f"{key} as columns needs lists of equal length", field=key)
+        n = lengths.pop()
+        return [{k: v[i] for k, v in value.items()} for i in range(n)]
+    if not isinstance(value, list):
+        raise PayloadError(f"{key} must be a list of records", field=key)
+    return [
+        dict(zip(features, r, strict=False))
+        if isinstance(r, list) and len(r) == len(features)
+        else r
+        for r in value
+    ]
+
+
+def loads(body: bytes) -> Any:
+    """Parse JSON with orjson (fast); pydantic's parser decides what orjson refuses."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return pydantic_core.from_json(body, allow_inf_nan=False)
+
+
+def parse_payload(body: bytes, features: list[str]) -> np.ndarray:
+    """Rows (n, len(features)) in feature order; pydantic errors name ``<format>.<i>.<field>``."""
+    try:
+        payload = loads(body)
+    except ValueError as exc:
+        raise PayloadError(
+            f"body is not valid JSON: {exc}", status=400, error="malformed_json"
+        ) from None
+    if not isinstance(payload, dict):
+        raise PayloadError("body must be a JSON object with one of: " + ", ".join(FORMATS))
+    keys = [k for k in payload if k in FORMATS]
+    unknown = sorted(set(payload) - set(FORMATS) - {"params"})
+    if len(keys) != 1 or unknown:
+        raise PayloadError(
+            f"body must have exactly one of {', '.join(FORMATS)} (got {sorted(payload)})",
+            field=(unknown or [None])[0],
+        )
+    key = keys[0]
+    if key != "dataframe_split":  # records already as dicts (the usual case): no copy
+        rows = fast_rows(payload[key], features)
+        if rows is not None:
+            return rows
+    records = _records(key, payload[key], features)
+    if not records:
+        raise PayloadError(f"{key} holds no rows; send at least one", field=key)
+    rows = fast_rows(records, features)
+    if rows is not None:
+        return rows
+    rows = np.empty((len(records), len(features)), dtype=np.float64)
+    for i, record in enumerate(records):
+        try:
+            item = PredictRequest.model_validate(record)
+        except pydantic_core.ValidationError as exc:
+            details = error_details(exc, (key, i))
+            raise PayloadError(f"invalid request: {summarize(details)}", details=details) from None
+        rows[i] = [getattr(item, f) for f in features]
+    return rows

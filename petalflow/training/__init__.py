@@ -1,0 +1,1 @@
+"""Training: configuration, data, pipeline, evaluation, MLflow tracking and the run itself."""

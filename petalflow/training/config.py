@@ -1,0 +1,155 @@
+"""Typed configuration: the training config and the argument rules behind the CLI.
+
+The defaults themselves live in ``train.py``'s argparse parser (one source);
+this module only holds the rules, so that the CLI and tests share them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+MODEL_CHOICES = ("logreg", "rf")
+# MLflow reserves these alias names for its own version references.
+_RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+_ALIAS_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+NONE_STRINGS = frozenset({"none", "null", ""})
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every resolved training option; ``params()`` is what params.json holds."""
+
+    seed: int
+    test_size: float
+    model: str
+    C: float
+    max_iter: int
+    n_estimators: int
+    max_depth: int | None
+    artifacts_dir: str
+    experiment_name: str
+    register_model: str | None
+    alias: str | None
+
+    def params(self) -> dict[str, Any]:
+        """The config as a JSON-ready dict (unset optional values are ``None``)."""
+        return asdict(self)
+
+
+def _fail(rule: str, value: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(f"must be {rule}, got {value!r}")
+
+
+def int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """argparse type: an int >= ``minimum`` (and <= ``maximum`` when given)."""
+    rule = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise _fail(rule, value) from None
+        if number < minimum or (maximum is not None and number > maximum):
+            raise _fail(rule, value)
+        return number
+
+    return parse
+
+
+def optional_int_at_least(minimum: int) -> Callable[[str], int | None]:
+    """argparse type: an int >= ``minimum`` or ``none``."""
+    parse_int = int_at_least(minimum)
+
+    def parse(value: str) -> int | None:
+        if value.strip().lower() in NONE_STRINGS:
+            return None
+        try:
+            return int(parse_int(value))
+        except argparse.ArgumentTypeError:
+            raise _fail(f"an integer >= {minimum} or 'none'", value) from None
+
+    return parse
+
+
+def _finite_float(value: str, rule: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise _fail(rule, value) from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise _fail(rule, value)
+    return number
+
+
+def positive_float(value: str) -> float:
+    """argparse type: a finite float > 0."""
+    number = _finite_float(value, "a number > 0")
+    if number <= 0:
+        raise _fail("a number > 0", value)
+    return number
+
+
+def open_unit_float(value: str) -> float:
+    """argparse type: a float strictly between 0 and 1."""
+    rule = "a number strictly between 0 and 1"
+    number = _finite_float(value, rule)
+    if not 0 < number < 1:
+        raise _fail(rule, value)
+    return number
+
+
+def non_empty(value: str) -> str:
+    """argparse type: a non-blank string."""
+    if not value.strip():
+        raise _fail("a non-empty string", value)
+    return value
+
+
+def check_artifacts_dir(value: str, protected: list[Path]) -> str | None:
+    """Why ``value`` must not be replaced by the training output, or None if it is safe.
+
+    The folder is swapped out whole, so it must not hold (or be) anything else: the
+    working directory, the project, the tracking store, or a folder of other files.
+    """
+    target = Path(value).resolve()
+    for path in protected:
+        path = path.resolve()
+        if target == path or target in path.parents:
+            return f"{value!r} is or contains {path}; name a dedicated folder such as 'artifacts'"
+    if target.exists() and not target.is_dir():
+        return f"{value!r} is a file; name a folder"
+    if target.is_dir():
+        known = {"model.joblib", *(f.name for f in target.glob("*.json")), "confusion_matrix.png"}
+        others = sorted(p.name for p in target.iterdir() if p.name not in known)
+        if others:
+            return (
+                f"{value!r} holds other files ({', '.join(others[:3])}); training replaces the "
+                "whole folder, so name an empty or artifacts-only folder"
+            )
+    return None
+
+
+def optional_name(value: str) -> str | None:
+    """argparse type: a name, or ``none`` for unset."""
+    return None if value.strip().lower() in NONE_STRINGS else value
+
+
+def optional_alias(value: str) -> str | None:
+    """argparse type: a registry alias that MLflow accepts, or ``none``."""
+    if value.strip().lower() in NONE_STRINGS:
+        return None
+    if _RESERVED_ALIAS.match(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is reserved by MLflow ('latest' and 'v<digits>'); "
+            "choose another alias such as 'champion'"
+        )
+    if not _ALIAS_FORMAT.match(value):
+        raise _fail("letters, digits, '_' or '-' (1-255 characters)", value)
+    return value

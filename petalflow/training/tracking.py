@@ -1,0 +1,157 @@
+"""MLflow tracking: where runs go, one run per training, registry and aliases."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from petalflow.core.errors import TrackingError
+from petalflow.training.config import PROJECT_ROOT
+
+logger = logging.getLogger(__name__)
+
+# Bounded retries so that an unreachable server fails the training well within 60 s
+# (MLflow's own defaults retry for minutes). Users may still override them.
+_HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
+def default_tracking_uri(root: Path = PROJECT_ROOT) -> str:
+    """MLflow's local default (sqlite:///mlflow.db), anchored at the project root."""
+    return f"sqlite:///{(root / 'mlflow.db').resolve()}"
+
+
+def resolve_tracking_uri(root: Path = PROJECT_ROOT) -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else the project root's sqlite store."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
+
+
+def local_artifact_root(uri: str) -> str | None:
+    """For a sqlite store, ``mlruns/`` beside the database file (else None).
+
+    MLflow would resolve ``./mlruns`` against the working directory of whichever process
+    creates an experiment; anchoring it keeps a store's runs in one place.
+    """
+    if not uri.startswith("sqlite:///") or ":memory:" in uri:
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
+
+
+@functools.cache
+def _sqlite_store(uri: str) -> Any:
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    return SqlAlchemyStore(uri, local_artifact_root(uri))
+
+
+def connect(uri: str) -> MlflowClient:
+    """Point MLflow at ``uri`` and check that the store answers; TrackingError if not."""
+    for key, value in _HTTP_LIMITS.items():
+        os.environ.setdefault(key, value)
+    mlflow.set_tracking_uri(uri)
+    try:
+        if local_artifact_root(uri):
+            # Creates the database (and its Default experiment) with anchored artifacts.
+            _sqlite_store(uri)
+        client = MlflowClient(uri)
+        client.search_experiments(max_results=1)
+    except Exception as exc:  # MLflow raises many types for an unreachable store
+        raise TrackingError(
+            f"cannot reach the MLflow tracking store at {uri} ({type(exc).__name__}); "
+            "start the server, fix MLFLOW_TRACKING_URI, or unset it to use the local store"
+        ) from exc
+    return client
+
+
+def _experiment_id(client: MlflowClient, name: str, uri: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    if local_artifact_root(uri):
+        return str(_sqlite_store(uri).create_experiment(name))
+    return str(client.create_experiment(name))
+
+
+@contextmanager
+def training_run(client: MlflowClient, experiment_name: str, uri: str) -> Iterator[Run]:
+    """The run to log into: the one ``mlflow run`` started, or a new one.
+
+    The run ends FAILED when the block raises (SystemExit included), FINISHED otherwise.
+    """
+    if os.environ.get("MLFLOW_RUN_ID"):
+        # Launched by `mlflow run`: its run and experiment win over --experiment-name.
+        context = mlflow.start_run(run_id=os.environ["MLFLOW_RUN_ID"])
+    else:
+        experiment_id = _experiment_id(client, experiment_name, uri)
+        context = mlflow.start_run(experiment_id=experiment_id)
+    with context as run:
+        logger.info("MLflow run %s (experiment %s)", run.info.run_id, run.info.experiment_id)
+        yield run
+
+
+def mlflow_value(value: Any) -> str:
+    """How a param is spelled in MLflow: unset optional values are 'none'."""
+    return "none" if value is None else str(value)
+
+
+def log_params_once(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
+    """Log params, skipping keys `mlflow run` already logged (MLflow refuses to change one)."""
+    existing = client.get_run(run_id).data.params
+    fresh = {k: mlflow_value(v) for k, v in params.items() if k not in existing}
+    if fresh:
+        mlflow.log_params(fresh)
+
+
+def git_commit(root: Path = PROJECT_ROOT) -> str | None:
+    """HEAD's commit when the project is a git checkout with a commit, else None."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and commit else None
+
+
+def register(client: MlflowClient, model_uri: str, name: str, alias: str | None) -> dict[str, Any]:
+    """Register ``model_uri`` under ``name``; the alias is moved later by ``move_alias``."""
+    try:
+        version = mlflow.register_model(model_uri, name)
+    except MlflowException as exc:
+        raise TrackingError(f"could not register the model as {name!r}: {exc.message}") from exc
+    logger.info("registered %s version %s", name, version.version)
+    return {"name": name, "version": int(version.version), "alias": alias}
+
+
+def move_alias(client: MlflowClient, registered: dict[str, Any]) -> None:
+    """Point the alias at the new version: the last step, once the training succeeded."""
+    if not registered.get("alias"):
+        return
+    name, alias, version = registered["name"], registered["alias"], registered["version"]
+    try:
+        client.set_registered_model_alias(name, alias, str(version))
+    except MlflowException as exc:
+        raise TrackingError(
+            f"could not point {name}@{alias} at version {version}: {exc.message}"
+        ) from exc
+    logger.info("%s@%s -> version %s", name, alias, version)

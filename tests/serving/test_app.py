@@ -1,0 +1,374 @@
+"""The API through the ASGI app: contract, validation and error format (SPEC 3)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from petalflow.training.data import FEATURE_NAMES, load_dataset
+from tests.conftest import ROOT
+
+GOOD = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+CLASSES = ["setosa", "versicolor", "virginica"]
+
+
+def _assert_clean_error(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error", "message", "details", "request_id"}
+    assert body["request_id"] == response.headers["x-request-id"]
+    text = response.text
+    for leak in ("Traceback", 'File "', str(ROOT), "site-packages", "/tmp/"):
+        assert leak not in text, leak
+    if field is not None:
+        assert field in body["message"]
+        assert any(
+            d["field"] == field or (d["field"] or "").endswith(field) for d in body["details"]
+        )
+    return body
+
+
+def test_health_answers_ok(api: TestClient) -> None:
+    response = api.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_predict_answers_label_probabilities_version_latency(
+    api: TestClient, trained: Path
+) -> None:
+    response = api.post("/predict", json=GOOD)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"predicted_label", "class_probabilities", "model_version", "latency_ms"}
+    assert body["predicted_label"] == "setosa"
+    assert sorted(body["class_probabilities"]) == CLASSES
+    assert math.isclose(sum(body["class_probabilities"].values()), 1.0, abs_tol=1e-9)
+    info = json.loads((trained / "model_info.json").read_text())
+    assert body["model_version"] == info["run_id"]
+    assert isinstance(body["latency_ms"], float) and body["latency_ms"] >= 0
+
+
+@pytest.mark.parametrize("client_name", ["api", "api_sklearn"])
+def test_predict_equals_pipeline_predict_proba(
+    client_name: str, request: pytest.FixtureRequest, trained: Path
+) -> None:
+    client: TestClient = request.getfixturevalue(client_name)
+    pipeline = joblib.load(trained / "model.joblib")
+    X, _ = load_dataset()
+    for i in range(0, 150, 7):
+        row = X.iloc[i].to_dict()
+        body = client.post("/predict", json=row).json()
+        expected = pipeline.predict_proba(X.iloc[[i]])[0]
+        got = [body["class_probabilities"][c] for c in CLASSES]
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+        assert body["predicted_label"] == pipeline.predict(X.iloc[[i]])[0]
+
+
+def test_predict_accepts_integers_as_floats(api: TestClient) -> None:
+    response = api.post(
+        "/predict", json={"sepal_length": 5, "sepal_width": 3, "petal_length": 1, "petal_width": 1}
+    )
+    assert response.status_code == 200
+
+
+def test_predict_batch_keeps_order_and_equals_single_predictions(api: TestClient) -> None:
+    X, _ = load_dataset()
+    rows = [X.iloc[i].to_dict() for i in (0, 149, 60, 1, 100, 75)]
+    response = api.post("/predict/batch", json={"instances": rows})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model_version"] == api.get("/model").json()["model_version"]
+    assert body["latency_ms"] >= 0
+    singles = [api.post("/predict", json=row).json() for row in rows]
+    assert [p["predicted_label"] for p in body["predictions"]] == [
+        s["predicted_label"] for s in singles
+    ]
+    for batch_row, single in zip(body["predictions"], singles, strict=True):
+        for c in CLASSES:
+            assert batch_row["class_probabilities"][c] == pytest.approx(
+                single["class_probabilities"][c], abs=1e-12
+            )
+
+
+def test_predict_batch_large_runs_off_loop_and_matches(api: TestClient, trained: Path) -> None:
+    rng = np.random.default_rng(0)
+    rows = rng.uniform(0.1, 8, size=(5000, 4))
+    response = api.post(
+        "/predict/batch",
+        json={"instances": [dict(zip(FEATURE_NAMES, r, strict=True)) for r in rows.tolist()]},
+    )
+    assert response.status_code == 200
+    labels = [p["predicted_label"] for p in response.json()["predictions"]]
+    pipeline = joblib.load(trained / "model.joblib")
+    assert labels == list(pipeline.predict(pd.DataFrame(rows, columns=list(FEATURE_NAMES))))
+
+
+def test_model_reports_what_is_served(api: TestClient, trained: Path) -> None:
+    body = api.get("/model").json()
+    info = json.loads((trained / "model_info.json").read_text())
+    assert body["run_id"] == body["model_version"] == info["run_id"]
+    assert body["sha256"] == info["sha256"]
+    assert body["feature_names"] == list(FEATURE_NAMES)
+    assert body["class_names"] == CLASSES
+    assert body["params"]["model"] == "logreg"
+    assert (
+        body["metrics"]["accuracy"]
+        == json.loads((trained / "metrics.json").read_text())["accuracy"]
+    )
+    assert body["loaded_at"]
+
+
+def _cases() -> list[Any]:
+    cases: list[Any] = []
+    for f in FEATURE_NAMES:
+        cases.append(
+            pytest.param({k: v for k, v in GOOD.items() if k != f}, 422, f, id=f"missing-{f}")
+        )
+        for label, bad in [
+            ("str", "abc"),
+            ("numstr", "5.1"),
+            ("bool", True),
+            ("null", None),
+            ("list", [1.0]),
+            ("obj", {"v": 1}),
+        ]:
+            cases.append(pytest.param({**GOOD, f: bad}, 422, f, id=f"{label}-{f}"))
+        for label, bad in [("zero", 0), ("negative", -1.5), ("above100", 100.5)]:
+            cases.append(pytest.param({**GOOD, f: bad}, 422, f, id=f"{label}-{f}"))
+    cases.append(pytest.param({**GOOD, "colour": "blue"}, 422, "colour", id="unknown-field"))
+    return cases
+
+
+@pytest.mark.parametrize(("payload", "status", "field"), _cases())
+def test_predict_rejects_invalid_fields(
+    api: TestClient, payload: dict[str, Any], status: int, field: str
+) -> None:
+    body = _assert_clean_error(api.post("/predict", json=payload), status, field)
+    assert body["error"] == "validation_error"
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+@pytest.mark.parametrize("field", FEATURE_NAMES)
+def test_predict_rejects_non_finite_literals(api: TestClient, literal: str, field: str) -> None:
+    raw = json.dumps(GOOD).replace(f'"{field}": {GOOD[field]}', f'"{field}": {literal}')
+    assert literal in raw
+    body = _assert_clean_error(
+        api.post("/predict", content=raw, headers={"content-type": "application/json"}), 422, field
+    )
+    assert any(d["rule"] == "finite_number" for d in body["details"])
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "error"),
+    [
+        pytest.param(b"", 400, "malformed_json", id="empty"),
+        pytest.param(b"   \n ", 400, "malformed_json", id="whitespace"),
+        pytest.param(b'{"sepal_length": 5.1,', 400, "malformed_json", id="truncated"),
+        pytest.param(b"{sepal_length: 1}", 400, "malformed_json", id="unquoted"),
+        pytest.param(b"[1, 2, 3, 4]", 422, "validation_error", id="top-level-list"),
+        pytest.param(b"5.1", 422, "validation_error", id="top-level-number"),
+        pytest.param(b'"hello"', 422, "validation_error", id="top-level-string"),
+        pytest.param(b"null", 422, "validation_error", id="top-level-null"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch", "/invocations"])
+def test_bodies_that_are_not_objects_are_rejected(
+    api: TestClient, path: str, raw: bytes, status: int, error: str
+) -> None:
+    body = _assert_clean_error(
+        api.post(path, content=raw, headers={"content-type": "application/json"}), status
+    )
+    assert body["error"] == error
+    assert ("JSON" in body["message"]) or ("object" in body["message"])
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch", "/invocations"])
+def test_wrong_content_type_is_415(api: TestClient, path: str, content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    body = _assert_clean_error(
+        api.post(path, content=json.dumps(GOOD).encode(), headers=headers), 415
+    )
+    assert "application/json" in body["message"]
+
+
+def test_content_type_with_charset_is_accepted(api: TestClient) -> None:
+    response = api.post(
+        "/predict",
+        content=json.dumps(GOOD),
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch", "/invocations"])
+def test_body_over_limit_is_413(api: TestClient, path: str) -> None:
+    big = b'{"x": "' + b"a" * (2 << 20) + b'"}'
+    body = _assert_clean_error(
+        api.post(path, content=big, headers={"content-type": "application/json"}), 413
+    )
+    assert "MAX_BODY_BYTES" in body["message"]
+
+
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch", "/invocations"])
+def test_chunked_body_over_limit_is_413(api: TestClient, path: str) -> None:
+    def chunks() -> Any:
+        for _ in range(40):
+            yield b"a" * 65536
+
+    response = api.post(path, content=chunks(), headers={"content-type": "application/json"})
+    assert "content-length" not in {k.lower() for k in response.request.headers}
+    _assert_clean_error(response, 413)
+
+
+def test_empty_batch_is_rejected(api: TestClient) -> None:
+    _assert_clean_error(api.post("/predict/batch", json={"instances": []}), 422, "instances")
+
+
+def test_batch_over_limit_is_rejected(trained: Path) -> None:
+    from petalflow.serving.app import create_app
+    from tests.conftest import make_settings
+
+    with TestClient(create_app(make_settings(trained, max_batch_rows=3))) as small:
+        body = _assert_clean_error(
+            small.post("/predict/batch", json={"instances": [GOOD] * 4}), 413
+        )
+        assert "MAX_BATCH_ROWS" in body["message"]
+        assert small.post("/predict/batch", json={"instances": [GOOD] * 3}).status_code == 200
+
+
+def test_batch_row_errors_name_the_row_and_field(api: TestClient) -> None:
+    rows = [GOOD, {**GOOD, "petal_width": -1}]
+    body = _assert_clean_error(api.post("/predict/batch", json={"instances": rows}), 422)
+    assert body["details"][0]["field"] == "instances.1.petal_width"
+    assert body["details"][0]["rule"] == "greater_than"
+
+
+@pytest.mark.parametrize(
+    ("header", "kept"),
+    [("abc-123_X.y", True), ("a" * 128, True), ("a" * 129, False), ("bad id!", False), ("", False)],
+)
+def test_request_id_is_echoed_when_sane_else_generated(
+    api: TestClient, header: str, kept: bool
+) -> None:
+    response = api.post("/predict", json=GOOD, headers={"x-request-id": header})
+    echoed = response.headers["x-request-id"]
+    assert (echoed == header) is kept
+    assert 1 <= len(echoed) <= 128
+
+
+def test_request_id_appears_in_error_bodies(api: TestClient) -> None:
+    for response in (
+        api.post("/predict", json={}, headers={"x-request-id": "rid-422"}),
+        api.post(
+            "/predict",
+            content=b"x",
+            headers={"x-request-id": "rid-415", "content-type": "text/plain"},
+        ),
+        api.post(
+            "/predict",
+            content=b"a" * (2 << 20),
+            headers={"x-request-id": "rid-413", "content-type": "application/json"},
+        ),
+        api.get("/nowhere", headers={"x-request-id": "rid-404"}),
+    ):
+        assert response.json()["request_id"] == response.headers["x-request-id"]
+        assert response.json()["request_id"].startswith("rid-")
+
+
+def test_request_log_line_is_json_with_request_fields(
+    api: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="petalflow.access"):
+        api.post("/predict", json=GOOD, headers={"x-request-id": "log-me"})
+    records = [
+        r
+        for r in caplog.records
+        if r.name == "petalflow.access" and r.fields["request_id"] == "log-me"
+    ]  # type: ignore[attr-defined]
+    assert len(records) == 1
+    fields = records[0].fields  # type: ignore[attr-defined]
+    assert fields["method"] == "POST" and fields["path"] == "/predict" and fields["status"] == 200
+    assert fields["latency_ms"] >= 0
+    assert fields["model_version"] == api.get("/model").json()["model_version"]
+    from petalflow.observability.logs import JsonFormatter
+
+    line = json.loads(JsonFormatter().format(records[0]))
+    assert line["request_id"] == "log-me" and line["status"] == 200
+
+
+def test_unknown_route_and_method_use_error_format(api: TestClient) -> None:
+    _assert_clean_error(api.get("/nowhere"), 404)
+    _assert_clean_error(api.get("/predict"), 405)
+
+
+def test_openapi_documents_request_bodies(api: TestClient) -> None:
+    schema = api.get("/openapi.json").json()
+    ref = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]["$ref"]
+    assert ref.endswith("/PredictRequest")
+    props = schema["components"]["schemas"]["PredictRequest"]["properties"]
+    assert sorted(props) == sorted(FEATURE_NAMES)
+
+
+def test_model_reports_prediction_path(api: TestClient, api_sklearn: TestClient) -> None:
+    assert api.get("/model").json()["fast_path"] is True
+    assert api_sklearn.get("/model").json()["fast_path"] is False
+
+
+@pytest.fixture(scope="module")
+def api_routed(trained: Path) -> Any:
+    """The same model with FAST_LANE off: /predict goes through FastAPI's route."""
+    from petalflow.serving.app import create_app
+    from tests.conftest import make_settings
+
+    with TestClient(create_app(make_settings(trained, fast_lane=False))) as client:
+        yield client
+
+
+LANE_CASES = [
+    pytest.param(json.dumps(GOOD).encode(), "application/json", id="good"),
+    pytest.param(
+        json.dumps({**GOOD, "sepal_length": 7}).encode(),
+        "application/json; charset=utf-8",
+        id="int",
+    ),
+    pytest.param(b'{"sepal_length": 5.1}', "application/json", id="missing"),
+    pytest.param(
+        json.dumps({**GOOD, "petal_width": "0.2"}).encode(), "application/json", id="string"
+    ),
+    pytest.param(json.dumps(GOOD).replace("0.2", "NaN").encode(), "application/json", id="nan"),
+    pytest.param(b"{", "application/json", id="malformed"),
+    pytest.param(b"[]", "application/json", id="list"),
+    pytest.param(json.dumps(GOOD).encode(), "text/plain", id="text-plain"),
+    pytest.param(b"x" * (2 << 20), "application/json", id="too-large"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type"), LANE_CASES)
+def test_fast_lane_answers_like_the_fastapi_route(
+    api: TestClient, api_routed: TestClient, body: bytes, content_type: str
+) -> None:
+    headers = {"content-type": content_type, "x-request-id": "same"}
+    lane, routed = (
+        api.post("/predict", content=body, headers=headers),
+        api_routed.post("/predict", content=body, headers=headers),
+    )
+    assert lane.status_code == routed.status_code
+    assert lane.headers["content-type"] == routed.headers["content-type"]
+    a, b = lane.json(), routed.json()
+    a.pop("latency_ms", None), b.pop("latency_ms", None)
+    assert a == b

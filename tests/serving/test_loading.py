@@ -1,0 +1,74 @@
+"""Model sources: every MLflow URI form serves the same model as the local artifacts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from petalflow.core.errors import ModelIntegrityError, ModelLoadError
+from petalflow.serving.app import create_app
+from petalflow.serving.loading import load_from_artifacts, load_model
+from tests.conftest import make_settings, train_into
+
+ROW = {"sepal_length": 6.1, "sepal_width": 2.8, "petal_length": 4.7, "petal_width": 1.2}
+
+
+@pytest.fixture()
+def registered(tmp_path: Path, tracking_uri: str) -> Path:
+    return train_into(
+        tmp_path / "art", "--register-model", "iris-classifier", "--alias", "champion"
+    )
+
+
+def _serve(settings_dir: Path, **overrides: object) -> dict[str, object]:
+    with TestClient(create_app(make_settings(settings_dir, **overrides))) as client:
+        body = client.post("/predict", json=ROW).json()
+        body["source"] = client.get("/model").json()["source"]
+        return body
+
+
+def test_every_uri_form_serves_the_run_of_the_local_artifacts(registered: Path) -> None:
+    info = json.loads((registered / "model_info.json").read_text())
+    local = _serve(registered)
+    for uri in (
+        "models:/iris-classifier@champion",
+        "models:/iris-classifier/1",
+        f"runs:/{info['run_id']}/model",
+        info["model_uri"],
+    ):
+        remote = _serve(registered, model_uri=uri)
+        assert remote["model_version"] == local["model_version"] == info["run_id"], uri
+        assert remote["class_probabilities"] == local["class_probabilities"], uri
+        assert remote["source"] == uri
+
+
+def test_uri_source_carries_training_params_metrics_and_reference(registered: Path) -> None:
+    model = load_model("models:/iris-classifier@champion", registered)
+    local = load_from_artifacts(registered)
+    assert model.params == local.params and model.metrics == local.metrics
+    assert model.reference == local.reference and model.sha256 == local.sha256
+
+
+@pytest.mark.parametrize(
+    "uri", ["models:/iris-classifier@nope", "models:/iris-classifier/9", "models:/nobody/1"]
+)
+def test_unknown_registry_reference_is_a_clear_load_error(registered: Path, uri: str) -> None:
+    with pytest.raises(
+        ModelLoadError, match=r"cannot load model .*check the name, version or alias"
+    ):
+        load_model(uri, registered)
+
+
+def test_changed_model_file_is_refused_before_unpickling(trained: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "art"
+    shutil.copytree(trained, copy)
+    data = bytearray((copy / "model.joblib").read_bytes())
+    data[-10] ^= 0xFF
+    (copy / "model.joblib").write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match=r"refusing to load it; retrain"):
+        load_from_artifacts(copy)

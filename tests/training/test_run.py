@@ -1,0 +1,245 @@
+"""train.py and petalflow.training.run in-process: artifacts, validation, the MLflow run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import joblib
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+import train
+from petalflow.core import artifacts
+from petalflow.training import data
+from tests.conftest import ROOT, train_into
+
+ARTIFACT_FILES = {
+    "model.joblib",
+    "metrics.json",
+    "params.json",
+    "confusion_matrix.json",
+    "model_info.json",
+    "reference_stats.json",
+}
+
+
+def _runs(client: MlflowClient) -> list:
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(ids) if ids else []
+
+
+def test_train_defaults_write_every_artifact(trained: Path) -> None:
+    assert {p.name for p in trained.iterdir()} == ARTIFACT_FILES
+    scores = json.loads((trained / "metrics.json").read_text())
+    assert scores["accuracy"] >= 0.9
+    assert scores["f1_macro"] >= 0.9
+    for key in ("precision_macro", "recall_macro", "log_loss", "roc_auc_ovr"):
+        assert key in scores
+    for name in ("setosa", "versicolor", "virginica"):
+        for prefix in ("precision", "recall", "f1", "support"):
+            assert f"{prefix}_{name}" in scores
+    assert sum(scores[f"support_{n}"] for n in ("setosa", "versicolor", "virginica")) == 30
+
+
+def test_train_params_json_holds_every_resolved_value(trained: Path) -> None:
+    params = json.loads((trained / "params.json").read_text())
+    assert params == {
+        "seed": 42,
+        "test_size": 0.2,
+        "model": "logreg",
+        "C": 1.0,
+        "max_iter": 1000,
+        "n_estimators": 200,
+        "max_depth": None,
+        "artifacts_dir": str(trained),
+        "experiment_name": "iris",
+        "register_model": None,
+        "alias": None,
+    }
+
+
+def test_train_confusion_matrix_rows_are_true_classes(trained: Path) -> None:
+    matrix = json.loads((trained / "confusion_matrix.json").read_text())
+    assert matrix["labels"] == ["setosa", "versicolor", "virginica"]
+    assert [sum(row) for row in matrix["matrix"]] == [10, 10, 10]
+
+
+def test_train_model_info_records_run_and_hash(trained: Path) -> None:
+    info = json.loads((trained / "model_info.json").read_text())
+    assert set(info) == {
+        "run_id",
+        "experiment_id",
+        "tracking_uri",
+        "model_uri",
+        "registered_model",
+        "sha256",
+        "feature_names",
+        "class_names",
+        "versions",
+        "created_at",
+    }
+    assert info["sha256"] == artifacts.sha256_file(trained / "model.joblib")
+    assert info["feature_names"] == list(data.FEATURE_NAMES)
+    assert info["class_names"] == ["setosa", "versicolor", "virginica"]
+    assert info["registered_model"] is None
+    assert set(info["versions"]) == {"python", "scikit-learn", "mlflow", "numpy"}
+    assert info["tracking_uri"] == os.environ["MLFLOW_TRACKING_URI"]
+
+
+def test_train_json_files_are_canonical(trained: Path) -> None:
+    for name in artifacts.JSON_FILES:
+        text = (trained / name).read_text()
+        assert text == json.dumps(json.loads(text), sort_keys=True, indent=2) + "\n", name
+
+
+def test_train_logs_model_hyperparameters_and_scores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train_into(tmp_path / "a", "--model", "rf", "--n-estimators", "10", "--max-depth", "3")
+    out = capsys.readouterr().out
+    assert "model=rf" in out
+    assert "'n_estimators': 10" in out and "'max_depth': 3" in out
+    assert "accuracy=" in out and "f1_macro=" in out
+
+
+INVALID = [
+    (["--test-size", "0"], "--test-size"),
+    (["--test-size", "1"], "--test-size"),
+    (["--test-size", "0.01"], "--test-size"),
+    (["--test-size", "0.99"], "--test-size"),
+    (["--C", "0"], "--C"),
+    (["--C", "-1", "--model", "rf"], "--C"),
+    (["--n-estimators", "0"], "--n-estimators"),
+    (["--max-iter", "0", "--model", "rf"], "--max-iter"),
+    (["--max-depth", "0"], "--max-depth"),
+    (["--model", "svm"], "--model"),
+    (["--seed", "x"], "--seed"),
+    (["--seed", str(2**32)], "--seed"),
+    (["--artifacts-dir", "."], "--artifacts-dir"),
+    (["--artifacts-dir", str(ROOT)], "--artifacts-dir"),
+    (["--artifacts-dir", "/"], "--artifacts-dir"),
+    (["--artifacts-dir", str(ROOT / "petalflow")], "--artifacts-dir"),
+    (["--artifacts-dir", str(ROOT / "README.md")], "--artifacts-dir"),
+    (["--alias", "champion"], "--alias"),
+    (["--register-model", "m", "--alias", "latest"], "--alias"),
+    (["--register-model", "m", "--alias", "v3"], "--alias"),
+]
+
+
+@pytest.mark.parametrize(("argv", "flag"), INVALID)
+def test_train_invalid_argument_exits_2_and_writes_nothing(
+    argv: list[str],
+    flag: str,
+    tmp_path: Path,
+    tracking_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc_info:
+        train.main(["--artifacts-dir", str(tmp_path / "art"), *argv])
+    assert exc_info.value.code == 2
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert flag in last_line
+    assert list(tmp_path.iterdir()) == []
+    assert _runs(MlflowClient(tracking_uri)) == []
+
+
+def test_train_failure_after_start_keeps_previous_artifacts_and_fails_run(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    target = train_into(tmp_path / "art", "--experiment-name", "good")
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    client = MlflowClient(tracking_uri)
+    # An artifact location under a regular file: the store accepts the run, then
+    # rejects every artifact write.
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    client.create_experiment("broken", artifact_location=(blocker / "artifacts").as_uri())
+
+    assert (
+        train.main(["--artifacts-dir", str(target), "--experiment-name", "broken", "--seed", "7"])
+        == 1
+    )
+    after = {p.name: p.read_bytes() for p in target.iterdir()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["art", "blocker", "mlruns", "runs.db"]
+    broken = client.get_experiment_by_name("broken")
+    runs = client.search_runs([broken.experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_mlflow_run_holds_params_metrics_artifacts_tags_and_model(
+    trained: Path, client: MlflowClient
+) -> None:
+    info = json.loads((trained / "model_info.json").read_text())
+    run = client.get_run(info["run_id"])
+    params = json.loads((trained / "params.json").read_text())
+    assert run.data.params == {k: ("none" if v is None else str(v)) for k, v in params.items()}
+    assert run.data.metrics == json.loads((trained / "metrics.json").read_text())
+    X, y = data.load_dataset()
+    assert run.data.tags["dataset"] == "iris"
+    assert run.data.tags["dataset_sha256"] == data.dataset_sha256(X, y)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    if head.returncode == 0:
+        assert run.data.tags["git_commit"] == head.stdout.strip()
+    else:
+        assert "git_commit" not in run.data.tags
+    logged = {f.path for f in client.list_artifacts(info["run_id"])}
+    assert set(artifacts.JSON_FILES) | {"confusion_matrix.png"} <= logged
+
+    model = mlflow.models.get_model_info(info["model_uri"])
+    assert [c["name"] for c in model.signature.inputs.to_dict()] == list(data.FEATURE_NAMES)
+    loaded = mlflow.sklearn.load_model(info["model_uri"])
+    local = joblib.load(trained / "model.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(X), local.predict_proba(X))
+    assert list(loaded.classes_) == ["setosa", "versicolor", "virginica"]
+
+
+def test_mlflow_run_loads_random_forest_with_skops(trained_rf: Path) -> None:
+    info = json.loads((trained_rf / "model_info.json").read_text())
+    X, _ = data.load_dataset()
+    loaded = mlflow.sklearn.load_model(f"runs:/{info['run_id']}/model")
+    np.testing.assert_array_equal(
+        loaded.predict_proba(X), joblib.load(trained_rf / "model.joblib").predict_proba(X)
+    )
+
+
+def test_register_model_moves_alias_to_new_version(tmp_path: Path, tracking_uri: str) -> None:
+    first = train_into(tmp_path / "a", "--register-model", "iris-classifier", "--alias", "champion")
+    info1 = json.loads((first / "model_info.json").read_text())
+    assert info1["registered_model"] == {
+        "name": "iris-classifier",
+        "version": 1,
+        "alias": "champion",
+    }
+    X, _ = data.load_dataset()
+    by_alias = mlflow.sklearn.load_model("models:/iris-classifier@champion")
+    np.testing.assert_array_equal(
+        by_alias.predict_proba(X), joblib.load(first / "model.joblib").predict_proba(X)
+    )
+
+    second = train_into(
+        tmp_path / "b", "--seed", "3", "--register-model", "iris-classifier", "--alias", "champion"
+    )
+    info2 = json.loads((second / "model_info.json").read_text())
+    client = MlflowClient(tracking_uri)
+    version = client.get_model_version_by_alias("iris-classifier", "champion")
+    assert int(version.version) == 2
+    assert version.run_id == info2["run_id"] != info1["run_id"]
+
+
+def test_train_refuses_a_folder_of_other_files(
+    tmp_path: Path, tracking_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("precious")
+    with pytest.raises(SystemExit) as exc_info:
+        train.main(["--artifacts-dir", str(folder)])
+    assert exc_info.value.code == 2
+    assert "thesis.tex" in capsys.readouterr().err
+    assert [p.name for p in folder.iterdir()] == ["thesis.tex"]
