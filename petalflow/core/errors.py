@@ -1,14 +1,57 @@
 """Domain exceptions. Each message says what went wrong and what to do instead.
 
-The HTTP layer maps these to status codes in one place (``petalflow.serving.app``);
-the CLIs map them to exit codes.
+Every error carries the HTTP status and error code it answers with (``status``,
+``code``); ``petalflow.serving.http_errors`` turns them into responses in one place,
+and the CLIs turn them into exit codes.
 """
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 
 class PetalflowError(Exception):
-    """Base class for every error petalflow raises on purpose."""
+    """Base class for every error petalflow raises on purpose.
+
+    Unless a subclass says otherwise it is a server-side failure (500, the message kept
+    out of the response because it may name server paths).
+    """
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    #: Whether the message is safe to show a client (client errors always are).
+    public: ClassVar[bool] = False
+
+
+class ClientError(PetalflowError):
+    """A request the client must change; ``details`` name each field and rule."""
+
+    public = True
+    status = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+        if status is not None:
+            self.status = status  # type: ignore[misc]
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+
+
+class InvalidRequestError(ClientError):
+    """A request body that breaks the schema (422), naming each field and rule."""
+
+    status = 422
+    code = "validation_error"
 
 
 class InvalidSplitError(PetalflowError, ValueError):
@@ -27,13 +70,37 @@ class ModelIntegrityError(ModelLoadError):
     """model.joblib does not match the sha256 recorded in model_info.json."""
 
 
-class UnknownLabelError(PetalflowError, ValueError):
+class ContractError(ModelLoadError):
+    """A model contract (contract.json) that is missing or invalid."""
+
+
+class UnknownLabelError(ClientError, ValueError):
     """A label that is not one of the model's classes."""
 
+    status = 422
+    code = "validation_error"
 
-class PredictionNotFoundError(PetalflowError, LookupError):
+
+class PredictionNotFoundError(ClientError, LookupError):
     """No logged prediction has this request id."""
 
+    status = 404
+    code = "not_found"
 
-class AlreadyLabelledError(PetalflowError):
+
+class AlreadyLabelledError(ClientError):
     """The prediction already has a ground-truth label."""
+
+    status = 409
+    code = "conflict"
+
+
+class MonitoringDisabledError(ClientError):
+    """The prediction log is switched off, so there is nothing to monitor."""
+
+    status = 503
+    code = "monitoring_disabled"
+
+
+class PredictionLogError(PetalflowError):
+    """The prediction log file cannot be opened, or has a schema this version cannot use."""

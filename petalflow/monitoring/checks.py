@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from petalflow.core.errors import PetalflowError
+from petalflow.core.errors import MonitoringDisabledError
 from petalflow.monitoring import drift, performance
 from petalflow.monitoring.prediction_log import PredictionLog, Rows
 from petalflow.serving.loading import LoadedModel
@@ -21,10 +21,6 @@ from petalflow.serving.settings import Settings
 
 logger = logging.getLogger(__name__)
 _STATUS_VALUE = {drift.OK: 0, drift.WARN: 1, drift.ALERT: 2, drift.INSUFFICIENT_DATA: -1}
-
-
-class MonitoringDisabledError(PetalflowError):
-    """The prediction log is switched off, so there is nothing to monitor."""
 
 
 class Monitor:

@@ -13,11 +13,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from petalflow.core.errors import (
     AlreadyLabelledError,
+    MonitoringDisabledError,
     PetalflowError,
     PredictionNotFoundError,
     UnknownLabelError,
 )
-from petalflow.monitoring.checks import MonitoringDisabledError
 from petalflow.serving.schemas import ErrorResponse, error_details, summarize
 
 logger = logging.getLogger(__name__)
