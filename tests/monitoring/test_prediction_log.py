@@ -1,4 +1,5 @@
-"""The SQLite prediction log: WAL, round trip, batches, retention, feedback, concurrency."""
+"""The SQLite prediction log: lifecycle, schema versions, round trip, batches, retention,
+feedback, concurrency, the event-loop writer and the read-only reader."""
 
 from __future__ import annotations
 
@@ -8,32 +9,73 @@ import json
 import shutil
 import sqlite3
 import threading
-import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from petalflow.core.errors import AlreadyLabelledError, PredictionNotFoundError, UnknownLabelError
-from petalflow.monitoring import prediction_log as predictions
-from petalflow.monitoring.prediction_log import PredictionLog
+import petalflow.monitoring.prediction_log as predictions
+from petalflow.core.errors import (
+    AlreadyLabelledError,
+    PredictionLogError,
+    PredictionNotFoundError,
+    UnknownLabelError,
+)
+from petalflow.monitoring.prediction_log import PredictionLog, PredictionLogReader, schema
+from petalflow.monitoring.prediction_log import writer as writer_module
+from petalflow.monitoring.prediction_log.writer import Writer
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 PROBABILITIES = {"setosa": 0.97, "versicolor": 0.02, "virginica": 0.01}
+CLASSES = list(PROBABILITIES)
+PROBA = list(PROBABILITIES.values())
 LABELS = ("setosa", "versicolor", "virginica")
+REMEDY = "move it away or point PREDICTION_LOG at a new file"
+# The tables of the petalflow that never set user_version, with the index it dropped.
+VERSION_0_DDL = """
+CREATE TABLE predictions (
+    id INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, created_at REAL NOT NULL,
+    model_version TEXT NOT NULL, n_rows INTEGER NOT NULL, features TEXT NOT NULL,
+    labels TEXT NOT NULL, probabilities TEXT NOT NULL, classes TEXT NOT NULL);
+CREATE INDEX predictions_version ON predictions (model_version, id);
+CREATE TABLE feedback (
+    request_id TEXT NOT NULL, row_index INTEGER NOT NULL, true_label TEXT NOT NULL,
+    predicted_label TEXT NOT NULL, model_version TEXT NOT NULL, labelled_at REAL NOT NULL,
+    PRIMARY KEY (request_id, row_index));
+CREATE INDEX feedback_version ON feedback (model_version, labelled_at);
+INSERT INTO predictions VALUES
+    (1, 'old', 1.0, '7', 2, '[[1, 2, 3, 4], [5, 6, 7, 8]]', '["setosa", "virginica"]',
+     '[[1, 0, 0], [0, 0, 1]]', '["setosa", "versicolor", "virginica"]');
+"""
 
 
 @pytest.fixture()
 def log(tmp_path: Path) -> Iterator[PredictionLog]:
-    prediction_log = PredictionLog(tmp_path / "predictions.db")
-    yield prediction_log
-    prediction_log.close()
+    with PredictionLog(tmp_path / "predictions.db") as prediction_log:
+        yield prediction_log
 
 
-def record(log: PredictionLog, request_id: str, label: str = "setosa", version: str = "1") -> None:
-    assert log.record(request_id, version, ROW, label, PROBABILITIES)
+def record(
+    log: PredictionLog,
+    request_id: str,
+    label: str = "setosa",
+    version: str = "1",
+    row: Sequence[float] = ROW,
+) -> None:
+    """One single-row request: features ``row``, probabilities ``PROBA``."""
+    assert log.record(request_id, version, [row], [label], CLASSES, [PROBA])
+
+
+def record_batch(log: PredictionLog, request_id: str, n: int, start: float = 0.0) -> None:
+    """A batch of ``n`` rows whose first feature counts up from ``start``."""
+    features = np.zeros((n, 4))
+    features[:, 0] = np.arange(start, start + n)
+    labels = [LABELS[i % 3] for i in range(n)]
+    proba = np.full((n, 3), 1 / 3)
+    assert log.record(request_id, "1", features, labels, LABELS, proba)
 
 
 def raw_rows(path: Path, table: str = "predictions") -> list[sqlite3.Row]:
@@ -43,6 +85,28 @@ def raw_rows(path: Path, table: str = "predictions") -> list[sqlite3.Row]:
         return conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
     finally:
         conn.close()
+
+
+def pragma(path: Path, name: str) -> Any:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(f"PRAGMA {name}").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def make_file(path: Path, script: str, user_version: int = 0) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(script)
+        conn.execute(f"PRAGMA user_version = {user_version}")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "prediction-log"]
 
 
 @contextlib.contextmanager
@@ -57,13 +121,154 @@ def locked(path: Path) -> Iterator[None]:
         blocker.close()
 
 
-def record_batch(log: PredictionLog, request_id: str, n: int, start: float = 0.0) -> None:
-    """A batch of ``n`` rows whose first feature counts up from ``start``."""
-    features = np.zeros((n, 4))
-    features[:, 0] = np.arange(start, start + n)
-    labels = [LABELS[i % 3] for i in range(n)]
-    proba = np.full((n, 3), 1 / 3)
-    assert log.record_batch(request_id, "1", features, labels, LABELS, proba)
+# Lifecycle
+
+
+def test_prediction_log_constructor_creates_no_file_and_no_thread(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    threads = writer_threads()
+    log = PredictionLog(path)
+    assert not path.exists()
+    assert writer_threads() == threads
+    assert log.start() is log
+    assert path.is_file()
+    (started,) = set(writer_threads()) - set(threads)
+    assert started.is_alive()
+    log.close()
+    assert not started.is_alive()
+    assert writer_threads() == threads
+
+
+def test_prediction_log_context_manager_starts_and_closes(tmp_path: Path) -> None:
+    threads = writer_threads()
+    with PredictionLog(tmp_path / "p.db") as log:
+        assert len(writer_threads()) == len(threads) + 1
+        record(log, "r")
+    assert writer_threads() == threads
+    assert len(raw_rows(tmp_path / "p.db")) == 1
+
+
+def test_prediction_log_reads_and_writes_before_start_raise(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "p.db")
+    for call in (log.count, log.flush, log.prune, lambda: log.recent(5)):
+        with pytest.raises(RuntimeError, match=r"not started; call start\(\) first"):
+            call()
+    with pytest.raises(RuntimeError, match="not started"):
+        asyncio.run(log.write_from_loop())
+    assert not (tmp_path / "p.db").exists()
+
+
+def test_prediction_log_start_twice_raises(log: PredictionLog) -> None:
+    with pytest.raises(RuntimeError, match="already started"):
+        log.start()
+
+
+def test_prediction_log_close_without_start_drops_what_was_queued(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "p.db")
+    record_batch(log, "queued", 3)
+    log.close()
+    assert log.dropped == 3
+    assert not (tmp_path / "p.db").exists()
+
+
+def test_prediction_log_records_queued_before_start_are_written(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "p.db")
+    record(log, "early")
+    with log:
+        assert log.flush()
+        assert log.predicted_label("early") == "setosa"
+
+
+# Schema versions
+
+
+def test_prediction_log_start_creates_the_schema_at_user_version_1(log: PredictionLog) -> None:
+    assert pragma(log.path, "user_version") == schema.USER_VERSION == 1
+    assert pragma(log.path, "journal_mode") == "wal"
+    assert raw_rows(log.path) == raw_rows(log.path, "feedback") == []
+
+
+def test_prediction_log_start_migrates_a_version_0_file(tmp_path: Path) -> None:
+    path = tmp_path / "v0.db"
+    make_file(path, VERSION_0_DDL)
+    with PredictionLog(path) as log:
+        assert pragma(path, "user_version") == 1
+        conn = sqlite3.connect(path)
+        try:
+            indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        finally:
+            conn.close()
+        assert "predictions_version" not in indexes
+        assert "feedback_version" in indexes
+        # The old rows are kept and usable.
+        assert log.count() == 2
+        assert log.recent(10).features.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
+        assert log.add_feedback("old:1", "virginica") == "virginica"
+        record(log, "new")
+        assert log.flush() and log.count() == 3
+
+
+def test_schema_migrate_0_to_1_drops_the_old_index_and_sets_the_version(tmp_path: Path) -> None:
+    path = tmp_path / "v0.db"
+    make_file(path, VERSION_0_DDL)
+    assert schema.MIGRATIONS[0] is schema.migrate_0_to_1
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        schema.migrate_0_to_1(conn)
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert schema.user_version(conn) == 1
+    finally:
+        conn.close()
+    assert names == {
+        "predictions",
+        "feedback",
+        "feedback_version",
+        "sqlite_autoindex_predictions_1",
+        "sqlite_autoindex_feedback_1",
+    }
+    assert len(raw_rows(path)) == 1
+
+
+def test_prediction_log_start_refuses_a_newer_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    make_file(path, VERSION_0_DDL, user_version=2)
+    threads = writer_threads()
+    log = PredictionLog(path)  # the constructor does no I/O: start() refuses
+    with pytest.raises(PredictionLogError) as raised:
+        log.start()
+    message = str(raised.value)
+    assert str(path) in message
+    assert "schema version 2" in message and "newer petalflow" in message
+    assert REMEDY in message
+    assert pragma(path, "user_version") == 2  # left as it was
+    assert writer_threads() == threads  # no thread started for a refused file
+
+
+def test_prediction_log_start_refuses_a_file_of_the_per_row_layout(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    make_file(
+        path, "CREATE TABLE predictions (id INTEGER PRIMARY KEY, request_id TEXT, label TEXT)"
+    )
+    with pytest.raises(PredictionLogError, match="older petalflow") as raised:
+        PredictionLog(path).start()
+    assert str(path) in str(raised.value) and REMEDY in str(raised.value)
+    assert pragma(path, "user_version") == 0
+
+
+@pytest.mark.parametrize("kind", ["not_sqlite", "missing_directory"])
+def test_prediction_log_start_refuses_an_unusable_file(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "missing" / "p.db"
+    if kind == "not_sqlite":
+        path = tmp_path / "notes.txt"
+        path.write_bytes(b"these are not the predictions you are looking for " * 100)
+    with pytest.raises(PredictionLogError) as raised:
+        PredictionLog(path).start()
+    message = str(raised.value)
+    assert f"cannot use {path} as the prediction log" in message
+    assert "directory exists and is writable" in message and REMEDY in message
+
+
+# Recording and reading
 
 
 def test_prediction_log_uses_wal_mode(log: PredictionLog) -> None:
@@ -75,7 +280,7 @@ def test_prediction_log_uses_wal_mode(log: PredictionLog) -> None:
 
 
 def test_prediction_log_round_trips_a_prediction(log: PredictionLog) -> None:
-    assert log.record("req-1", "3", ROW, "setosa", PROBABILITIES, created_at=1700000000.5)
+    assert log.record("req-1", "3", [ROW], ["setosa"], CLASSES, [PROBA], created_at=1700000000.5)
     assert log.flush()
     (row,) = raw_rows(log.path)
     assert row["request_id"] == "req-1"
@@ -91,11 +296,12 @@ def test_prediction_log_round_trips_a_prediction(log: PredictionLog) -> None:
     assert features.tolist() == [ROW]
     assert labels == ["setosa"]
     assert log.count() == 1
+    assert log.latest_model_version() == "3"
 
 
 def test_prediction_log_recent_returns_newest_oldest_first_per_version(log: PredictionLog) -> None:
     for i in range(10):
-        log.record(f"r{i}", "1" if i % 2 else "2", [float(i), 0, 0, 0], LABELS[i % 3], {})
+        record(log, f"r{i}", LABELS[i % 3], "1" if i % 2 else "2", [float(i), 0, 0, 0])
     log.flush()
     features, labels = log.recent(3)
     assert features[:, 0].tolist() == [7.0, 8.0, 9.0]
@@ -103,12 +309,34 @@ def test_prediction_log_recent_returns_newest_oldest_first_per_version(log: Pred
     features, _ = log.recent(3, model_version="1")
     assert features[:, 0].tolist() == [5.0, 7.0, 9.0]
     assert log.count(model_version="2") == 5
-    assert log.recent(5, model_version="9").features.shape == (0, 4)
+    assert log.recent(5, model_version="9").features.shape == (0, 0)
+    assert log.latest_model_version() == "1"
 
 
-def test_prediction_log_rejects_wrong_number_of_features(log: PredictionLog) -> None:
-    with pytest.raises(ValueError, match="expected 4 feature values, got 3"):
-        log.record("r", "1", ROW[:3], "setosa", {})
+def test_prediction_log_record_takes_rows_of_any_width(log: PredictionLog) -> None:
+    assert log.record("k2", "1", [[1.0, 2.0], [3.0, 4.0]], ["a", "b"], ["a", "b"], [[1, 0], [0, 1]])
+    assert log.record("k6", "2", np.ones((1, 6)), ["a"], ["a", "b"], np.array([[0.5, 0.5]]))
+    log.flush()
+    assert log.recent(10, model_version="1").features.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert log.recent(10, model_version="2").features.shape == (1, 6)
+
+
+def test_prediction_log_recent_keeps_the_rows_of_the_newest_width(log: PredictionLog) -> None:
+    record(log, "four-old")
+    assert log.record("two", "1", [[1.0, 2.0]], ["a"], ["a"], [[1.0]])
+    record(log, "four-new", row=[9.0, 9.0, 9.0, 9.0])
+    log.flush()
+    # Going back in time, "two" has another width: older rows are not comparable.
+    features, labels = log.recent(10)
+    assert features.tolist() == [[9.0, 9.0, 9.0, 9.0]]
+    assert labels == ["setosa"]
+
+
+def test_prediction_log_record_rejects_a_flat_row(log: PredictionLog) -> None:
+    with pytest.raises(ValueError, match="features must be rows"):
+        log.record("r", "1", ROW, ["a"] * 4, CLASSES, [PROBA] * 4)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="probabilities must be rows"):
+        log.record("r", "1", [ROW] * 3, ["a"] * 3, CLASSES, PROBA)  # type: ignore[arg-type]
 
 
 def test_prediction_log_ignores_duplicate_request_id(log: PredictionLog) -> None:
@@ -209,22 +437,23 @@ def test_prediction_log_survives_restart(tmp_path: Path) -> None:
         second.flush()
         assert second.count() == 2
         assert second.labelled(10) == [("setosa", "setosa")]
+    assert pragma(path, "user_version") == 1
 
 
 def test_prediction_log_close_writes_queued_rows_and_drops_later_ones(tmp_path: Path) -> None:
     path = tmp_path / "p.db"
-    log = PredictionLog(path)
+    log = PredictionLog(path).start()
     for i in range(100):
         record(log, f"r{i}")
     log.close()
-    assert not log.record("late", "1", ROW, "setosa", {})
+    assert not log.record("late", "1", [ROW], ["setosa"], CLASSES, [PROBA])
     assert log.dropped == 1
     assert len(raw_rows(path)) == 100
 
 
 def test_prediction_log_two_instances_writing_concurrently_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "p.db"
-    logs = [PredictionLog(path, batch_size=7), PredictionLog(path, batch_size=13)]
+    logs = [PredictionLog(path, batch_size=7).start(), PredictionLog(path, batch_size=13).start()]
     per_thread = 500
 
     def write(log: PredictionLog, name: str) -> None:
@@ -243,26 +472,30 @@ def test_prediction_log_two_instances_writing_concurrently_lose_nothing(tmp_path
     assert all(log.dropped == 0 for log in logs)
 
 
-def test_prediction_log_record_does_not_block_while_database_is_locked(tmp_path: Path) -> None:
+def test_prediction_log_record_never_waits_for_a_locked_database(tmp_path: Path) -> None:
+    """``record`` never touches SQLite: while another connection holds the write lock it
+    still queues (True) at once; a record that wrote would wait for that lock, held by
+    this very thread, then fail."""
     path = tmp_path / "p.db"
-    with PredictionLog(path, busy_timeout=30.0) as log:
+    with PredictionLog(path, busy_timeout=1.0) as log:
         with locked(path):  # the writer thread now waits for the lock
-            started = time.perf_counter()
             for i in range(1000):
-                record(log, f"r{i}")
-            elapsed = time.perf_counter() - started
+                record(log, f"r{i}")  # asserts True
             assert not log.flush(timeout=0.2)  # really blocked: nothing could be written
-        # Far below the 30 s busy timeout that a blocking record would have waited for.
-        assert elapsed < 2
+            assert raw_rows(path) == []  # WAL: this reader is not blocked, and sees nothing
+            assert log.dropped == 0
         assert log.flush()
         assert log.count() == 1000
+        assert [row["request_id"] for row in raw_rows(path)] == [f"r{i}" for i in range(1000)]
 
 
 def test_prediction_log_drops_instead_of_blocking_when_queue_is_full(tmp_path: Path) -> None:
     path = tmp_path / "p.db"
     with PredictionLog(path, max_pending=10, busy_timeout=30.0) as log:
         with locked(path):
-            results = [log.record(f"r{i}", "1", ROW, "setosa", {}) for i in range(100)]
+            results = [
+                log.record(f"r{i}", "1", [ROW], ["setosa"], CLASSES, [PROBA]) for i in range(100)
+            ]
         log.flush()
         assert results.count(False) == log.dropped
         assert log.dropped >= 80
@@ -272,8 +505,10 @@ def test_prediction_log_drops_instead_of_blocking_when_queue_is_full(tmp_path: P
 def test_prediction_log_recent_empty_log_has_no_rows(log: PredictionLog) -> None:
     features, labels = log.recent(500)
     assert isinstance(features, np.ndarray)
-    assert features.shape == (0, 4)
+    assert features.shape == (0, 0)
     assert labels == []
+    assert log.count() == 0
+    assert log.latest_model_version() is None
 
 
 def test_prediction_log_stores_a_batch_as_one_row_and_recent_returns_its_rows(
@@ -304,25 +539,23 @@ def test_prediction_log_recent_spans_requests_and_keeps_the_newest_rows(
     features, labels = log.recent(6)
     assert features[:, 0].tolist() == [2.0, 3.0, 4.0, 5.1, 10.0, 11.0, 12.0][-6:]
     assert labels == [*[LABELS[i % 3] for i in (3, 4)], "setosa", *LABELS]
-    assert log.recent(0).features.shape == (0, 4)
+    assert log.recent(0).features.shape == (0, 0)
     assert log.count() == 9
     assert log.count(model_version="1") == 9
 
 
-def test_prediction_log_record_batch_queues_one_item_holding_the_arrays(
-    log: PredictionLog,
-) -> None:
+def test_prediction_log_record_queues_one_item_holding_the_arrays(log: PredictionLog) -> None:
     """O(1) per request: one queue item, the caller's arrays neither copied nor converted."""
     features, proba = np.ones((10_000, 4)), np.full((10_000, 3), 1 / 3)
     labels = ["setosa"] * 10_000
-    writers_pending, spy = log._pending, deque[object]()
-    log._pending = spy
+    writers_pending, spy = log._writer.pending, deque[Any]()
+    log._writer.pending = spy
     try:
-        assert log.record_batch("huge", "1", features, labels, LABELS, proba)
+        assert log.record("huge", "1", features, labels, LABELS, proba)
         assert len(spy) == 1
         item = spy.popleft()
     finally:
-        log._pending = writers_pending
+        log._writer.pending = writers_pending
     assert item.features is features and item.probabilities is proba and item.labels is labels
     writers_pending.append(item)
     assert log.flush()
@@ -332,9 +565,9 @@ def test_prediction_log_record_batch_queues_one_item_holding_the_arrays(
 def test_prediction_log_serializes_numpy_arrays_and_lists_alike(log: PredictionLog) -> None:
     values = np.arange(8.0).reshape(2, 4)
     proba = np.asfortranarray([[0.5, 0.25, 0.25], [0.1, 0.2, 0.7]])  # not C-contiguous
-    assert log.record_batch("np", "1", values, ["setosa", "virginica"], LABELS, proba)
-    assert log.record_batch("f32", "1", values.astype(np.float32), ["a", "b"], LABELS, proba)
-    assert log.record_batch("list", "1", values.tolist(), ["a", "b"], LABELS, proba.tolist())
+    assert log.record("np", "1", values, ["setosa", "virginica"], LABELS, proba)
+    assert log.record("f32", "1", values.astype(np.float32), ["a", "b"], LABELS, proba)
+    assert log.record("list", "1", values.tolist(), ["a", "b"], LABELS, proba.tolist())
     log.flush()
     rows = raw_rows(log.path)
     assert [json.loads(r["features"]) for r in rows] == [values.tolist()] * 3
@@ -342,10 +575,10 @@ def test_prediction_log_serializes_numpy_arrays_and_lists_alike(log: PredictionL
     assert log.recent(6).features.tolist() == values.tolist() * 3
 
 
-def test_prediction_log_record_one_writes_what_record_batch_writes(log: PredictionLog) -> None:
+def test_prediction_log_one_row_as_lists_or_numpy_is_stored_alike(log: PredictionLog) -> None:
     row, proba = [5.1, 3.5, 1.4, 0.2], [0.9, 0.0625, 0.0375]
-    assert log.record_one("one", "1", row, "versicolor", proba, LABELS)
-    assert log.record_batch("batch", "1", [row], ["versicolor"], LABELS, [proba])
+    assert log.record("one", "1", [row], ["versicolor"], LABELS, [proba])
+    assert log.record("batch", "1", np.array([row]), ["versicolor"], LABELS, np.array([proba]))
     assert log.flush()
     one, batch = (dict(r) for r in raw_rows(log.path))
     columns = ("model_version", "n_rows", "features", "labels", "probabilities", "classes")
@@ -354,48 +587,70 @@ def test_prediction_log_record_one_writes_what_record_batch_writes(log: Predicti
     assert log.predicted_label("one") == "versicolor"
 
 
-def test_prediction_log_record_one_takes_numpy_scalars(log: PredictionLog) -> None:
-    row = [np.float64(5.1), np.float32(3.5), 1.4, 0.2]
-    assert log.record_one("np", "1", row, "setosa", list(np.array([0.5, 0.25, 0.25])), LABELS)
+def test_prediction_log_record_takes_numpy_scalars(log: PredictionLog) -> None:
+    row: list[Any] = [np.float64(5.1), np.float32(3.5), 1.4, 0.2]
+    assert log.record("np", "1", [row], ["setosa"], LABELS, [list(np.array([0.5, 0.25, 0.25]))])
     assert log.flush()
     (written,) = raw_rows(log.path)
     assert json.loads(written["features"]) == [[5.1, 3.5, 1.4, 0.2]]
     assert json.loads(written["probabilities"]) == [[0.5, 0.25, 0.25]]
 
 
-def test_prediction_log_record_one_drops_what_it_cannot_serialize(log: PredictionLog) -> None:
-    # Queued as it is (the hot path checks nothing); the writer drops it and goes on.
-    assert log.record_one("bad", "1", [object()] * 4, "setosa", [1, 0, 0], LABELS)
-    assert log.record_batch("batch", "1", [[1, 2, 3, 4]], ["setosa"], LABELS, [[1, 0, 0]])
-    assert log.record_one("good", "1", [5.1, 3.5, 1.4, 0.2], "setosa", [1, 0, 0], LABELS)
+def test_prediction_log_drops_what_it_cannot_serialize_and_keeps_writing(
+    log: PredictionLog,
+) -> None:
+    # Queued as it is (record serializes nothing); the writer drops it and goes on.
+    assert log.record("bad", "1", [[object()] * 4], ["setosa"], LABELS, [[1, 0, 0]])  # type: ignore[list-item]
+    assert log.record("batch", "1", [[1, 2, 3, 4]], ["setosa"], LABELS, [[1, 0, 0]])
+    assert log.record("good", "1", [[5.1, 3.5, 1.4, 0.2]], ["setosa"], LABELS, [[1, 0, 0]])
     assert log.flush()
     assert log.dropped == 1
     assert [row["request_id"] for row in raw_rows(log.path)] == ["batch", "good"]
     assert log.count() == 2
 
 
-def test_prediction_log_record_one_after_close_is_dropped(tmp_path: Path) -> None:
-    log = PredictionLog(tmp_path / "p.db")
+def test_prediction_log_drops_a_request_whose_rows_differ_in_length(log: PredictionLog) -> None:
+    assert log.record("ragged", "1", [[1, 2], [3]], ["a", "b"], ["a"], [[1], [1]])
+    assert log.record("3-d", "1", np.ones((1, 2, 2)), ["a"], ["a"], np.ones((1, 1)))
+    record(log, "good")
+    assert log.flush()
+    assert log.dropped == 3  # counted in rows: 2 + 1
+    assert [row["request_id"] for row in raw_rows(log.path)] == ["good"]
+
+
+def test_prediction_log_record_after_close_is_dropped(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "p.db").start()
     log.close()
-    assert not log.record_one("late", "1", [5.1, 3.5, 1.4, 0.2], "setosa", [1, 0, 0], LABELS)
+    assert not log.record("late", "1", [[5.1, 3.5, 1.4, 0.2]], ["setosa"], LABELS, [[1, 0, 0]])
     assert log.dropped == 1
+    record_batch_result = log.record(
+        "late-batch", "1", np.ones((3, 4)), ["a"] * 3, LABELS, np.ones((3, 3))
+    )
+    assert not record_batch_result
+    assert log.dropped == 4
 
 
-def test_prediction_log_record_batch_rejects_mismatched_lengths(log: PredictionLog) -> None:
+def test_prediction_log_record_rejects_mismatched_lengths(log: PredictionLog) -> None:
     with pytest.raises(ValueError, match="2 rows, 1 labels, 2 probas"):
-        log.record_batch("r", "1", np.ones((2, 4)), ["setosa"], LABELS, np.ones((2, 3)))
-    with pytest.raises(ValueError, match="expected 4 feature values, got 3"):
-        log.record_batch("r", "1", np.ones((2, 3)), ["a", "b"], LABELS, np.ones((2, 3)))
+        log.record("r", "1", np.ones((2, 4)), ["setosa"], LABELS, np.ones((2, 3)))
+    with pytest.raises(
+        ValueError, match=r"expected 3 probabilities per row \(one per class\), got 2"
+    ):
+        log.record("r", "1", np.ones((2, 4)), ["a", "b"], LABELS, np.ones((2, 2)))
+    assert len(log._writer.pending) == 0
 
 
 def test_prediction_log_drops_an_unserializable_request_and_keeps_writing(
     log: PredictionLog,
 ) -> None:
-    assert log.record_batch("bad", "1", [[object()] * 4], ["setosa"], LABELS, [[1, 0, 0]])
+    assert log.record("bad", "1", [[object()] * 4], ["setosa"], LABELS, [[1, 0, 0]])  # type: ignore[list-item]
     record(log, "good")
     assert log.flush()
     assert log.dropped == 1
     assert [row["request_id"] for row in raw_rows(log.path)] == ["good"]
+
+
+# Feedback on batch rows
 
 
 def test_prediction_log_feedback_addresses_batch_rows_by_index(log: PredictionLog) -> None:
@@ -451,6 +706,9 @@ def test_prediction_log_feedback_waits_for_a_batch_of_another_writer(tmp_path: P
         assert api.labelled(1) == [("setosa", LABELS[0])]
 
 
+# Retention
+
+
 def test_prediction_log_retention_counts_rows_not_requests(tmp_path: Path) -> None:
     with PredictionLog(tmp_path / "p.db", max_rows=250, prune_every=10**9) as log:
         for i in range(5):
@@ -469,7 +727,7 @@ def test_prediction_log_prune_skips_requests_without_rows(tmp_path: Path) -> Non
     """The prune reads only the oldest requests; empty ones must not make it miss the cut."""
     with PredictionLog(tmp_path / "p.db", max_rows=1000, prune_every=10**9) as log:
         for i in range(5):
-            assert log.record_batch(f"empty{i}", "1", [], [], LABELS, [])
+            assert log.record(f"empty{i}", "1", [], [], LABELS, [])
         for i in range(1002):
             record(log, f"r{i}")
         log.flush()
@@ -515,7 +773,7 @@ def test_prediction_log_docstring_query_reads_rows_with_json_functions(
 ) -> None:
     record_batch(log, "abc123", 3)
     log.flush()
-    query = predictions.__doc__.split("::")[1]  # type: ignore[union-attr]
+    query = predictions.__doc__.split("::")[1]
     conn = sqlite3.connect(log.path)
     try:
         rows = conn.execute(query).fetchall()
@@ -526,56 +784,77 @@ def test_prediction_log_docstring_query_reads_rows_with_json_functions(
     assert json.loads(rows[0][4]) == pytest.approx([1 / 3] * 3)
 
 
-def test_prediction_log_refuses_a_file_of_the_old_schema(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE predictions (id INTEGER PRIMARY KEY, request_id TEXT, label TEXT)")
-    conn.close()
-    with pytest.raises(RuntimeError, match="older petalflow"):
-        PredictionLog(path)
+# The event-loop writer
 
 
-async def _run_loop_writer(log: PredictionLog, seconds: float) -> list[float]:
-    """Run ``write_from_loop`` for ``seconds``; the longest gaps between 10 ms ticks."""
+async def _run_loop_writer(log: PredictionLog, until: Callable[[], bool]) -> None:
+    """Run ``write_from_loop`` until ``until()`` holds (checked every 10 ms).
+
+    The 60 s cap only turns a broken writer into a failure instead of a hang.
+    """
     writer = asyncio.create_task(log.write_from_loop())
-    gaps, last, end = [], time.perf_counter(), time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        await asyncio.sleep(0.01)
-        now = time.perf_counter()
-        gaps.append(now - last)
-        last = now
-    writer.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await writer
-    return sorted(gaps)[-3:]
+    try:
+        for _ in range(6000):
+            await asyncio.sleep(0.01)
+            assert not writer.done(), "the loop writer stopped"
+            if until():
+                return
+        raise AssertionError("the loop writer never got there")
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
 
 
 def test_prediction_log_loop_writer_writes_without_flush_and_checkpoints(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(predictions, "_CHECKPOINT_DRAINS", 4)  # every 0.2 s here
+    monkeypatch.setattr(writer_module, "_CHECKPOINT_DRAINS", 4)  # every 0.2 s here
+    checkpoint, checkpoints = Writer._checkpoint, []
+
+    def counted(self: Writer, conn: sqlite3.Connection) -> None:
+        checkpoint(self, conn)
+        checkpoints.append(conn)
+
+    monkeypatch.setattr(Writer, "_checkpoint", counted)
     path = tmp_path / "p.db"
     with PredictionLog(path, linger=3600) as log:  # the thread sleeps: the loop writes
-        log.linger = 0.05
+        log._writer.linger = 0.05
         for i in range(300):
-            assert log.record_one(f"r{i}", "1", ROW, "setosa", [0.9, 0.05, 0.05], LABELS)
-        asyncio.run(_run_loop_writer(log, 1.0))
-        assert not log._pending
+            assert log.record(f"r{i}", "1", [ROW], ["setosa"], LABELS, [[0.9, 0.05, 0.05]])
+        asyncio.run(_run_loop_writer(log, lambda: bool(checkpoints)))
+        assert not log._writer.pending
         # Checkpointed: the rows are in the database file itself, not only in its WAL.
         copy = tmp_path / "copy.db"
         shutil.copyfile(path, copy)
         assert len(raw_rows(copy)) == 300
 
 
-def test_prediction_log_loop_writer_never_waits_for_a_locked_database(tmp_path: Path) -> None:
+def test_prediction_log_loop_writer_never_waits_for_a_locked_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drain, loop_drains = Writer.drain, []
+
+    def spied(
+        self: Writer, conn: sqlite3.Connection, lock_timeout: float = -1, on_loop: bool = False
+    ) -> bool:
+        result = drain(self, conn, lock_timeout, on_loop)
+        if on_loop:
+            busy_timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+            loop_drains.append((result, lock_timeout, busy_timeout))
+        return result
+
+    monkeypatch.setattr(Writer, "drain", spied)
     path = tmp_path / "p.db"
     with PredictionLog(path, busy_timeout=30.0, linger=0.05) as log:
         with locked(path):
             for i in range(100):
                 record(log, f"r{i}")
-            longest = asyncio.run(_run_loop_writer(log, 1.0))
-        # The loop kept ticking (a blocking write would have stalled it for 30 s).
-        assert longest[-1] < 5
+            # Three drains end while the lock is still held: none waited for it (a drain
+            # that waited could not end before this block releases the lock).
+            asyncio.run(_run_loop_writer(log, lambda: len(loop_drains) >= 3))
+            assert raw_rows(path) == []
+        assert all(entry == (False, 0, 0) for entry in loop_drains), loop_drains
         assert log.flush()
         assert log.count() == 100 and log.dropped == 0
 
@@ -583,18 +862,18 @@ def test_prediction_log_loop_writer_never_waits_for_a_locked_database(tmp_path: 
 def test_prediction_log_loop_drain_is_bounded_and_leaves_the_rest_queued(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(predictions, "_LOOP_ROWS", 5)
+    monkeypatch.setattr(writer_module, "_LOOP_ROWS", 5)
     with PredictionLog(tmp_path / "p.db", linger=3600) as log:
         record_batch(log, "b", 4)
         for i in range(10):
             record(log, f"r{i}")
         conn = sqlite3.connect(log.path, timeout=0, isolation_level=None)
         try:
-            assert not log._drain(conn, lock_timeout=0, on_loop=True)
+            assert not log._writer.drain(conn, lock_timeout=0, on_loop=True)
         finally:
             conn.close()
         assert log.count() == 5  # the 4-row batch and one single row: the budget reached
-        assert len(log._pending) == 9
+        assert len(log._writer.pending) == 9
         assert log.flush()
         assert log.count() == 14
 
@@ -605,9 +884,9 @@ def test_prediction_log_loop_writer_retries_a_file_it_cannot_open_yet(
     """At start-up the loop's connection can find the file busy (another connection
     recovering the WAL): the task does not die, the thread writes meanwhile, and the
     loop tries again at its next drain."""
-    prepare, attempts = PredictionLog._prepare_loop_connection, []
+    prepare, attempts = Writer._prepare_loop_connection, []
 
-    def busy_at_first(self: PredictionLog, conn: sqlite3.Connection) -> bool:
+    def busy_at_first(self: Writer, conn: sqlite3.Connection) -> bool:
         attempts.append(conn)
         if len(attempts) <= 3:
             closed = sqlite3.connect(self.path)
@@ -615,31 +894,106 @@ def test_prediction_log_loop_writer_retries_a_file_it_cannot_open_yet(
             return prepare(self, closed)
         return prepare(self, conn)
 
-    monkeypatch.setattr(PredictionLog, "_prepare_loop_connection", busy_at_first)
+    monkeypatch.setattr(Writer, "_prepare_loop_connection", busy_at_first)
     with PredictionLog(tmp_path / "p.db", linger=0.05) as log:
         for i in range(50):
             record(log, f"r{i}")
-        asyncio.run(_run_loop_writer(log, 0.6))
-        assert len(attempts) >= 4
-        assert not log._pending
+        asyncio.run(_run_loop_writer(log, lambda: len(attempts) >= 4 and log.count() == 50))
+        assert not log._writer.pending
         assert log.count() == 50 and log.dropped == 0
 
 
-def test_prediction_log_loop_drain_on_a_busy_file_returns_at_once_and_requeues(
-    tmp_path: Path,
-) -> None:
+def test_prediction_log_loop_drain_on_a_busy_file_requeues_in_order(tmp_path: Path) -> None:
     path = tmp_path / "p.db"
     with PredictionLog(path, busy_timeout=30.0, linger=3600) as log:  # the thread sleeps
         # Unserializable: dropped (and counted) once, not again on every retry.
-        assert log.record_one("bad", "1", [object()] * 4, "setosa", [1, 0, 0], LABELS)
+        assert log.record("bad", "1", [[object()] * 4], ["setosa"], LABELS, [[1, 0, 0]])  # type: ignore[list-item]
         for i in range(10):
             record(log, f"r{i}")
         conn = sqlite3.connect(path, timeout=0, isolation_level=None)
         with locked(path), contextlib.closing(conn):
-            started = time.perf_counter()
             for _ in range(3):
-                assert not log._drain(conn, lock_timeout=0, on_loop=True)
-            assert time.perf_counter() - started < 2  # the busy timeout is 30 s
-            assert [item[0] for item in log._pending] == [f"r{i}" for i in range(10)]
+                assert not log._writer.drain(conn, lock_timeout=0, on_loop=True)
+            assert [item.request_id for item in log._writer.pending] == [f"r{i}" for i in range(10)]
         assert log.flush()
         assert log.count() == 10 and log.dropped == 1
+
+
+# The read-only reader
+
+
+def test_prediction_log_reader_reads_what_the_log_wrote(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    with PredictionLog(path) as log:
+        record_batch(log, "b", 3)
+        record(log, "s", "virginica", version="2")
+        log.add_feedback("b:1", "setosa")
+        assert log.flush()
+        with PredictionLogReader(path) as reader:  # beside the running writer
+            assert reader.count() == 4 and reader.count(model_version="2") == 1
+            features, labels = reader.recent(2)
+            assert features.tolist() == [[2.0, 0, 0, 0], ROW]
+            assert labels == [LABELS[2], "virginica"]
+            assert reader.recent(10, model_version="9").features.shape == (0, 0)
+            assert reader.labelled(10) == [("setosa", LABELS[1])]
+            assert reader.predicted_label("b:2") == LABELS[2]
+            assert reader.predicted_label("b") is None
+            assert reader.latest_model_version() == "2"
+            assert reader.flush() is True
+
+
+def test_prediction_log_reader_never_writes_or_migrates(tmp_path: Path) -> None:
+    path = tmp_path / "v0.db"
+    make_file(path, VERSION_0_DDL)
+    before = path.read_bytes()
+    reader = PredictionLogReader(path)
+    with reader:
+        assert reader.count() == 2
+        assert reader.latest_model_version() == "7"
+        with (
+            reader._connection() as conn,
+            pytest.raises(sqlite3.OperationalError, match="readonly"),
+        ):
+            conn.execute("DELETE FROM predictions")
+    assert path.read_bytes() == before
+    assert pragma(path, "user_version") == 0
+
+
+def test_prediction_log_reader_requires_open(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    with PredictionLog(path):
+        pass
+    reader = PredictionLogReader(path)
+    with pytest.raises(RuntimeError, match=r"not open; call open\(\) first"):
+        reader.count()
+    reader.open().close()
+    with pytest.raises(RuntimeError, match="not open"):
+        reader.recent(5)
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("missing", "no prediction log at"),
+        ("newer", "newer petalflow"),
+        ("per_row", "older petalflow"),
+        ("no_table", "holds no prediction log"),
+        ("not_sqlite", "cannot read"),
+    ],
+)
+def test_prediction_log_reader_refuses_a_file_it_cannot_read(
+    tmp_path: Path, kind: str, expected: str
+) -> None:
+    path = tmp_path / "p.db"
+    if kind == "newer":
+        make_file(path, VERSION_0_DDL, user_version=2)
+    elif kind == "per_row":
+        make_file(path, "CREATE TABLE predictions (id INTEGER PRIMARY KEY, label TEXT)")
+    elif kind == "no_table":
+        make_file(path, "CREATE TABLE other (x)")
+    elif kind == "not_sqlite":
+        path.write_bytes(b"not a database " * 100)
+    with pytest.raises(PredictionLogError, match=expected) as raised:
+        PredictionLogReader(path).open()
+    assert str(path) in str(raised.value)
+    assert not path.exists() if kind == "missing" else path.is_file()

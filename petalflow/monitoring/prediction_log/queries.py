@@ -1,0 +1,158 @@
+"""Reads of the log, on a connection the caller opens: the PredictionLog's or the reader's."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from typing import Any, NamedTuple
+
+import numpy as np
+import orjson
+
+from petalflow.core.errors import AlreadyLabelledError, PredictionNotFoundError
+
+logger = logging.getLogger(__name__)
+
+
+class RecentPredictions(NamedTuple):
+    """The newest logged predictions, oldest first: features (n x k) and labels."""
+
+    features: np.ndarray
+    labels: list[str]
+
+
+class Target(NamedTuple):
+    """The predicted row that a feedback id addresses."""
+
+    request_id: str
+    row_index: int
+    predicted_label: str
+    model_version: str
+
+
+def _version(model_version: str | None) -> tuple[str, tuple[str, ...]]:
+    """An SQL condition on model_version (empty if None) and its parameters."""
+    return ("", ()) if model_version is None else ("AND model_version = ?", (model_version,))
+
+
+def count(conn: sqlite3.Connection, model_version: str | None = None) -> int:
+    """Predicted rows written (of ``model_version`` if given)."""
+    where, params = _version(model_version)
+    sql = f"SELECT COALESCE(SUM(n_rows), 0) FROM predictions WHERE 1 {where}"
+    return int(conn.execute(sql, params).fetchone()[0])
+
+
+def recent(
+    conn: sqlite3.Connection, limit: int, model_version: str | None = None
+) -> RecentPredictions:
+    """The newest ``limit`` predicted rows (of ``model_version`` if given), oldest first.
+
+    Rows have the width of the newest row: the walk back in time stops at a request of
+    another width (a model with other features), whose rows are not comparable. An
+    empty answer has shape (0, 0).
+    """
+    where, params = _version(model_version)
+    sql = (
+        "SELECT n_rows, features, labels FROM predictions "
+        f"WHERE n_rows > 0 {where} ORDER BY id DESC"
+    )
+    requests: list[tuple[list[Any], list[str]]] = []
+    total, width = 0, None
+    for n, features, labels in conn.execute(sql, params) if limit > 0 else []:
+        rows = orjson.loads(features)
+        if width is None:
+            width = len(rows[0])
+        elif len(rows[0]) != width:
+            break
+        requests.append((rows, orjson.loads(labels)))
+        total += n
+        if total >= limit:  # the cursor is lazy: older requests are not read
+            break
+    all_rows: list[Any] = []
+    names: list[str] = []
+    for rows, labels in reversed(requests):
+        all_rows.extend(rows)
+        names.extend(labels)
+    skip = max(total - limit, 0)
+    if total - skip <= 0:
+        return RecentPredictions(np.empty((0, width or 0)), [])
+    return RecentPredictions(np.array(all_rows[skip:], dtype=float), names[skip:])
+
+
+def labelled(
+    conn: sqlite3.Connection, limit: int, model_version: str | None = None
+) -> list[tuple[str, str]]:
+    """(true, predicted) label pairs of the most recent feedback, newest first."""
+    where, params = _version(model_version)
+    sql = (
+        f"SELECT true_label, predicted_label FROM feedback WHERE 1 {where} "
+        "ORDER BY labelled_at DESC, rowid DESC LIMIT ?"
+    )
+    return [(str(t), str(p)) for t, p in conn.execute(sql, (*params, limit))]
+
+
+def latest_model_version(conn: sqlite3.Connection) -> str | None:
+    """The model version of the newest logged request, None for an empty log."""
+    found = conn.execute("SELECT model_version FROM predictions ORDER BY id DESC LIMIT 1")
+    row = found.fetchone()
+    return None if row is None else str(row[0])
+
+
+def find(conn: sqlite3.Connection, feedback_id: str) -> Target | None:
+    """The predicted row ``feedback_id`` addresses; None if it is not logged.
+
+    An exact request id (a single-row request) first, then ``<request-id>:<index>``.
+    PredictionNotFoundError for a bare batch id or an index out of range.
+    """
+    sql = "SELECT n_rows, labels, model_version FROM predictions WHERE request_id = ?"
+    request_id, index = feedback_id, 0
+    found = conn.execute(sql, (request_id,)).fetchone()
+    if found is not None and found[0] != 1:
+        raise PredictionNotFoundError(
+            f"request {request_id!r} predicted {found[0]} rows; give feedback on one "
+            f"row as '<request-id>:<index>', e.g. '{request_id}:0'"
+        )
+    if found is None:
+        request_id, _, suffix = feedback_id.rpartition(":")
+        if not (request_id and suffix.isascii() and suffix.isdigit()):
+            return None
+        index = int(suffix)
+        found = conn.execute(sql, (request_id,)).fetchone()
+        if found is None:
+            return None
+        if index >= found[0]:
+            raise PredictionNotFoundError(
+                f"no logged prediction has request id {feedback_id!r}: request "
+                f"{request_id!r} predicted {found[0]} rows (index 0 to {found[0] - 1})"
+            )
+    return Target(request_id, index, str(orjson.loads(found[1])[index]), str(found[2]))
+
+
+def predicted_label(conn: sqlite3.Connection, feedback_id: str) -> str | None:
+    """The label predicted for ``feedback_id`` (see ``find``), None if not logged."""
+    try:
+        target = find(conn, feedback_id)
+    except PredictionNotFoundError:
+        return None
+    return None if target is None else target.predicted_label
+
+
+def insert_feedback(
+    conn: sqlite3.Connection, target: Target, true_label: str, feedback_id: str
+) -> None:
+    """Store ``true_label`` for ``target``; AlreadyLabelledError if it has one."""
+    # The primary key: two processes labelling one row cannot both succeed.
+    inserted = conn.execute(
+        "INSERT OR IGNORE INTO feedback (request_id, row_index, true_label, "
+        "predicted_label, model_version, labelled_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (*target[:2], true_label, target.predicted_label, target.model_version, time.time()),
+    ).rowcount
+    if inserted:
+        return
+    sql = "SELECT true_label FROM feedback WHERE request_id = ? AND row_index = ?"
+    found = conn.execute(sql, target[:2]).fetchone()
+    raise AlreadyLabelledError(
+        f"prediction {feedback_id!r} is already labelled "
+        f"{found[0] if found else true_label!r}; feedback is accepted once per prediction"
+    )

@@ -1,0 +1,222 @@
+"""``PredictionLog``: the facade the server uses to record, read and label predictions."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from petalflow.core.errors import PredictionLogError, PredictionNotFoundError, UnknownLabelError
+from petalflow.monitoring.prediction_log import queries
+from petalflow.monitoring.prediction_log.database import connect
+from petalflow.monitoring.prediction_log.encoding import QueuedRequest, Rows
+from petalflow.monitoring.prediction_log.queries import RecentPredictions
+from petalflow.monitoring.prediction_log.schema import REMEDY, ensure_schema
+from petalflow.monitoring.prediction_log.writer import Writer
+
+logger = logging.getLogger(__name__)
+
+
+def _width(rows: Rows, what: str) -> int:
+    """The length of the first row: O(1), whatever the number of rows."""
+    try:
+        return len(rows[0])
+    except TypeError:
+        raise ValueError(
+            f"{what} must be rows (a list of lists or a 2-D array), not one flat row"
+        ) from None
+
+
+class PredictionLog:
+    """Append-only prediction log with feedback; see the package docstring.
+
+    The constructor only stores settings; ``start()`` opens the file and starts the
+    writer thread, ``close()`` writes what is queued and stops it (or use ``with``).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        max_rows: int = 100_000,
+        prune_every: int = 10_000,
+        batch_size: int = 2_000,
+        max_pending: int = 100_000,
+        busy_timeout: float = 10.0,
+        linger: float = 0.25,
+    ) -> None:
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        self._started = False
+        self._writer = Writer(
+            self.path,
+            max_rows=max_rows,
+            prune_every=prune_every,
+            batch_size=batch_size,
+            max_pending=max_pending,
+            busy_timeout=busy_timeout,
+            linger=linger,
+        )
+
+    @property
+    def dropped(self) -> int:
+        """Predicted rows lost: queue full, log closed, or not serializable or writable."""
+        return self._writer.dropped
+
+    def start(self) -> PredictionLog:
+        """Open the file, create or migrate its schema, start the writer thread; self.
+
+        Raises PredictionLogError, naming the path and the fix, for a file it cannot use.
+        """
+        if self._started:
+            raise RuntimeError(f"the prediction log {self.path} is already started")
+        try:
+            with connect(self.path, self.busy_timeout) as conn:
+                ensure_schema(conn, self.path)
+        except sqlite3.Error as exc:
+            raise PredictionLogError(
+                f"cannot use {self.path} as the prediction log ({exc}); check that its "
+                f"directory exists and is writable, or {REMEDY}"
+            ) from exc
+        self._writer.start()
+        self._started = True
+        return self
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Write what is queued, then stop the writer thread; later records are dropped."""
+        self._writer.close(timeout)
+
+    def __enter__(self) -> PredictionLog:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def record(
+        self,
+        request_id: str,
+        model_version: str,
+        features: Rows,
+        labels: Sequence[str],
+        classes: Sequence[str],
+        probabilities: Rows,
+        created_at: float | None = None,
+    ) -> bool:
+        """Queue the predictions of one request as one item: O(1) work, whatever its rows.
+
+        ``features`` is (n, k), ``labels`` n long, ``probabilities`` (n, len(classes)),
+        as lists or numpy arrays, which must not be modified afterwards: the writer
+        serializes them. False if dropped (queue full or log closed).
+        """
+        n = len(labels)
+        if not len(features) == len(probabilities) == n:
+            raise ValueError(f"{len(features)} rows, {n} labels, {len(probabilities)} probas")
+        if n:
+            _width(features, "features")
+            if _width(probabilities, "probabilities") != len(classes):
+                raise ValueError(
+                    f"expected {len(classes)} probabilities per row (one per class), "
+                    f"got {len(probabilities[0])}"
+                )
+        when = time.time() if created_at is None else created_at
+        return self._writer.enqueue(
+            QueuedRequest(
+                request_id, when, model_version, n, features, labels, probabilities, classes
+            )
+        )
+
+    async def write_from_loop(self) -> None:
+        """Write the queue from the running event loop every ``linger`` s, until cancelled.
+
+        The server runs this as a task after ``start()``. A drain never waits for a lock:
+        when the database is busy the records stay queued, and the thread catches up.
+        """
+        self._require_started()
+        await self._writer.write_from_loop()
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Write every queued record now, in the calling thread; False if the database or
+        another writer stayed busy for ``timeout`` seconds (the records stay queued)."""
+        self._require_started()
+        return self._writer.flush(timeout)
+
+    def prune(self) -> int:
+        """Delete the requests with ``max_rows`` rows newer than them; returns rows deleted."""
+        self._require_started()
+        return self._writer.prune()
+
+    def _require_started(self) -> None:
+        if not self._started:
+            raise RuntimeError(
+                f"the prediction log {self.path} is not started; call start() first "
+                "(or use it as a context manager)"
+            )
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        self._require_started()
+        with connect(self.path, self.busy_timeout) as conn:
+            yield conn
+
+    def count(self, model_version: str | None = None) -> int:
+        """Predicted rows written (of ``model_version`` if given), not those still queued."""
+        with self._connection() as conn:
+            return queries.count(conn, model_version)
+
+    def recent(self, limit: int, model_version: str | None = None) -> RecentPredictions:
+        """The newest ``limit`` predicted rows (of ``model_version`` if given), oldest first."""
+        with self._connection() as conn:
+            return queries.recent(conn, limit, model_version)
+
+    def labelled(self, limit: int, model_version: str | None = None) -> list[tuple[str, str]]:
+        """(true, predicted) label pairs of the most recent feedback, newest first."""
+        with self._connection() as conn:
+            return queries.labelled(conn, limit, model_version)
+
+    def predicted_label(self, request_id: str) -> str | None:
+        """The label predicted for a row id (``<request-id>[:<index>]``), None if not logged."""
+        with self._connection() as conn:
+            return queries.predicted_label(conn, request_id)
+
+    def latest_model_version(self) -> str | None:
+        """The model version of the newest written request, None for an empty log."""
+        with self._connection() as conn:
+            return queries.latest_model_version(conn)
+
+    def add_feedback(
+        self,
+        request_id: str,
+        true_label: str,
+        allowed_labels: Collection[str] | None = None,
+        wait: float = 0.5,
+    ) -> str:
+        """Store ``true_label`` for the predicted row ``request_id``; returns its predicted label.
+
+        A prediction still queued in this instance is flushed first; one still queued in
+        another process is waited for up to ``wait`` seconds. Raises UnknownLabelError
+        (not in ``allowed_labels``), PredictionNotFoundError or AlreadyLabelledError.
+        """
+        if allowed_labels is not None and true_label not in allowed_labels:
+            raise UnknownLabelError(
+                f"unknown label {true_label!r}; use one of {sorted(allowed_labels)}"
+            )
+        deadline, attempt = time.monotonic() + wait, 0
+        while True:
+            with self._connection() as conn:
+                target = queries.find(conn, request_id)
+                if target is not None:
+                    queries.insert_feedback(conn, target, true_label, request_id)
+                    return target.predicted_label
+            if attempt == 0:
+                self.flush()
+            elif time.monotonic() < deadline:
+                time.sleep(0.02)
+            else:
+                break
+            attempt += 1
+        raise PredictionNotFoundError(
+            f"no logged prediction has request id {request_id!r}; use the request id "
+            "returned by /predict ('<request-id>:<index>' for a batch row)"
+        )
