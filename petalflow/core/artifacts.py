@@ -22,7 +22,15 @@ PARAMS_FILE = "params.json"
 CONFUSION_FILE = "confusion_matrix.json"
 MODEL_INFO_FILE = "model_info.json"
 REFERENCE_FILE = "reference_stats.json"
-JSON_FILES = (METRICS_FILE, PARAMS_FILE, CONFUSION_FILE, MODEL_INFO_FILE, REFERENCE_FILE)
+CONTRACT_FILE = "contract.json"
+JSON_FILES = (
+    METRICS_FILE,
+    PARAMS_FILE,
+    CONFUSION_FILE,
+    MODEL_INFO_FILE,
+    REFERENCE_FILE,
+    CONTRACT_FILE,
+)
 _TMP_PREFIX = ".tmp-"
 _RENAME_EXCHANGE = 2  # linux/fs.h
 

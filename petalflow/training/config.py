@@ -13,13 +13,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from petalflow.core.store import PROJECT_ROOT  # noqa: F401  (the project root)
+
 MODEL_CHOICES = ("logreg", "rf")
 # MLflow reserves these alias names for its own version references.
 _RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
 _ALIAS_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 NONE_STRINGS = frozenset({"none", "null", ""})
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

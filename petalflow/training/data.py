@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 
+from petalflow.core.contract import ModelContract, numeric_contract
 from petalflow.core.errors import InvalidSplitError
 
 logger = logging.getLogger(__name__)
@@ -16,6 +19,10 @@ logger = logging.getLogger(__name__)
 DATASET_NAME = "iris"
 FEATURE_NAMES: tuple[str, ...] = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 TARGET_NAME = "species"
+# The contract's facts about every Iris feature: a length in cm, positive and at most 1 m
+# (pydantic's gt/le names, as the server's request schema uses them).
+FEATURE_BOUNDS = MappingProxyType({"gt": 0.0, "le": 100.0})
+FEATURE_DESCRIPTION = "cm, in (0, 100]"
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,15 @@ class Split:
     X_test: pd.DataFrame
     y_train: pd.Series
     y_test: pd.Series
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The data set as loaded once per training: every row, and its split."""
+
+    X: pd.DataFrame
+    y: pd.Series
+    split: Split
 
 
 def load_dataset() -> tuple[pd.DataFrame, pd.Series]:
@@ -70,3 +86,23 @@ def split_dataset(X: pd.DataFrame, y: pd.Series, test_size: float, seed: int) ->
                 f"{side} split; choose a value nearer 0.2"
             )
     return Split(X_train, X_test, y_train, y_test)
+
+
+def prepare(test_size: float, seed: int) -> Dataset:
+    """Load the data set and split it, once; InvalidSplitError for a bad ``test_size``."""
+    X, y = load_dataset()
+    return Dataset(X, y, split_dataset(X, y, test_size, seed))
+
+
+def model_contract(X: pd.DataFrame, classes: Sequence[object]) -> ModelContract:
+    """The contract of a model trained on Iris; every row of ``X`` verifies the fast path."""
+    features = list(FEATURE_NAMES)
+    return numeric_contract(
+        dataset=DATASET_NAME,
+        feature_names=features,
+        classes=[str(c) for c in classes],
+        target=TARGET_NAME,
+        bounds=dict(FEATURE_BOUNDS),
+        description=FEATURE_DESCRIPTION,
+        verification_rows=X[features].to_numpy(dtype=np.float64).tolist(),
+    )

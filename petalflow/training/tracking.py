@@ -17,7 +17,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from petalflow.core.errors import TrackingError
-from petalflow.training.config import PROJECT_ROOT
+from petalflow.core.store import (  # noqa: F401  (re-exported for training's callers)
+    PROJECT_ROOT,
+    default_tracking_uri,
+    local_artifact_root,
+    resolve_tracking_uri,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,25 +35,10 @@ _HTTP_LIMITS = {
 }
 
 
-def default_tracking_uri(root: Path = PROJECT_ROOT) -> str:
-    """MLflow's local default (sqlite:///mlflow.db), anchored at the project root."""
-    return f"sqlite:///{(root / 'mlflow.db').resolve()}"
-
-
-def resolve_tracking_uri(root: Path = PROJECT_ROOT) -> str:
-    """``MLFLOW_TRACKING_URI`` when set, else the project root's sqlite store."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
-
-
-def local_artifact_root(uri: str) -> str | None:
-    """For a sqlite store, ``mlruns/`` beside the database file (else None).
-
-    MLflow would resolve ``./mlruns`` against the working directory of whichever process
-    creates an experiment; anchoring it keeps a store's runs in one place.
-    """
-    if not uri.startswith("sqlite:///") or ":memory:" in uri:
-        return None
-    return (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
+def _new_database(uri: str) -> bool:
+    """Whether the sqlite file behind ``uri`` is missing or empty (not yet created)."""
+    path = Path(uri.removeprefix("sqlite:///"))
+    return not path.is_file() or path.stat().st_size == 0
 
 
 @functools.cache
@@ -64,8 +54,9 @@ def connect(uri: str) -> MlflowClient:
         os.environ.setdefault(key, value)
     mlflow.set_tracking_uri(uri)
     try:
-        if local_artifact_root(uri):
+        if local_artifact_root(uri) and _new_database(uri):
             # Creates the database (and its Default experiment) with anchored artifacts.
+            # Only then: each store instance re-reads MLflow's ~130 schema migrations.
             _sqlite_store(uri)
         client = MlflowClient(uri)
         client.search_experiments(max_results=1)

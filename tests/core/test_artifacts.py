@@ -45,3 +45,9 @@ def test_sha256_file_matches_hashlib(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"petal" * 1000)
     assert artifacts.sha256_file(path) == hashlib.sha256(b"petal" * 1000).hexdigest()
+
+
+def test_contract_file_is_one_of_the_json_files() -> None:
+    assert artifacts.CONTRACT_FILE == "contract.json"
+    assert artifacts.CONTRACT_FILE in artifacts.JSON_FILES
+    assert len(set(artifacts.JSON_FILES)) == len(artifacts.JSON_FILES) == 6

@@ -38,6 +38,7 @@ STABLE_FILES = (
     "params.json",
     "confusion_matrix.json",
     "reference_stats.json",
+    "contract.json",
 )
 ALL_FILES = {*STABLE_FILES, "model_info.json"}
 STAGING_GLOB = ".tmp-artifacts-*"

@@ -1,4 +1,6 @@
+import numpy as np
 import pytest
+from sklearn.datasets import load_iris
 
 from petalflow.core.errors import InvalidSplitError
 from petalflow.training import data
@@ -42,3 +44,43 @@ def test_split_dataset_rejects_sizes_that_empty_a_class(test_size: float) -> Non
     X, y = data.load_dataset()
     with pytest.raises(InvalidSplitError, match=r"test size .* choose a value nearer 0.2"):
         data.split_dataset(X, y, test_size, seed=0)
+
+
+def test_prepare_loads_and_splits_like_the_parts() -> None:
+    dataset = data.prepare(test_size=0.2, seed=42)
+    X, y = data.load_dataset()
+    expected = data.split_dataset(X, y, 0.2, seed=42)
+    assert dataset.X.equals(X) and dataset.y.equals(y)
+    assert dataset.split.X_test.equals(expected.X_test)
+    assert dataset.split.y_train.equals(expected.y_train)
+
+
+def test_prepare_rejects_a_split_that_empties_a_class() -> None:
+    with pytest.raises(InvalidSplitError, match=r"test size 0.01"):
+        data.prepare(test_size=0.01, seed=0)
+
+
+def test_model_contract_states_the_iris_facts() -> None:
+    X, _ = data.load_dataset()
+    contract = data.model_contract(X, np.array(["setosa", "versicolor", "virginica"]))
+    assert contract.dataset == "iris"
+    assert contract.target == "species"
+    assert contract.classes == ["setosa", "versicolor", "virginica"]
+    assert contract.feature_names == [
+        "sepal_length",
+        "sepal_width",
+        "petal_length",
+        "petal_width",
+    ]
+    for feature in contract.features:
+        assert feature.type == "float"
+        assert feature.bounds() == {"gt": 0, "le": 100}
+        assert feature.description == "cm, in (0, 100]"
+    assert contract.verification_rows == np.asarray(load_iris().data, dtype=float).tolist()
+
+
+def test_model_contract_rows_follow_the_feature_order() -> None:
+    X, _ = data.load_dataset()
+    shuffled = X[list(reversed(X.columns))]
+    contract = data.model_contract(shuffled, ["a", "b"])
+    assert contract.verification_rows == X.to_numpy().tolist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -12,10 +13,12 @@ import mlflow
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
+from sklearn.datasets import load_iris
 
 import train
 from petalflow.core import artifacts
-from petalflow.training import data
+from petalflow.training import config as cfg
+from petalflow.training import data, tracking
 from tests.conftest import ROOT, train_into
 
 ARTIFACT_FILES = {
@@ -25,7 +28,25 @@ ARTIFACT_FILES = {
     "confusion_matrix.json",
     "model_info.json",
     "reference_stats.json",
+    "contract.json",
 }
+
+# What every Iris feature promises in contract.json (written out by hand: the oracle).
+IRIS_FEATURE_NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+EXPECTED_FEATURES = [
+    {
+        "name": name,
+        "type": "float",
+        "gt": 0,
+        "le": 100,
+        "ge": None,
+        "lt": None,
+        "categories": None,
+        "nullable": False,
+        "description": "cm, in (0, 100]",
+    }
+    for name in IRIS_FEATURE_NAMES
+]
 
 
 def _runs(client: MlflowClient) -> list:
@@ -84,8 +105,11 @@ def test_train_model_info_records_run_and_hash(trained: Path) -> None:
         "created_at",
     }
     assert info["sha256"] == artifacts.sha256_file(trained / "model.joblib")
-    assert info["feature_names"] == list(data.FEATURE_NAMES)
+    assert info["feature_names"] == list(data.FEATURE_NAMES) == IRIS_FEATURE_NAMES
     assert info["class_names"] == ["setosa", "versicolor", "virginica"]
+    contract = json.loads((trained / "contract.json").read_text())
+    assert info["feature_names"] == [f["name"] for f in contract["features"]]
+    assert info["class_names"] == contract["classes"]
     assert info["registered_model"] is None
     assert set(info["versions"]) == {"python", "scikit-learn", "mlflow", "numpy"}
     assert info["tracking_uri"] == os.environ["MLFLOW_TRACKING_URI"]
@@ -95,6 +119,62 @@ def test_train_json_files_are_canonical(trained: Path) -> None:
     for name in artifacts.JSON_FILES:
         text = (trained / name).read_text()
         assert text == json.dumps(json.loads(text), sort_keys=True, indent=2) + "\n", name
+
+
+def test_train_writes_the_model_contract(trained: Path) -> None:
+    contract = json.loads((trained / "contract.json").read_text())
+    rows = contract.pop("verification_rows")
+    assert contract == {
+        "contract_version": 1,
+        "dataset": "iris",
+        "features": EXPECTED_FEATURES,
+        "target": "species",
+        "classes": ["setosa", "versicolor", "virginica"],
+        "positive_class": None,
+    }
+    # Every Iris row, in scikit-learn's order and feature order, exactly.
+    iris = load_iris()
+    assert len(rows) == 150
+    assert rows == np.asarray(iris.data, dtype=float).tolist()
+    assert all(isinstance(v, float) for row in rows for v in row)
+
+
+def test_train_contract_classes_follow_the_model(trained_rf: Path) -> None:
+    contract = json.loads((trained_rf / "contract.json").read_text())
+    model = joblib.load(trained_rf / "model.joblib")
+    assert contract["classes"] == [str(c) for c in model.classes_]
+    assert contract["features"] == EXPECTED_FEATURES
+
+
+def test_train_artifacts_are_byte_identical_for_the_same_arguments(
+    tmp_path: Path, trained: Path
+) -> None:
+    again = train_into(tmp_path / "again")
+    for name in sorted(ARTIFACT_FILES - {"model_info.json", "params.json"}):
+        assert (again / name).read_bytes() == (trained / name).read_bytes(), name
+    # params.json differs only by the folder it names.
+    first, second = (json.loads((d / "params.json").read_text()) for d in (trained, again))
+    assert {**first, "artifacts_dir": str(again)} == second
+
+
+def test_train_loads_and_splits_the_data_set_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"load": 0, "split": 0}
+    real_load, real_split = data.load_dataset, data.split_dataset
+
+    def counting_load() -> tuple[object, object]:
+        calls["load"] += 1
+        return real_load()
+
+    def counting_split(*args: object, **kwargs: object) -> object:
+        calls["split"] += 1
+        return real_split(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(data, "load_dataset", counting_load)
+    monkeypatch.setattr(data, "split_dataset", counting_split)
+    train_into(tmp_path / "a", "--experiment-name", "once")
+    assert calls == {"load": 1, "split": 1}
 
 
 def test_train_logs_model_hyperparameters_and_scores(
@@ -173,7 +253,7 @@ def test_train_failure_after_start_keeps_previous_artifacts_and_fails_run(
 
 
 def test_mlflow_run_holds_params_metrics_artifacts_tags_and_model(
-    trained: Path, client: MlflowClient
+    trained: Path, client: MlflowClient, tmp_path: Path
 ) -> None:
     info = json.loads((trained / "model_info.json").read_text())
     run = client.get_run(info["run_id"])
@@ -190,6 +270,11 @@ def test_mlflow_run_holds_params_metrics_artifacts_tags_and_model(
         assert "git_commit" not in run.data.tags
     logged = {f.path for f in client.list_artifacts(info["run_id"])}
     assert set(artifacts.JSON_FILES) | {"confusion_matrix.png"} <= logged
+    assert "contract.json" in logged
+    copy = mlflow.artifacts.download_artifacts(
+        run_id=info["run_id"], artifact_path="contract.json", dst_path=str(tmp_path)
+    )
+    assert Path(copy).read_bytes() == (trained / "contract.json").read_bytes()
 
     model = mlflow.models.get_model_info(info["model_uri"])
     assert [c["name"] for c in model.signature.inputs.to_dict()] == list(data.FEATURE_NAMES)
@@ -243,3 +328,59 @@ def test_train_refuses_a_folder_of_other_files(
     assert exc_info.value.code == 2
     assert "thesis.tex" in capsys.readouterr().err
     assert [p.name for p in folder.iterdir()] == ["thesis.tex"]
+
+
+def test_train_replaces_a_folder_of_previous_artifacts(trained: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "artifacts"
+    folder.mkdir()
+    for name in ARTIFACT_FILES | {"confusion_matrix.png"}:
+        (folder / name).write_text("old")
+    assert cfg.check_artifacts_dir(str(folder), [tmp_path / "project"]) is None
+    train_into(folder)
+    assert {p.name for p in folder.iterdir()} == ARTIFACT_FILES
+    assert (folder / "contract.json").read_bytes() == (trained / "contract.json").read_bytes()
+
+
+def test_connect_anchors_a_new_store_and_opens_an_existing_one_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'new.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    default = tracking.connect(uri).get_experiment("0")
+    assert default.artifact_location == (tmp_path / "mlruns" / "0").as_uri()
+
+    def second_store(_uri: str) -> None:
+        raise AssertionError("an existing database needs no second store")
+
+    monkeypatch.setattr(tracking, "_sqlite_store", second_store)
+    client = tracking.connect(uri)
+    assert [e.name for e in client.search_experiments()] == ["Default"]
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+
+
+def test_cli_trains_with_the_collector_back_on(
+    tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.argv", ["train.py", "--artifacts-dir", str(tmp_path / "a")])
+    try:
+        assert train.cli() == 0
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+    assert {p.name for p in (tmp_path / "a").iterdir()} == ARTIFACT_FILES
+    assert len(_runs(MlflowClient(tracking_uri))) == 1
+
+
+def test_logged_model_pins_the_running_versions(trained: Path, client: MlflowClient) -> None:
+    import mlflow.utils.environment as environment
+
+    from petalflow.training import run
+
+    info = json.loads((trained / "model_info.json").read_text())
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(info["model_uri"])).read_text()
+    assert requirements.split() == run._pip_requirements()
+    # MLflow's own check of those pins is skipped only while the model is logged.
+    before = environment.warn_dependency_requirement_mismatches
+    with run._skip_requirement_mismatch_check():
+        assert environment.warn_dependency_requirement_mismatches is not before
+    assert environment.warn_dependency_requirement_mismatches is before
