@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -42,8 +43,18 @@ from petalflow.core.reference import bin_fractions
 
 logger = logging.getLogger(__name__)
 
-OK, WARN, ALERT, INSUFFICIENT_DATA = "ok", "warn", "alert", "insufficient_data"
-_SEVERITY = {OK: 0, WARN: 1, ALERT: 2}
+
+class Status(StrEnum):
+    """A verdict; members are ``str``, so JSON and comparisons see the plain value."""
+
+    OK = "ok"
+    WARN = "warn"
+    ALERT = "alert"
+    INSUFFICIENT_DATA = "insufficient_data"
+
+
+OK, WARN, ALERT, INSUFFICIENT_DATA = Status.OK, Status.WARN, Status.ALERT, Status.INSUFFICIENT_DATA
+_SEVERITY: dict[str, int] = {OK: 0, WARN: 1, ALERT: 2}
 
 PSI_EPSILON = 1e-4
 PSI_WARN = 0.1
@@ -69,7 +80,7 @@ def _smooth(shares: np.ndarray, epsilon: float) -> np.ndarray:
     return np.asarray(shares / shares.sum())
 
 
-def combine(psi_value: float, significant: bool) -> str:
+def combine(psi_value: float, significant: bool) -> Status:
     """``alert`` if PSI >= PSI_ALERT and the test is significant, ``warn`` if either fires."""
     if psi_value >= PSI_ALERT and significant:
         return ALERT
@@ -78,9 +89,9 @@ def combine(psi_value: float, significant: bool) -> str:
     return OK
 
 
-def worst(statuses: Sequence[str]) -> str:
+def worst(statuses: Sequence[str]) -> Status:
     """The most severe of ``ok``/``warn``/``alert`` (``ok`` for none)."""
-    return max(statuses, key=_SEVERITY.__getitem__, default=OK)
+    return Status(max(statuses, key=_SEVERITY.__getitem__, default=OK))
 
 
 def thresholds(n_features: int) -> dict[str, float]:

@@ -14,6 +14,8 @@ from typing import Any
 
 from sklearn.metrics import accuracy_score, f1_score
 
+from petalflow.monitoring.drift import Status
+
 logger = logging.getLogger(__name__)
 
 ACCURACY_MARGIN = 0.05
@@ -51,7 +53,7 @@ def performance_report(
     }
     if n < min_labels:
         report.update(
-            status="insufficient_data",
+            status=Status.INSUFFICIENT_DATA,
             detail=f"{n} labelled predictions, {min_labels} needed for a performance verdict",
             live=None,
             accuracy_drop=None,
@@ -62,8 +64,8 @@ def performance_report(
     accuracy = float(accuracy_score(true, predicted))
     f1 = float(f1_score(true, predicted, average="macro", zero_division=0))
     drop = training_accuracy - accuracy
-    status = "alert" if accuracy < training_accuracy - margin else "ok"
-    if status == "alert":
+    status = Status.ALERT if accuracy < training_accuracy - margin else Status.OK
+    if status == Status.ALERT:
         logger.warning(
             "live accuracy %.3f is %.3f below training accuracy %.3f over %d labels",
             accuracy,

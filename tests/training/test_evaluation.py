@@ -1,0 +1,274 @@
+"""Test-split metrics and the confusion matrix against independent oracles.
+
+Two oracles: a stub model with fixed predictions whose metrics are worked out by hand,
+and a pipeline fitted here whose metrics are recomputed with scikit-learn's own metric
+functions. Both data sets make accuracy, macro precision, macro recall and macro F1
+(and each class's precision, recall and F1) differ, so a metric written under another
+metric's key is detected.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from petalflow.training import evaluation
+
+# Rows: true a a a a b b b c c c; predicted a a b b b a b c b c.
+TRUE = ["a", "a", "a", "a", "b", "b", "b", "c", "c", "c"]
+PREDICTED = ["a", "a", "b", "b", "b", "a", "b", "c", "b", "c"]
+# Probabilities whose arg-max is PREDICTED (columns a, b, c).
+PROBA = np.array(
+    [
+        [0.7, 0.2, 0.1],
+        [0.6, 0.3, 0.1],
+        [0.4, 0.5, 0.1],
+        [0.3, 0.6, 0.1],
+        [0.2, 0.7, 0.1],
+        [0.5, 0.4, 0.1],
+        [0.1, 0.8, 0.1],
+        [0.1, 0.1, 0.8],
+        [0.1, 0.6, 0.3],
+        [0.2, 0.2, 0.6],
+    ]
+)
+
+
+class StubModel:
+    """Duck-typed fitted pipeline: fixed predictions and probabilities, row by row."""
+
+    def __init__(self, classes: list[str], predicted: list[str], proba: np.ndarray) -> None:
+        self.classes_ = np.asarray(classes)
+        self._predicted = np.asarray(predicted)
+        self._proba = proba
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self._predicted[X["row"].to_numpy()]
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self._proba[X["row"].to_numpy()]
+
+
+def stub_inputs(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"row": np.arange(n)})
+
+
+def hand_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """P(score of a positive > score of a negative), ties counting one half."""
+    pairs = list(itertools.product(scores[positive], scores[~positive]))
+    return sum(1.0 if p > q else 0.5 if p == q else 0.0 for p, q in pairs) / len(pairs)
+
+
+def test_evaluate_stub_model_hand_computed_metrics() -> None:
+    model: Any = StubModel(["a", "b", "c"], PREDICTED, PROBA)
+    metrics = evaluation.evaluate(model, stub_inputs(10), pd.Series(TRUE))
+    # Per class (true positives / predicted, true positives / support):
+    #   a: 2/3 precision, 2/4 recall, F1 4/7;  b: 2/5, 2/3, F1 1/2;  c: 2/2, 2/3, F1 4/5.
+    expected = {
+        "accuracy": 6 / 10,
+        "precision_macro": (2 / 3 + 2 / 5 + 1) / 3,
+        "recall_macro": (1 / 2 + 2 / 3 + 2 / 3) / 3,
+        "f1_macro": (4 / 7 + 1 / 2 + 4 / 5) / 3,
+        "precision_a": 2 / 3,
+        "recall_a": 1 / 2,
+        "f1_a": 4 / 7,
+        "precision_b": 2 / 5,
+        "recall_b": 2 / 3,
+        "f1_b": 1 / 2,
+        "precision_c": 1.0,
+        "recall_c": 2 / 3,
+        "f1_c": 4 / 5,
+        "log_loss": -np.mean(
+            np.log([0.7, 0.6, 0.4, 0.3, 0.7, 0.4, 0.8, 0.8, 0.3, 0.6])
+        ),  # probability of the true class, row by row
+        "roc_auc_ovr": np.mean(
+            [hand_auc(PROBA[:, k], np.asarray(TRUE) == c) for k, c in enumerate("abc")]
+        ),
+    }
+    supports = {"support_a": 4, "support_b": 3, "support_c": 3}
+    assert set(metrics) == set(expected) | set(supports)
+    for key, value in expected.items():
+        assert metrics[key] == pytest.approx(value, rel=1e-12), key
+        assert type(metrics[key]) is float, key
+    for key, count in supports.items():
+        assert metrics[key] == count
+        assert type(metrics[key]) is int, key
+
+
+def test_evaluate_never_predicted_class_scores_zero_precision() -> None:
+    # Nothing is predicted "c": its precision is 0 (not 1, not NaN), and so are recall, F1.
+    true = ["a", "a", "b", "b", "c"]
+    predicted = ["a", "b", "b", "b", "a"]
+    proba = np.array(
+        [[0.6, 0.3, 0.1], [0.3, 0.6, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.5, 0.2, 0.3]]
+    )
+    model: Any = StubModel(["a", "b", "c"], predicted, proba)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics = evaluation.evaluate(model, stub_inputs(5), pd.Series(true))
+    assert [str(w.message) for w in caught if "ill-defined" in str(w.message)] == []
+    assert metrics["precision_c"] == 0.0
+    assert metrics["recall_c"] == 0.0
+    assert metrics["f1_c"] == 0.0
+    # a: 1/2 precision, 1/2 recall; b: 2/3 precision, 1 recall, F1 4/5.
+    assert metrics["precision_macro"] == pytest.approx((1 / 2 + 2 / 3 + 0) / 3)
+    assert metrics["recall_macro"] == pytest.approx((1 / 2 + 1 + 0) / 3)
+    assert metrics["f1_macro"] == pytest.approx((1 / 2 + 4 / 5 + 0) / 3)
+    assert metrics["accuracy"] == pytest.approx(3 / 5)
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[Pipeline, pd.DataFrame, pd.Series]:
+    """A weak, imbalanced three-class problem: the metrics differ from one another."""
+    X, y = make_classification(
+        n_samples=400,
+        n_features=4,
+        n_informative=3,
+        n_redundant=0,
+        n_classes=3,
+        n_clusters_per_class=1,
+        weights=[0.5, 0.3, 0.2],
+        class_sep=0.6,
+        random_state=3,
+    )
+    frame = pd.DataFrame(X, columns=["f0", "f1", "f2", "f3"])
+    names = pd.Series(np.array(["alpha", "beta", "gamma"])[y])
+    model = Pipeline([("scaler", StandardScaler()), ("classifier", LogisticRegression())])
+    model.fit(frame.iloc[:250], names.iloc[:250])
+    return model, frame.iloc[250:].reset_index(drop=True), names.iloc[250:].reset_index(drop=True)
+
+
+def test_evaluate_fitted_pipeline_matches_sklearn_metric_functions(fitted: Any) -> None:
+    model, X, y = fitted
+    metrics = evaluation.evaluate(model, X, y)
+    predicted = model.predict(X)
+    proba = model.predict_proba(X)
+    classes = ["alpha", "beta", "gamma"]
+    per_class = {
+        "precision": precision_score(y, predicted, labels=classes, average=None),
+        "recall": recall_score(y, predicted, labels=classes, average=None),
+        "f1": f1_score(y, predicted, labels=classes, average=None),
+    }
+    expected = {
+        "accuracy": accuracy_score(y, predicted),
+        "f1_macro": f1_score(y, predicted, average="macro"),
+        "precision_macro": precision_score(y, predicted, average="macro"),
+        "recall_macro": recall_score(y, predicted, average="macro"),
+        "log_loss": log_loss(y, proba, labels=classes),
+        "roc_auc_ovr": roc_auc_score(y, proba, multi_class="ovr"),
+    }
+    for metric, values in per_class.items():
+        for name, value in zip(classes, values, strict=True):
+            expected[f"{metric}_{name}"] = value
+    supports = {f"support_{name}": int(np.sum(y == name)) for name in classes}
+
+    # The data set must tell the metrics apart, or a swap would go unseen.
+    macro = [expected[k] for k in ("accuracy", "f1_macro", "precision_macro", "recall_macro")]
+    assert len({round(v, 6) for v in macro}) == 4, macro
+    for name in classes:
+        trio = [expected[f"{m}_{name}"] for m in ("precision", "recall", "f1")]
+        assert len({round(v, 6) for v in trio}) == 3, (name, trio)
+    assert len({round(expected[f"f1_{name}"], 6) for name in classes}) == 3
+    assert len(set(supports.values())) == 3
+
+    assert set(metrics) == set(expected) | set(supports)
+    for key, value in expected.items():
+        assert metrics[key] == pytest.approx(float(value), rel=1e-12), key
+    for key, count in supports.items():
+        assert metrics[key] == count, key
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning")
+def test_evaluate_class_absent_from_the_split_keeps_its_keys() -> None:
+    # The model knows "c" but the split holds none (split_dataset prevents this in training).
+    proba = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.5, 0.3, 0.2]])
+    model: Any = StubModel(["a", "b", "c"], ["a", "b", "a"], proba)
+    metrics = evaluation.evaluate(model, stub_inputs(3), pd.Series(["a", "b", "b"]))
+    assert metrics["support_c"] == 0
+    assert (metrics["precision_c"], metrics["recall_c"], metrics["f1_c"]) == (0.0, 0.0, 0.0)
+    # Log loss still uses all three model classes: -(ln 0.8 + ln 0.8 + ln 0.3) / 3.
+    assert metrics["log_loss"] == pytest.approx(-(2 * math.log(0.8) + math.log(0.3)) / 3)
+    # Macro scores average the classes present in the split or the predictions (a, b).
+    assert metrics["precision_macro"] == pytest.approx((1 / 2 + 1) / 2)
+    assert metrics["recall_macro"] == pytest.approx((1 + 1 / 2) / 2)
+    assert metrics["accuracy"] == pytest.approx(2 / 3)
+    assert math.isnan(metrics["roc_auc_ovr"])  # one-vs-rest AUC of "c" is undefined
+
+
+def test_evaluate_class_predicted_but_absent_from_split_scores_zero_recall() -> None:
+    # "c" is predicted once but never true: its recall is 0/0 -> 0, without a warning.
+    proba = np.array([[0.8, 0.1, 0.1], [0.3, 0.2, 0.5], [0.1, 0.8, 0.1]])
+    model: Any = StubModel(["a", "b", "c"], ["a", "c", "b"], proba)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics = evaluation.evaluate(model, stub_inputs(3), pd.Series(["a", "a", "b"]))
+    assert [str(w.message) for w in caught if "ill-defined" in str(w.message)] == []
+    assert (metrics["precision_c"], metrics["recall_c"], metrics["f1_c"]) == (0.0, 0.0, 0.0)
+    assert metrics["support_c"] == 0
+    # a: precision 1, recall 1/2; b: 1, 1; c: 0, 0 (0/0).
+    assert metrics["recall_macro"] == pytest.approx((1 / 2 + 1 + 0) / 3)
+    assert metrics["precision_macro"] == pytest.approx((1 + 1 + 0) / 3)
+    assert metrics["f1_macro"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+
+
+def test_confusion_stub_model_hand_computed() -> None:
+    model: Any = StubModel(["a", "b", "c"], PREDICTED, PROBA)
+    result = evaluation.confusion(model, stub_inputs(10), pd.Series(TRUE))
+    # Rows true, columns predicted: a -> a a b b; b -> b a b; c -> c b c.
+    assert result == {"labels": ["a", "b", "c"], "matrix": [[2, 2, 0], [1, 2, 0], [0, 1, 2]]}
+    assert all(type(cell) is int for row in result["matrix"] for cell in row)
+
+
+def test_confusion_keeps_a_row_and_column_for_a_class_absent_from_the_split() -> None:
+    model: Any = StubModel(["a", "b", "c"], ["a", "b", "a"], PROBA[:3])
+    result = evaluation.confusion(model, stub_inputs(3), pd.Series(["a", "b", "b"]))
+    assert result == {"labels": ["a", "b", "c"], "matrix": [[1, 0, 0], [1, 1, 0], [0, 0, 0]]}
+
+
+def test_confusion_fitted_pipeline_matches_sklearn(fitted: Any) -> None:
+    model, X, y = fitted
+    result = evaluation.confusion(model, X, y)
+    assert result["labels"] == ["alpha", "beta", "gamma"]
+    expected = confusion_matrix(y, model.predict(X), labels=["alpha", "beta", "gamma"])
+    assert result["matrix"] == expected.tolist()
+    assert sum(map(sum, result["matrix"])) == len(y)
+
+
+def test_confusion_figure_draws_the_matrix_without_colorbar() -> None:
+    # Its size does not depend on the global matplotlib settings.
+    with matplotlib.rc_context({"figure.dpi": 72, "figure.figsize": (8, 8)}):
+        figure = evaluation.confusion_figure(
+            {"labels": ["a", "b", "c"], "matrix": [[2, 2, 0], [1, 2, 0], [0, 1, 2]]}
+        )
+    assert tuple(figure.get_size_inches()) == (5.0, 4.0)
+    assert figure.dpi == 100
+    assert len(figure.axes) == 1  # no colorbar axes
+    axes = figure.axes[0]
+    assert axes.get_title() == "Confusion matrix (test split)"
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["a", "b", "c"]
+    assert [t.get_text() for t in axes.get_yticklabels()] == ["a", "b", "c"]
+    cells = sorted(t.get_text() for t in axes.texts)
+    assert cells == sorted(["2", "2", "0", "1", "2", "0", "0", "1", "2"])
+    image = axes.images[0].get_array()
+    assert image is not None
+    assert image.tolist() == [[2, 2, 0], [1, 2, 0], [0, 1, 2]]
