@@ -7,7 +7,9 @@ import sys
 
 from pydantic import ValidationError
 
-from petalflow.observability.logs import configure_logging, prepare_multiprocess_metrics
+from petalflow.observability.logs import configure_logging
+from petalflow.observability.metrics import supervisor_metrics_dir
+from petalflow.serving.app import create_app
 from petalflow.serving.settings import Settings, get_settings
 
 logger = logging.getLogger("petalflow.serve")
@@ -15,7 +17,7 @@ logger = logging.getLogger("petalflow.serve")
 
 def _settings() -> Settings:
     try:
-        return get_settings()
+        settings = get_settings()
     except ValidationError as exc:
         configure_logging()
         problems = "; ".join(
@@ -23,15 +25,13 @@ def _settings() -> Settings:
         )
         logger.error("invalid configuration: %s", problems)
         raise SystemExit(2) from None
+    if settings.prometheus_multiproc_dir is None:  # workers of one supervisor share metrics
+        settings.prometheus_multiproc_dir = supervisor_metrics_dir()
+    return settings
 
 
 settings = _settings()
 configure_logging(settings.log_level)
-# Must precede the first import of prometheus_client (inside petalflow.serving.app).
-prepare_multiprocess_metrics()
-
-from petalflow.serving.app import create_app  # noqa: E402
-
 app = create_app(settings)
 
 if __name__ == "__main__":

@@ -148,6 +148,7 @@ def make_settings(artifacts_dir: Path, **overrides: object) -> Settings:
         "artifacts_dir": artifacts_dir,
         "prediction_log": "",
         "model_uri": None,
+        "monitoring_refresh_seconds": 0,  # tests read fresh gauges
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

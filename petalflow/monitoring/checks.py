@@ -14,24 +14,36 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from petalflow.core.errors import MonitoringDisabledError
+from petalflow.core.model_card import ModelCard
 from petalflow.monitoring import drift, performance
-from petalflow.monitoring.prediction_log import PredictionLog, Rows
-from petalflow.serving.loading import LoadedModel
-from petalflow.serving.settings import Settings
+from petalflow.monitoring.prediction_log import PredictionLog, PredictionLogReader, Rows
+from petalflow.monitoring.settings import MonitoringSettings
 
 logger = logging.getLogger(__name__)
 _STATUS_VALUE = {drift.OK: 0, drift.WARN: 1, drift.ALERT: 2, drift.INSUFFICIENT_DATA: -1}
 
 
 class Monitor:
-    """Drift and performance of one served model over its logged predictions."""
+    """Drift and performance of one served model over its logged predictions.
 
-    def __init__(self, model: LoadedModel, log: PredictionLog | None, settings: Settings) -> None:
+    ``log`` is the server's PredictionLog (records, reads, feedback), a
+    PredictionLogReader (reads only: the CLI) or None (monitoring disabled); either
+    log must be started or opened by the caller.
+    """
+
+    def __init__(
+        self,
+        model: ModelCard,
+        log: PredictionLog | PredictionLogReader | None,
+        settings: MonitoringSettings,
+    ) -> None:
         self.model = model
         self.log = log
         self.settings = settings
+        # Resolved once: ``record`` runs on every request.
+        self._writable = log if isinstance(log, PredictionLog) else None
 
-    def _require_log(self) -> PredictionLog:
+    def _require_log(self) -> PredictionLog | PredictionLogReader:
         if self.log is None:
             raise MonitoringDisabledError(
                 "the prediction log is disabled (PREDICTION_LOG is empty); set it to a "
@@ -40,18 +52,12 @@ class Monitor:
         return self.log
 
     def record(self, request_id: str, rows: Rows, labels: Sequence[str], proba: Rows) -> None:
-        """Queue one request's predictions for the log: one queue put, O(1) per request."""
-        if self.log is not None:
-            version, classes = self.model.model_version, self.model.class_names
-            self.log.record_batch(request_id, version, rows, labels, classes, proba)
-
-    def record_one(self, request_id: str, row: list[float], label: str, proba: list[float]) -> None:
-        """Queue one validated prediction for the log."""
-        if self.log is not None:
+        """Queue one request's predictions (rows n x k, n labels, proba n x classes) for
+        the log: one queue append, O(1) per request; nothing without a writable log."""
+        log = self._writable
+        if log is not None:
             model = self.model
-            self.log.record_one(
-                request_id, model.model_version, row, label, proba, model.class_names
-            )
+            log.record(request_id, model.model_version, rows, labels, model.class_names, proba)
 
     def drift(self) -> dict[str, Any]:
         """Drift of the last DRIFT_WINDOW predictions of this model against training."""
@@ -97,6 +103,8 @@ class Monitor:
     def feedback(self, request_id: str, true_label: str) -> dict[str, Any]:
         """Join a ground-truth label to a logged prediction (404/409/422 as errors)."""
         log = self._require_log()
+        if not isinstance(log, PredictionLog):
+            raise TypeError("feedback needs the server's PredictionLog; a reader cannot write")
         predicted = log.add_feedback(request_id, true_label, allowed_labels=self.model.class_names)
         return {
             "request_id": request_id,
@@ -156,8 +164,9 @@ class MonitoringCollector(Collector):
         return [psi, ks, status, accuracy, f1, labelled]
 
 
-def open_log(settings: Settings) -> PredictionLog | None:
-    """The prediction log named by PREDICTION_LOG, or None when it is disabled."""
+def open_log(settings: MonitoringSettings) -> PredictionLog | None:
+    """The prediction log named by PREDICTION_LOG, not started (the caller calls
+    ``start()``, which opens the file), or None when it is disabled."""
     if not settings.prediction_log:
         return None
     return PredictionLog(settings.prediction_log, max_rows=settings.prediction_log_max_rows)

@@ -1,8 +1,13 @@
 """`python -m petalflow.monitor`: the drift and performance report from the prediction log.
 
+It judges the model version that served the traffic: by default the version of the
+newest prediction in the log, whatever ``artifacts/`` holds now (a retrain replaces it).
+That version's reference statistics and training metrics come from ``--artifacts-dir``
+when it holds that version, else from its MLflow run.
+
 Exit status: 0 when nothing alerts (ok, warn or too little data), 1 on an alert (drift
 or accuracy), 2 on a usage error. A cron job or CI can retrain on 1, e.g.
-`python -m petalflow.monitor || mlflow run . --env-manager local`.
+`python -m petalflow.monitor || mlflow run . --env-manager local --experiment-name iris`.
 """
 
 from __future__ import annotations
@@ -10,17 +15,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from petalflow.core.errors import PetalflowError
+from petalflow.core import store
+from petalflow.core.errors import ModelLoadError, PetalflowError
+from petalflow.core.model_card import ModelCard, card_for_version
 from petalflow.monitoring.checks import Monitor
-from petalflow.monitoring.prediction_log import PredictionLog
-from petalflow.serving.loading import load_model
-from petalflow.serving.settings import Settings
+from petalflow.monitoring.prediction_log import PredictionLogReader
+from petalflow.monitoring.settings import MonitoringSettings
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +35,7 @@ logger = logging.getLogger(__name__)
 def build_parser() -> argparse.ArgumentParser:
     """The CLI; defaults follow the server's environment variables."""
     try:
-        defaults = Settings()
+        defaults = MonitoringSettings()
     except ValidationError as exc:
         raise SystemExit(
             f"invalid environment: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}"
@@ -37,12 +44,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prediction-log", default=defaults.prediction_log, help="SQLite log (PREDICTION_LOG)"
     )
-    p.add_argument("--model-uri", default=defaults.model_uri, help="MLflow model URI (MODEL_URI)")
+    p.add_argument(
+        "--model-version",
+        default=None,
+        help="the model version (MLflow run id) to judge; default: the one that served the "
+        "newest logged prediction",
+    )
+    p.add_argument(
+        "--model-uri",
+        default=None,
+        help="judge the model this MLflow URI names (its training run) instead",
+    )
     p.add_argument(
         "--artifacts-dir",
         type=Path,
-        default=defaults.artifacts_dir,
-        help="local artifacts (ARTIFACTS_DIR)",
+        default=Path(os.environ.get("ARTIFACTS_DIR") or "artifacts"),
+        help="local artifacts, used when they hold the judged version (ARTIFACTS_DIR)",
     )
     p.add_argument(
         "--window", type=int, default=defaults.drift_window, help="predictions in the drift window"
@@ -55,6 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     return p
+
+
+def _served_card(args: argparse.Namespace, latest: str | None) -> ModelCard | None:
+    """The card of the version to judge (None: nothing logged and none named)."""
+    tracking_uri = store.resolve_tracking_uri()
+    version = args.model_version
+    if args.model_uri:
+        from mlflow.models import get_model_info
+
+        try:
+            version = get_model_info(args.model_uri).run_id
+        except Exception as exc:  # MLflow raises many kinds for a bad URI
+            raise ModelLoadError(f"cannot resolve {args.model_uri}: {exc}") from None
+    version = version or latest
+    if version is None:
+        return None
+    return card_for_version(version, args.artifacts_dir, tracking_uri)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,44 +104,61 @@ def main(argv: list[str] | None = None) -> int:
     if args.min_samples < 10:
         parser.error(f"argument --min-samples: must be an integer >= 10, got {args.min_samples}")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    settings = MonitoringSettings(drift_window=args.window, drift_min_samples=args.min_samples)
+    # Read-only: the report never creates, migrates or writes the server's file.
     try:
-        model = load_model(args.model_uri, args.artifacts_dir)
+        with PredictionLogReader(args.prediction_log) as log:
+            card = _served_card(args, log.latest_model_version())
+            if card is None:
+                print(f"no predictions logged in {args.prediction_log} yet; nothing to judge")
+                return 0
+            monitor = Monitor(card, log, settings)
+            report: dict[str, Any] = {
+                "model_version": card.model_version,
+                "drift": monitor.drift(),
+                "performance": monitor.performance(),
+            }
     except PetalflowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    settings = Settings(drift_window=args.window, drift_min_samples=args.min_samples)
-    with PredictionLog(args.prediction_log) as log:
-        monitor = Monitor(model, log, settings)
-        report: dict[str, Any] = {
-            "model_version": model.model_version,
-            "drift": monitor.drift(),
-            "performance": monitor.performance(),
-        }
-    alert = "alert" in (report["drift"]["status"], report["performance"]["status"])
-    report["status"] = "alert" if alert else "ok"
+    statuses = {report["drift"]["status"], report["performance"]["status"]}
+    alert = "alert" in statuses
+    no_verdict = statuses <= {"insufficient_data", "unavailable"}
+    report["status"] = "alert" if alert else ("insufficient_data" if no_verdict else "ok")
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
-        drift, perf = report["drift"], report["performance"]
-        print(f"model {model.model_version}")
-        print(f"drift: {drift['status']} over {drift.get('window_size', 0)} predictions")
-        for name, values in (drift.get("features") or {}).items():
-            print(
-                f"  {name}: {values['status']} (psi {values['psi']:.3f}, ks p {values['ks_pvalue']:.2g})"
-            )
-        if drift.get("prediction"):
-            print(
-                f"  predicted classes: {drift['prediction']['status']} (psi {drift['prediction']['psi']:.3f})"
-            )
-        live = perf.get("live") or {}
-        accuracy = (
-            f"accuracy {live['accuracy']:.3f} vs training {perf['training']['accuracy']:.3f}"
-            if live
-            else perf.get("detail", "")
-        )
-        print(f"performance: {perf['status']} over {perf['n_labelled']} labelled ({accuracy})")
-        print(f"overall: {report['status']}")
+        _print_text(report)
     return 1 if alert else 0
+
+
+def _print_text(report: dict[str, Any]) -> None:
+    """The report as a few human-readable lines."""
+    drift, perf = report["drift"], report["performance"]
+    print(f"model {report['model_version']} (the version that served the traffic)")
+    needed = drift.get("min_samples")
+    print(
+        f"drift: {drift['status']} over {drift.get('window_size', 0)} predictions"
+        + (f" ({needed} needed for a verdict)" if needed else "")
+    )
+    for name, values in (drift.get("features") or {}).items():
+        print(
+            f"  {name}: {values['status']} (psi {values['psi']:.3f}, ks p {values['ks_pvalue']:.2g})"
+        )
+    if drift.get("prediction"):
+        print(
+            f"  predicted classes: {drift['prediction']['status']} (psi {drift['prediction']['psi']:.3f})"
+        )
+    live = perf.get("live") or {}
+    accuracy = (
+        f"accuracy {live['accuracy']:.3f} vs training {perf['training']['accuracy']:.3f}"
+        if live
+        else perf.get("detail", "")
+    )
+    n = perf["n_labelled"]
+    noun = "prediction" if n == 1 else "predictions"
+    print(f"performance: {perf['status']} over {n} labelled {noun} ({accuracy})")
+    print(f"overall: {report['status']}")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,16 @@
-"""Logging and process set-up for the API: JSON log lines, metrics across workers.
+"""JSON log lines: the formatter, a handler that writes ready-made lines, the access log.
 
-Nothing here runs at import; serve.py calls these before it builds the app.
+Nothing here runs at import; entry points call ``configure_logging``.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TextIO
 
 import orjson
@@ -157,36 +154,3 @@ def configure_logging(level: str = "INFO") -> None:
     package.setLevel(level.upper())
     package.propagate = False
     logging.getLogger("uvicorn.access").disabled = True
-
-
-def _start_time(pid: int) -> str:
-    try:
-        # Field 22 of /proc/<pid>/stat: start time in clock ticks since boot.
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return "0"
-
-
-def prepare_multiprocess_metrics() -> str | None:
-    """Share Prometheus metrics between uvicorn workers without user set-up.
-
-    A worker spawned by ``uvicorn --workers N`` has a multiprocessing parent (the
-    supervisor); all workers of one supervisor share a folder keyed by its pid and
-    start time. A single process keeps plain in-memory metrics. An explicit
-    PROMETHEUS_MULTIPROC_DIR (e.g. under gunicorn) is respected. Must run before
-    prometheus_client is imported, which reads the variable once.
-    """
-    explicit = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if explicit:
-        Path(explicit).mkdir(parents=True, exist_ok=True)
-        return explicit
-    parent = multiprocessing.parent_process()
-    if parent is None or parent.pid is None:
-        return None
-    folder = Path(tempfile.gettempdir()) / (
-        f"petalflow-metrics-{parent.pid}-{_start_time(parent.pid)}"
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
-    logger.debug("multiprocess metrics in %s", folder)
-    return str(folder)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import tempfile
+import threading
+import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -15,6 +20,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 from prometheus_client.registry import Collector
 
@@ -27,8 +33,10 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 class Telemetry:
     """Request, latency, prediction and model-info metrics of one app."""
 
-    def __init__(self) -> None:
-        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    def __init__(self, multiproc_dir: Path | None = None) -> None:
+        self.multiproc_dir = multiproc_dir
+        if multiproc_dir is not None:
+            _use_multiprocess(multiproc_dir)
         # Metrics are not registered globally, so that several apps (tests) never
         # clash; in multiprocess mode their values live in files read at scrape time.
         target = None
@@ -85,11 +93,66 @@ class Telemetry:
     def render(self, collectors: Iterable[Collector] = ()) -> bytes:
         """The exposition text: request metrics plus ``collectors`` (drift, accuracy)."""
         registry = CollectorRegistry()
-        if self.multiprocess:
-            multiprocess.MultiProcessCollector(registry)
+        if self.multiproc_dir is not None:
+            multiprocess.MultiProcessCollector(registry, path=str(self.multiproc_dir))
         else:
             for metric in (self.requests, self.latency, self.predictions, self.model_info):
                 registry.register(metric)
         for collector in collectors:
             registry.register(collector)
         return bytes(generate_latest(registry))
+
+
+def _use_multiprocess(folder: Path) -> None:
+    """Make prometheus_client keep this process's values in files under ``folder``.
+
+    prometheus_client picks its value class when it is imported and reads the folder
+    from the environment whenever a value file is opened; setting both here, when the
+    app is built, makes it independent of what was imported first.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    if getattr(values.ValueClass, "__name__", "") != "MmapedValue":
+        values.ValueClass = values.MultiProcessValue()
+
+
+def _start_time(pid: int) -> str:
+    try:
+        # Field 22 of /proc/<pid>/stat: start time in clock ticks since boot.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "0"
+
+
+def supervisor_metrics_dir() -> Path | None:
+    """The metrics folder shared by the workers of one ``uvicorn --workers N`` supervisor.
+
+    A worker spawned by it has a multiprocessing parent (the supervisor); all workers
+    of one supervisor share a folder keyed by its pid and start time. A single process
+    (None) keeps plain in-memory metrics.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.pid is None:
+        return None
+    name = f"petalflow-metrics-{parent.pid}-{_start_time(parent.pid)}"
+    return Path(tempfile.gettempdir()) / name
+
+
+class CachedCollector(Collector):
+    """Another collector's metrics, recomputed at most every ``seconds``.
+
+    For gauges that are expensive to compute (drift tests over the prediction log):
+    scrapes in between, from any number of Prometheus servers, get the last values.
+    """
+
+    def __init__(self, inner: Collector, seconds: float, clock: Any = time.monotonic) -> None:
+        self.inner, self.seconds, self.clock = inner, seconds, clock
+        self._lock = threading.Lock()
+        self._cached: tuple[float, list[Any]] | None = None
+
+    def collect(self) -> Iterable[Any]:
+        with self._lock:
+            now = self.clock()
+            if self._cached is None or now - self._cached[0] >= self.seconds:
+                self._cached = (now, list(self.inner.collect()))
+            return self._cached[1]

@@ -1,12 +1,16 @@
-"""Loading the served model from local artifacts or any MLflow model URI."""
+"""Loading the served model from local artifacts or any MLflow model URI.
+
+Everything the server needs to know about the model comes with it: the fitted pipeline,
+its contract (``contract.json``: features, bounds, classes, verification rows), training
+params and metrics, and the reference statistics for drift.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import tempfile
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,27 +19,18 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from petalflow.core import artifacts
-from petalflow.core.errors import ModelIntegrityError, ModelLoadError, TrackingError
+from petalflow.core import artifacts, store
+from petalflow.core.errors import ModelIntegrityError, ModelLoadError
+from petalflow.core.model_card import ModelCard, contract_of, run_files
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class LoadedModel:
-    """A fitted pipeline and everything the API reports about it."""
+@dataclass(kw_only=True)
+class LoadedModel(ModelCard):
+    """A model card with its fitted pipeline: what the server scores with."""
 
     pipeline: Pipeline
-    model_version: str
-    run_id: str | None
-    source: str
-    sha256: str | None
-    feature_names: list[str]
-    class_names: list[str]
-    params: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    reference: dict[str, Any] | None = None
-    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def pipeline_proba(self, rows: np.ndarray) -> np.ndarray:
         """The pipeline's own predict_proba on rows in feature order."""
@@ -45,6 +40,10 @@ class LoadedModel:
 
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def _classes(pipeline: Any) -> list[str]:
+    return [str(c) for c in pipeline.classes_]
 
 
 def load_from_artifacts(directory: Path) -> LoadedModel:
@@ -73,86 +72,76 @@ def load_from_artifacts(directory: Path) -> LoadedModel:
         )
     pipeline = joblib.load(model_path)
     run_id = info.get("run_id") or None
+    contract_path = directory / artifacts.CONTRACT_FILE
+    contract = contract_of(
+        _read_json(contract_path), str(contract_path), _classes(pipeline), info["feature_names"]
+    )
     return LoadedModel(
         pipeline=pipeline,
         model_version=run_id or f"sha256:{actual[:12]}",
         run_id=run_id,
-        source=str(directory.resolve()),
+        source=str(directory),  # as configured: never a resolved server path
         sha256=actual,
-        feature_names=list(info["feature_names"]),
-        class_names=[str(c) for c in pipeline.classes_],
+        contract=contract,
         params=_read_json(directory / artifacts.PARAMS_FILE) or {},
         metrics=_read_json(directory / artifacts.METRICS_FILE) or {},
         reference=_read_json(directory / artifacts.REFERENCE_FILE),
     )
 
 
-def _run_json_files(run_id: str) -> dict[str, Any]:
-    """The run's JSON artifacts (one download); a missing file is simply absent."""
-    import mlflow
-
-    found: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            root = Path(mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=tmp))
-        except Exception:  # a run without artifacts still serves, without extras
-            logger.debug("run %s has no downloadable artifacts", run_id, exc_info=True)
-            return found
-        for name in artifacts.JSON_FILES:
-            if (root / name).is_file():
-                found[name] = json.loads((root / name).read_text())
-    return found
-
-
-def load_from_uri(uri: str) -> LoadedModel:
-    """Load any MLflow model URI and resolve the training run behind it."""
-    # MLflow is imported only for URI sources: serving local artifacts starts faster.
+def _download_model(uri: str, tracking_uri: str) -> tuple[Any, Any]:
+    """(pipeline, MLmodel metadata) of ``uri``; ModelLoadError naming the store if not."""
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
 
-    from petalflow.training import tracking
-
-    tracking_uri = tracking.resolve_tracking_uri()
-    try:
-        tracking.connect(tracking_uri)
-    except TrackingError as exc:
-        raise ModelLoadError(f"cannot load {uri}: {exc}") from None
+    if problem := store.unreachable(tracking_uri):
+        raise ModelLoadError(
+            f"cannot load {uri}: the MLflow tracking server at {tracking_uri} does not answer "
+            f"({problem}); start it or fix MLFLOW_TRACKING_URI"
+        )
     try:
         # One download serves both the MLmodel metadata and the model itself.
         with tempfile.TemporaryDirectory() as tmp:
-            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
-            model_info = Model.load(local)
-            pipeline = mlflow.sklearn.load_model(local)
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri, registry_uri=tracking_uri
+            )
+            return mlflow.sklearn.load_model(local), Model.load(local)
     except (MlflowException, OSError) as exc:
         message = exc.message if isinstance(exc, MlflowException) else str(exc)
         raise ModelLoadError(
             f"cannot load model {uri} from {tracking_uri}: {message.splitlines()[0]}; check the "
             "name, version or alias (`mlflow ui` lists them) or train with --register-model"
         ) from None
+
+
+def load_from_uri(uri: str, tracking_uri: str | None = None) -> LoadedModel:
+    """Load any MLflow model URI and resolve the training run behind it."""
+    from mlflow.tracking import MlflowClient
+
+    tracking_uri = tracking_uri or store.resolve_tracking_uri()
+    pipeline, model_info = _download_model(uri, tracking_uri)
     run_id = model_info.run_id
-    files = _run_json_files(run_id) if run_id else {}
+    files = run_files(run_id, tracking_uri) if run_id else {}
     params, metrics = files.get(artifacts.PARAMS_FILE), files.get(artifacts.METRICS_FILE)
     if run_id and (params is None or metrics is None):  # an older run: ask the store
-        run = mlflow.get_run(run_id)
+        run = MlflowClient(tracking_uri).get_run(run_id)
         params = params if params is not None else dict(run.data.params)
         metrics = metrics if metrics is not None else dict(run.data.metrics)
     sha256 = (files.get(artifacts.MODEL_INFO_FILE) or {}).get("sha256")
-    if run_id:
-        version = run_id
-    elif sha256:
-        version = f"sha256:{sha256[:12]}"
-    else:
-        version = f"uri:{uri}"
+    version = run_id or (f"sha256:{sha256[:12]}" if sha256 else f"uri:{uri}")
+    names = [str(c) for c in getattr(pipeline, "feature_names_in_", [])] or list(
+        model_info.signature.inputs.input_names()
+    )
     return LoadedModel(
         pipeline=pipeline,
         model_version=version,
         run_id=run_id,
         source=uri,
         sha256=sha256,
-        feature_names=[str(c) for c in getattr(pipeline, "feature_names_in_", [])]
-        or list(model_info.signature.inputs.input_names()),
-        class_names=[str(c) for c in pipeline.classes_],
+        contract=contract_of(
+            files.get(artifacts.CONTRACT_FILE), f"{uri} contract", _classes(pipeline), names
+        ),
         params=params or {},
         metrics=metrics or {},
         reference=files.get(artifacts.REFERENCE_FILE),

@@ -12,25 +12,29 @@ import numpy as np
 import orjson
 import pydantic_core
 
-from petalflow.serving.schemas import PredictRequest, error_details, fast_rows, summarize
+from petalflow.core.errors import ClientError
+from petalflow.serving.request_models import RequestModels
+from petalflow.serving.schemas import error_details, summarize
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
-class PayloadError(ValueError):
-    """A scoring payload that is not one of MLflow's formats."""
+class PayloadError(ClientError):
+    """A scoring payload that is not one of MLflow's formats (422 unless said otherwise)."""
+
+    status = 422
+    code = "validation_error"
 
     def __init__(
         self,
         message: str,
-        status: int = 422,
-        error: str = "validation_error",
+        status: int | None = None,
+        error: str | None = None,
         field: str | None = None,
         details: list[dict[str, Any]] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status, self.error = status, error
-        self.details = details or [{"field": field, "rule": "format", "message": message}]
+        details = details or [{"field": field, "rule": "format", "message": message}]
+        super().__init__(message, details, status=status, code=error)
 
 
 def _records(key: str, value: Any, features: list[str]) -> list[Any]:
@@ -77,7 +81,7 @@ def loads(body: bytes) -> Any:
         return pydantic_core.from_json(body, allow_inf_nan=False)
 
 
-def parse_payload(body: bytes, features: list[str]) -> np.ndarray:
+def parse_payload(body: bytes, models: RequestModels) -> np.ndarray:
     """Rows (n, len(features)) in feature order; pydantic errors name ``<format>.<i>.<field>``."""
     try:
         payload = loads(body)
@@ -94,23 +98,22 @@ def parse_payload(body: bytes, features: list[str]) -> np.ndarray:
             f"body must have exactly one of {', '.join(FORMATS)} (got {sorted(payload)})",
             field=(unknown or [None])[0],
         )
-    key = keys[0]
+    key, features = keys[0], list(models.features)
     if key != "dataframe_split":  # records already as dicts (the usual case): no copy
-        rows = fast_rows(payload[key], features)
+        rows = models.fast_rows(payload[key])
         if rows is not None:
             return rows
     records = _records(key, payload[key], features)
     if not records:
         raise PayloadError(f"{key} holds no rows; send at least one", field=key)
-    rows = fast_rows(records, features)
+    rows = models.fast_rows(records)
     if rows is not None:
         return rows
-    rows = np.empty((len(records), len(features)), dtype=np.float64)
+    items = []
     for i, record in enumerate(records):
         try:
-            item = PredictRequest.model_validate(record)
+            items.append(models.row.model_validate(record))
         except pydantic_core.ValidationError as exc:
             details = error_details(exc, (key, i))
             raise PayloadError(f"invalid request: {summarize(details)}", details=details) from None
-        rows[i] = [getattr(item, f) for f in features]
-    return rows
+    return models.rows_of(items)

@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from petalflow.monitoring.settings import MonitoringSettings
 
 
-class Settings(BaseSettings):
+class Settings(MonitoringSettings):
     """Everything the API can be configured with (environment variable = field name)."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
@@ -24,19 +26,10 @@ class Settings(BaseSettings):
         default="INFO", description="Log level of petalflow's loggers"
     )
     fast_path: bool = Field(default=True, description="Use the verified NumPy fast path")
-    fast_lane: bool = Field(
-        default=True, description="Answer POST /predict at the ASGI layer, before FastAPI routing"
-    )
-    prediction_log: str = Field(
-        default="predictions.db", description="SQLite prediction log; empty string disables it"
-    )
-    prediction_log_max_rows: int = Field(default=100_000, ge=1000, description="Retention")
-    drift_window: int = Field(default=500, ge=10, description="Predictions in a drift check")
-    drift_min_samples: int = Field(default=100, ge=10, description="Fewer: no drift verdict")
-    performance_window: int = Field(default=500, ge=10, description="Labelled predictions")
-    performance_min_labels: int = Field(default=20, ge=1, description="Fewer: no verdict")
-    accuracy_margin: float = Field(
-        default=0.05, gt=0, lt=1, description="Alert when live accuracy < training - margin"
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        description="Folder shared by the workers' metrics; serve.py sets one per "
+        "`uvicorn --workers N` supervisor when unset",
     )
 
     @field_validator("log_level", mode="before")

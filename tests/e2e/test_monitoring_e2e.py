@@ -63,3 +63,50 @@ def test_two_workers_share_metrics_and_monitoring(start_server, trained: Path) -
             ).status_code
             == 409
         )
+
+
+def test_monitor_judges_the_served_version_after_a_retrain(
+    start_server, tmp_path: Path, isolated_tracking: str
+) -> None:
+    """Serve run A, drift its traffic, retrain B into the same folder: the monitor still
+    judges A (the version that served), alerts and exits 1 naming it."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, python_env, train_into
+
+    artifacts = train_into(tmp_path / "artifacts")
+    served = json.loads((artifacts / "model_info.json").read_text())["run_id"]
+    log = tmp_path / "predictions.db"
+    server = start_server({"ARTIFACTS_DIR": str(artifacts), "PREDICTION_LOG": str(log)})
+    with httpx.Client() as client:
+        response = client.post(
+            server.url + "/predict/batch", json={"instances": traffic(3, n=300, shift=2.0)}
+        )
+        assert response.status_code == 200
+    server.stop()  # the log is flushed on shutdown
+    train_into(artifacts, "--seed", "7")  # the retrain replaces artifacts/
+    retrained = json.loads((artifacts / "model_info.json").read_text())["run_id"]
+    assert retrained != served
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "petalflow.monitor",
+            "--prediction-log",
+            str(log),
+            "--artifacts-dir",
+            str(artifacts),
+        ],
+        cwd=ROOT,
+        env=python_env(MLFLOW_TRACKING_URI=isolated_tracking),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"model {served}" in result.stdout
+    assert retrained not in result.stdout
+    assert "drift: alert over 300 predictions" in result.stdout

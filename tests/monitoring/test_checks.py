@@ -13,8 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from petalflow.monitoring.prediction_log import PredictionLog
+from petalflow.monitoring.checks import Monitor, open_log
+from petalflow.monitoring.prediction_log import PredictionLog, PredictionLogReader
 from petalflow.serving.app import create_app
+from petalflow.serving.loading import load_model
 from petalflow.training.data import FEATURE_NAMES, load_dataset
 from tests.conftest import ROOT, make_settings
 
@@ -152,6 +154,43 @@ def test_prediction_log_is_written_when_the_loop_writer_fails(
     assert "event-loop writer failed" in caplog.text
     with PredictionLog(tmp_path / "p.db") as log:
         assert log.count() == 20
+
+
+def test_open_log_returns_an_unstarted_log(trained: Path, tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    log = open_log(make_settings(trained, prediction_log=str(path), prediction_log_max_rows=5000))
+    assert isinstance(log, PredictionLog) and log.path == path
+    assert not path.exists()  # the server's lifespan calls start()
+    with pytest.raises(RuntimeError, match="not started"):
+        log.count()
+    assert open_log(make_settings(trained, prediction_log="")) is None
+
+
+def test_monitor_record_logs_a_request_and_the_reader_reports_it(
+    trained: Path, tmp_path: Path
+) -> None:
+    model = load_model(None, trained)
+    settings = make_settings(trained, prediction_log=str(tmp_path / "p.db"))
+    X, _ = load_dataset()
+    rows = X.to_numpy()[np.random.default_rng(9).integers(0, len(X), 300)]
+    proba = model.pipeline_proba(rows)
+    labels = [model.class_names[i] for i in proba.argmax(axis=1)]
+    with PredictionLog(tmp_path / "p.db") as log:
+        monitor = Monitor(model, log, settings)
+        monitor.record("batch", rows, labels, proba)
+        monitor.record("one", rows[:1].tolist(), labels[:1], proba[:1].tolist())
+        assert monitor.feedback("one", labels[0])["correct"] is True
+        assert log.count(model.model_version) == 301
+        assert log.predicted_label("batch:299") == labels[299]
+    with PredictionLogReader(tmp_path / "p.db") as reader:
+        offline = Monitor(model, reader, settings)
+        report = offline.drift()
+        assert report["window_size"] == 301 and report["status"] != "insufficient_data"
+        assert offline.performance()["n_labelled"] == 1
+        offline.record("ignored", rows[:1], labels[:1], proba[:1])  # a reader: nothing queued
+        assert reader.count() == 301
+        with pytest.raises(TypeError, match="a reader cannot write"):
+            offline.feedback("batch:0", labels[0])
 
 
 def test_monitoring_without_log_is_503(api: TestClient) -> None:

@@ -14,7 +14,6 @@ from petalflow.observability.logs import (
     AccessLog,
     JsonFormatter,
     JsonLineHandler,
-    prepare_multiprocess_metrics,
 )
 
 
@@ -41,22 +40,6 @@ def test_json_formatter_merges_fields_and_message() -> None:
     )
     assert re.match(r"1970-01-01T00:01:41\.250\+00:00", second["time"])
     assert second["path"] == "/x"
-
-
-def test_prepare_multiprocess_metrics_respects_explicit_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    target = tmp_path / "metrics"
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(target))
-    assert prepare_multiprocess_metrics() == str(target)
-    assert target.is_dir()
-
-
-def test_prepare_multiprocess_metrics_single_process_stays_in_memory(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    assert prepare_multiprocess_metrics() is None
 
 
 @pytest.fixture

@@ -315,13 +315,22 @@ def test_unknown_route_and_method_use_error_format(api: TestClient) -> None:
 
 
 def test_openapi_documents_request_bodies(api: TestClient) -> None:
-    schema = api.get("/openapi.json").json()
-    ref = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"][
-        "schema"
-    ]["$ref"]
-    assert ref.endswith("/PredictRequest")
-    props = schema["components"]["schemas"]["PredictRequest"]["properties"]
-    assert sorted(props) == sorted(FEATURE_NAMES)
+    paths = api.get("/openapi.json").json()["paths"]
+
+    def body(path: str) -> dict[str, Any]:
+        request = paths[path]["post"]["requestBody"]
+        assert request["required"] is True
+        return request["content"]["application/json"]["schema"]
+
+    row = body("/predict")
+    assert row["title"] == "PredictRequest"
+    assert list(row["properties"]) == list(FEATURE_NAMES)
+    assert row["required"] == list(FEATURE_NAMES)
+    for prop in row["properties"].values():  # the contract's bounds
+        assert (prop["exclusiveMinimum"], prop["maximum"]) == (0, 100)
+    assert body("/predict/batch")["properties"]["instances"]["items"] == row
+    assert set(body("/feedback")["properties"]) == {"request_id", "true_label"}
+    assert body("/invocations")["type"] == "object"
 
 
 def test_model_reports_prediction_path(api: TestClient, api_sklearn: TestClient) -> None:
@@ -329,46 +338,79 @@ def test_model_reports_prediction_path(api: TestClient, api_sklearn: TestClient)
     assert api_sklearn.get("/model").json()["fast_path"] is False
 
 
-@pytest.fixture(scope="module")
-def api_routed(trained: Path) -> Any:
-    """The same model with FAST_LANE off: /predict goes through FastAPI's route."""
-    from petalflow.serving.app import create_app
-    from tests.conftest import make_settings
-
-    with TestClient(create_app(make_settings(trained, fast_lane=False))) as client:
-        yield client
-
-
-LANE_CASES = [
-    pytest.param(json.dumps(GOOD).encode(), "application/json", id="good"),
+ERROR_CASES = [
     pytest.param(
-        json.dumps({**GOOD, "sepal_length": 7}).encode(),
-        "application/json; charset=utf-8",
-        id="int",
+        "POST", "/predict", b'{"sepal_length": 5.1}', "application/json", 422, id="missing"
     ),
-    pytest.param(b'{"sepal_length": 5.1}', "application/json", id="missing"),
     pytest.param(
-        json.dumps({**GOOD, "petal_width": "0.2"}).encode(), "application/json", id="string"
+        "POST",
+        "/predict",
+        json.dumps({**GOOD, "petal_width": "0.2"}).encode(),
+        "application/json",
+        422,
+        id="string",
     ),
-    pytest.param(json.dumps(GOOD).replace("0.2", "NaN").encode(), "application/json", id="nan"),
-    pytest.param(b"{", "application/json", id="malformed"),
-    pytest.param(b"[]", "application/json", id="list"),
-    pytest.param(json.dumps(GOOD).encode(), "text/plain", id="text-plain"),
-    pytest.param(b"x" * (2 << 20), "application/json", id="too-large"),
+    pytest.param("POST", "/predict", b"{", "application/json", 400, id="malformed"),
+    pytest.param("POST", "/predict", json.dumps(GOOD).encode(), "text/plain", 415, id="text-plain"),
+    pytest.param("POST", "/predict", b"x" * (2 << 20), "application/json", 413, id="too-large"),
+    pytest.param(
+        "POST", "/predict/batch", b'{"instances": []}', "application/json", 422, id="batch"
+    ),
+    pytest.param("POST", "/invocations", b'{"nope": 1}', "application/json", 422, id="invocations"),
+    pytest.param(
+        "POST",
+        "/feedback",
+        b'{"request_id": "x", "true_label": "setosa"}',
+        "application/json",
+        503,
+        id="feedback-no-log",
+    ),
+    pytest.param("GET", "/predict", b"", "", 405, id="get-predict"),
+    pytest.param(
+        "POST", "/predict/", json.dumps(GOOD).encode(), "application/json", 404, id="slash"
+    ),
+    pytest.param("GET", "/nowhere", b"", "", 404, id="unknown-path"),
 ]
 
 
-@pytest.mark.parametrize(("body", "content_type"), LANE_CASES)
-def test_fast_lane_answers_like_the_fastapi_route(
-    api: TestClient, api_routed: TestClient, body: bytes, content_type: str
+@pytest.mark.parametrize(("method", "path", "body", "content_type", "status"), ERROR_CASES)
+def test_every_route_error_comes_from_the_one_mapping(
+    api: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    path: str,
+    body: bytes,
+    content_type: str,
+    status: int,
 ) -> None:
-    headers = {"content-type": content_type, "x-request-id": "same"}
-    lane, routed = (
-        api.post("/predict", content=body, headers=headers),
-        api_routed.post("/predict", content=body, headers=headers),
+    from petalflow.serving import http_errors
+
+    real = http_errors.error_content
+
+    def marked(error: str, message: str, request_id: str, details: Any = None) -> bytes:
+        return real(error, f"[mapped] {message}", request_id, details)
+
+    monkeypatch.setattr(http_errors, "error_content", marked)
+    headers = (
+        {"content-type": content_type, "x-request-id": "one-mapping"}
+        if content_type
+        else {"x-request-id": "one-mapping"}
     )
-    assert lane.status_code == routed.status_code
-    assert lane.headers["content-type"] == routed.headers["content-type"]
-    a, b = lane.json(), routed.json()
-    a.pop("latency_ms", None), b.pop("latency_ms", None)
-    assert a == b
+    response = api.request(method, path, content=body or None, headers=headers)
+    assert response.status_code == status
+    payload = response.json()
+    assert payload["message"].startswith("[mapped] ")
+    assert payload["request_id"] == "one-mapping"
+    assert set(payload) == {"error", "message", "details", "request_id"}
+
+
+def test_get_predict_says_to_use_post(api: TestClient) -> None:
+    response = api.get("/predict")
+    assert response.status_code == 405
+    assert "use POST" in response.json()["message"]
+
+
+def test_predict_with_trailing_slash_names_the_route(api: TestClient) -> None:
+    response = api.post("/predict/", json=GOOD)
+    assert response.status_code == 404
+    assert "did you mean /predict?" in response.json()["message"]

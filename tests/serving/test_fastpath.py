@@ -16,6 +16,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
+from petalflow.core.contract import numeric_contract
 from petalflow.serving.fastpath import (
     FastPath,
     ForestFastPath,
@@ -32,6 +33,14 @@ from petalflow.training.pipeline import build_pipeline
 
 TOLERANCE = 1e-12
 NAMES = list(FEATURE_NAMES)
+CONTRACT = numeric_contract(
+    "iris",
+    NAMES,
+    ["setosa", "versicolor", "virginica"],
+    "species",
+    {"gt": 0, "le": 100},
+    verification_rows=load_dataset()[0].to_numpy().tolist(),
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +90,7 @@ def test_forest_fast_path_matches_pipeline_on_iris_random_and_split_rows(
     fast = compile_fast_path(pipeline)
     assert isinstance(fast, ForestFastPath)
     assert fast.n_trees == n_estimators
-    near_splits = verification_inputs(pipeline, NAMES)[150 + 2000 :]
+    near_splits = verification_inputs(pipeline, CONTRACT)[150 + 2000 :]
     assert len(near_splits) > 0
     for X in (iris[0].to_numpy(), _random_rows(3000, seed=2), near_splits):
         batch, rows = _max_diff(fast, pipeline, X)
@@ -140,7 +149,7 @@ def test_build_verified_fast_path_accepts_petalflow_pipelines(iris, model: str, 
     )
     pipeline = build_pipeline(config).fit(*iris)
     with caplog.at_level(logging.INFO, logger="petalflow.serving.fastpath"):
-        fast = build_verified_fast_path(pipeline, NAMES)
+        fast = build_verified_fast_path(pipeline, CONTRACT)
     assert fast is not None
     assert fast.kind == model
     assert "verified" in caplog.text
@@ -161,7 +170,7 @@ def test_build_verified_fast_path_accepts_petalflow_pipelines(iris, model: str, 
 def test_compile_fast_path_returns_none_for_unsupported_pipelines(iris, steps: list) -> None:
     pipeline = _fit(iris, *steps)
     assert compile_fast_path(pipeline) is None
-    assert build_verified_fast_path(pipeline, NAMES) is None
+    assert build_verified_fast_path(pipeline, CONTRACT) is None
 
 
 def test_compile_fast_path_returns_none_for_binary_logistic_regression(iris) -> None:
@@ -180,14 +189,14 @@ def test_check_fast_path_refuses_tampered_parameters(iris, model: str, caplog) -
     )
     pipeline = _fit(iris, StandardScaler(), classifier)
     fast = compile_fast_path(pipeline)
-    assert check_fast_path(fast, pipeline, NAMES) is fast
+    assert check_fast_path(fast, pipeline, CONTRACT) is fast
     if isinstance(fast, LogisticFastPath):
         fast.coef[1, 2] += 1e-6
     else:
         assert isinstance(fast, ForestFastPath)
         fast.table[:, 0] *= 1.0 + 1e-9
     with caplog.at_level(logging.WARNING, logger="petalflow.serving.fastpath"):
-        assert check_fast_path(fast, pipeline, NAMES) is None
+        assert check_fast_path(fast, pipeline, CONTRACT) is None
     assert "fast path refused" in caplog.text
     assert verify(fast, pipeline, iris[0].to_numpy()) > TOLERANCE
 
@@ -203,8 +212,8 @@ class _SkewedRow(LogisticFastPath):
 class _NaNBatch(LogisticFastPath):
     """A fast path whose batch method returns NaN."""
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return np.full_like(super().predict_proba(X), np.nan)
+    def predict_many(self, X: np.ndarray) -> np.ndarray:
+        return np.full_like(super().predict_many(X), np.nan)
 
 
 @pytest.mark.parametrize("broken", [_SkewedRow, _NaNBatch])
@@ -213,7 +222,7 @@ def test_check_fast_path_refuses_a_wrong_row_path_or_nan(iris, broken: type) -> 
     good = compile_fast_path(pipeline)
     assert isinstance(good, LogisticFastPath)
     fast = broken(good.classes, good.mean, good.scale, good.coef, good.intercept)
-    assert check_fast_path(fast, pipeline, NAMES) is None
+    assert check_fast_path(fast, pipeline, CONTRACT) is None
 
 
 def test_check_fast_path_refuses_a_different_class_order(iris) -> None:
@@ -221,13 +230,14 @@ def test_check_fast_path_refuses_a_different_class_order(iris) -> None:
     fast = compile_fast_path(pipeline)
     assert fast is not None
     fast.classes = fast.classes[::-1]
-    assert check_fast_path(fast, pipeline, NAMES) is None
+    assert check_fast_path(fast, pipeline, CONTRACT) is None
 
 
 def test_build_verified_fast_path_refuses_other_feature_names(iris, caplog) -> None:
     pipeline = _fit(iris, StandardScaler(), LogisticRegression(max_iter=1000))
     with caplog.at_level(logging.WARNING, logger="petalflow.serving.fastpath"):
-        assert build_verified_fast_path(pipeline, NAMES[::-1]) is None
+        reversed_names = numeric_contract("iris", NAMES[::-1], CONTRACT.classes, "species")
+        assert build_verified_fast_path(pipeline, reversed_names) is None
     assert "features" in caplog.text
 
 

@@ -6,8 +6,9 @@ sent to the ASGI app in-process. Every response must be one the schema declares 
 must be rejected with a 4xx, and every schema-valid one accepted where the schema is
 as strict as the server.
 
-The schema is built at collection time from an app that is never started (the OpenAPI
-document does not depend on the model), so that pytest gets one test per operation:
+The schema is built at collection time from an app serving an in-memory Iris model (the
+request schemas come from the served model's contract, known once it is loaded), so
+that pytest gets one test per operation:
 ``schemathesis.pytest.from_fixture`` cannot be used, as schemathesis 4.32 sets
 ``Function._nodeid``, which pytest 9 no longer has. The requests go to ``served_app``,
 an app built the same way whose lifespan schemathesis runs before the first request of
@@ -17,6 +18,7 @@ each test (the model is loaded) and ends with the test.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -55,7 +57,33 @@ REQUIRED_OPERATIONS = {
 }
 DOCS_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
-OPENAPI = create_app(make_settings(Path("never-started"))).openapi()
+
+def _openapi_of_an_iris_model() -> dict[str, Any]:
+    """The OpenAPI document of an app serving a logreg fit here on Iris."""
+    from fastapi.testclient import TestClient
+
+    from petalflow.serving.loading import LoadedModel
+    from petalflow.training.config import TrainConfig
+    from petalflow.training.data import load_dataset, model_contract
+    from petalflow.training.pipeline import build_pipeline
+
+    X, y = load_dataset()
+    config = TrainConfig(42, 0.2, "logreg", 1.0, 1000, 200, None, "a", "iris", None, None)
+    pipeline = build_pipeline(config).fit(X, y)
+    model = LoadedModel(
+        pipeline=pipeline,
+        model_version="in-memory",
+        run_id=None,
+        source="memory",
+        sha256=None,
+        contract=model_contract(X, pipeline.classes_),
+    )
+    with TestClient(create_app(make_settings(Path("unused")), model=model)) as client:
+        document: dict[str, Any] = client.get("/openapi.json").json()
+    return document
+
+
+OPENAPI = _openapi_of_an_iris_model()
 schema = schemathesis.openapi.from_dict(OPENAPI)
 
 

@@ -1,4 +1,4 @@
-"""fast_rows (the vectorised batch check) accepts exactly what PredictRequest accepts."""
+"""Request models from the contract; the vectorised batch check accepts what they accept."""
 
 from __future__ import annotations
 
@@ -9,8 +9,21 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from petalflow.serving.schemas import PredictRequest, fast_rows
+from petalflow.core.contract import numeric_contract
+from petalflow.serving.request_models import build_request_models
 from petalflow.training.data import FEATURE_NAMES
+
+CONTRACT = numeric_contract(
+    "iris", FEATURE_NAMES, ["setosa", "versicolor", "virginica"], "species", {"gt": 0, "le": 100}
+)
+MODELS = build_request_models(CONTRACT)
+PredictRequest = MODELS.row
+
+
+def fast_rows(records: Any, features: Any) -> np.ndarray | None:
+    assert tuple(features) == MODELS.features
+    return MODELS.fast_rows(records)
+
 
 ODD_VALUES: list[Any] = [
     0,
@@ -75,3 +88,45 @@ def test_fast_rows_takes_a_plain_valid_batch() -> None:
 @pytest.mark.parametrize("records", [[], {}, "x", [[5.1, 3.5, 1.4, 0.2]]])
 def test_fast_rows_declines_non_record_lists(records: Any) -> None:
     assert fast_rows(records, FEATURE_NAMES) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [(0, False), (1e-300, True), (100, True), (100.0000001, False), (-1, False)],
+)
+def test_request_model_applies_the_contract_bounds(value: float, accepted: bool) -> None:
+    record = {**dict.fromkeys(FEATURE_NAMES, 1.0), "petal_width": value}
+    if accepted:
+        assert PredictRequest.model_validate(record).petal_width == value  # type: ignore[attr-defined]
+    else:
+        with pytest.raises(ValidationError, match="petal_width"):
+            PredictRequest.model_validate(record)
+
+
+def test_request_model_schema_documents_bounds_and_description() -> None:
+    contract = numeric_contract(
+        "d", ["a", "b"], ["x", "y"], "t", {"ge": -5, "lt": 7}, "a length", [[1.5, 2.5]]
+    )
+    schema = build_request_models(contract).row.model_json_schema()
+    assert schema["properties"]["a"]["minimum"] == -5
+    assert schema["properties"]["a"]["exclusiveMaximum"] == 7
+    assert schema["properties"]["a"]["description"] == "a length (>= -5 and < 7)"
+    assert schema["properties"]["b"]["examples"] == [2.5]
+    assert schema["required"] == ["a", "b"]
+    assert schema["additionalProperties"] is False
+
+
+@pytest.mark.parametrize(
+    ("bounds", "row", "inside"),
+    [
+        ({"gt": 0}, [0.0], False),
+        ({"ge": 0}, [0.0], True),
+        ({"lt": 1}, [1.0], False),
+        ({"le": 1}, [1.0], True),
+        ({}, [-1e300], True),
+    ],
+)
+def test_fast_rows_respects_open_and_closed_bounds(bounds: dict, row: list, inside: bool) -> None:
+    models = build_request_models(numeric_contract("d", ["a"], ["x", "y"], "t", bounds))
+    rows = models.fast_rows([{"a": row[0]}])
+    assert (rows is not None) is inside

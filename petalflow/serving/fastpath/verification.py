@@ -1,220 +1,30 @@
-"""An exact NumPy-only predictor for the pipelines petalflow trains.
+"""Compiling a fitted pipeline to a fast path, and refusing it unless it is exact.
 
-``compile_fast_path`` turns a fitted StandardScaler + LogisticRegression (multinomial) or
-StandardScaler + RandomForestClassifier pipeline into an object that repeats scikit-learn
-1.9's arithmetic with no sklearn, pandas or validation overhead on the hot path;
-``build_verified_fast_path`` hands it out only if it matches ``pipeline.predict_proba``.
+``build_verified_fast_path`` hands out a fast path only if it matches ``pipeline.predict_proba``
+to ``tolerance`` on the model contract's verification rows, random rows inside the
+contract's bounds and, for forests, rows a few ulps around every sampled split.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from abc import ABC, abstractmethod
-from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from petalflow.training.data import load_dataset
+from petalflow.core.contract import ModelContract
+from petalflow.serving.fastpath.base import FastPath, FloatArray, scaler_params
+from petalflow.serving.fastpath.forest import compile_forest
+from petalflow.serving.fastpath.logistic import LogisticFastPath
 
 logger = logging.getLogger(__name__)
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.intp]
-MAX_FOREST_CELLS = 2_000_000  # lookup-table rows over all trees; bigger forests use sklearn
-CHUNK_ROWS = 1024  # forest batches are scored in chunks to bound memory
-
-
-class FastPath(ABC):
-    """Probabilities equal to the pipeline's; never mutated after construction (thread-safe)."""
-
-    kind = "?"
-
-    def __init__(self, classes: Sequence[object], mean: FloatArray, scale: FloatArray) -> None:
-        self.classes = [str(c) for c in classes]
-        self.mean, self.scale = mean, scale
-        self._mean_scale = list(zip(mean.tolist(), scale.tolist(), strict=True))
-
-    def _scaled(self, X: FloatArray) -> FloatArray:
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != len(self.mean):
-            raise ValueError(f"expected an (n, {len(self.mean)}) array, got shape {X.shape}")
-        return (X - self.mean) / self.scale  # StandardScaler.transform: X -= mean_; X /= scale_
-
-    def _scaled_row(self, row: Sequence[float]) -> list[float]:
-        if len(row) != len(self._mean_scale):
-            raise ValueError(f"expected {len(self._mean_scale)} values, got {len(row)}")
-        return [(x - m) / s for x, (m, s) in zip(row, self._mean_scale, strict=True)]
-
-    @abstractmethod
-    def predict_proba(self, X: FloatArray) -> FloatArray:
-        """(n, n_classes) probabilities for (n, n_features) float rows in feature order."""
-
-    @abstractmethod
-    def predict_one(self, row: Sequence[float]) -> list[float]:
-        """The class probabilities of one row, with the least overhead."""
-
-
-class LogisticFastPath(FastPath):
-    """Scaler + multinomial logistic regression: ``Z @ coef_.T + intercept_``, then softmax."""
-
-    kind = "logreg"
-
-    def __init__(
-        self,
-        classes: Sequence[object],
-        mean: FloatArray,
-        scale: FloatArray,
-        coef: FloatArray,
-        intercept: FloatArray,
-    ) -> None:
-        super().__init__(classes, mean, scale)
-        self.coef, self.intercept = coef, intercept
-        self._weights = list(zip(coef.tolist(), intercept.tolist(), strict=True))
-
-    def predict_proba(self, X: FloatArray) -> FloatArray:
-        """sklearn's operations in sklearn's order (the same BLAS matmul)."""
-        Z = self._scaled(X)
-        if not np.isfinite(Z).all():
-            raise ValueError("the fast path needs finite inputs")
-        scores: FloatArray = Z @ self.coef.T + self.intercept
-        scores -= scores.max(axis=1, keepdims=True)
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=1, keepdims=True)
-        return scores
-
-    def predict_one(self, row: Sequence[float]) -> list[float]:
-        """Plain Python floats; the dot products may differ from BLAS in the last bits."""
-        z = self._scaled_row(row)
-        if not all(map(math.isfinite, z)):
-            raise ValueError("the fast path needs finite inputs")
-        scores = []
-        for weights, bias in self._weights:
-            acc = 0.0  # a loop, not sum(): sum() is compensated on Python >= 3.12
-            for zi, wi in zip(z, weights, strict=True):
-                acc += zi * wi
-            scores.append(acc + bias)
-        top = max(scores)
-        exps = [math.exp(s - top) for s in scores]
-        total = 0.0
-        for e in exps:
-            total += e
-        return [e / total for e in exps]
-
-
-class ForestFastPath(FastPath):
-    """Scaler + random forest, each tree compiled to a table over threshold ranks.
-
-    Trees see float32(z) and go left iff z <= threshold, so a tree's leaf depends only on
-    how many of its thresholds lie below z on each feature. ``thresholds[f]`` are the
-    forest's sorted thresholds on feature f; ``ranks[f][k, j]`` is tree j's offset into
-    ``table`` for a row with k of them below z_f. Summing the offsets over features gives the
-    row's cell, and ``table`` holds that leaf's ``tree_.value`` row.
-    """
-
-    kind = "rf"
-
-    def __init__(
-        self,
-        classes: Sequence[object],
-        mean: FloatArray,
-        scale: FloatArray,
-        thresholds: list[FloatArray],
-        ranks: list[IntArray],
-        table: FloatArray,
-    ) -> None:
-        super().__init__(classes, mean, scale)
-        self.thresholds, self.ranks, self.table = thresholds, ranks, table
-        self.n_trees = ranks[0].shape[1]
-        self._lists = list(zip([t.tolist() for t in thresholds], ranks, strict=True))
-        self._table_t = np.ascontiguousarray(table.T)
-
-    def predict_proba(self, X: FloatArray) -> FloatArray:
-        """Cast to float32 like sklearn's trees, sum the trees' rows in tree order, / n_trees."""
-        Z = self._scaled(X).astype(np.float32)
-        if not np.isfinite(Z).all():
-            raise ValueError("the fast path needs finite inputs (after the float32 cast)")
-        Zd = Z.astype(np.float64)
-        out = np.empty((len(Zd), self.table.shape[1]))
-        for start in range(0, len(Zd), CHUNK_ROWS):
-            part = Zd[start : start + CHUNK_ROWS]
-            cells = np.zeros((self.n_trees, len(part)), dtype=np.intp)
-            for f, (thresholds, ranks) in enumerate(zip(self.thresholds, self.ranks, strict=True)):
-                cells += ranks.take(np.searchsorted(thresholds, part[:, f]), axis=0).T
-            np.add.reduce(
-                self.table.take(cells, axis=0), axis=0, out=out[start : start + len(part)]
-            )
-        out /= self.n_trees
-        return out
-
-    def predict_one(self, row: Sequence[float]) -> list[float]:
-        """Bisect per feature, then one gather and a sequential sum over the trees."""
-        z = np.array(self._scaled_row(row), dtype=np.float32).tolist()
-        if not all(map(math.isfinite, z)):
-            raise ValueError("the fast path needs finite inputs (after the float32 cast)")
-        cells = np.zeros(self.n_trees, dtype=np.intp)
-        for zf, (thresholds, ranks) in zip(z, self._lists, strict=True):
-            cells += ranks[bisect_left(thresholds, zf)]
-        sums = np.add.accumulate(self._table_t.take(cells, axis=1), axis=1)[:, -1]
-        return [s / self.n_trees for s in sums.tolist()]
-
-
-def _scaler_params(scaler: Any) -> tuple[FloatArray, FloatArray]:
-    """mean_ and scale_, or 0 and 1 where centring / scaling is off (exact no-ops)."""
-    n = int(scaler.n_features_in_)
-    mean = scaler.mean_ if scaler.with_mean else np.zeros(n)
-    scale = scaler.scale_ if scaler.with_std else np.ones(n)
-    return np.array(mean, dtype=np.float64), np.array(scale, dtype=np.float64)
-
-
-def _compile_forest(forest: Any, mean: FloatArray, scale: FloatArray) -> ForestFastPath | None:
-    trees, n_features = [e.tree_ for e in forest.estimators_], len(mean)
-    union = [
-        np.unique(np.concatenate([t.threshold[t.feature == f] for t in trees]))
-        for f in range(n_features)
-    ]
-    ranks = [np.zeros((len(u) + 1, len(trees)), dtype=np.intp) for u in union]
-    grids, roots, rank_of, feature, left, right, values = [], [], [], [], [], [], []
-    n_cells = n_nodes = 0
-    for j, tree in enumerate(trees):
-        feat, thr = tree.feature, tree.threshold
-        own = [np.unique(thr[feat == f]) for f in range(n_features)]
-        dims = [len(u) + 1 for u in own]
-        strides = np.cumprod([1, *dims[:0:-1]])[::-1]
-        for f in range(n_features):  # own thresholds below z, from forest thresholds below z
-            below = np.searchsorted(np.searchsorted(union[f], own[f]), np.arange(len(union[f]) + 1))
-            ranks[f][:, j] = below * strides[f] + (n_cells if f == 0 else 0)
-        size = math.prod(dims)
-        n_cells += size
-        if n_cells > MAX_FOREST_CELLS:
-            logger.info("the forest needs over %d table cells; no fast path", MAX_FOREST_CELLS)
-            return None
-        grids.append(np.indices(dims).reshape(n_features, size))  # own thresholds below z
-        roots.append(np.full(size, n_nodes))
-        split, nodes = feat >= 0, np.arange(tree.node_count) + n_nodes
-        feature.append(np.where(split, feat, 0))
-        rank = np.zeros(tree.node_count, dtype=np.intp)  # a split's index in own[feature]
-        for f in range(n_features):
-            rank[feat == f] = np.searchsorted(own[f], thr[feat == f])
-        rank_of.append(rank)
-        left.append(np.where(split, tree.children_left + n_nodes, nodes))  # leaves loop
-        right.append(np.where(split, tree.children_right + n_nodes, nodes))
-        values.append(tree.value[:, 0, : len(forest.classes_)])
-        n_nodes += tree.node_count
-    grid, node, cell = np.concatenate(grids, axis=1), np.concatenate(roots), np.arange(n_cells)
-    f_of, r_of, l_of, r_child = (np.concatenate(a) for a in (feature, rank_of, left, right))
-    for _ in range(max(t.max_depth for t in trees)):  # z <= own[f][i] iff at most i below z
-        node = np.where(r_of[node] >= grid[f_of[node], cell], l_of[node], r_child[node])
-    table = np.asarray(np.concatenate(values)[node], dtype=np.float64)
-    return ForestFastPath(forest.classes_, mean, scale, union, ranks, table)
 
 
 def _unsupported(pipeline: Any) -> str | None:
@@ -236,22 +46,41 @@ def compile_fast_path(pipeline: Any) -> FastPath | None:
     if _unsupported(pipeline) is not None:
         return None
     scaler, classifier = pipeline.steps[0][1], pipeline.steps[1][1]
-    mean, scale = _scaler_params(scaler)
+    mean, scale = scaler_params(scaler)
     if type(classifier) is RandomForestClassifier:
-        return _compile_forest(classifier, mean, scale)
+        return compile_forest(classifier, mean, scale)
     coef = np.array(classifier.coef_, dtype=np.float64)
     intercept = np.array(classifier.intercept_, dtype=np.float64)
     return LogisticFastPath(classifier.classes_, mean, scale, coef, intercept)
 
 
-def verification_inputs(pipeline: Any, feature_names: Sequence[str], seed: int = 0) -> FloatArray:
-    """Iris, 2,000 uniform rows in (0, 100] and, for forests, rows a few ulps around splits."""
-    base = load_dataset()[0][list(feature_names)].to_numpy(dtype=np.float64)
+def _bounded_rows(contract: ModelContract, base: FloatArray, n: int, rng: Any) -> FloatArray:
+    """``n`` uniform rows inside each feature's bounds; unbounded sides reach 3 standard
+    deviations of the verification rows (or +-100 when there are none) past them."""
+    columns = []
+    for j, feature in enumerate(contract.features):
+        column = base[:, j] if len(base) else np.zeros(1)
+        spread = 3 * float(column.std()) or 100.0
+        low = feature.ge if feature.ge is not None else feature.gt
+        high = feature.le if feature.le is not None else feature.lt
+        low = float(column.min()) - spread if low is None else float(low)
+        high = float(column.max()) + spread if high is None else float(high)
+        # high - U[0, 1) lies in (low, high]: an open lower bound is never hit.
+        columns.append(high - rng.uniform(0.0, 1.0, size=n) * (high - low))
+    return np.column_stack(columns)
+
+
+def verification_inputs(pipeline: Any, contract: ModelContract, seed: int = 0) -> FloatArray:
+    """The contract's verification rows, 2,000 random rows inside its bounds and, for
+    forests, rows a few ulps around sampled splits."""
+    width = len(contract.features)
+    base = np.asarray(contract.verification_rows, dtype=np.float64).reshape(-1, width)
     rng = np.random.default_rng(seed)
-    parts = [base, 100.0 - rng.uniform(0.0, 100.0, size=(2000, base.shape[1]))]
+    parts = [base, _bounded_rows(contract, base, 2000, rng)]
+    anchor = base if len(base) else parts[1]
     forest = pipeline.steps[-1][1]
     if isinstance(forest, RandomForestClassifier):
-        mean, scale = _scaler_params(pipeline.steps[0][1])
+        mean, scale = scaler_params(pipeline.steps[0][1])
         splits = np.concatenate(
             [[e.tree_.feature, e.tree_.threshold] for e in forest.estimators_], axis=1
         ).T
@@ -261,7 +90,7 @@ def verification_inputs(pipeline: Any, feature_names: Sequence[str], seed: int =
             up, down = (float(np.nextafter(t32, np.float32(s))) for s in (np.inf, -np.inf))
             z = np.array([t, t32, up, down, (float(t32) + up) / 2, (float(t32) + down) / 2])
             x = z * scale[int(f)] + mean[int(f)]  # back to raw units, then +- 1 ulp
-            rows = base[rng.integers(len(base), size=3 * len(x))]
+            rows = anchor[rng.integers(len(anchor), size=3 * len(x))]
             rows[:, int(f)] = np.concatenate([x, np.nextafter(x, np.inf), np.nextafter(x, -np.inf)])
             parts.append(rows)
     return np.concatenate(parts)
@@ -280,7 +109,7 @@ def verify(
     if fast.classes != [str(c) for c in pipeline.classes_]:
         return math.inf
     batch = fast.predict_proba(X)
-    rows = np.array([fast.predict_one(row) for row in X.tolist()], dtype=np.float64)
+    rows = np.concatenate([fast.predict_proba(X[i : i + 1]) for i in range(len(X))])
     if batch.shape != expected.shape or rows.shape != expected.shape:
         return math.inf
     diff = float(max(np.abs(batch - expected).max(), np.abs(rows - expected).max()))
@@ -290,14 +119,14 @@ def verify(
 def check_fast_path(
     fast: FastPath,
     pipeline: Any,
-    feature_names: Sequence[str],
+    contract: ModelContract,
     tolerance: float = 1e-12,
     seed: int = 0,
 ) -> FastPath | None:
     """``fast`` if it is within ``tolerance`` of the pipeline on verification_inputs, else None."""
     try:
-        X = verification_inputs(pipeline, feature_names, seed)
-        diff = verify(fast, pipeline, X, feature_names)
+        X = verification_inputs(pipeline, contract, seed)
+        diff = verify(fast, pipeline, X, contract.feature_names)
     except Exception as exc:  # the sklearn pipeline still works: never fail the server here
         logger.warning("fast path refused: verification failed: %s: %s", type(exc).__name__, exc)
         return None
@@ -311,13 +140,14 @@ def check_fast_path(
 
 
 def build_verified_fast_path(
-    pipeline: Any, feature_names: Sequence[str], tolerance: float = 1e-12, seed: int = 0
+    pipeline: Any, contract: ModelContract, tolerance: float = 1e-12, seed: int = 0
 ) -> FastPath | None:
     """The server's entry point: a verified fast path for ``pipeline``, or None (use sklearn)."""
     names_in = getattr(pipeline, "feature_names_in_", None)
-    if names_in is not None and list(names_in) != list(feature_names):
+    feature_names = contract.feature_names
+    if names_in is not None and list(names_in) != feature_names:
         msg = "fast path refused: the model's features are %s, not %s"
-        logger.warning(msg, list(names_in), list(feature_names))
+        logger.warning(msg, list(names_in), feature_names)
         return None
     try:
         fast = compile_fast_path(pipeline)
@@ -327,4 +157,4 @@ def build_verified_fast_path(
     if fast is None:
         logger.info("no fast path: %s", _unsupported(pipeline) or "the forest is too large")
         return None
-    return check_fast_path(fast, pipeline, feature_names, tolerance, seed)
+    return check_fast_path(fast, pipeline, contract, tolerance, seed)

@@ -1,0 +1,48 @@
+"""Where MLflow runs live: the tracking URI every layer resolves the same way."""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def default_tracking_uri(root: Path = PROJECT_ROOT) -> str:
+    """MLflow's local default (sqlite:///mlflow.db), anchored at the project root."""
+    return f"sqlite:///{(root / 'mlflow.db').resolve()}"
+
+
+def resolve_tracking_uri(root: Path = PROJECT_ROOT) -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else the project root's sqlite store."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
+
+
+def local_artifact_root(uri: str) -> str | None:
+    """For a sqlite store, ``mlruns/`` beside the database file (else None).
+
+    MLflow would resolve ``./mlruns`` against the working directory of whichever process
+    creates an experiment; anchoring it keeps a store's runs in one place.
+    """
+    if not uri.startswith("sqlite:///") or ":memory:" in uri:
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
+
+
+def unreachable(uri: str, timeout: float = 10.0) -> str | None:
+    """Why an http(s) tracking server does not answer (None if it does, or not http).
+
+    One bounded request, so that an unreachable server fails fast instead of going
+    through MLflow's retries (minutes), without changing the process's environment.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return None
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            return None
+    except urllib.error.HTTPError:
+        return None  # it answered; MLflow will say what is wrong
+    except (OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"

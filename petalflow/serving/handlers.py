@@ -1,0 +1,140 @@
+"""The data plane: every operation of the API, free of any transport.
+
+Handlers take a raw body (and the request id) and return the JSON answer, raising
+petalflow's errors for the HTTP layer to map; the routes and the ASGI endpoints only
+move bytes. Like MLServer's DataPlane, this is where behaviour lives.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import orjson
+
+from petalflow.core.errors import ClientError, UnknownLabelError
+from petalflow.monitoring.checks import Monitor, MonitoringCollector
+from petalflow.observability.metrics import CachedCollector, Telemetry
+from petalflow.serving import scoring_protocol
+from petalflow.serving.predictor import Predictor
+from petalflow.serving.request_models import RequestModels, build_request_models, parse
+from petalflow.serving.schemas import FeedbackRequest
+from petalflow.serving.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class DataPlane:
+    """The served model's operations: predict, batch, MLflow scoring, feedback, reports."""
+
+    __slots__ = ("collectors", "models", "monitor", "predictor", "settings", "telemetry", "version")
+
+    def __init__(
+        self, predictor: Predictor, monitor: Monitor, telemetry: Telemetry, settings: Settings
+    ) -> None:
+        self.predictor, self.monitor = predictor, monitor
+        self.telemetry, self.settings = telemetry, settings
+        self.models: RequestModels = build_request_models(predictor.model.contract)
+        self.version = predictor.model.model_version
+        # Drift and accuracy gauges: computed at most every MONITORING_REFRESH_SECONDS.
+        gauges = MonitoringCollector(monitor)
+        refresh = settings.monitoring_refresh_seconds
+        self.collectors = [] if monitor.log is None else [CachedCollector(gauges, refresh)]
+
+    def _score(self, rows: np.ndarray, request_id: str) -> tuple[list[str], np.ndarray, float]:
+        """Predict, then log (O(1) per request) and count the predictions."""
+        start = time.perf_counter()
+        labels, proba = self.predictor.predict(rows)
+        latency_ms = round((time.perf_counter() - start) * 1000, 3)  # microseconds
+        self.monitor.record(request_id, rows, labels, proba)
+        if len(labels) == 1:
+            self.telemetry.count_predictions(self.version, labels[0])
+        else:
+            for label, count in Counter(labels).items():
+                self.telemetry.count_predictions(self.version, label, count)
+        return labels, proba, latency_ms
+
+    def _check_rows(self, n: int, field: str) -> None:
+        limit = self.settings.max_batch_rows
+        if n > limit:
+            message = f"{field}: {n} rows exceed the limit of {limit} (MAX_BATCH_ROWS); split them"
+            detail = {"field": field, "rule": "max_length", "message": f"at most {limit} rows"}
+            raise ClientError(message, [detail], status=413, code="payload_too_large")
+
+    def predict(self, body: bytes, request_id: str) -> bytes:
+        """POST /predict: one row -> label, probabilities, model version, latency."""
+        rows = self.models.parse_row(body)
+        labels, proba, latency_ms = self._score(rows, request_id)
+        return orjson.dumps(
+            {
+                "predicted_label": labels[0],
+                "class_probabilities": dict(
+                    zip(self.predictor.classes, proba[0].tolist(), strict=True)
+                ),
+                "model_version": self.version,
+                "latency_ms": latency_ms,
+            }
+        )
+
+    def _batch_rows(self, body: bytes) -> np.ndarray:
+        """The rows of a /predict/batch body: vectorised checks, pydantic for errors."""
+        try:
+            payload = scoring_protocol.loads(body)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and list(payload) == ["instances"]:
+            rows = self.models.fast_rows(payload["instances"])
+            if rows is not None:
+                return rows
+        batch: Any = parse(self.models.batch, body)
+        return self.models.rows_of(batch.instances)
+
+    def predict_batch(self, body: bytes, request_id: str) -> bytes:
+        """POST /predict/batch: rows in request order, one model version and latency."""
+        rows = self._batch_rows(body)
+        self._check_rows(len(rows), "instances")
+        labels, proba, latency_ms = self._score(rows, request_id)
+        classes = self.predictor.classes
+        predictions = [
+            {"predicted_label": label, "class_probabilities": dict(zip(classes, p, strict=True))}
+            for label, p in zip(labels, proba.tolist(), strict=True)
+        ]
+        answer = {"predictions": predictions, "model_version": self.version}
+        return orjson.dumps({**answer, "latency_ms": latency_ms})
+
+    def invocations(self, body: bytes, request_id: str) -> bytes:
+        """POST /invocations: MLflow's scoring protocol, answered as MLflow does."""
+        rows = scoring_protocol.parse_payload(body, self.models)
+        self._check_rows(len(rows), "rows")
+        labels, _, _ = self._score(rows, request_id)
+        return orjson.dumps({"predictions": labels})
+
+    def feedback(self, body: bytes, request_id: str) -> bytes:
+        """POST /feedback: a ground-truth label joined to a logged prediction."""
+        item = parse(FeedbackRequest, body)
+        classes = self.predictor.classes
+        if item.true_label not in classes:
+            message = f"true_label: unknown label {item.true_label!r}; use one of {classes}"
+            raise UnknownLabelError(
+                message, [{"field": "true_label", "rule": "enum", "message": message}]
+            )
+        return orjson.dumps(self.monitor.feedback(item.request_id, item.true_label))
+
+    def model_info(self) -> dict[str, Any]:
+        """GET /model: what is being served."""
+        loaded = self.predictor.model
+        return {
+            "model_version": loaded.model_version,
+            "run_id": loaded.run_id,
+            "source": loaded.source,
+            "sha256": loaded.sha256,
+            "feature_names": loaded.feature_names,
+            "class_names": loaded.class_names,
+            "params": loaded.params,
+            "metrics": loaded.metrics,
+            "loaded_at": loaded.loaded_at,
+            "fast_path": self.predictor.fast is not None,
+        }

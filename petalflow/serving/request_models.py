@@ -1,0 +1,152 @@
+"""Request models built from the served model's contract, and their fast batch check.
+
+One strict pydantic model per served model: every feature required, numbers only (ints
+accepted as floats; strings, booleans, null and lists rejected), finite, inside the
+contract's bounds, unknown fields rejected. Its JSON schema documents the request bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from petalflow.core.contract import FeatureSpec, ModelContract
+from petalflow.core.errors import ClientError, InvalidRequestError
+from petalflow.serving.schemas import error_details, summarize
+
+M = TypeVar("M", bound=BaseModel)
+_STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+
+def _field(feature: FeatureSpec, example: float | None) -> Any:
+    description = feature.description or feature.name
+    if feature.rule():
+        description = f"{description} ({feature.rule()})"
+    examples = None if example is None else [example]
+    constraints: dict[str, Any] = {"description": description, "examples": examples}
+    constraints.update(feature.bounds())
+    return Annotated[float, Field(**constraints)]
+
+
+@dataclass(frozen=True)
+class RequestModels:
+    """The strict row and batch models of one contract, and its bounds as arrays."""
+
+    features: tuple[str, ...]
+    row: type[BaseModel]
+    batch: type[BaseModel]
+    low: np.ndarray  # per feature: the lower bound (-inf if none)
+    high: np.ndarray
+    low_open: np.ndarray  # True where the lower bound is exclusive (gt)
+    high_open: np.ndarray
+
+    def parse_row(self, body: bytes) -> np.ndarray:
+        """A (1, n_features) array from a /predict body; ClientError (400/422) if invalid."""
+        item = parse(self.row, body)
+        values = item.__dict__
+        return np.array([[values[f] for f in self.features]], dtype=np.float64)
+
+    def rows_of(self, items: Sequence[BaseModel]) -> np.ndarray:
+        """Validated row models as an (n, n_features) array in feature order."""
+        return np.array(
+            [[item.__dict__[f] for f in self.features] for item in items], dtype=np.float64
+        )
+
+    def fast_rows(self, records: Any) -> np.ndarray | None:
+        """Records as an array when every one certainly obeys ``row`` (a vectorised check).
+
+        None means "not certainly valid": the caller then validates with pydantic, which
+        names the field and rule that failed.
+        """
+        return fast_rows(records, self.features, self)
+
+    def in_bounds(self, rows: np.ndarray) -> bool:
+        """Whether every value is finite and inside its feature's bounds."""
+        above = np.where(self.low_open, rows > self.low, rows >= self.low)
+        below = np.where(self.high_open, rows < self.high, rows <= self.high)
+        return bool(np.isfinite(rows).all() and above.all() and below.all())
+
+
+def build_request_models(contract: ModelContract) -> RequestModels:
+    """The request models of ``contract``; the first verification row is the example."""
+    example = contract.verification_rows[0] if contract.verification_rows else None
+    fields: dict[str, Any] = {
+        f.name: (_field(f, None if example is None else example[i]), ...)
+        for i, f in enumerate(contract.features)
+    }
+    row = create_model(
+        "PredictRequest",
+        __config__=_STRICT,
+        __doc__=f"One row of {contract.dataset}: every feature, numbers only, no extras.",
+        **fields,
+    )
+    batch = create_model(
+        "PredictBatchRequest",
+        __config__=_STRICT,
+        __doc__="Several rows; the row limit is a setting (MAX_BATCH_ROWS).",
+        instances=(list[row], Field(min_length=1)),  # type: ignore[valid-type]
+    )
+
+    def bound(f: FeatureSpec, closed: str, opened: str, default: float) -> float:
+        value = getattr(f, closed) if getattr(f, closed) is not None else getattr(f, opened)
+        return default if value is None else float(value)
+
+    feats = contract.features
+    return RequestModels(
+        features=tuple(contract.feature_names),
+        row=row,
+        batch=batch,
+        low=np.array([bound(f, "ge", "gt", -np.inf) for f in feats]),
+        high=np.array([bound(f, "le", "lt", np.inf) for f in feats]),
+        low_open=np.array([f.ge is None and f.gt is not None for f in feats]),
+        high_open=np.array([f.le is None and f.lt is not None for f in feats]),
+    )
+
+
+def fast_rows(records: Any, features: Sequence[str], models: RequestModels) -> np.ndarray | None:
+    """See ``RequestModels.fast_rows``: a dict with exactly the features; int or float,
+    never bool; finite; inside the bounds."""
+    n = len(features)
+    if not isinstance(records, list) or not records:
+        return None
+    getter = itemgetter(*features)
+    try:
+        if not all(type(r) is dict and len(r) == n for r in records):
+            return None
+        values = list(map(getter, records)) if n > 1 else [(v,) for v in map(getter, records)]
+    except KeyError:
+        return None
+    flat = list(chain.from_iterable(values))
+    if not set(map(type, flat)) <= {float, int}:
+        return None
+    try:  # fromiter: about half the time of np.array on a list of tuples
+        rows = np.fromiter(flat, dtype=np.float64, count=len(flat)).reshape(len(records), n)
+    except OverflowError:
+        return None
+    return rows if models.in_bounds(rows) else None
+
+
+def validation_error(exc: ValidationError) -> ClientError:
+    """Turn pydantic errors into one 4xx naming each field and rule."""
+    details = error_details(exc)
+    first = details[0] if details else {"rule": "", "field": None}
+    if first["rule"] == "json_invalid":
+        message = f"body is not valid JSON: {exc.errors()[0]['msg']}"
+        return ClientError(message, status=400, code="malformed_json")
+    if first["rule"] == "model_type" and first["field"] is None:
+        return InvalidRequestError("body must be a JSON object", details)
+    return InvalidRequestError(f"invalid request: {summarize(details)}", details)
+
+
+def parse(model: type[M], body: bytes) -> M:
+    """Strict JSON validation of ``body``; raises ClientError (400/422) on bad input."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from None

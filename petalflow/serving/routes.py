@@ -1,0 +1,141 @@
+"""The HTTP routes: thin calls into the data plane, and the OpenAPI description.
+
+The JSON-body operations are answered by the middleware (``middleware.ENDPOINTS``);
+their routes here carry the documentation (request schema from the served model's
+contract, filled in when it is loaded) and make FastAPI answer other methods with 405.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from petalflow.observability.metrics import CONTENT_TYPE, Telemetry
+from petalflow.serving.handlers import DataPlane
+from petalflow.serving.http_errors import ERROR_RESPONSES, MONITORING_RESPONSES
+from petalflow.serving.request_models import RequestModels
+from petalflow.serving.schemas import (
+    DriftReport,
+    FeedbackRequest,
+    FeedbackResponse,
+    HealthResponse,
+    InvocationsResponse,
+    ModelResponse,
+    PerformanceReport,
+    PredictBatchResponse,
+    PredictResponse,
+)
+
+
+class Serving(Protocol):
+    """What the lifespan loaded (the routes read it at request time)."""
+
+    plane: DataPlane
+
+
+class RequestDocs:
+    """The request bodies' OpenAPI descriptions, one ``openapi_extra`` dict per route.
+
+    The routes hold these dicts; ``describe`` fills them from the served model's
+    contract once the lifespan has loaded it (before the first request).
+    """
+
+    def __init__(self) -> None:
+        self.extras: dict[str, dict[str, Any]] = {
+            path: {} for path in ("/predict", "/predict/batch", "/invocations", "/feedback")
+        }
+
+    def describe(self, models: RequestModels) -> None:
+        """Set each body's schema: the contract's row and batch models."""
+        schemas = {
+            "/predict": models.row.model_json_schema(),
+            "/predict/batch": models.batch.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            ),
+            "/invocations": {
+                "type": "object",
+                "description": "MLflow's scoring protocol: one of dataframe_split, "
+                "dataframe_records, instances, inputs",
+            },
+            "/feedback": FeedbackRequest.model_json_schema(),
+        }
+        for path, schema in schemas.items():
+            if "$defs" in schema:  # the batch's row model: inline it (one level deep)
+                row = next(iter(schema.pop("$defs").values()))
+                schema["properties"]["instances"]["items"] = row
+            content = {"application/json": {"schema": schema}}
+            self.extras[path].update(requestBody={"required": True, "content": content})
+
+
+_DESCRIPTIONS = {
+    "predict": "Label, class probabilities, model version (the MLflow run id) and latency "
+    "of one row. Every feature is required, a JSON number inside the contract's bounds.",
+    "predict_batch": "The same for each row of `instances`, in order, with one model "
+    "version and latency (MAX_BATCH_ROWS rows at most).",
+    "invocations": "What `mlflow models serve` answers for the same payload "
+    "(`dataframe_split`, `dataframe_records`, `instances` or `inputs`).",
+    "feedback": "Joins a true label to a logged prediction by its request id "
+    "(`<request-id>:<index>` for a batch row); live accuracy is computed from these.",
+}
+
+
+async def _answered_by_the_middleware() -> None:
+    """Never called: ``RequestContextMiddleware`` answers POST on this path."""
+    raise RuntimeError("POST bodies are answered by petalflow's ASGI middleware")
+
+
+def add_routes(app: FastAPI, serving: Serving, telemetry: Telemetry, docs: RequestDocs) -> None:
+    """Every route of the API, on ``app``'s own router."""
+    router = app.router
+    documented = {
+        "/predict": ("predict", "Predict one row", PredictResponse),
+        "/predict/batch": ("predict_batch", "Predict a batch of rows", PredictBatchResponse),
+        "/invocations": ("invocations", "MLflow scoring protocol", InvocationsResponse),
+        "/feedback": ("feedback", "Ground truth for a past prediction", FeedbackResponse),
+    }
+    for path, (name, summary, response) in documented.items():
+        router.add_api_route(
+            path,
+            _answered_by_the_middleware,
+            methods=["POST"],
+            name=name,
+            summary=summary,
+            description=_DESCRIPTIONS[name],
+            response_model=response,
+            responses=ERROR_RESPONSES,
+            openapi_extra=docs.extras[path],
+        )
+
+    @router.get("/health", response_model=HealthResponse)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/model", response_model=ModelResponse)
+    async def model_route() -> dict[str, Any]:
+        return serving.plane.model_info()
+
+    @router.get("/monitoring/drift", response_model=DriftReport, responses=MONITORING_RESPONSES)
+    async def monitoring_drift() -> dict[str, Any]:
+        result: dict[str, Any] = await run_in_threadpool(serving.plane.monitor.drift)
+        return result
+
+    @router.get(
+        "/monitoring/performance",
+        response_model=PerformanceReport,
+        responses=MONITORING_RESPONSES,
+    )
+    async def monitoring_performance() -> dict[str, Any]:
+        result: dict[str, Any] = await run_in_threadpool(serving.plane.monitor.performance)
+        return result
+
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    async def metrics() -> Response:
+        text = await run_in_threadpool(telemetry.render, serving.plane.collectors)
+        return Response(text, media_type=CONTENT_TYPE)

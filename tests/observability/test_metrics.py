@@ -1,0 +1,62 @@
+"""Prometheus metrics: the workers' shared folder and the cached gauges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from prometheus_client.core import GaugeMetricFamily
+
+from petalflow.observability.metrics import CachedCollector, supervisor_metrics_dir
+
+
+def test_supervisor_metrics_dir_single_process_stays_in_memory() -> None:
+    assert supervisor_metrics_dir() is None
+
+
+def test_supervisor_metrics_dir_is_keyed_by_the_parent_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import multiprocessing
+
+    class Parent:
+        pid = 4242
+
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: Parent())
+    folder = supervisor_metrics_dir()
+    assert folder is not None
+    assert folder.name.startswith("petalflow-metrics-4242-")
+
+
+class _Counting:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def collect(self) -> Iterable[Any]:
+        self.calls += 1
+        gauge = GaugeMetricFamily("petalflow_test_calls", "calls")
+        gauge.add_metric([], self.calls)
+        return [gauge]
+
+
+def test_cached_collector_recomputes_only_after_its_interval() -> None:
+    now = [100.0]
+    inner = _Counting()
+    cached = CachedCollector(inner, 10.0, clock=lambda: now[0])
+    first = list(cached.collect())
+    now[0] = 109.9
+    second = list(cached.collect())
+    assert inner.calls == 1 and second[0].samples[0].value == 1
+    now[0] = 110.0
+    third = list(cached.collect())
+    assert inner.calls == 2 and third[0].samples[0].value == 2
+    assert first[0].samples[0].value == 1
+
+
+def test_cached_collector_with_zero_interval_recomputes_every_time() -> None:
+    inner = _Counting()
+    cached = CachedCollector(inner, 0.0, clock=lambda: 5.0)
+    cached.collect()
+    cached.collect()
+    assert inner.calls == 2
