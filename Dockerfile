@@ -1,5 +1,14 @@
-# The inference API. Not built or tested on the development machines (no Docker
-# engine there); kept deliberately simple. Build: docker build -t petalflow .
+# The inference API. Not built or tested on the development machines (no Docker engine
+# there); kept deliberately simple. Build: docker build -t petalflow .
+#
+# The image holds the code, not a model: artifacts/ is never copied in. Serve either
+#   - a local training, mounted read-only (run `make train` first, on the host):
+#       docker run -v "$PWD/artifacts:/app/artifacts:ro" -p 8000:8000 petalflow
+#   - or a model from an MLflow tracking server (see compose.yaml):
+#       docker run -e MLFLOW_TRACKING_URI=http://mlflow:5000 \
+#         -e MODEL_URI=models:/iris-classifier@champion -p 8000:8000 petalflow
+# The API runs as the unprivileged user petalflow (uid 10001); mounted files only need to
+# be world-readable (training writes them so).
 FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
@@ -7,11 +16,10 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY petalflow/ petalflow/
 COPY serve.py train.py MLproject conda.yaml ./
-# Models come from MODEL_URI (a tracking server) or a mounted folder:
-#   docker run -v "$PWD/artifacts:/app/artifacts:ro" -p 8000:8000 petalflow
+RUN useradd --create-home --uid 10001 petalflow \
+    && mkdir -p /data && chown petalflow /data
 ENV ARTIFACTS_DIR=/app/artifacts PREDICTION_LOG=/data/predictions.db
-RUN mkdir -p /data && chown nobody /data
 VOLUME /data
 EXPOSE 8000
-USER nobody
+USER 10001
 CMD ["uvicorn", "serve:app", "--host", "0.0.0.0", "--port", "8000"]

@@ -7,22 +7,35 @@ PORT ?= 8000
 HOST ?= 0.0.0.0
 ARTIFACTS_DIR ?= artifacts
 
-.PHONY: install tools lint format test test-fast train serve run ui bench monitor clean
+.PHONY: install tools lint format test test-fast train serve check-port run ui bench monitor clean
 
 $(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "petalflow needs Python >= 3.11; '$(PYTHON)' is: $$($(PYTHON) --version 2>/dev/null || echo 'not found')."; \
+	  echo "Install Python 3.11+ (e.g. sudo apt-get install python3) or name one: make PYTHON=python3.12 ..."; exit 2; }
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "'$(PYTHON)' cannot create virtual environments (its venv/ensurepip modules are missing)."; \
+	  echo "Install them, e.g. sudo apt-get install python3-venv (Debian/Ubuntu), then run make again."; exit 2; }
+	@echo "==> creating $(VENV) with $$($(PYTHON) --version)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@echo "==> installing the pinned dependencies into $(VENV) (MLflow, scikit-learn, ...; about a minute the first time)"
+	$(PY) -m pip install --progress-bar on --upgrade pip
+	$(PY) -m pip install --progress-bar on -r requirements-dev.txt
 	touch $(STAMP)
+	@echo "==> $(VENV) is ready"
 
 install: $(STAMP)
 
-# wrk drives the benchmark and its smoke test; installed from Debian's packages as root.
+# wrk drives the benchmark and its smoke test; chromium renders /docs and /redoc in the docs
+# test (tests/e2e/test_docs_page.py). Both from Debian's packages, installed as root.
+TOOLS := wrk chromium
 tools:
-	@command -v wrk >/dev/null 2>&1 || { \
+	@missing=""; for tool in $(TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
-	  else echo "wrk is missing: sudo apt-get install wrk"; exit 2; fi; }
+	    echo "==> installing$$missing (apt-get)"; \
+	    apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing:$$missing; install with: sudo apt-get install$$missing"; exit 2; fi; fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -49,7 +62,17 @@ $(ARTIFACTS_DIR)/model_info.json:
 serve: $(STAMP)
 	ARTIFACTS_DIR=$(ARTIFACTS_DIR) $(VENV)/bin/uvicorn serve:app --host $(HOST) --port $(PORT)
 
-run: $(STAMP) $(ARTIFACTS_DIR)/model_info.json serve
+# Fails fast (before installing, training or loading) when something already listens on PORT.
+# Binds as uvicorn does (SO_REUSEADDR); no Python yet: the install step says what to do.
+check-port:
+	@$(PYTHON) -c pass 2>/dev/null || exit 0; \
+	error=$$($(PYTHON) -c 'import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], int(sys.argv[2])))' '$(HOST)' '$(PORT)' 2>&1) || { \
+	  case "$$error" in \
+	    *"in use"*) echo "port $(PORT) is already in use on $(HOST) (another server?): stop it or pick another port, e.g. make run PORT=$$(( $(PORT) + 1 ))";; \
+	    *) echo "cannot listen on $(HOST):$(PORT): $$(echo "$$error" | tail -n 1)";; \
+	  esac; exit 2; }
+
+run: check-port $(STAMP) $(ARTIFACTS_DIR)/model_info.json serve
 
 ui: $(STAMP)
 	$(VENV)/bin/mlflow ui

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -74,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
 
     config, dataset = parse_config(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    # A flag the chosen model does not use is recorded but has no effect: say so. Under
+    # `mlflow run` (MLFLOW_RUN_ID set) every flag is passed, so only changed values count.
+    given = sys.argv[1:] if argv is None else argv
+    for line in cfg.ignored_flag_warnings(build_parser(), given, config.model, only_changed="MLFLOW_RUN_ID" in os.environ):
+        logger.warning("%s", line)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         result = train(config, dataset)

@@ -15,6 +15,7 @@ from petalflow.core.errors import PetalflowError
 from petalflow.monitoring.checks import Monitor, open_log
 from petalflow.monitoring.prediction_log import PredictionLog
 from petalflow.observability.metrics import Telemetry
+from petalflow.serving.docs import add_docs
 from petalflow.serving.handlers import DataPlane
 from petalflow.serving.http_errors import install_error_handlers
 from petalflow.serving.loading import LoadedModel, load_model
@@ -85,17 +86,17 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         finally:
             await _stop(writer, log)
 
-    # FastAPI's OpenTelemetry hooks look up the environment on every request; petalflow
-    # exports its own Prometheus metrics, so they are off.
+    # No docs_url/redoc_url: add_docs serves them offline. FastAPI's OpenTelemetry hooks
+    # read the environment on every request; petalflow exports its own metrics.
     no_otel = TelemetryConfig(tracing=False, metrics=False, logs=False, operation_spans=False)
-    app = FastAPI(title="petalflow", version="1", lifespan=lifespan, telemetry=no_otel)
+    options = {"docs_url": None, "redoc_url": None, "telemetry": no_otel}
+    app = FastAPI(title="petalflow", version="1", lifespan=lifespan, **options)  # type: ignore[arg-type]
+    add_docs(app)
     app.router.redirect_slashes = False  # /predict/ is a clear 404, not an empty 307
     install_error_handlers(app)
     add_routes(app, serving, telemetry, docs)
+    limit = settings.max_body_bytes
     app.add_middleware(
-        RequestContextMiddleware,
-        telemetry=telemetry,
-        max_body_bytes=settings.max_body_bytes,
-        serving=serving,
+        RequestContextMiddleware, telemetry=telemetry, max_body_bytes=limit, serving=serving
     )
     return app

@@ -153,3 +153,37 @@ def optional_alias(value: str) -> str | None:
     if not _ALIAS_FORMAT.match(value):
         raise _fail("letters, digits, '_' or '-' (1-255 characters)", value)
     return value
+
+
+# The model each model-specific flag (argparse dest) applies to.
+MODEL_SPECIFIC = {"C": "logreg", "max_iter": "logreg", "n_estimators": "rf", "max_depth": "rf"}
+
+
+class _NotGiven:
+    """Namespace value of a flag the command line did not give (argparse leaves preset
+    attributes alone instead of filling in the default)."""
+
+
+def ignored_flag_warnings(
+    parser: argparse.ArgumentParser, argv: list[str], model: str, *, only_changed: bool = False
+) -> list[str]:
+    """One line per flag given on ``argv`` that ``model`` does not use, in argv's parser
+    order. Prefixes (``--n-est``) and ``--flag=value`` count as given: ``argv`` is parsed
+    again, with every flag preset to a marker. ``only_changed`` also drops flags whose
+    value is the default (``mlflow run`` passes every flag, whatever the user set)."""
+    marker = _NotGiven()
+    namespace = argparse.Namespace(**{a.dest: marker for a in parser._actions})
+    given = vars(parser.parse_args(argv, namespace=namespace))
+    lines: list[str] = []
+    for action in parser._actions:
+        owner = MODEL_SPECIFIC.get(action.dest)
+        value = given.get(action.dest, marker)
+        if owner is None or owner == model or value is marker:
+            continue
+        if only_changed and value == action.default:
+            continue
+        flag = max(action.option_strings, key=len)
+        lines.append(
+            f"{flag} applies to {owner}; ignored by {model} (still recorded in params.json)"
+        )
+    return lines
