@@ -28,6 +28,7 @@ from petalflow.core.model_card import ModelCard, card_for_version
 from petalflow.monitoring.checks import Monitor
 from petalflow.monitoring.prediction_log import PredictionLogReader
 from petalflow.monitoring.settings import MonitoringSettings
+from petalflow.observability.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"argument --window: must be an integer >= 10, got {args.window}")
     if args.min_samples < 10:
         parser.error(f"argument --min-samples: must be an integer >= 10, got {args.min_samples}")
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    configure_logging("WARNING")  # JSON lines on stderr, like the server's
     settings = MonitoringSettings(drift_window=args.window, drift_min_samples=args.min_samples)
     # Read-only: the report never creates, migrates or writes the server's file.
     try:
@@ -153,6 +154,8 @@ def _print_text(report: dict[str, Any]) -> None:
     accuracy = (
         f"accuracy {live['accuracy']:.3f} vs training {perf['training']['accuracy']:.3f}"
         if live
+        else f"{perf['min_labels']} needed for a verdict"
+        if perf["status"] == "insufficient_data"
         else perf.get("detail", "")
     )
     n = perf["n_labelled"]
