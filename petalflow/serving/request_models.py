@@ -93,20 +93,37 @@ def build_request_models(contract: ModelContract) -> RequestModels:
         instances=(list[row], Field(min_length=1)),  # type: ignore[valid-type]
     )
 
-    def bound(f: FeatureSpec, closed: str, opened: str, default: float) -> float:
-        value = getattr(f, closed) if getattr(f, closed) is not None else getattr(f, opened)
-        return default if value is None else float(value)
-
-    feats = contract.features
+    lows = [_lower(f) for f in contract.features]
+    highs = [_upper(f) for f in contract.features]
     return RequestModels(
         features=tuple(contract.feature_names),
         row=row,
         batch=batch,
-        low=np.array([bound(f, "ge", "gt", -np.inf) for f in feats]),
-        high=np.array([bound(f, "le", "lt", np.inf) for f in feats]),
-        low_open=np.array([f.ge is None and f.gt is not None for f in feats]),
-        high_open=np.array([f.le is None and f.lt is not None for f in feats]),
+        low=np.array([value for value, _ in lows]),
+        high=np.array([value for value, _ in highs]),
+        low_open=np.array([is_open for _, is_open in lows]),
+        high_open=np.array([is_open for _, is_open in highs]),
     )
+
+
+def _lower(feature: FeatureSpec) -> tuple[float, bool]:
+    """The binding lower bound (-inf if none) and whether it is exclusive.
+
+    pydantic applies both ``ge`` and ``gt`` when both are set, so the tighter one binds
+    (``gt`` on a tie).
+    """
+    ge, gt = feature.ge, feature.gt
+    if gt is not None and (ge is None or gt >= ge):
+        return float(gt), True
+    return (-np.inf if ge is None else float(ge)), False
+
+
+def _upper(feature: FeatureSpec) -> tuple[float, bool]:
+    """The binding upper bound (+inf if none) and whether it is exclusive (see _lower)."""
+    le, lt = feature.le, feature.lt
+    if lt is not None and (le is None or lt <= le):
+        return float(lt), True
+    return (np.inf if le is None else float(le)), False
 
 
 def fast_rows(records: Any, features: Sequence[str], models: RequestModels) -> np.ndarray | None:

@@ -1,0 +1,205 @@
+"""The model contract: pydantic's own validation and hand-written documents are the oracles."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from petalflow.core.contract import (
+    CONTRACT_VERSION,
+    FeatureSpec,
+    ModelContract,
+    numeric_contract,
+    parse_contract,
+)
+from petalflow.core.errors import ContractError
+
+
+def _document(**changes: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "dataset": "iris",
+        "features": [{"name": "a"}, {"name": "b"}],
+        "target": "species",
+        "classes": ["x", "y"],
+    }
+    return {**document, **changes}
+
+
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        ({}, {}),
+        ({"gt": 0}, {"gt": 0.0}),
+        ({"ge": -1, "lt": 2.5}, {"ge": -1.0, "lt": 2.5}),
+        ({"ge": 0, "gt": 0, "le": 1, "lt": 1}, {"ge": 0.0, "gt": 0.0, "le": 1.0, "lt": 1.0}),
+    ],
+)
+def test_feature_spec_bounds_lists_only_the_set_bounds(
+    bounds: dict[str, float], expected: dict[str, float]
+) -> None:
+    assert FeatureSpec(name="a", **bounds).bounds() == expected
+
+
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        ({}, ""),
+        ({"gt": 0}, "> 0"),
+        ({"ge": 0}, ">= 0"),
+        ({"lt": 1}, "< 1"),
+        ({"le": 1}, "<= 1"),
+        ({"gt": 0, "le": 100}, "> 0 and <= 100"),
+        ({"ge": -5, "lt": 7}, ">= -5 and < 7"),
+        (
+            {"ge": 0.5, "gt": 1e-9, "le": 2.25, "lt": 1e6},
+            ">= 0.5 and > 1e-09 and <= 2.25 and < 1e+06",
+        ),
+    ],
+)
+def test_feature_spec_rule_words_each_bound(bounds: dict[str, float], expected: str) -> None:
+    assert FeatureSpec(name="a", **bounds).rule() == expected
+
+
+def test_feature_spec_defaults_to_a_required_non_null_float() -> None:
+    spec = FeatureSpec(name="a")
+    assert (spec.type, spec.nullable, spec.categories, spec.description) == (
+        "float",
+        False,
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("document", "match"),
+    [
+        ({"name": ""}, "at least 1 character"),
+        ({"name": "a", "type": "text"}, "type"),
+        ({"name": "a", "unit": "cm"}, "Extra inputs are not permitted"),
+        ({"name": "a", "ge": "low"}, "ge"),
+    ],
+)
+def test_feature_spec_rejects_invalid_documents(document: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        FeatureSpec.model_validate(document)
+
+
+def test_feature_spec_is_frozen() -> None:
+    spec = FeatureSpec(name="a")
+    with pytest.raises(ValidationError, match="frozen"):
+        spec.name = "b"  # type: ignore[misc]
+
+
+def test_model_contract_accepts_a_consistent_document() -> None:
+    contract = ModelContract.model_validate(
+        _document(positive_class="y", verification_rows=[[1.0, 2.0], [3.0, 4.0]])
+    )
+    assert contract.contract_version == CONTRACT_VERSION == 1
+    assert contract.feature_names == ["a", "b"]
+    assert contract.positive_class == "y"
+    assert contract.verification_rows == [[1.0, 2.0], [3.0, 4.0]]
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"features": [{"name": "a"}, {"name": "b"}, {"name": "a"}]}, r"duplicate names \['a'\]"),
+        (
+            {"features": [{"name": "b"}, {"name": "a"}, {"name": "b"}, {"name": "a"}]},
+            r"duplicate names \['a', 'b'\]",
+        ),
+        ({"target": "b"}, "target 'b' is also listed among the features"),
+        ({"positive_class": "z"}, "positive_class 'z' is not a class"),
+        ({"verification_rows": [[1.0, 2.0], [1.0]]}, "every row needs 2 values"),
+        ({"verification_rows": [[1.0, 2.0, 3.0]]}, "every row needs 2 values"),
+        ({"features": []}, "features"),
+        ({"classes": ["x"]}, "classes"),
+        ({"extra": 1}, "Extra inputs are not permitted"),
+    ],
+)
+def test_model_contract_rejects_inconsistent_documents(changes: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        ModelContract.model_validate(_document(**changes))
+
+
+def test_model_contract_to_json_round_trips() -> None:
+    contract = ModelContract.model_validate(
+        _document(
+            features=[{"name": "a", "gt": 0, "description": "a length"}, {"name": "b"}],
+            verification_rows=[[1.5, 2.0]],
+        )
+    )
+    document = contract.to_json()
+    assert document["features"][0] == {
+        "name": "a",
+        "type": "float",
+        "ge": None,
+        "gt": 0.0,
+        "le": None,
+        "lt": None,
+        "categories": None,
+        "nullable": False,
+        "description": "a length",
+    }
+    assert document["contract_version"] == 1
+    assert document["verification_rows"] == [[1.5, 2.0]]
+    assert ModelContract.model_validate(document) == contract
+
+
+def test_parse_contract_returns_the_contract() -> None:
+    contract = parse_contract(_document(), "contract.json")
+    assert contract == ModelContract.model_validate(_document())
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        (_document(target="a"), "also listed among the features"),
+        ({"dataset": "iris"}, "Field required"),
+        ("not a document", "valid dictionary"),
+    ],
+)
+def test_parse_contract_names_the_source_of_an_invalid_contract(document: Any, reason: str) -> None:
+    with pytest.raises(ContractError, match=reason) as caught:
+        parse_contract(document, "/models/7/contract.json")
+    message = str(caught.value)
+    assert message.startswith("/models/7/contract.json is not a valid model contract (")
+    assert message.endswith("); retrain the model with this version of petalflow")
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__ is True
+
+
+def test_numeric_contract_builds_float_features_under_the_same_bounds() -> None:
+    contract = numeric_contract(
+        "iris", ["a", "b"], ["x", "y"], "species", {"gt": 0, "le": 100}, "cm", [[1, 2]]
+    )
+    assert contract.dataset == "iris"
+    assert contract.target == "species"
+    assert contract.classes == ["x", "y"]
+    assert contract.positive_class is None
+    assert contract.features == [
+        FeatureSpec(name=name, type="float", gt=0, le=100, description="cm") for name in "ab"
+    ]
+    assert contract.verification_rows == [[1.0, 2.0]]
+    assert all(type(v) is float for v in contract.verification_rows[0])
+
+
+def test_numeric_contract_defaults_to_unbounded_undescribed_features() -> None:
+    contract = numeric_contract("d", ["a"], ["x", "y"], "t")
+    assert contract.features == [FeatureSpec(name="a")]
+    assert contract.verification_rows == []
+
+
+def test_numeric_contract_turns_classes_into_strings() -> None:
+    assert numeric_contract("d", ["a"], [0, 1, 2], "t").classes == ["0", "1", "2"]  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_numeric_contract_rejects_non_finite_verification_rows(bad: float) -> None:
+    with pytest.raises(ContractError, match=r"^verification rows must be finite numbers$"):
+        numeric_contract(
+            "d", ["a", "b"], ["x", "y"], "t", verification_rows=[[1.0, 2.0], [1.0, bad]]
+        )
