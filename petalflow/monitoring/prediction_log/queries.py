@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -156,3 +157,36 @@ def insert_feedback(
         f"prediction {feedback_id!r} is already labelled "
         f"{found[0] if found else true_label!r}; feedback is accepted once per prediction"
     )
+
+
+class Reads:
+    """The read methods shared by the log and its read-only reader; a subclass provides
+    ``_connection()`` (read-write for the log, read-only for the reader)."""
+
+    def _connection(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    def count(self, model_version: str | None = None) -> int:
+        """Predicted rows written (of ``model_version`` if given), not those still queued."""
+        with self._connection() as conn:
+            return count(conn, model_version)
+
+    def recent(self, limit: int, model_version: str | None = None) -> RecentPredictions:
+        """The newest ``limit`` predicted rows (of ``model_version`` if given), oldest first."""
+        with self._connection() as conn:
+            return recent(conn, limit, model_version)
+
+    def labelled(self, limit: int, model_version: str | None = None) -> list[tuple[str, str]]:
+        """(true, predicted) label pairs of the most recent feedback, newest first."""
+        with self._connection() as conn:
+            return labelled(conn, limit, model_version)
+
+    def predicted_label(self, request_id: str) -> str | None:
+        """The label predicted for a row id (``<request-id>[:<index>]``), None if not logged."""
+        with self._connection() as conn:
+            return predicted_label(conn, request_id)
+
+    def latest_model_version(self) -> str | None:
+        """The model version of the newest written request, None for an empty log."""
+        with self._connection() as conn:
+            return latest_model_version(conn)

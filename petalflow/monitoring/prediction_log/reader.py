@@ -15,7 +15,6 @@ from pathlib import Path
 from petalflow.core.errors import PredictionLogError
 from petalflow.monitoring.prediction_log import queries
 from petalflow.monitoring.prediction_log.database import connect_readonly
-from petalflow.monitoring.prediction_log.queries import RecentPredictions
 from petalflow.monitoring.prediction_log.schema import check_version, has_log
 
 logger = logging.getLogger(__name__)
@@ -23,7 +22,7 @@ logger = logging.getLogger(__name__)
 _POINT_AT = "point --prediction-log (PREDICTION_LOG) at the server's prediction log"
 
 
-class PredictionLogReader:
+class PredictionLogReader(queries.Reads):
     """The reads of PredictionLog on a read-only connection; ``open()`` checks the file."""
 
     def __init__(self, path: str | Path, busy_timeout: float = 10.0) -> None:
@@ -72,28 +71,3 @@ class PredictionLogReader:
     def flush(self, timeout: float | None = None) -> bool:
         """Nothing to write: True. (Monitor flushes whichever log it is given.)"""
         return True
-
-    def count(self, model_version: str | None = None) -> int:
-        """Predicted rows written (of ``model_version`` if given)."""
-        with self._connection() as conn:
-            return queries.count(conn, model_version)
-
-    def recent(self, limit: int, model_version: str | None = None) -> RecentPredictions:
-        """The newest ``limit`` predicted rows (of ``model_version`` if given), oldest first."""
-        with self._connection() as conn:
-            return queries.recent(conn, limit, model_version)
-
-    def labelled(self, limit: int, model_version: str | None = None) -> list[tuple[str, str]]:
-        """(true, predicted) label pairs of the most recent feedback, newest first."""
-        with self._connection() as conn:
-            return queries.labelled(conn, limit, model_version)
-
-    def predicted_label(self, request_id: str) -> str | None:
-        """The label predicted for a row id (``<request-id>[:<index>]``), None if not logged."""
-        with self._connection() as conn:
-            return queries.predicted_label(conn, request_id)
-
-    def latest_model_version(self) -> str | None:
-        """The model version of the newest logged request, None for an empty log."""
-        with self._connection() as conn:
-            return queries.latest_model_version(conn)

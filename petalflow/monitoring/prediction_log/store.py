@@ -13,7 +13,6 @@ from petalflow.core.errors import PredictionLogError, PredictionNotFoundError, U
 from petalflow.monitoring.prediction_log import queries
 from petalflow.monitoring.prediction_log.database import connect
 from petalflow.monitoring.prediction_log.encoding import QueuedRequest, Rows
-from petalflow.monitoring.prediction_log.queries import RecentPredictions
 from petalflow.monitoring.prediction_log.schema import REMEDY, ensure_schema
 from petalflow.monitoring.prediction_log.writer import Writer
 
@@ -30,7 +29,7 @@ def _width(rows: Rows, what: str) -> int:
         ) from None
 
 
-class PredictionLog:
+class PredictionLog(queries.Reads):
     """Append-only prediction log with feedback; see the package docstring.
 
     The constructor only stores settings; ``start()`` opens the file and starts the
@@ -159,31 +158,6 @@ class PredictionLog:
         self._require_started()
         with connect(self.path, self.busy_timeout) as conn:
             yield conn
-
-    def count(self, model_version: str | None = None) -> int:
-        """Predicted rows written (of ``model_version`` if given), not those still queued."""
-        with self._connection() as conn:
-            return queries.count(conn, model_version)
-
-    def recent(self, limit: int, model_version: str | None = None) -> RecentPredictions:
-        """The newest ``limit`` predicted rows (of ``model_version`` if given), oldest first."""
-        with self._connection() as conn:
-            return queries.recent(conn, limit, model_version)
-
-    def labelled(self, limit: int, model_version: str | None = None) -> list[tuple[str, str]]:
-        """(true, predicted) label pairs of the most recent feedback, newest first."""
-        with self._connection() as conn:
-            return queries.labelled(conn, limit, model_version)
-
-    def predicted_label(self, request_id: str) -> str | None:
-        """The label predicted for a row id (``<request-id>[:<index>]``), None if not logged."""
-        with self._connection() as conn:
-            return queries.predicted_label(conn, request_id)
-
-    def latest_model_version(self) -> str | None:
-        """The model version of the newest written request, None for an empty log."""
-        with self._connection() as conn:
-            return queries.latest_model_version(conn)
 
     def add_feedback(
         self,
