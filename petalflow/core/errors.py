@@ -104,3 +104,25 @@ class MonitoringDisabledError(ClientError):
 
 class PredictionLogError(PetalflowError):
     """The prediction log file cannot be opened, or has a schema this version cannot use."""
+
+
+class PredictionLogUnavailableError(ClientError):
+    """The prediction log cannot be read or written right now (full, locked, damaged,
+    moved); the message says why and since when, never the file's path."""
+
+    status = 503
+    code = "prediction_log_unavailable"
+
+
+class PredictionNotLoggedError(ClientError):
+    """Feedback on a prediction that was answered but dropped by the prediction log."""
+
+    status = 503
+    code = "prediction_not_logged"
+
+
+class RequestIdConflictError(ClientError):
+    """A reused X-Request-ID with other features, or feedback on such an id."""
+
+    status = 409
+    code = "request_id_conflict"

@@ -7,19 +7,30 @@ answers the same (and `python -m petalflow.monitor` computes the same report off
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from typing import Any
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
+import numpy as np
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from petalflow.core.errors import MonitoringDisabledError
+from petalflow.core.errors import (
+    MonitoringDisabledError,
+    PredictionLogUnavailableError,
+    PredictionNotFoundError,
+    PredictionNotLoggedError,
+    RequestIdConflictError,
+)
 from petalflow.core.model_card import ModelCard
 from petalflow.monitoring import drift, performance
 from petalflow.monitoring.prediction_log import PredictionLog, PredictionLogReader, Rows
+from petalflow.monitoring.prediction_log.encoding import QueuedRequest
+from petalflow.monitoring.prediction_log.health import HealthObserver, reason_of
 from petalflow.monitoring.settings import MonitoringSettings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 _STATUS_VALUE = {drift.OK: 0, drift.WARN: 1, drift.ALERT: 2, drift.INSUFFICIENT_DATA: -1}
 
 
@@ -51,13 +62,66 @@ class Monitor:
             )
         return self.log
 
-    def record(self, request_id: str, rows: Rows, labels: Sequence[str], proba: Rows) -> None:
+    def record(
+        self,
+        request_id: str,
+        rows: Rows,
+        labels: Sequence[str],
+        proba: Rows,
+        remember: bool = False,
+    ) -> None:
         """Queue one request's predictions (rows n x k, n labels, proba n x classes) for
-        the log: one queue append, O(1) per request; nothing without a writable log."""
+        the log: one queue append, O(1) per request; nothing without a writable log.
+        ``remember``: a client-chosen request id, checked by ``answered`` when reused."""
         log = self._writable
         if log is not None:
             model = self.model
-            log.record(request_id, model.model_version, rows, labels, model.class_names, proba)
+            log.record(
+                request_id,
+                model.model_version,
+                rows,
+                labels,
+                model.class_names,
+                proba,
+                remember=remember,
+            )
+
+    def answered(self, request_id: str, rows: np.ndarray) -> QueuedRequest | None:
+        """The request already answered under the client-chosen ``request_id``, to replay
+        (None if the id is new); RequestIdConflictError if it had other features."""
+        log = self._writable
+        if log is None:
+            return None
+        try:
+            found = self._read(lambda: log.lookup(request_id))
+        except PredictionLogUnavailableError:
+            return None  # cannot tell: predictions are still served
+        if found is None:
+            return None
+        if not np.array_equal(np.asarray(found.features, dtype=float), rows):
+            raise RequestIdConflictError(
+                f"request id {request_id!r} (X-Request-ID) was already used for a prediction "
+                "with other features; send a new, unique X-Request-ID with each request "
+                "(reuse one only to retry the same request, which replays its answer)"
+            )
+        return found
+
+    def _read(self, read: Callable[[], T]) -> T:
+        """``read()`` on the log; a log that cannot be read is a 503 saying why."""
+        try:
+            return read()
+        except sqlite3.Error as exc:
+            reason = reason_of(exc)
+            if self._writable is not None:
+                self._writable.health.fail(reason, exc)
+            raise PredictionLogUnavailableError(
+                f"the prediction log cannot be read ({reason}: {exc}); predictions are "
+                "still served; see petalflow_prediction_log_up in /metrics and the server log"
+            ) from None
+
+    def log_health(self) -> dict[str, Any] | None:
+        """The prediction log's health block (the server's log only)."""
+        return None if self._writable is None else self._writable.health.report()
 
     def drift(self) -> dict[str, Any]:
         """Drift of the last DRIFT_WINDOW predictions of this model against training."""
@@ -66,9 +130,11 @@ class Monitor:
             return {
                 "status": "unavailable",
                 "detail": "the model has no reference_stats.json; retrain with this version",
+                "prediction_log": self.log_health(),
             }
-        log.flush()
-        recent = log.recent(self.settings.drift_window, self.model.model_version)
+        log.flush(timeout=1.0)  # a locked log: report what is written, not wait for it
+        version = self.model.model_version
+        recent = self._read(lambda: log.recent(self.settings.drift_window, version))
         report = drift.drift_report(
             self.model.reference,
             recent.features,
@@ -76,12 +142,13 @@ class Monitor:
             self.model.feature_names,
             min_samples=self.settings.drift_min_samples,
         )
-        return {"model_version": self.model.model_version, **report}
+        return {"model_version": version, **report, "prediction_log": self.log_health()}
 
     def performance(self) -> dict[str, Any]:
         """Live accuracy and macro F1 over labelled predictions, beside training's."""
         log = self._require_log()
-        pairs = log.labelled(self.settings.performance_window, self.model.model_version)
+        version = self.model.model_version
+        pairs = self._read(lambda: log.labelled(self.settings.performance_window, version))
         if "accuracy" not in self.model.metrics:
             return {
                 "model_version": self.model.model_version,
@@ -90,6 +157,7 @@ class Monitor:
                 "live": None,
                 "training": {},
                 "detail": "the model has no training metrics (metrics.json); retrain it",
+                "prediction_log": self.log_health(),
             }
         report = performance.performance_report(
             [t for t, _ in pairs],
@@ -98,20 +166,44 @@ class Monitor:
             margin=self.settings.accuracy_margin,
             min_labels=self.settings.performance_min_labels,
         )
-        return {"model_version": self.model.model_version, **report}
+        return {"model_version": version, **report, "prediction_log": self.log_health()}
 
     def feedback(self, request_id: str, true_label: str) -> dict[str, Any]:
         """Join a ground-truth label to a logged prediction (404/409/422 as errors)."""
         log = self._require_log()
         if not isinstance(log, PredictionLog):
             raise TypeError("feedback needs the server's PredictionLog; a reader cannot write")
-        predicted = log.add_feedback(request_id, true_label, allowed_labels=self.model.class_names)
+        try:
+            predicted = self._read(
+                lambda: log.add_feedback(request_id, true_label, self.model.class_names)
+            )
+        except PredictionNotFoundError:
+            self._not_logged(log, request_id)
+            raise
         return {
             "request_id": request_id,
             "true_label": true_label,
             "predicted_label": predicted,
             "correct": predicted == true_label,
         }
+
+    @staticmethod
+    def _not_logged(log: PredictionLog, request_id: str) -> None:
+        """Raise PredictionNotLoggedError if the log dropped ``request_id`` or is failing."""
+        health = log.health
+        base = request_id.rpartition(":")[0]
+        reason = health.why_dropped(request_id) or (base and health.why_dropped(base))
+        if reason:
+            raise PredictionNotLoggedError(
+                f"prediction {request_id!r} was answered but not logged ({reason}), so it "
+                "cannot take feedback; see petalflow_prediction_log_dropped_total in /metrics"
+            )
+        if not health.up:
+            raise PredictionNotLoggedError(
+                f"no logged prediction has request id {request_id!r}, and the prediction log "
+                f"is degraded ({health.reason} since {health.report()['degraded_since']}): it "
+                "may have been dropped, or still be queued; retry when the log has recovered"
+            )
 
 
 class MonitoringCollector(Collector):
@@ -121,8 +213,16 @@ class MonitoringCollector(Collector):
         self.monitor = monitor
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
+        """The gauges; none when the log is off or cannot be read (then
+        ``petalflow_prediction_log_up`` is 0: /metrics never fails because of the log)."""
         if self.monitor.log is None:
             return []
+        try:
+            return self._gauges()
+        except PredictionLogUnavailableError:
+            return []
+
+    def _gauges(self) -> list[GaugeMetricFamily]:
         version = self.monitor.model.model_version
         psi = GaugeMetricFamily(
             "petalflow_feature_drift_psi", "PSI vs training", labels=["feature"]
@@ -164,9 +264,17 @@ class MonitoringCollector(Collector):
         return [psi, ks, status, accuracy, f1, labelled]
 
 
-def open_log(settings: MonitoringSettings) -> PredictionLog | None:
+def open_log(
+    settings: MonitoringSettings, observer: HealthObserver | None = None
+) -> PredictionLog | None:
     """The prediction log named by PREDICTION_LOG, not started (the caller calls
-    ``start()``, which opens the file), or None when it is disabled."""
+    ``start()``, which opens the file), or None when it is disabled; ``observer`` is
+    told about its health (the server's metrics)."""
     if not settings.prediction_log:
         return None
-    return PredictionLog(settings.prediction_log, max_rows=settings.prediction_log_max_rows)
+    return PredictionLog(
+        settings.prediction_log,
+        max_rows=settings.prediction_log_max_rows,
+        on_damage=settings.prediction_log_on_damage,
+        observer=observer,
+    )

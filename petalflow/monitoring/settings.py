@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -13,6 +15,11 @@ class MonitoringSettings(BaseSettings):
 
     prediction_log: str = Field(
         default="predictions.db", description="SQLite prediction log; empty string disables it"
+    )
+    prediction_log_on_damage: Literal["refuse", "move_aside"] = Field(
+        default="refuse",
+        description="A damaged log at start-up: refuse to start, or move it aside and "
+        "start a new one",
     )
     prediction_log_max_rows: int = Field(default=100_000, ge=1000, description="Retention")
     drift_window: int = Field(default=500, ge=10, description="Predictions in a drift check")

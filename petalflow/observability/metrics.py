@@ -59,6 +59,8 @@ class Telemetry:
             ["model_version", "predicted_class"],
             registry=target,
         )
+        #: Whether the prediction log's metrics are exposed (set when the log starts).
+        self.log_enabled = False
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[str, Any] = {}
         self._prediction_children: dict[tuple[str, str], Any] = {}
@@ -69,6 +71,26 @@ class Telemetry:
             multiprocess_mode="max",
             registry=target,
         )
+        self.log_dropped_rows = Counter(
+            "petalflow_prediction_log_dropped",
+            "Predicted rows answered but not logged, by reason",
+            ["reason"],
+            registry=target,
+        )
+        # live*: only running workers count; min: any failing worker shows 0.
+        self.log_up_gauge = Gauge(
+            "petalflow_prediction_log_up",
+            "1 while the prediction log writes, 0 while it is degraded",
+            multiprocess_mode="livemin",
+            registry=target,
+        )
+        self.log_last_write = Gauge(
+            "petalflow_prediction_log_last_write_timestamp_seconds",
+            "Unix time of the prediction log's last successful write",
+            multiprocess_mode="livemax",
+            registry=target,
+        )
+        self._log_metrics = (self.log_dropped_rows, self.log_up_gauge, self.log_last_write)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one request and its latency (children cached: labels() costs a lock)."""
@@ -90,6 +112,18 @@ class Telemetry:
             counter = self._prediction_children[key] = self.predictions.labels(*key)
         counter.inc(count)
 
+    def log_dropped(self, reason: str, rows: int) -> None:
+        """The prediction log dropped ``rows`` predicted rows (a HealthObserver method)."""
+        self.log_dropped_rows.labels(reason).inc(rows)
+
+    def log_written(self, at: float) -> None:
+        """The prediction log committed at ``at`` (Unix time)."""
+        self.log_last_write.set(at)
+
+    def log_up(self, up: bool) -> None:
+        """The prediction log is writing (or not)."""
+        self.log_up_gauge.set(int(up))
+
     def render(self, collectors: Iterable[Collector] = ()) -> bytes:
         """The exposition text: request metrics plus ``collectors`` (drift, accuracy)."""
         registry = CollectorRegistry()
@@ -98,6 +132,9 @@ class Telemetry:
         else:
             for metric in (self.requests, self.latency, self.predictions, self.model_info):
                 registry.register(metric)
+            if self.log_enabled:
+                for metric in self._log_metrics:
+                    registry.register(metric)
         for collector in collectors:
             registry.register(collector)
         return bytes(generate_latest(registry))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +17,12 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from petalflow.monitoring.checks import Monitor, open_log
-from petalflow.monitoring.prediction_log import PredictionLog, PredictionLogReader
+from petalflow.monitoring.prediction_log import PredictionLog, PredictionLogReader, writer
 from petalflow.serving.app import create_app
 from petalflow.serving.loading import load_model
 from petalflow.training.data import FEATURE_NAMES, load_dataset
 from tests.conftest import ROOT, make_settings
+from tests.monitoring.conftest import DiskLimit, damage, page_count
 
 
 @pytest.fixture()
@@ -343,3 +347,203 @@ def test_performance_without_training_metrics_is_unavailable(trained: Path, tmp_
     with TestClient(create_app(settings)) as client:
         assert client.get("/monitoring/performance").json()["status"] == "unavailable"
         assert client.get("/metrics").status_code == 200
+
+
+# Faults: the log fails, predictions go on, and the failure is visible.
+
+
+def _eventually(client: TestClient, condition: Any, timeout: float = 20.0) -> dict[str, Any]:
+    """Scrape /metrics (always 200) until ``condition(families)`` holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        families = scrape(client)
+        if condition(families):
+            return families
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def _up(families: dict[str, Any]) -> float:
+    return sample_value(families, "petalflow_prediction_log_up", "petalflow_prediction_log_up")
+
+
+def _dropped(families: dict[str, Any], reason: str) -> float:
+    family = "petalflow_prediction_log_dropped"
+    return sample_value(families, family, f"{family}_total", reason=reason)
+
+
+def test_full_disk_predictions_answer_drops_are_counted_and_logging_resumes(
+    trained: Path, tmp_path: Path, disk_limit: DiskLimit
+) -> None:
+    path = tmp_path / "p.db"
+    with TestClient(create_app(make_settings(trained, prediction_log=str(path)))) as client:
+        _predict(client, traffic(8, n=1)[0], "first")
+        assert client.get("/monitoring/drift").json()["prediction_log"]["status"] == "ok"
+        families = scrape(client)
+        assert _up(families) == 1
+        assert (
+            sample_value(
+                families,
+                "petalflow_prediction_log_last_write_timestamp_seconds",
+                "petalflow_prediction_log_last_write_timestamp_seconds",
+            )
+            > time.time() - 60
+        )
+        disk_limit.pages = page_count(path)
+        send(client, traffic(9, n=1000), "big")  # 200: the answer does not wait for the log
+        families = _eventually(client, lambda f: _up(f) == 0 and _dropped(f, "disk_full") >= 1000)
+        drift = client.get("/monitoring/drift")
+        assert drift.status_code == 200
+        health = drift.json()["prediction_log"]
+        assert health["status"] == "degraded" and health["reason"] == "disk_full"
+        assert health["degraded_since"] and health["dropped"]["disk_full"] >= 1000
+        feedback = client.post("/feedback", json={"request_id": "big:3", "true_label": "setosa"})
+        assert feedback.status_code == 503
+        assert feedback.json()["error"] == "prediction_not_logged"
+        assert "disk_full" in feedback.json()["message"]
+        disk_limit.pages = None  # space returns
+        _predict(client, traffic(10, n=1)[0], "after")
+        _eventually(client, lambda f: _up(f) == 1)
+        ok = client.post("/feedback", json={"request_id": "after", "true_label": "setosa"})
+        assert ok.status_code == 200
+        assert client.get("/monitoring/performance").json()["prediction_log"]["status"] == "ok"
+
+
+def test_damaged_log_keeps_predicting_and_answers_503_not_500(
+    trained: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "p.db"
+    with TestClient(create_app(make_settings(trained, prediction_log=str(path)))) as client:
+        send(client, traffic(11, n=500), "filled")
+        for i in range(400):
+            _predict(client, traffic(12 + i, n=1)[0], f"row-{i}")
+        assert client.get("/monitoring/drift").status_code == 200  # flushed
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        damage(path, "pages_2_to_5")
+        for i in range(20):
+            _predict(client, traffic(500 + i, n=1)[0], f"late-{i}")  # 200 throughout
+        response = client.get("/monitoring/drift")  # reads the damaged predictions table
+        assert response.status_code == 503, response.text
+        body = response.json()
+        assert body["error"] == "prediction_log_unavailable"
+        assert "damaged" in body["message"] and str(tmp_path) not in body["message"]
+        # The feedback table's page is intact: readable, and says the log is degraded.
+        performance = client.get("/monitoring/performance")
+        assert performance.status_code == 200
+        assert performance.json()["prediction_log"]["reason"] == "damaged"
+        feedback = client.post("/feedback", json={"request_id": "row-3", "true_label": "setosa"})
+        assert feedback.status_code == 503
+        families = _eventually(client, lambda f: _up(f) == 0)
+        assert "petalflow_drift_status" not in families  # log-derived gauges: unavailable
+        assert (
+            sample_value(
+                families, "petalflow_requests", "petalflow_requests_total", route="/predict"
+            )
+            >= 420
+        )  # request metrics never depend on the log
+
+
+def test_moved_log_is_recreated_and_nothing_answers_500(trained: Path, tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    with TestClient(create_app(make_settings(trained, prediction_log=str(path)))) as client:
+        send(client, traffic(13, n=50), "old")
+        assert client.get("/monitoring/drift").json()["window_size"] == 50
+        os.rename(path, tmp_path / "p.db.1")
+        statuses = set()
+        deadline = time.monotonic() + 20
+        while True:
+            _predict(client, traffic(14, n=1)[0], f"new-{len(statuses)}-{time.monotonic()}")
+            drift = client.get("/monitoring/drift")
+            statuses.add(drift.status_code)
+            if drift.status_code == 200 and drift.json()["window_size"] >= 1:
+                break
+            assert time.monotonic() < deadline
+        assert statuses <= {200, 503}
+        assert drift.json()["prediction_log"]["status"] == "ok"
+        _predict(client, traffic(15, n=1)[0], "fresh")
+        ok = client.post("/feedback", json={"request_id": "fresh", "true_label": "setosa"})
+        assert ok.status_code == 200
+
+
+def test_locked_log_is_degraded_until_the_lock_goes_then_everything_is_written(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "_BEHIND_SECONDS", 0.2)
+    path = tmp_path / "p.db"
+    with TestClient(create_app(make_settings(trained, prediction_log=str(path)))) as client:
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            _predict(client, traffic(16, n=1)[0], "waiting")
+            _eventually(client, lambda f: _up(f) == 0)
+            drift = client.get("/monitoring/drift").json()
+            assert drift["prediction_log"]["reason"] == "locked"
+            feedback = client.post(
+                "/feedback", json={"request_id": "waiting", "true_label": "setosa"}
+            )
+            assert feedback.status_code == 503  # queued, not lost: not a 404
+            assert "locked" in feedback.json()["message"]
+        finally:
+            blocker.execute("COMMIT")
+            blocker.close()
+        _eventually(client, lambda f: _up(f) == 1)
+        ok = client.post("/feedback", json={"request_id": "waiting", "true_label": "setosa"})
+        assert ok.status_code == 200
+
+
+# Reused request ids: replayed (same features) or refused (other features).
+
+
+def test_reused_request_id_with_the_same_features_replays_the_logged_answer(
+    monitored: TestClient,
+) -> None:
+    row = traffic(17, n=1)[0]
+    first = monitored.post("/predict", json=row, headers={"x-request-id": "retry-1"})
+    again = monitored.post("/predict", json=row, headers={"x-request-id": "retry-1"})
+    assert first.status_code == again.status_code == 200
+    keep = ("predicted_label", "class_probabilities", "model_version")
+    assert {k: again.json()[k] for k in keep} == {k: first.json()[k] for k in keep}
+    assert monitored.get("/monitoring/drift").json()["window_size"] == 1  # logged once
+    # Replayed from the file too (after the write), not only from memory.
+    third = monitored.post("/predict", json=row, headers={"x-request-id": "retry-1"})
+    assert third.json()["class_probabilities"] == first.json()["class_probabilities"]
+    assert monitored.get("/monitoring/drift").json()["window_size"] == 1
+
+
+@pytest.mark.parametrize("written", [False, True])
+def test_reused_request_id_with_other_features_is_409_and_feedback_stays_right(
+    monitored: TestClient, written: bool
+) -> None:
+    mine, theirs = traffic(18, n=2)
+    mine = {**mine, "petal_length": 1.0}
+    theirs = {**theirs, "petal_length": 6.5}
+    first = monitored.post("/predict", json=mine, headers={"x-request-id": "shared"})
+    assert first.status_code == 200
+    if written:
+        assert monitored.get("/monitoring/drift").status_code == 200  # flushed to the file
+    clash = monitored.post("/predict", json=theirs, headers={"x-request-id": "shared"})
+    assert clash.status_code == 409
+    body = clash.json()
+    assert body["error"] == "request_id_conflict" and "X-Request-ID" in body["message"]
+    batch = monitored.post(
+        "/predict/batch", json={"instances": [theirs]}, headers={"x-request-id": "shared"}
+    )
+    assert batch.status_code == 409
+    truth = first.json()["predicted_label"]
+    feedback = monitored.post("/feedback", json={"request_id": "shared", "true_label": truth})
+    assert feedback.status_code == 200
+    assert feedback.json()["predicted_label"] == truth  # the first client's own prediction
+    assert monitored.get("/monitoring/drift").json()["window_size"] == 1
+
+
+def test_generated_request_ids_are_never_checked_against_the_log(
+    monitored: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: object) -> None:
+        raise AssertionError("looked up a server-generated id")
+
+    monkeypatch.setattr(PredictionLog, "lookup", fail)
+    for row in traffic(19, n=3):
+        assert monitored.post("/predict", json=row).status_code == 200

@@ -22,6 +22,7 @@ from petalflow.core.errors import (
     AlreadyLabelledError,
     PredictionLogError,
     PredictionNotFoundError,
+    RequestIdConflictError,
     UnknownLabelError,
 )
 from petalflow.monitoring.prediction_log import PredictionLog, PredictionLogReader, schema
@@ -182,8 +183,8 @@ def test_prediction_log_records_queued_before_start_are_written(tmp_path: Path) 
 # Schema versions
 
 
-def test_prediction_log_start_creates_the_schema_at_user_version_1(log: PredictionLog) -> None:
-    assert pragma(log.path, "user_version") == schema.USER_VERSION == 1
+def test_prediction_log_start_creates_the_schema_at_user_version_2(log: PredictionLog) -> None:
+    assert pragma(log.path, "user_version") == schema.USER_VERSION == 2
     assert pragma(log.path, "journal_mode") == "wal"
     assert raw_rows(log.path) == raw_rows(log.path, "feedback") == []
 
@@ -192,7 +193,7 @@ def test_prediction_log_start_migrates_a_version_0_file(tmp_path: Path) -> None:
     path = tmp_path / "v0.db"
     make_file(path, VERSION_0_DDL)
     with PredictionLog(path) as log:
-        assert pragma(path, "user_version") == 1
+        assert pragma(path, "user_version") == 2
         conn = sqlite3.connect(path)
         try:
             indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
@@ -229,18 +230,34 @@ def test_schema_migrate_0_to_1_drops_the_old_index_and_sets_the_version(tmp_path
     assert len(raw_rows(path)) == 1
 
 
+def test_schema_migrate_1_to_2_adds_the_conflicted_column_to_old_rows(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    make_file(path, VERSION_0_DDL)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        schema.migrate_0_to_1(conn)
+        assert schema.MIGRATIONS[1] is schema.migrate_1_to_2
+        schema.migrate_1_to_2(conn)
+        assert schema.user_version(conn) == 2
+        assert conn.execute("SELECT request_id, conflicted FROM predictions").fetchall() == [
+            ("old", 0)
+        ]
+    finally:
+        conn.close()
+
+
 def test_prediction_log_start_refuses_a_newer_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
-    make_file(path, VERSION_0_DDL, user_version=2)
+    make_file(path, VERSION_0_DDL, user_version=3)
     threads = writer_threads()
     log = PredictionLog(path)  # the constructor does no I/O: start() refuses
     with pytest.raises(PredictionLogError) as raised:
         log.start()
     message = str(raised.value)
     assert str(path) in message
-    assert "schema version 2" in message and "newer petalflow" in message
+    assert "schema version 3" in message and "newer petalflow" in message
     assert REMEDY in message
-    assert pragma(path, "user_version") == 2  # left as it was
+    assert pragma(path, "user_version") == 3  # left as it was
     assert writer_threads() == threads  # no thread started for a refused file
 
 
@@ -255,12 +272,8 @@ def test_prediction_log_start_refuses_a_file_of_the_per_row_layout(tmp_path: Pat
     assert pragma(path, "user_version") == 0
 
 
-@pytest.mark.parametrize("kind", ["not_sqlite", "missing_directory"])
-def test_prediction_log_start_refuses_an_unusable_file(tmp_path: Path, kind: str) -> None:
+def test_prediction_log_start_refuses_a_missing_directory(tmp_path: Path) -> None:
     path = tmp_path / "missing" / "p.db"
-    if kind == "not_sqlite":
-        path = tmp_path / "notes.txt"
-        path.write_bytes(b"these are not the predictions you are looking for " * 100)
     with pytest.raises(PredictionLogError) as raised:
         PredictionLog(path).start()
     message = str(raised.value)
@@ -437,7 +450,7 @@ def test_prediction_log_survives_restart(tmp_path: Path) -> None:
         second.flush()
         assert second.count() == 2
         assert second.labelled(10) == [("setosa", "setosa")]
-    assert pragma(path, "user_version") == 1
+    assert pragma(path, "user_version") == schema.USER_VERSION
 
 
 def test_prediction_log_close_writes_queued_rows_and_drops_later_ones(tmp_path: Path) -> None:
@@ -862,7 +875,7 @@ def test_prediction_log_loop_writer_never_waits_for_a_locked_database(
 def test_prediction_log_loop_drain_is_bounded_and_leaves_the_rest_queued(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(writer_module, "_LOOP_ROWS", 5)
+    monkeypatch.setattr(writer_module, "_LOOP_CHUNK", 5)
     with PredictionLog(tmp_path / "p.db", linger=3600) as log:
         record_batch(log, "b", 4)
         for i in range(10):
@@ -986,7 +999,7 @@ def test_prediction_log_reader_refuses_a_file_it_cannot_read(
 ) -> None:
     path = tmp_path / "p.db"
     if kind == "newer":
-        make_file(path, VERSION_0_DDL, user_version=2)
+        make_file(path, VERSION_0_DDL, user_version=schema.USER_VERSION + 1)
     elif kind == "per_row":
         make_file(path, "CREATE TABLE predictions (id INTEGER PRIMARY KEY, label TEXT)")
     elif kind == "no_table":
@@ -997,3 +1010,42 @@ def test_prediction_log_reader_refuses_a_file_it_cannot_read(
         PredictionLogReader(path).open()
     assert str(path) in str(raised.value)
     assert not path.exists() if kind == "missing" else path.is_file()
+
+
+# Reused request ids (two workers answering one X-Request-ID before either wrote it)
+
+
+@pytest.mark.parametrize("same_features", [True, False])
+def test_prediction_log_reused_id_never_takes_feedback_for_the_wrong_prediction(
+    tmp_path: Path, same_features: bool
+) -> None:
+    path = tmp_path / "p.db"
+    with PredictionLog(path) as first, PredictionLog(path) as second:
+        record(first, "dup", row=[1.0, 2.0, 3.0, 4.0])
+        other = [1.0, 2.0, 3.0, 4.0] if same_features else [9.0, 9.0, 9.0, 9.0]
+        record(second, "dup", label="virginica", row=other)
+        assert first.flush() and second.flush()
+        assert first.count() == 1  # the first request's row is kept, once
+        assert first.lookup("dup").features.tolist() == [[1.0, 2.0, 3.0, 4.0]]
+        if same_features:  # the same request retried: its feedback is its own
+            assert first.add_feedback("dup", "setosa") == "setosa"
+        else:
+            with pytest.raises(RequestIdConflictError, match="two requests with different"):
+                first.add_feedback("dup", "setosa")
+            assert first.labelled(10) == []
+
+
+def test_prediction_log_lookup_finds_queued_remembered_and_written_requests(
+    tmp_path: Path,
+) -> None:
+    with PredictionLog(tmp_path / "p.db", linger=60) as log:  # the thread stays asleep
+        assert log.record("mine", "1", [ROW], ["setosa"], CLASSES, [PROBA], remember=True)
+        assert log.lookup("mine") is not None  # queued: found in memory
+        assert log.record("theirs", "1", [ROW], ["setosa"], CLASSES, [PROBA])
+        assert log.lookup("theirs") is None  # not remembered and not written yet
+        assert log.flush()
+        found = log.lookup("theirs")
+        assert found is not None and found.features.tolist() == [ROW]
+        assert found.probabilities.tolist() == [PROBA] and found.model_version == "1"
+        assert list(found.labels) == ["setosa"] and list(found.classes) == CLASSES
+        assert log.lookup("nobody") is None

@@ -11,12 +11,27 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 
-@contextmanager
-def connect(path: Path, timeout: float) -> Iterator[sqlite3.Connection]:
-    """A read-write autocommit connection that waits up to ``timeout`` s for a lock."""
-    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
-    with closing(conn):
+def open_connection(path: Path, timeout: float, create: bool = True) -> sqlite3.Connection:
+    """A read-write autocommit connection that waits up to ``timeout`` s for a lock; the
+    one place connections that write are opened. Without ``create`` a missing file is an
+    error (SQLITE_CANTOPEN) instead of a new empty database."""
+    if create:
+        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    else:
+        uri = f"{path.absolute().as_uri()}?mode=rw"
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+    try:
         conn.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextmanager
+def connect(path: Path, timeout: float, create: bool = True) -> Iterator[sqlite3.Connection]:
+    """``open_connection``, closed on exit."""
+    with closing(open_connection(path, timeout, create)) as conn:
         yield conn
 
 
@@ -46,3 +61,26 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
 def is_busy(exc: BaseException) -> bool:
     """Whether ``exc`` is SQLite's "database is locked" (another connection writes)."""
     return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+
+
+class Handle:
+    """A writer's own connection, and the file generation it was opened on."""
+
+    def __init__(self) -> None:
+        self.conn: sqlite3.Connection | None = None
+        self.generation = 0
+        self.ready = False  # the event loop's connection is set up
+
+    def close(self, checkpoint: bool = False) -> None:
+        """Close the connection; with ``checkpoint``, first copy the write-ahead log into
+        the database file (the file was moved: its WAL stays at the old name, and SQLite
+        leaves it there on close)."""
+        if self.conn is None:
+            return
+        if checkpoint:
+            try:
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:  # best effort: another connection may be reading
+                logger.debug("could not checkpoint before closing: %s", exc)
+        self.conn.close()
+        self.conn, self.ready = None, False

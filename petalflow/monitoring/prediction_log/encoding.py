@@ -7,6 +7,7 @@ caller's arrays.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -16,6 +17,24 @@ import orjson
 logger = logging.getLogger(__name__)
 
 Rows = Sequence[Sequence[float]] | np.ndarray
+
+# Up to _CHUNK requests per statement (multi-row VALUES): sqlite3 releases and retakes
+# the GIL once per statement, where executemany does it once per row, and under load
+# each of those hand-offs stalls the event loop's thread. 8 x 100 parameters stay under
+# every SQLite build's variable limit (999 before 3.32).
+_CHUNK = 100
+_INSERT = (
+    "INSERT INTO predictions (request_id, created_at, model_version, n_rows, "
+    "features, labels, probabilities, classes) VALUES "
+)
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
+# A request id already logged: the first request's row stays, and is marked when the
+# features differ (two workers answered the same X-Request-ID within one drain).
+_ON_CONFLICT = (
+    " ON CONFLICT (request_id) DO UPDATE SET conflicted = 1 "
+    "WHERE predictions.features != excluded.features"
+)
+_WIDTH = _ROW.count("?")  # parameters per request
 
 
 class QueuedRequest(NamedTuple):
@@ -82,3 +101,13 @@ class Encoder:
             kept.append(item)
         self._classes = (cached, classes_json)
         return values, n, kept
+
+
+def insert(conn: sqlite3.Connection, values: list[Any]) -> None:
+    """Insert the encoded requests ``values`` (from ``Encoder.encode``), in the caller's
+    transaction, ``_CHUNK`` requests per statement."""
+    step = _WIDTH * _CHUNK
+    for start in range(0, len(values), step):
+        chunk = values[start : start + step]
+        sql = _INSERT + ", ".join([_ROW] * (len(chunk) // _WIDTH)) + _ON_CONFLICT
+        conn.execute(sql, chunk)

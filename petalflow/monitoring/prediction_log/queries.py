@@ -11,7 +11,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
-from petalflow.core.errors import AlreadyLabelledError, PredictionNotFoundError
+from petalflow.core.errors import (
+    AlreadyLabelledError,
+    PredictionNotFoundError,
+    RequestIdConflictError,
+)
+from petalflow.monitoring.prediction_log.encoding import QueuedRequest
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +111,7 @@ def find(conn: sqlite3.Connection, feedback_id: str) -> Target | None:
     An exact request id (a single-row request) first, then ``<request-id>:<index>``.
     PredictionNotFoundError for a bare batch id or an index out of range.
     """
-    sql = "SELECT n_rows, labels, model_version FROM predictions WHERE request_id = ?"
+    sql = "SELECT n_rows, labels, model_version, conflicted FROM predictions WHERE request_id = ?"
     request_id, index = feedback_id, 0
     found = conn.execute(sql, (request_id,)).fetchone()
     if found is not None and found[0] != 1:
@@ -127,7 +132,36 @@ def find(conn: sqlite3.Connection, feedback_id: str) -> Target | None:
                 f"no logged prediction has request id {feedback_id!r}: request "
                 f"{request_id!r} predicted {found[0]} rows (index 0 to {found[0] - 1})"
             )
+    if found[3]:
+        raise RequestIdConflictError(
+            f"request id {request_id!r} was sent by two requests with different features, "
+            "so feedback cannot tell which prediction it labels; send a unique X-Request-ID "
+            "with each prediction request"
+        )
     return Target(request_id, index, str(orjson.loads(found[1])[index]), str(found[2]))
+
+
+def logged_request(conn: sqlite3.Connection, request_id: str) -> QueuedRequest | None:
+    """The logged request ``request_id`` (features and probabilities as arrays), or None."""
+    found = conn.execute(
+        "SELECT request_id, created_at, model_version, n_rows, features, labels, "
+        "probabilities, classes FROM predictions WHERE request_id = ?",
+        (request_id,),
+    ).fetchone()
+    if found is None:
+        return None
+    request_id, created_at, model_version, n_rows = found[:4]
+    features, labels, proba, classes = (orjson.loads(v) for v in found[4:])
+    return QueuedRequest(
+        request_id,
+        created_at,
+        model_version,
+        n_rows,
+        np.array(features, dtype=float),
+        labels,
+        np.array(proba, dtype=float),
+        classes,
+    )
 
 
 def predicted_label(conn: sqlite3.Connection, feedback_id: str) -> str | None:

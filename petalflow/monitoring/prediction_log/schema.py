@@ -1,7 +1,8 @@
 """The log's tables, their version (``PRAGMA user_version``) and the migrations to it.
 
 Version 0 is a file of a petalflow that never set ``user_version`` (the same tables, plus
-the old ``predictions_version`` index); version 1 is the current layout. A file of the
+the old ``predictions_version`` index); version 1 dropped that index; version 2 (current)
+adds ``predictions.conflicted``. A file of the
 older per-row layout (no ``n_rows`` column) or of a newer version is refused.
 """
 
@@ -17,7 +18,7 @@ from petalflow.monitoring.prediction_log.database import transaction
 
 logger = logging.getLogger(__name__)
 
-USER_VERSION = 1
+USER_VERSION = 2
 REMEDY = "move it away or point PREDICTION_LOG at a new file"
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS predictions (
@@ -26,7 +27,8 @@ _TABLES = (
     features TEXT NOT NULL,  -- JSON [[feature values of row 0], ...], one list per row
     labels TEXT NOT NULL,  -- JSON [predicted label, ...], one per row
     probabilities TEXT NOT NULL,  -- JSON [[p_class0, p_class1, ...], ...], one per row
-    classes TEXT NOT NULL)  -- JSON [class0, class1, ...]""",
+    classes TEXT NOT NULL,  -- JSON [class0, class1, ...]
+    conflicted INTEGER NOT NULL DEFAULT 0)  -- 1: the id was reused with other features""",
     """CREATE TABLE IF NOT EXISTS feedback (
     request_id TEXT NOT NULL, row_index INTEGER NOT NULL, true_label TEXT NOT NULL,
     predicted_label TEXT NOT NULL, model_version TEXT NOT NULL, labelled_at REAL NOT NULL,
@@ -76,8 +78,19 @@ def migrate_0_to_1(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA user_version = 1")
 
 
+def migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Version 1 -> 2: ``predictions.conflicted``, set when two requests with other
+    features share a request id, so that feedback on that id is refused, not misattributed.
+    Adding a column with a default rewrites no row."""
+    conn.execute("ALTER TABLE predictions ADD COLUMN conflicted INTEGER NOT NULL DEFAULT 0")
+    conn.execute("PRAGMA user_version = 2")
+
+
 # MIGRATIONS[v] upgrades a file of version v to v + 1, in the caller's transaction.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: migrate_0_to_1}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    0: migrate_0_to_1,
+    1: migrate_1_to_2,
+}
 
 
 def create(conn: sqlite3.Connection) -> None:

@@ -9,14 +9,25 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from petalflow.core.errors import PredictionLogError, PredictionNotFoundError, UnknownLabelError
-from petalflow.monitoring.prediction_log import queries
+from petalflow.core.errors import (
+    PredictionLogError,
+    PredictionLogUnavailableError,
+    PredictionNotFoundError,
+    UnknownLabelError,
+)
+from petalflow.monitoring.prediction_log import queries, retention
 from petalflow.monitoring.prediction_log.database import connect
 from petalflow.monitoring.prediction_log.encoding import QueuedRequest, Rows
-from petalflow.monitoring.prediction_log.schema import REMEDY, ensure_schema
+from petalflow.monitoring.prediction_log.health import Health, HealthObserver
+from petalflow.monitoring.prediction_log.logfile import REFUSE, LogFile
+from petalflow.monitoring.prediction_log.schema import REMEDY
 from petalflow.monitoring.prediction_log.writer import Writer
 
 logger = logging.getLogger(__name__)
+
+# Client-chosen request ids remembered in memory, so that a reused one is recognised
+# before its request is written (a written one is found in the file).
+_REMEMBERED_IDS = 10_000
 
 
 def _width(rows: Rows, what: str) -> int:
@@ -45,12 +56,18 @@ class PredictionLog(queries.Reads):
         max_pending: int = 100_000,
         busy_timeout: float = 10.0,
         linger: float = 0.25,
+        on_damage: str = REFUSE,
+        observer: HealthObserver | None = None,
     ) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._started = False
+        self._remembered: dict[str, QueuedRequest] = {}
+        self.health = Health(self.path, observer)
+        self._file = LogFile(self.path, busy_timeout, on_damage)
         self._writer = Writer(
-            self.path,
+            self._file,
+            self.health,
             max_rows=max_rows,
             prune_every=prune_every,
             batch_size=batch_size,
@@ -61,19 +78,19 @@ class PredictionLog(queries.Reads):
 
     @property
     def dropped(self) -> int:
-        """Predicted rows lost: queue full, log closed, or not serializable or writable."""
-        return self._writer.dropped
+        """Predicted rows lost, for any reason (``health.dropped`` counts them by reason)."""
+        return sum(self.health.dropped.values())
 
     def start(self) -> PredictionLog:
-        """Open the file, create or migrate its schema, start the writer thread; self.
+        """Check the file, create or migrate its schema, start the writer thread; self.
 
-        Raises PredictionLogError, naming the path and the fix, for a file it cannot use.
+        Raises PredictionLogError, naming the path and the fix, for a file it cannot use
+        (a damaged file is moved aside instead when ``on_damage`` is ``move_aside``).
         """
         if self._started:
             raise RuntimeError(f"the prediction log {self.path} is already started")
         try:
-            with connect(self.path, self.busy_timeout) as conn:
-                ensure_schema(conn, self.path)
+            self._file.prepare()
         except sqlite3.Error as exc:
             raise PredictionLogError(
                 f"cannot use {self.path} as the prediction log ({exc}); check that its "
@@ -102,12 +119,14 @@ class PredictionLog(queries.Reads):
         classes: Sequence[str],
         probabilities: Rows,
         created_at: float | None = None,
+        remember: bool = False,
     ) -> bool:
         """Queue the predictions of one request as one item: O(1) work, whatever its rows.
 
         ``features`` is (n, k), ``labels`` n long, ``probabilities`` (n, len(classes)),
         as lists or numpy arrays, which must not be modified afterwards: the writer
-        serializes them. False if dropped (queue full or log closed).
+        serializes them. False if dropped (queue full or log closed). ``remember`` keeps
+        the request for ``lookup`` until it is written (a client-chosen request id).
         """
         n = len(labels)
         if not len(features) == len(probabilities) == n:
@@ -120,11 +139,22 @@ class PredictionLog(queries.Reads):
                     f"got {len(probabilities[0])}"
                 )
         when = time.time() if created_at is None else created_at
-        return self._writer.enqueue(
-            QueuedRequest(
-                request_id, when, model_version, n, features, labels, probabilities, classes
-            )
+        item = QueuedRequest(
+            request_id, when, model_version, n, features, labels, probabilities, classes
         )
+        if remember:
+            self._remembered[request_id] = item
+            if len(self._remembered) > _REMEMBERED_IDS:
+                del self._remembered[next(iter(self._remembered))]
+        return self._writer.enqueue(item)
+
+    def lookup(self, request_id: str) -> QueuedRequest | None:
+        """The request recorded (or logged) under ``request_id``, None if there is none."""
+        found = self._remembered.get(request_id)
+        if found is not None:
+            return found
+        with self._connection() as conn:
+            return queries.logged_request(conn, request_id)
 
     async def write_from_loop(self) -> None:
         """Write the queue from the running event loop every ``linger`` s, until cancelled.
@@ -143,8 +173,8 @@ class PredictionLog(queries.Reads):
 
     def prune(self) -> int:
         """Delete the requests with ``max_rows`` rows newer than them; returns rows deleted."""
-        self._require_started()
-        return self._writer.prune()
+        with self._connection() as conn:
+            return retention.prune(conn, self._writer.max_rows, self.path)
 
     def _require_started(self) -> None:
         if not self._started:
@@ -155,8 +185,14 @@ class PredictionLog(queries.Reads):
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection to the file being written: never a new empty file at the path."""
         self._require_started()
-        with connect(self.path, self.busy_timeout) as conn:
+        if not self._writer.follow_file():
+            raise PredictionLogUnavailableError(
+                "the prediction log's file was moved or deleted and is being recreated; "
+                "retry in a second"
+            )
+        with connect(self.path, self.busy_timeout, create=False) as conn:
             yield conn
 
     def add_feedback(
@@ -184,7 +220,7 @@ class PredictionLog(queries.Reads):
                     queries.insert_feedback(conn, target, true_label, request_id)
                     return target.predicted_label
             if attempt == 0:
-                self.flush()
+                self.flush(timeout=2.0)  # not the busy timeout: a locked log answers 503 fast
             elif time.monotonic() < deadline:
                 time.sleep(0.02)
             else:

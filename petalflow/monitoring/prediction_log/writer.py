@@ -11,35 +11,29 @@ import itertools
 import logging
 import sqlite3
 import threading
+import time
 from collections import deque
-from contextlib import closing
-from pathlib import Path
 from typing import Any
 
-from petalflow.monitoring.prediction_log import retention
-from petalflow.monitoring.prediction_log.database import connect, is_busy, transaction
-from petalflow.monitoring.prediction_log.encoding import Encoder, QueuedRequest
+from petalflow.monitoring.prediction_log import database, health, retention
+from petalflow.monitoring.prediction_log.database import Handle, is_busy, transaction
+from petalflow.monitoring.prediction_log.encoding import Encoder, QueuedRequest, insert
+from petalflow.monitoring.prediction_log.logfile import LogFile
 
 logger = logging.getLogger(__name__)
 
-# Up to _CHUNK requests per statement (multi-row VALUES): sqlite3 releases and retakes
-# the GIL once per statement, where executemany does it once per row, and under load
-# each of those hand-offs stalls the event loop's thread. 8 x 100 parameters stay under
-# every SQLite build's variable limit (999 before 3.32).
-_CHUNK = 100
-_INSERT = (
-    "INSERT OR IGNORE INTO predictions (request_id, created_at, model_version, n_rows, "
-    "features, labels, probabilities, classes) VALUES "
-)
-_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
-_WIDTH = _ROW.count("?")  # parameters per request
-# The event loop's share of a drain: ~10 ms of serializing and inserting at most.
+# The event loop's share of a drain: ~10 ms of serializing and inserting at most, in
+# transactions of at most _LOOP_CHUNK rows (~2 ms each) with the loop free in between,
+# so that no request waits behind the whole drain.
 _LOOP_ROWS = 10_000
+_LOOP_CHUNK = 200
 # The thread checkpoints the WAL for the loop's connection every this many loop drains
 # (10 s): the pages that every commit rewrites (the tables' and indexes' last leaves) are
 # then copied into the database once per 10 s, not once per 4 MB of WAL as SQLite's
 # automatic checkpoint would.
 _CHECKPOINT_DRAINS = 40
+# A database that stays locked while queued records wait this long makes the log degraded.
+_BEHIND_SECONDS = 2.0
 
 
 class Writer:
@@ -47,7 +41,8 @@ class Writer:
 
     def __init__(
         self,
-        path: Path,
+        file: LogFile,
+        state: health.Health,
         *,
         max_rows: int,
         prune_every: int,
@@ -56,9 +51,10 @@ class Writer:
         busy_timeout: float,
         linger: float,
     ) -> None:
-        self.path, self.linger, self.busy_timeout = path, linger, busy_timeout
+        self.file, self.health, self.path = file, state, file.path
+        self.linger, self.busy_timeout = linger, busy_timeout
         self.max_rows, self.prune_every, self.batch_size = max_rows, prune_every, batch_size
-        self.max_pending, self.dropped, self.closed = max_pending, 0, False
+        self.max_pending, self.closed = max_pending, False
         # A deque, not queue.Queue: append is one atomic C call on the request path.
         self.pending: deque[QueuedRequest] = deque()
         # One writer at a time in this process: the event loop, the thread or flush().
@@ -68,25 +64,23 @@ class Writer:
         self._wake = threading.Event()
         self._encoder = Encoder()
         self._thread: threading.Thread | None = None
+        self._loop_handle = Handle()
 
     def enqueue(self, request: QueuedRequest) -> bool:
-        """Queue ``request``: O(1); False (counted in ``dropped``) if closed or full."""
+        """Queue ``request``: O(1); False (counted by reason) if closed or full."""
         if not self.closed and len(self.pending) < self.max_pending:
             self.pending.append(request)
             return True
-        self.drop(request.n_rows, "prediction log closed or full")
+        reason = health.CLOSED if self.closed else (self.health.reason or health.QUEUE_FULL)
+        if reason == health.QUEUE_FULL:
+            self.health.fail(health.QUEUE_FULL, f"{self.max_pending} requests queued")
+        self.health.drop((request.request_id,), request.n_rows, reason)
         return False
-
-    def drop(self, n: int, why: str) -> None:
-        """Count ``n`` predicted rows as lost; logged the first time, then every ~1000."""
-        before, self.dropped = self.dropped, self.dropped + n
-        if before == 0 or before // 1000 != self.dropped // 1000:
-            logger.warning("%s: %d predictions dropped so far", why, self.dropped)
 
     def _cannot_encode(self, item: QueuedRequest) -> None:
         # A logging failure must not fail a request: logged, counted, and the writer goes on.
         logger.exception("could not serialize request %r", item.request_id)
-        self.drop(item.n_rows, "prediction log cannot serialize")
+        self.health.drop((item.request_id,), item.n_rows, health.UNSERIALIZABLE)
 
     def start(self) -> None:
         """Start the thread; the caller has checked the file."""
@@ -100,7 +94,8 @@ class Writer:
         if self._thread is not None:
             self._thread.join(timeout)
         elif self.pending:  # never started: nothing will write them
-            self.drop(sum(r.n_rows for r in self.pending), "prediction log never started")
+            rows = sum(r.n_rows for r in self.pending)
+            self.health.drop([r.request_id for r in self.pending], rows, health.CLOSED)
             self.pending.clear()
 
     async def write_from_loop(self) -> None:
@@ -110,15 +105,23 @@ class Writer:
         ``_LOOP_ROWS`` predicted rows, and never waits: when another writer holds the
         database it is skipped and the records stay queued for the next one or the thread.
         """
-        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None)
-        with closing(conn):
+        handle = self._loop_handle
+        try:
             self._loop_writing = True
-            ready = False
             try:
                 for drains in itertools.count(1):
                     await asyncio.sleep(self.linger)
-                    ready = ready or self._prepare_loop_connection(conn)
-                    drained = ready and self.drain(conn, lock_timeout=0, on_loop=True)
+                    conn = self._connection(handle, 0)
+                    if conn is not None and not handle.ready:
+                        handle.ready = self._prepare_loop_connection(conn)
+                    drained = False
+                    for _ in range(_LOOP_ROWS // _LOOP_CHUNK):
+                        if conn is None or not handle.ready:
+                            break
+                        drained = self.drain(conn, 0, on_loop=True)
+                        if drained or not self.pending:
+                            break
+                        await asyncio.sleep(0)  # requests that arrived meanwhile go first
                     self._loop_behind = not drained
                     if drains % _CHECKPOINT_DRAINS == 0:
                         self._checkpoint_due = True
@@ -129,12 +132,43 @@ class Writer:
             finally:
                 self._loop_writing = False
                 self._wake.set()  # the thread polls again
+        finally:
+            handle.close()
+
+    def follow_file(self) -> bool:
+        """Whether the file at the path is still the one being written (one ``stat``);
+        if not, the writers close their connections and the thread replaces it."""
+        if self.file.follow(self.health):
+            return True
+        self._wake.set()
+        return False
+
+    def _connection(self, handle: Handle, timeout: float) -> sqlite3.Connection | None:
+        """``handle``'s connection to the current file; None while it is being replaced."""
+        if not self.follow_file():
+            handle.close(checkpoint=True)
+            return None
+        if handle.conn is None or handle.generation != self.file.generation:
+            handle.close()
+            try:
+                handle.conn = database.open_connection(self.path, timeout)
+            except sqlite3.Error as exc:  # busy (WAL recovery elsewhere): next time
+                if not is_busy(exc):
+                    self.health.fail(health.reason_of(exc), exc)
+                return None
+            handle.generation = self.file.generation
+        return handle.conn
+
+    def _replace_file(self) -> None:
+        """A new log at the path, once the event loop's connection is closed too."""
+        if self._loop_handle.conn is None:
+            with self._lock:
+                self.file.replace(self.health)
 
     def _prepare_loop_connection(self, conn: sqlite3.Connection) -> bool:
         """Set up the loop's connection; False (try again next time) if the file is busy,
         e.g. while another connection opens it (WAL recovery)."""
         try:
-            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA wal_autocheckpoint=0")  # the thread checkpoints, off the loop
         except sqlite3.Error as exc:
             logger.debug("the event loop cannot open %s yet: %s", self.path, exc)
@@ -143,11 +177,11 @@ class Writer:
 
     def _take(self, on_loop: bool) -> list[QueuedRequest]:
         """The next transaction's requests: ``batch_size`` of them, or on the event loop
-        up to ``_LOOP_ROWS`` predicted rows."""
+        up to ``_LOOP_CHUNK`` predicted rows."""
         items: list[QueuedRequest] = []
         rows = 0
         while self.pending and len(items) < self.batch_size:
-            if on_loop and rows >= _LOOP_ROWS:
+            if on_loop and rows >= _LOOP_CHUNK:
                 break
             items.append(self.pending.popleft())
             rows += items[-1].n_rows
@@ -185,21 +219,22 @@ class Writer:
         values, n, kept = self._encoder.encode(items, self._cannot_encode)
         if not values:
             return []
-        step = _WIDTH * _CHUNK
         try:
             with transaction(conn):
-                for start in range(0, len(values), step):
-                    chunk = values[start : start + step]
-                    sql = _INSERT + ", ".join([_ROW] * (len(chunk) // _WIDTH))
-                    conn.execute(sql, chunk)
+                insert(conn, values)
         except Exception as exc:
             if is_busy(exc):
                 logger.debug("%s is busy; %d requests stay queued", self.path, len(kept))
+                if time.time() - kept[0].created_at > _BEHIND_SECONDS:
+                    self.health.fail(health.LOCKED, "another connection holds the write lock")
                 return kept
-            logger.exception("could not write %d requests to %s", len(kept), self.path)
-            self.drop(n, "prediction log cannot write")
+            logger.debug("could not write %d requests to %s", len(kept), self.path, exc_info=True)
+            reason = health.reason_of(exc)
+            self.health.fail(reason, exc)
+            self.health.drop([item.request_id for item in kept], n, reason)
             return []
         self._since_prune += n
+        self.health.wrote()
         return []
 
     def _prune_due(self) -> bool:
@@ -209,7 +244,10 @@ class Writer:
         """Prune after every ``prune_every`` rows written; the caller holds ``_lock``."""
         if self._prune_due():
             self._since_prune = 0
-            retention.prune(conn, self.max_rows, self.path)
+            try:
+                retention.prune(conn, self.max_rows, self.path)
+            except sqlite3.Error as exc:
+                self.health.fail(health.reason_of(exc), exc)
 
     def _run(self) -> None:
         """The thread: writes when no event loop does (or it fell behind), prunes, and
@@ -217,10 +255,15 @@ class Writer:
 
         It polls every ``linger`` s, or, while the event loop writes, sleeps until woken.
         """
-        with connect(self.path, self.busy_timeout) as conn:
+        handle = Handle()
+        try:
             while not self.closed:
                 self._wake.wait(None if self._loop_writing else self.linger)
                 self._wake.clear()
+                conn = self._connection(handle, self.busy_timeout)
+                if conn is None:
+                    self._replace_file()
+                    continue
                 if not self._loop_writing or self._loop_behind:
                     self.drain(conn)
                 elif self._prune_due():
@@ -229,28 +272,27 @@ class Writer:
                 if self._checkpoint_due:
                     self._checkpoint_due = False
                     self._checkpoint(conn)
-            if not self.drain(conn):  # the last records, on close
-                logger.error(
-                    "%s stayed busy: %d requests not written", self.path, len(self.pending)
-                )
+            conn = self._connection(handle, self.busy_timeout)
+            if conn is None or not self.drain(conn):  # the last records, on close
+                logger.error("%s: %d requests not written", self.path, len(self.pending))
+        finally:
+            handle.close()
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error:
-            logger.exception("could not checkpoint %s", self.path)
-
-    def prune(self) -> int:
-        """Prune now, in the calling thread; the predicted rows deleted."""
-        with connect(self.path, self.busy_timeout) as conn:
-            return retention.prune(conn, self.max_rows, self.path)
+        except sqlite3.Error as exc:
+            self.health.fail(health.reason_of(exc), exc)
 
     def flush(self, timeout: float | None) -> bool:
         """Write every queued record now, in the calling thread; False if the database or
         another writer stayed busy for ``timeout`` seconds (the records stay queued)."""
+        if not self.follow_file():
+            return False
         try:
-            with connect(self.path, self.busy_timeout if timeout is None else timeout) as conn:
+            wait = self.busy_timeout if timeout is None else timeout
+            with database.connect(self.path, wait, create=False) as conn:
                 return self.drain(conn, lock_timeout=-1 if timeout is None else timeout)
-        except sqlite3.Error:
-            logger.exception("could not flush %s", self.path)
+        except sqlite3.Error as exc:
+            self.health.fail(health.reason_of(exc), exc)
             return False
