@@ -22,4 +22,6 @@ ENV ARTIFACTS_DIR=/app/artifacts PREDICTION_LOG=/data/predictions.db
 VOLUME /data
 EXPOSE 8000
 USER 10001
-CMD ["uvicorn", "serve:app", "--host", "0.0.0.0", "--port", "8000"]
+# The client limits of `make serve` (UVICORN_LIMITS in the Makefile; a test checks they match).
+CMD ["uvicorn", "serve:app", "--host", "0.0.0.0", "--port", "8000", "--http", "serve:HttpProtocol", \
+     "--limit-concurrency", "1000", "--timeout-keep-alive", "5", "--timeout-graceful-shutdown", "5"]

@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 HOST ?= 0.0.0.0
 ARTIFACTS_DIR ?= artifacts
+# How uvicorn bounds its clients (docs/serving.md, "Limits and production proxies"). The
+# Dockerfile's CMD and the documented commands use the same flags (a test checks).
+UVICORN_LIMITS := --http serve:HttpProtocol --limit-concurrency 1000 --timeout-keep-alive 5 --timeout-graceful-shutdown 5
 
 .PHONY: install tools lint format test test-fast train serve check-port run ui bench monitor clean
 
@@ -60,7 +63,7 @@ $(ARTIFACTS_DIR)/model_info.json:
 	$(MAKE) train
 
 serve: $(STAMP)
-	ARTIFACTS_DIR=$(ARTIFACTS_DIR) $(VENV)/bin/uvicorn serve:app --host $(HOST) --port $(PORT)
+	ARTIFACTS_DIR=$(ARTIFACTS_DIR) $(VENV)/bin/uvicorn serve:app --host $(HOST) --port $(PORT) $(UVICORN_LIMITS)
 
 # Fails fast (before installing, training or loading) when something already listens on PORT.
 # Binds as uvicorn does (SO_REUSEADDR); no Python yet: the install step says what to do.

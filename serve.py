@@ -1,4 +1,8 @@
-"""ASGI entry point: `uvicorn serve:app`. Configured by environment variables (README)."""
+"""ASGI entry point: `uvicorn serve:app`. Configured by environment variables (README).
+
+`--http serve:HttpProtocol` (in `make serve`, the Docker image and the documented command)
+also bounds what the app never sees: the request head and idle connections.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pydantic import ValidationError
 from petalflow.observability.logs import configure_logging
 from petalflow.observability.metrics import supervisor_metrics_dir
 from petalflow.serving.app import create_app
+from petalflow.serving.protocol import bounded_protocol
 from petalflow.serving.settings import Settings, get_settings
 
 logger = logging.getLogger("petalflow.serve")
@@ -33,7 +38,8 @@ def _settings() -> Settings:
 settings = _settings()
 configure_logging(settings.log_level)
 app = create_app(settings)
+HttpProtocol = bounded_protocol(settings)  # `--http serve:HttpProtocol`
 
 if __name__ == "__main__":
-    print("run the API with: uvicorn serve:app --host 0.0.0.0 --port 8000", file=sys.stderr)
+    print("run the API with `make serve`, or the uvicorn command in README.md", file=sys.stderr)
     sys.exit(2)

@@ -22,11 +22,31 @@ from petalflow.serving.schemas import ErrorResponse
 logger = logging.getLogger(__name__)
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 404, 409, 413, 415, 422, 500, 503)
+    code: {"model": ErrorResponse} for code in (400, 404, 408, 409, 413, 415, 422, 500, 503)
 }
 MONITORING_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (500, 503)
 }
+
+
+class PayloadTooLargeError(ClientError):
+    """The request body is larger than the configured limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"request body is larger than {limit} bytes; send fewer rows per request "
+            "or raise MAX_BODY_BYTES"
+        )
+
+
+class RequestTimeoutError(ClientError):
+    """A request head or body that did not arrive in time (the message names the setting)."""
+
+    status = 408
+    code = "request_timeout"
 
 
 def error_content(

@@ -1,5 +1,5 @@
-"""Pure ASGI middleware: request id, body limit, one JSON log line, request metrics, and
-the endpoints that take a JSON body.
+"""Pure ASGI middleware: request id, body limit and deadline, one JSON log line, request
+metrics, and the endpoints that take a JSON body.
 
 Pure ASGI (not BaseHTTPMiddleware) because it sits on the hot path of every request.
 The JSON-body operations (``ENDPOINTS``) are answered here, by the data plane, with one
@@ -10,21 +10,28 @@ only document them (OpenAPI) and answer other methods with 405.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Generator
 from typing import Any, NamedTuple, Protocol
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from petalflow.core.errors import ClientError
 from petalflow.observability.logs import AccessLog
 from petalflow.observability.metrics import Telemetry
-from petalflow.serving.http_errors import check_media_type, error_response
+from petalflow.serving.handlers import ClientRequestId
+from petalflow.serving.http_errors import (
+    PayloadTooLargeError,
+    RequestTimeoutError,
+    check_media_type,
+    error_response,
+)
 
 
 class Endpoint(NamedTuple):
@@ -59,19 +66,6 @@ _access_log = AccessLog(logger)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
-class PayloadTooLargeError(ClientError):
-    """The request body is larger than the configured limit."""
-
-    status = 413
-    code = "payload_too_large"
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"request body is larger than {limit} bytes; send fewer rows per request "
-            "or raise MAX_BODY_BYTES"
-        )
-
-
 class ClientDisconnectedError(Exception):
     """The client went away before its body arrived."""
 
@@ -81,7 +75,7 @@ def _request_id(scope: Scope, fresh: Callable[[], str]) -> str:
         if name == b"x-request-id":
             candidate = value.decode("latin-1")
             if _REQUEST_ID.match(candidate):
-                return candidate
+                return ClientRequestId(candidate)  # reused: replayed or refused (409)
             break
     return fresh()
 
@@ -95,10 +89,12 @@ class RequestContextMiddleware:
         telemetry: Telemetry,
         max_body_bytes: int,
         serving: PlaneHolder,
+        body_timeout: float,
     ) -> None:
         self.app = app
         self.telemetry = telemetry
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
         self.serving = serving
         self._node = secrets.token_hex(4)
         self._sequence = itertools.count()
@@ -131,16 +127,17 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        limit = self.max_body_bytes
-        received = 0
+        limit, timeout = self.max_body_bytes, self.body_timeout
+        received, complete = 0, False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete  # once complete (e.g. awaiting a disconnect): no deadline
+            message = await (receive() if complete else _arrival(receive, start, timeout))
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise PayloadTooLargeError(limit)
+                complete = not message.get("more_body", False)
             return message
 
         try:
@@ -219,11 +216,42 @@ async def _serve(
     await _send_json(send, status, content)
 
 
+async def _arrival(receive: Receive, start: float, timeout: float) -> Message:
+    """``receive()``, or 408 once ``timeout`` s have passed since ``start`` (perf_counter).
+    A message already buffered (a single-row /predict's) comes back without arming a timer
+    (~6 µs, 1% of a prediction): only a receive that has to wait runs under the deadline."""
+    steps = receive().__await__()
+    try:
+        pending = steps.send(None)  # run the receive up to its first wait, if any
+    except StopIteration as done:
+        return done.value
+    try:
+        async with asyncio.timeout(start + timeout - time.perf_counter()):
+            return await _finish(steps, pending)
+    except TimeoutError:
+        message = f"the request body did not arrive within {timeout:g} s of its head"
+        raise RequestTimeoutError(
+            f"{message}; send it at once, or raise BODY_TIMEOUT_SECONDS"
+        ) from None
+
+
+@types.coroutine
+def _finish(steps: Generator[Any, Any, Message], pending: Any) -> Generator[Any, Any, Message]:
+    """Finish ``steps``, suspended at ``pending``, in the calling task (as ``await`` does)."""
+    try:
+        yield pending
+    except BaseException as exc:  # the deadline's cancellation, or the server's:
+        steps.throw(exc)  # the receive, waiting for ``pending``, raises it again
+    return (yield from steps)
+
+
 async def _send_json(send: Send, status: int, content: bytes) -> None:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(content)).encode()),
     ]
+    if status == 408:  # the rest of the body may still trickle in (RFC 9110, 15.5.9)
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": content})
 

@@ -22,6 +22,20 @@ class Settings(MonitoringSettings):
     artifacts_dir: Path = Field(default=Path("artifacts"), description="Local training output")
     max_batch_rows: int = Field(default=10_000, ge=1, description="Rows per /predict/batch")
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Request body limit")
+    body_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request's body must arrive this soon after its head"
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request head must arrive this soon after the connection opens or its "
+        "first byte (with `--http serve:HttpProtocol`)",
+    )
+    max_header_bytes: int = Field(
+        default=16_384,
+        ge=1024,
+        description="Request line and headers limit (with `--http serve:HttpProtocol`)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="Log level of petalflow's loggers"
     )
