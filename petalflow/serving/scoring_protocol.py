@@ -6,6 +6,7 @@ Accepted: ``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs``
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,7 @@ import orjson
 import pydantic_core
 
 from petalflow.core.errors import ClientError
-from petalflow.serving.request_models import RequestModels
+from petalflow.serving.request_models import RequestModels, check_unique_keys, duplicate_key_error
 from petalflow.serving.schemas import error_details, summarize
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -48,6 +49,9 @@ def _records(key: str, value: Any, features: list[str]) -> list[Any]:
             raise PayloadError(
                 "dataframe_split.columns must be a list of column names", field=f"{key}.columns"
             )
+        if len(set(columns)) < len(columns):  # a repeated column: the last would win
+            repeats = [(c, n) for c, n in Counter(columns).items() if n > 1]
+            raise duplicate_key_error(repeats, within=f"{key}.columns", unit="column")
         rows = value["data"]
         for i, row in enumerate(rows):
             if not isinstance(row, list) or len(row) != len(columns):
@@ -74,11 +78,38 @@ def _records(key: str, value: Any, features: list[str]) -> list[Any]:
 
 
 def loads(body: bytes) -> Any:
-    """Parse JSON with orjson (fast); pydantic's parser decides what orjson refuses."""
+    """Parse JSON with orjson (fast); pydantic's parser decides what orjson refuses.
+
+    Raises DuplicateKeyError if an object repeats a key (both parsers keep the last).
+    """
     try:
-        return orjson.loads(body)
+        document = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return pydantic_core.from_json(body, allow_inf_nan=False)
+        document = pydantic_core.from_json(body, allow_inf_nan=False)
+    check_unique_keys(body, keys_at_least(document))
+    return document
+
+
+def keys_at_least(document: Any, depth: int = 3) -> int:
+    """How many keys a parsed document holds, at least: its objects ``depth`` levels
+    down, and the records (objects) of its lists, whose values are not looked into.
+
+    A lower bound suffices for ``check_unique_keys``; counting a list of records costs
+    one ``len`` per record, in C.
+    """
+    if type(document) is dict:
+        n = len(document)
+        if depth:
+            for value in document.values():
+                if type(value) is dict or type(value) is list:
+                    n += keys_at_least(value, depth - 1)
+        return n
+    if type(document) is list and document and type(document[0]) is dict:
+        try:
+            return sum(map(dict.__len__, document))
+        except TypeError:  # not only records: count none
+            return 0
+    return 0
 
 
 def parse_payload(body: bytes, models: RequestModels) -> np.ndarray:

@@ -1,0 +1,158 @@
+"""MLflow's scoring protocol: JSON parsing refuses repeated keys, cheaply when there are none."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from petalflow.core.contract import numeric_contract
+from petalflow.serving import request_models
+from petalflow.serving.request_models import DuplicateKeyError, build_request_models
+from petalflow.serving.scoring_protocol import keys_at_least, loads, parse_payload
+from petalflow.training.data import FEATURE_NAMES
+
+MODELS = build_request_models(
+    numeric_contract("iris", FEATURE_NAMES, ["a", "b", "c"], "t", {"gt": 0, "le": 100})
+)
+ROW = dict(zip(FEATURE_NAMES, [5.1, 3.5, 1.4, 0.2], strict=True))
+ROWS = [ROW, {**ROW, "petal_width": 2.5}, ROW]
+FORMATS = [
+    {"dataframe_records": ROWS},
+    {"dataframe_split": {"columns": list(FEATURE_NAMES), "data": [list(r.values()) for r in ROWS]}},
+    {"dataframe_split": {"data": [list(r.values()) for r in ROWS]}},
+    {"instances": ROWS},
+    {"instances": [list(r.values()) for r in ROWS]},
+    {"inputs": ROWS},
+    {"inputs": {f: [r[f] for r in ROWS] for f in FEATURE_NAMES}},
+    {"dataframe_records": ROWS, "params": {"a": {"b": [1, 2]}, "c": [{"d": 1}]}},
+]
+
+
+def _never(body: bytes) -> list[tuple[str, int]]:
+    raise AssertionError("the precise duplicate check ran")
+
+
+@pytest.mark.parametrize("payload", FORMATS, ids=lambda p: "+".join(p))
+@pytest.mark.parametrize("indent", [None, 2])
+def test_parse_payload_skips_the_precise_check_for_every_format(
+    monkeypatch: pytest.MonkeyPatch, payload: dict[str, Any], indent: int | None
+) -> None:
+    monkeypatch.setattr(request_models, "repeated_keys", _never)
+    rows = parse_payload(json.dumps(payload, indent=indent).encode(), MODELS)
+    assert rows.tolist() == [list(r.values()) for r in ROWS]
+
+
+def _records(key: str, repeat: str) -> bytes:
+    rows = [json.dumps(r)[:-1] for r in ROWS]
+    rows[1] += f", {repeat}: 7.7"
+    return f'{{"{key}": [{"}, ".join(rows)}}}]}}'.encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (_records("dataframe_records", '"sepal_length"'), "dataframe_records.1.sepal_length"),
+        (_records("instances", '"petal_width"'), "instances.1.petal_width"),
+        (_records("inputs", '"sepal_width"'), "inputs.1.sepal_width"),
+        (b'{"inputs": {"a": [1], "a": [2]}}', "inputs.a"),
+        (
+            b'{"dataframe_split": {"data": [[1, 2, 3, 4]], "data": [[4, 3, 2, 1]]}}',
+            "dataframe_split.data",
+        ),
+        (b'{"instances": [[1, 2, 3, 4]], "instances": [[4, 3, 2, 1]]}', "instances"),
+        (b'{"instances": [[1, 2, 3, 4]], "params": {"k": 1, "k": 1}}', "params.k"),
+        (b'{"a": 1e400, "a": 2}', "a"),  # refused by orjson, parsed by pydantic: still checked
+    ],
+)
+def test_loads_rejects_a_repeated_key_naming_its_path(body: bytes, field: str) -> None:
+    with pytest.raises(DuplicateKeyError, match=rf"^invalid request: {field} appears (twice|3)"):
+        loads(body)
+    with pytest.raises(DuplicateKeyError) as caught:
+        parse_payload(body, MODELS)
+    assert caught.value.details[0]["field"] == field
+
+
+def test_loads_accepts_colons_inside_strings() -> None:
+    body = b'{"instances": [[1, 2, 3, 4]], "params": {"at": "12:00:00", "zone": "+01:00"}}'
+    assert loads(body)["params"] == {"at": "12:00:00", "zone": "+01:00"}
+
+
+def test_parse_payload_rejects_a_repeated_column() -> None:
+    columns = [*FEATURE_NAMES, "sepal_length"]
+    body = json.dumps({"dataframe_split": {"columns": columns, "data": [[1, 2, 3, 4, 9]]}})
+    with pytest.raises(
+        DuplicateKeyError,
+        match=r"^invalid request: sepal_length appears twice in dataframe_split\.columns; "
+        r"send each column once",
+    ) as caught:
+        parse_payload(body.encode(), MODELS)
+    assert caught.value.details[0]["field"] == "dataframe_split.columns"
+
+
+@pytest.mark.parametrize(
+    ("document", "keys"),
+    [
+        ({"instances": ROWS}, 13),
+        ({"dataframe_split": {"columns": ["a"], "data": [[1]]}}, 3),
+        ({"inputs": {"a": [1, 2], "b": [3, 4]}}, 3),
+        ({"instances": [[1, 2], {"a": 1}]}, 1),  # not only records: the records not counted
+        ({"instances": [{"a": 1}, [1, 2]]}, 1),
+        ({"a": {"b": {"c": {"d": {"e": 1}}}}}, 4),  # three levels down, then no deeper
+        ([{"a": {"b": 1}}], 1),
+        ([], 0),
+        ("a:b", 0),
+    ],
+)
+def test_keys_at_least_counts_objects_and_records(document: Any, keys: int) -> None:
+    assert keys_at_least(document) == keys
+
+
+def _document(rng: random.Random, depth: int = 0) -> Any:
+    roll = rng.random()
+    if depth > 4 or roll < 0.3:
+        return rng.choice([1, 2.5, "x:y", None, True, [], {}])
+    if roll < 0.65:
+        return {rng.choice("abcdef"): _document(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+    return [_document(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+
+
+def _all_keys(document: Any) -> int:
+    if isinstance(document, dict):
+        return len(document) + sum(_all_keys(v) for v in document.values())
+    if isinstance(document, list):
+        return sum(_all_keys(v) for v in document)
+    return 0
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_keys_at_least_never_counts_more_keys_than_there_are(seed: int) -> None:
+    document = _document(random.Random(seed))
+    assert keys_at_least(document) <= _all_keys(document)
+
+
+def _text(rng: random.Random, depth: int = 0) -> tuple[str, bool]:
+    """Random JSON text, keys drawn from few names, and whether an object repeats one."""
+    roll = rng.random()
+    if depth > 3 or roll < 0.3:
+        return rng.choice(["1", "2.5", '"x:y"', '"::"', "null", "[]", "{}"]), False
+    parts = [_text(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    repeated = any(r for _, r in parts)
+    if roll < 0.65:
+        keys = [rng.choice(["a", "b", "c:d", "e"]) for _ in parts]
+        repeated = repeated or len(set(keys)) < len(keys)
+        pairs = ", ".join(f'"{k}": {t}' for k, (t, _) in zip(keys, parts, strict=True))
+        return "{" + pairs + "}", repeated
+    return "[" + ", ".join(t for t, _ in parts) + "]", repeated
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_loads_rejects_a_body_exactly_when_an_object_repeats_a_key(seed: int) -> None:
+    text, repeated = _text(random.Random(seed))
+    if repeated:
+        with pytest.raises(DuplicateKeyError):
+            loads(text.encode())
+    else:
+        assert loads(text.encode()) == json.loads(text)
