@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -25,6 +26,23 @@ from petalflow.serving.schemas import FeedbackRequest
 from petalflow.serving.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+class ClientRequestId(str):
+    """A request id the client chose (X-Request-ID), not one the server generated: a
+    reused one replays its logged answer, or is refused if the features differ."""
+
+    __slots__ = ()
+
+
+class Scored(NamedTuple):
+    """One request's answer: labels, probabilities (n x classes) and who computed them."""
+
+    labels: list[str]
+    proba: np.ndarray
+    latency_ms: float
+    model_version: str
+    classes: Sequence[str]
 
 
 class DataPlane:
@@ -44,18 +62,26 @@ class DataPlane:
         refresh = settings.monitoring_refresh_seconds
         self.collectors = [] if monitor.log is None else [CachedCollector(gauges, refresh)]
 
-    def _score(self, rows: np.ndarray, request_id: str) -> tuple[list[str], np.ndarray, float]:
-        """Predict, then log (O(1) per request) and count the predictions."""
+    def _score(self, rows: np.ndarray, request_id: str) -> Scored:
+        """Predict, then log (O(1) per request) and count the predictions; a reused
+        client-chosen id replays its logged answer instead."""
         start = time.perf_counter()
+        client_id = type(request_id) is ClientRequestId
+        if client_id:
+            answered = self.monitor.answered(request_id, rows)
+            if answered is not None:
+                latency_ms = round((time.perf_counter() - start) * 1000, 3)
+                labels, proba = list(answered.labels), np.asarray(answered.probabilities)
+                return Scored(labels, proba, latency_ms, answered.model_version, answered.classes)
         labels, proba = self.predictor.predict(rows)
         latency_ms = round((time.perf_counter() - start) * 1000, 3)  # microseconds
-        self.monitor.record(request_id, rows, labels, proba)
+        self.monitor.record(request_id, rows, labels, proba, remember=client_id)
         if len(labels) == 1:
             self.telemetry.count_predictions(self.version, labels[0])
         else:
             for label, count in Counter(labels).items():
                 self.telemetry.count_predictions(self.version, label, count)
-        return labels, proba, latency_ms
+        return Scored(labels, proba, latency_ms, self.version, self.predictor.classes)
 
     def _check_rows(self, n: int, field: str) -> None:
         limit = self.settings.max_batch_rows
@@ -67,15 +93,15 @@ class DataPlane:
     def predict(self, body: bytes, request_id: str) -> bytes:
         """POST /predict: one row -> label, probabilities, model version, latency."""
         rows = self.models.parse_row(body)
-        labels, proba, latency_ms = self._score(rows, request_id)
+        scored = self._score(rows, request_id)
         return orjson.dumps(
             {
-                "predicted_label": labels[0],
+                "predicted_label": scored.labels[0],
                 "class_probabilities": dict(
-                    zip(self.predictor.classes, proba[0].tolist(), strict=True)
+                    zip(scored.classes, scored.proba[0].tolist(), strict=True)
                 ),
-                "model_version": self.version,
-                "latency_ms": latency_ms,
+                "model_version": scored.model_version,
+                "latency_ms": scored.latency_ms,
             }
         )
 
@@ -96,21 +122,20 @@ class DataPlane:
         """POST /predict/batch: rows in request order, one model version and latency."""
         rows = self._batch_rows(body)
         self._check_rows(len(rows), "instances")
-        labels, proba, latency_ms = self._score(rows, request_id)
-        classes = self.predictor.classes
+        scored = self._score(rows, request_id)
+        classes = scored.classes
         predictions = [
             {"predicted_label": label, "class_probabilities": dict(zip(classes, p, strict=True))}
-            for label, p in zip(labels, proba.tolist(), strict=True)
+            for label, p in zip(scored.labels, scored.proba.tolist(), strict=True)
         ]
-        answer = {"predictions": predictions, "model_version": self.version}
-        return orjson.dumps({**answer, "latency_ms": latency_ms})
+        answer = {"predictions": predictions, "model_version": scored.model_version}
+        return orjson.dumps({**answer, "latency_ms": scored.latency_ms})
 
     def invocations(self, body: bytes, request_id: str) -> bytes:
         """POST /invocations: MLflow's scoring protocol, answered as MLflow does."""
         rows = scoring_protocol.parse_payload(body, self.models)
         self._check_rows(len(rows), "rows")
-        labels, _, _ = self._score(rows, request_id)
-        return orjson.dumps({"predictions": labels})
+        return orjson.dumps({"predictions": self._score(rows, request_id).labels})
 
     def feedback(self, body: bytes, request_id: str) -> bytes:
         """POST /feedback: a ground-truth label joined to a logged prediction."""

@@ -73,6 +73,16 @@ class FeedbackResponse(BaseModel):
     correct: bool
 
 
+class PredictionLogHealth(BaseModel):
+    """Whether the prediction log is writing; a degraded log drops predictions (counted)."""
+
+    status: str = Field(description="ok, or degraded while writes fail")
+    reason: str | None = Field(description="disk_full, locked, damaged, unwritable, ...")
+    degraded_since: str | None = Field(description="ISO time the current episode began")
+    last_write: str | None = Field(description="ISO time of the last successful write")
+    dropped: dict[str, int] = Field(description="Predicted rows dropped, by reason")
+
+
 class DriftReport(BaseModel):
     """/monitoring/drift; per-feature and prediction details when there is a verdict."""
 
@@ -83,6 +93,7 @@ class DriftReport(BaseModel):
     window_size: int | None = None
     features: dict[str, dict[str, Any]] | None = None
     prediction: dict[str, Any] | None = None
+    prediction_log: PredictionLogHealth | None = None
 
 
 class PerformanceReport(BaseModel):
@@ -95,6 +106,7 @@ class PerformanceReport(BaseModel):
     n_labelled: int
     live: dict[str, float] | None
     training: dict[str, float | None]
+    prediction_log: PredictionLogHealth | None = None
 
 
 class ErrorDetail(BaseModel):

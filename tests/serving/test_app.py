@@ -351,6 +351,9 @@ ERROR_CASES = [
         id="string",
     ),
     pytest.param("POST", "/predict", b"{", "application/json", 400, id="malformed"),
+    pytest.param(
+        "POST", "/predict", b'{"a": 1, "a": 2}', "application/json", 422, id="duplicate-key"
+    ),
     pytest.param("POST", "/predict", json.dumps(GOOD).encode(), "text/plain", 415, id="text-plain"),
     pytest.param("POST", "/predict", b"x" * (2 << 20), "application/json", 413, id="too-large"),
     pytest.param(
@@ -414,3 +417,177 @@ def test_predict_with_trailing_slash_names_the_route(api: TestClient) -> None:
     response = api.post("/predict/", json=GOOD)
     assert response.status_code == 404
     assert "did you mean /predict?" in response.json()["message"]
+
+
+def _row(*repeats: tuple[str, float]) -> str:
+    """GOOD as JSON text, then the repeated keys (a dict cannot hold them)."""
+    pairs = [*GOOD.items(), *repeats]
+    return "{" + ", ".join(f'"{k}": {v}' for k, v in pairs) + "}"
+
+
+def _rows(bad: str, at: int = 3, n: int = 5) -> str:
+    return "[" + ", ".join(bad if i == at else _row() for i in range(n)) + "]"
+
+
+FLIPPED = _row(("sepal_length", 7.7))  # last-wins would turn this setosa into another class
+SPLIT = '"columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"]'
+DUPLICATE_CASES = [
+    pytest.param("/predict", FLIPPED, "sepal_length", id="predict"),
+    pytest.param("/predict", _row(("sepal_length", 5.1)), "sepal_length", id="predict-same"),
+    pytest.param(
+        "/predict", _row(("petal_width", 0.2), ("petal_width", 9)), "petal_width", id="3x"
+    ),
+    pytest.param(
+        "/predict/batch", f'{{"instances": {_rows(FLIPPED)}}}', "instances.3.sepal_length", id="b"
+    ),
+    pytest.param(
+        "/predict/batch",
+        f'{{"instances": {_rows(_row(("petal_width", 0.2)))}}}',
+        "instances.3.petal_width",
+        id="batch-same",
+    ),
+    pytest.param(
+        "/predict/batch",
+        f'{{"instances": [{_row()}], "instances": [{FLIPPED}]}}',
+        "instances",
+        id="batch-top",
+    ),
+    *[
+        pytest.param(
+            "/invocations", f'{{"{key}": {_rows(FLIPPED)}}}', f"{key}.3.sepal_length", id=key
+        )
+        for key in ("dataframe_records", "instances", "inputs")
+    ],
+    pytest.param(
+        "/invocations",
+        '{"inputs": {"sepal_length": [5.1], "sepal_length": [7.7], "sepal_width": [3.5], '
+        '"petal_length": [1.4], "petal_width": [0.2]}}',
+        "inputs.sepal_length",
+        id="inputs-columns",
+    ),
+    pytest.param(
+        "/invocations",
+        f'{{"dataframe_split": {{{SPLIT}, "data": [[5.1, 3.5, 1.4, 0.2]], '
+        '"data": [[7.7, 3.5, 1.4, 0.2]]}}',
+        "dataframe_split.data",
+        id="dataframe_split",
+    ),
+    pytest.param(
+        "/invocations",
+        '{"dataframe_split": {"columns": ["sepal_length", "sepal_width", "petal_length", '
+        '"petal_width", "sepal_length"], "data": [[5.1, 3.5, 1.4, 0.2, 7.7]]}}',
+        "dataframe_split.columns",
+        id="dataframe_split-column",
+    ),
+    pytest.param(
+        "/invocations",
+        f'{{"instances": [{_row()}], "params": {{"k": 1, "k": 2}}}}',
+        "params.k",
+        id="params",
+    ),
+    pytest.param(
+        "/feedback",
+        '{"request_id": "a:0", "true_label": "setosa", "request_id": "b:0"}',
+        "request_id",
+        id="feedback",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "raw", "field"), DUPLICATE_CASES)
+def test_duplicate_key_is_rejected_naming_its_path(
+    api: TestClient, path: str, raw: str, field: str
+) -> None:
+    response = api.post(path, content=raw, headers={"content-type": "application/json"})
+    body = _assert_clean_error(response, 422, field)
+    assert body["error"] == "duplicate_key"
+    assert body["details"][0]["field"] == field
+    assert body["details"][0]["rule"] == "duplicate_key"
+    assert "send each" in body["details"][0]["message"]
+    assert body["message"].startswith("invalid request: ")
+
+
+ORDINARY_BODIES = [
+    pytest.param("/predict", GOOD, id="predict"),
+    pytest.param("/predict/batch", {"instances": [GOOD] * 3}, id="batch"),
+    *[
+        pytest.param("/invocations", {key: [GOOD] * 3}, id=key)
+        for key in ("dataframe_records", "instances", "inputs")
+    ],
+    pytest.param("/invocations", {"inputs": [list(GOOD.values())]}, id="inputs-lists"),
+    pytest.param("/invocations", {"inputs": {k: [v] for k, v in GOOD.items()}}, id="columns"),
+    pytest.param(
+        "/invocations",
+        {"dataframe_split": {"columns": list(GOOD), "data": [list(GOOD.values())]}},
+        id="dataframe_split",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "payload"), ORDINARY_BODIES)
+def test_ordinary_body_skips_the_precise_duplicate_check(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, path: str, payload: Any
+) -> None:
+    from petalflow.serving import request_models
+
+    def never(body: bytes) -> list[tuple[str, int]]:
+        raise AssertionError("the precise duplicate check ran")
+
+    monkeypatch.setattr(request_models, "repeated_keys", never)
+    response = api.post(path, json=payload)
+    assert response.status_code == 200, response.text
+    assert "setosa" in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "status", "error"),
+    [
+        pytest.param(
+            "/invocations",
+            f'{{"instances": [{_row()}], "params": {{"at": "12:00:00", "tz": "+01:00"}}}}',
+            200,
+            None,
+            id="invocations-params",
+        ),
+        pytest.param(
+            "/predict/batch",
+            '{"instances": [{"sepal_length": "5:1", "sepal_width": 3.5, "petal_length": 1.4, '
+            '"petal_width": 0.2}]}',
+            422,
+            "validation_error",
+            id="batch-string",
+        ),
+        pytest.param(  # parsed and checked; monitoring is off in this app
+            "/feedback",
+            '{"request_id": "abc:0", "true_label": "setosa"}',
+            503,
+            "monitoring_disabled",
+            id="feedback",
+        ),
+    ],
+)
+def test_colon_inside_a_string_is_not_a_duplicate_key(
+    api: TestClient, path: str, raw: str, status: int, error: str | None
+) -> None:
+    response = api.post(path, content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == status, response.text
+    if error is not None:
+        assert response.json()["error"] == error
+
+
+def test_app_freezes_the_start_up_heap_and_unfreezes_it_at_shutdown(
+    trained: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from petalflow.serving.app import create_app
+    from tests.conftest import make_settings
+
+    calls: list[str] = []
+    monkeypatch.setattr(gc, "collect", lambda generation=2: calls.append(f"collect{generation}"))
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(gc, "unfreeze", lambda: calls.append("unfreeze"))
+    with TestClient(create_app(make_settings(trained))) as client:
+        assert calls == ["collect1", "freeze"]  # young generations only: no full pass
+        assert client.get("/health").status_code == 200
+    assert calls == ["collect1", "freeze", "unfreeze"]
