@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import platform
+import shlex
 import statistics
 import subprocess
-from dataclasses import dataclass
+import sys
 from importlib import metadata
 from pathlib import Path
 
-from bench.suite import BATCH, SINGLE, Summary
+from bench import servers
+from bench.goals import get, ratio_of
+from bench.suite import SINGLE, Latency, Summary
 
+ROOT = Path(__file__).resolve().parent.parent
 LIBRARIES = ("fastapi", "starlette", "uvicorn", "pydantic", "numpy", "scikit-learn", "mlflow")
-TREND = {"≥": lambda value, target: value >= target, "≤": lambda value, target: value <= target}
-
-
-@dataclass(frozen=True)
-class Goal:
-    """One goal: a measured figure against its target."""
-
-    name: str
-    model: str
-    op: str  # "≥" or "≤"
-    target: float
-    value: float | None
-    unit: str = "x"
-
-    @property
-    def verdict(self) -> str:
-        if self.value is None:
-            return "n/a"
-        return "PASS" if TREND[self.op](self.value, self.target) else "FAIL"
 
 
 def _cpu_model() -> str:
@@ -71,6 +57,55 @@ def machine(wrk: str) -> list[str]:
     ]
 
 
+def command_line(argv: list[str]) -> str:
+    python = Path(sys.executable)
+    shown = python.relative_to(ROOT) if python.is_relative_to(ROOT) else python
+    return shlex.join([str(shown), "bench/run.py", *argv])
+
+
+def header(
+    args: argparse.Namespace, argv: list[str], wrk: str, elapsed: float, cost_seconds: float
+) -> list[str]:
+    """Where, how and with what the figures were taken."""
+    conns = max(args.connections)
+    raw = args.raw_dir.resolve()
+    raw_shown = raw.relative_to(ROOT) if raw.is_relative_to(ROOT) else raw
+    models = ", ".join(
+        f"rf ({args.rf_trees} trees)" if m == "rf" else "logreg (train.py defaults)"
+        for m in args.models
+    )
+    return [
+        *machine(wrk),
+        f"- Command: `{command_line(argv)}` (from the repository root; "
+        f"took {elapsed / 60:.1f} min)",
+        "- Method: every server runs one uvicorn worker on 127.0.0.1 (petalflow with the "
+        f"shipped flags `{' '.join(servers.shipped_limits())}`); wrk drives it with "
+        "POST bodies (bench/post.lua), `-t1 -c1` at 1 connection and `-t2 -cN` above, "
+        f"{args.rounds} interleaved round(s) (A/B/C/A/B/C) of {args.duration} s per cell "
+        f"after {args.warmup} s of warm-up; figures are medians over rounds. The logging "
+        f"cost goal uses {args.cost_rounds} extra back-to-back pairs of {cost_seconds:g} s "
+        "(log on / log off, order alternating): 1 - the median of the per-pair ratios. wrk runs on "
+        f"the same {os.cpu_count()} cores as the server under test, so req/s at {conns} "
+        "connections are partly client-bound: compare ratios, not absolute figures.",
+        f"- Latency: wrk's own percentiles are kept in the wrk table for reference only (its "
+        "per-request times need not add up to the run). The latency goals come from "
+        f"bench/latency.py, one {args.latency_seconds:g} s run per server after the wrk "
+        f"runs: {args.latency_connections} closed-loop keep-alive connections in one "
+        "process (one poll loop, GC off), each request timed with perf_counter_ns from its "
+        "send to the last byte of its response; p50 and p99 are nearest-rank over every "
+        "request of the run, max is the slowest. Time covered = the sum of the request "
+        "times over connections x run time: at most 1, near 1 when nothing is left out.",
+        f"- Models: {models}. Single row: petalflow and the floor get `POST /predict` with "
+        "one flower; mlflow gets `POST /invocations` with that row as `dataframe_records`. "
+        "Batches: 1,000 rows as `dataframe_records` to /invocations, as `instances` to "
+        "/predict/batch. The floor (bench/floor.py) returns a petalflow /predict response "
+        "verbatim from a FastAPI route.",
+        "- petalflow writes its prediction log (SQLite, in the temporary folder) and "
+        'metrics, unless marked "log off" (PREDICTION_LOG=""). Raw wrk and latency output: '
+        f"`{raw_shown}/`.",
+    ]
+
+
 def _ratio(value: float, other: float | None) -> str:
     return f"{value / other:.2f}x" if other else ""
 
@@ -78,7 +113,7 @@ def _ratio(value: float, other: float | None) -> str:
 def measurements(summaries: list[Summary]) -> list[str]:
     """One row per cell; petalflow rows carry their ratio to mlflow and to the floor."""
     lines = [
-        "| Model | Test | Conns | Server | Req/s | Rows/s | p50 ms | p99 ms | Errors "
+        "| Model | Test | Conns | Server | Req/s | Rows/s | wrk p50 ms | wrk p99 ms | Errors "
         "| vs mlflow | vs floor |",
         "|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
@@ -112,78 +147,6 @@ def cold_table(cold: dict[str, dict[str, list[float]]]) -> list[str]:
     return lines
 
 
-def goals_table(goals: list[Goal]) -> list[str]:
-    lines = ["| Goal | Model | Target | Measured | Result |", "|---|---|--:|--:|---|"]
-    for g in goals:
-        shown = "not measured" if g.value is None else f"{g.value:.2f}{g.unit}"
-        lines.append(
-            f"| {g.name} | {g.model} | {g.op} {g.target:g}{g.unit} | {shown} | {g.verdict} |"
-        )
-    return lines
-
-
-def _get(summaries: list[Summary], model: str, test: str, conns: int, key: str) -> Summary | None:
-    for s in summaries:
-        c = s.cell
-        if (c.model, c.test, c.connections, c.key) == (model, test, conns, key):
-            return s
-    return None
-
-
-def _ratio_of(a: Summary | None, b: Summary | None, attr: str = "rps") -> float | None:
-    if a is None or b is None or not getattr(b, attr):
-        return None
-    return float(getattr(a, attr) / getattr(b, attr))
-
-
-def goals(
-    summaries: list[Summary],
-    cold: dict[str, dict[str, list[float]]],
-    costs: dict[str, list[float]],
-    models: tuple[str, ...] = ("logreg", "rf"),
-    conns: int = 16,
-) -> list[Goal]:
-    """The issue's goals, for every model (n/a when a model was not measured).
-
-    The logging cost comes from the paired rounds in ``costs`` (req/s log on over log
-    off, per pair); ``cost_table`` shows the interleaved cells' estimate beside it.
-    """
-    out = []
-    for model in models:
-
-        def get(test: str, c: int, key: str, m: str = model) -> Summary | None:
-            return _get(summaries, m, test, c, key)
-
-        pf = get(SINGLE, conns, "pf")
-        speedup = _ratio_of(pf, get(SINGLE, conns, "mlflow"))
-        floor = _ratio_of(pf, get(SINGLE, conns, "floor"))
-        p50 = _ratio_of(get(SINGLE, 1, "pf"), get(SINGLE, 1, "mlflow"), "p50_ms")
-        batch = _ratio_of(get(BATCH, conns, "pf"), get(BATCH, conns, "mlflow"))
-        times = cold.get(model)
-        start = (
-            statistics.median(times["petalflow"]) / statistics.median(times["mlflow"])
-            if times
-            else None
-        )
-        ratios = costs.get(model)
-        cost = (1 - statistics.median(ratios)) * 100 if ratios else None
-        out += [
-            Goal(
-                f"/predict req/s vs mlflow, {conns} conns",
-                model,
-                "≥",
-                15 if model == "logreg" else 50,
-                speedup,
-            ),
-            Goal(f"/predict req/s vs FastAPI floor, {conns} conns", model, "≥", 0.8, floor),
-            Goal("/predict p50 vs mlflow's, 1 conn", model, "≤", 0.1, p50),
-            Goal(f"1,000-row batch rows/s vs mlflow, {conns} conns", model, "≥", 5, batch),
-            Goal("cold start vs mlflow's (median)", model, "≤", round(1 / 3, 3), start),
-            Goal(f"prediction log + metrics cost, {conns} conns", model, "≤", 10, cost, "%"),
-        ]
-    return out
-
-
 def cost_table(
     costs: dict[str, list[float]], seconds: float, summaries: list[Summary], conns: int
 ) -> list[str]:
@@ -199,13 +162,31 @@ def cost_table(
             continue
         pct = sorted((1 - r) * 100 for r in ratios)
         quartiles = statistics.quantiles(pct, n=4) if len(pct) > 1 else [pct[0]] * 3
-        pf, nolog = (_get(summaries, model, SINGLE, conns, key) for key in ("pf", "pf_nolog"))
-        ratio = _ratio_of(pf, nolog)
+        pf, nolog = (get(summaries, model, SINGLE, conns, key) for key in ("pf", "pf_nolog"))
+        ratio = ratio_of(pf, nolog)
         cells = "n/a" if ratio is None else f"{(1 - ratio) * 100:.1f}%"
         lines.append(
             f"| {model} | {len(ratios)} x {seconds:g} s | "
             f"{(1 - statistics.median(ratios)) * 100:.1f}% | "
             f"{quartiles[0]:.1f}% to {quartiles[2]:.1f}% | "
             f"{pct[0]:.1f}% to {pct[-1]:.1f}% | {cells} |"
+        )
+    return lines
+
+
+def latency_table(latencies: list[Latency]) -> list[str]:
+    """The latency client's runs: percentiles and maximum over every request of a run,
+    and the share of the run its request times cover (the client's self-check)."""
+    lines = [
+        "| Model | Conns | Server | Requests | Req/s | p50 ms | p99 ms | max ms "
+        "| time covered (lowest conn) | Errors |",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for x in latencies:
+        r = x.result
+        lines.append(
+            f"| {x.model} | {x.connections} | {x.label} | {r.requests:,} | {r.rps:,.0f} "
+            f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.max_ms:.2f} "
+            f"| {r.coverage:.3f} ({r.min_coverage:.3f}) | {r.errors} |"
         )
     return lines

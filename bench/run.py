@@ -2,33 +2,36 @@
 
 Trains logreg and rf into a temporary folder (temporary MLflow store too), starts each
 server with one uvicorn worker on loopback, drives them with wrk in interleaved rounds
-and writes a Markdown report (bench/results.md by default; raw wrk output under
-bench/results/). `--quick` is the smoke test: logreg only, one short round.
+(throughput) and with bench/latency.py (p50, p99, maximum), and writes a Markdown report
+(bench/results.md by default; raw outputs under bench/results/). `--quick` is the smoke
+test: logreg only, one short round.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
 import signal
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `bench` and `petalflow` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report, servers
+from bench.goals import goals, goals_table
 from bench.loadgen import BenchError, ensure_wrk
 from bench.payloads import write_bodies
 from bench.suite import (
     SINGLE,
+    Latency,
     Plan,
     Summary,
     check_servers,
     cold_starts,
+    latency_runs,
     paired_ratios,
     run_rounds,
     scenarios,
@@ -42,6 +45,7 @@ QUICK = {
     "warmup": 0,
     "cold_starts": 1,
     "cost_rounds": 2,
+    "latency_seconds": 2,
 }
 FULL = {
     "models": "logreg,rf",
@@ -50,6 +54,7 @@ FULL = {
     "warmup": 1,
     "cold_starts": 3,
     "cost_rounds": 24,
+    "latency_seconds": 10,
 }
 COST_SECONDS = 2
 
@@ -81,6 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
         f"({COST_SECONDS} s each; default {FULL['cost_rounds']})",
     )
     p.add_argument("--connections", default="1,16", help="comma-separated wrk connection counts")
+    p.add_argument(
+        "--latency-seconds",
+        type=float,
+        help=f"seconds of each latency-client run (default {FULL['latency_seconds']})",
+    )
+    p.add_argument(
+        "--latency-connections",
+        type=int,
+        default=8,
+        help="connections of the latency client (default 8)",
+    )
     p.add_argument("--rf-trees", type=int, default=200, help="trees of the rf model (default 200)")
     p.add_argument(
         "--output", type=Path, default=ROOT / "bench" / "results.md", help="Markdown report"
@@ -101,13 +117,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not set(args.models) <= {"logreg", "rf"} or not args.models:
         build_parser().error("--models: choose from logreg, rf")
     counts = (args.rounds, args.duration, args.cold_starts, args.cost_rounds, *args.connections)
-    if min(counts) < 1:
+    if min(*counts, args.latency_connections, args.latency_seconds) < 1:
         build_parser().error(
-            "--rounds, --duration, --cold-starts, --cost-rounds and --connections must be >= 1"
+            "--rounds, --duration, --cold-starts, --cost-rounds, --connections, "
+            "--latency-seconds and --latency-connections must be >= 1"
         )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     args.raw_dir = args.raw_dir or args.output.parent / "results" / stamp
     return args
+
+
+@dataclass
+class Results:
+    """Everything measured, over all models."""
+
+    summaries: list[Summary] = field(default_factory=list)
+    cold: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    costs: dict[str, list[float]] = field(default_factory=dict)
+    latencies: list[Latency] = field(default_factory=list)
 
 
 def bench_model(
@@ -115,9 +142,9 @@ def bench_model(
     work: Path,
     plan: Plan,
     bodies: dict[str, Path],
-    conns: list[int],
-    cost_rounds: int,
-) -> tuple[list[Summary], list[float]]:
+    args: argparse.Namespace,
+    results: Results,
+) -> None:
     """Start petalflow (log on and off), mlflow and the floor; drive them; stop them."""
     running: dict[str, servers.Server] = {}
 
@@ -137,91 +164,58 @@ def bench_model(
         start("floor", servers.floor_spec(work, floor_body))
         for server in running.values():
             server.wait_healthy()
+        conns = args.connections
         groups = scenarios(model.name, conns)
         check_servers(running, bodies, [cell for group in groups for cell in group])
-        summaries = run_rounds(plan, running, bodies, groups)
+        results.summaries += run_rounds(plan, running, bodies, groups)
         cells = [c for group in groups for c in group if c.test == SINGLE]
         pf, nolog = (
             next(c for c in cells if c.key == key and c.connections == max(conns))
             for key in ("pf", "pf_nolog")
         )
-        ratios = paired_ratios(plan, running, bodies, (pf, nolog), cost_rounds, COST_SECONDS)
-        return summaries, ratios
+        results.costs[model.name] = paired_ratios(
+            plan, running, bodies, (pf, nolog), args.cost_rounds, COST_SECONDS
+        )
+        results.latencies += latency_runs(
+            running,
+            bodies,
+            model.name,
+            args.latency_connections,
+            args.latency_seconds,
+            plan.raw_dir,
+        )
     finally:
         for server in reversed(running.values()):
             server.stop()
 
 
-def measure(
-    args: argparse.Namespace, wrk: str, work: Path
-) -> tuple[list[Summary], dict[str, dict[str, list[float]]], dict[str, list[float]]]:
+def measure(args: argparse.Namespace, wrk: str, work: Path) -> Results:
     plan = Plan(wrk, args.rounds, args.duration, args.warmup, args.raw_dir)
     bodies = write_bodies(work / "bodies")
     (work / "logs").mkdir()
-    summaries: list[Summary] = []
-    cold: dict[str, dict[str, list[float]]] = {}
-    costs: dict[str, list[float]] = {}
+    results = Results()
     for name in args.models:
         extra = ("--model", "rf", "--n-estimators", str(args.rf_trees)) if name == "rf" else ()
         print(f"training {name} ...", flush=True)
         model = servers.train(work, name, *extra)
         print(f"cold starts of {name} ({args.cold_starts} each) ...", flush=True)
         specs = [servers.petalflow_spec(work, model), servers.mlflow_spec(work, model)]
-        cold[name] = cold_starts(specs, work / "logs" / name, args.cold_starts)
+        results.cold[name] = cold_starts(specs, work / "logs" / name, args.cold_starts)
         print(f"benchmarking {name} ...", flush=True)
-        found, costs[name] = bench_model(
-            model, work, plan, bodies, args.connections, args.cost_rounds
-        )
-        summaries += found
-    return summaries, cold, costs
+        bench_model(model, work, plan, bodies, args, results)
+    return results
 
 
-def command_line(argv: list[str]) -> str:
-    python = Path(sys.executable)
-    shown = python.relative_to(ROOT) if python.is_relative_to(ROOT) else python
-    script = Path(__file__).resolve().relative_to(ROOT)
-    return shlex.join([str(shown), str(script), *argv])
-
-
-def header(args: argparse.Namespace, argv: list[str], wrk: str, elapsed: float) -> list[str]:
-    """Where, how and with what the figures were taken."""
-    conns = max(args.connections)
-    raw = args.raw_dir.resolve()
-    raw_shown = raw.relative_to(ROOT) if raw.is_relative_to(ROOT) else raw
-    models = ", ".join(
-        f"rf ({args.rf_trees} trees)" if m == "rf" else "logreg (train.py defaults)"
-        for m in args.models
+def render(args: argparse.Namespace, header_lines: list[str], results: Results) -> str:
+    conns, lat = max(args.connections), args.latency_connections
+    found = goals(
+        results.summaries,
+        results.cold,
+        results.costs,
+        results.latencies,
+        conns=conns,
+        latency_conns=lat,
     )
-    return [
-        *report.machine(wrk),
-        f"- Command: `{command_line(argv)}` (from the repository root; "
-        f"took {elapsed / 60:.1f} min)",
-        "- Method: every server runs one uvicorn worker on 127.0.0.1; wrk drives it with "
-        "POST bodies (bench/post.lua), `-t1 -c1` at 1 connection and `-t2 -cN` above, "
-        f"{args.rounds} interleaved round(s) (A/B/C/A/B/C) of {args.duration} s per cell "
-        f"after {args.warmup} s of warm-up; figures are medians over rounds. The logging "
-        f"cost goal uses {args.cost_rounds} extra back-to-back pairs of {COST_SECONDS} s "
-        "(log on / log off, order alternating): 1 - the median of the per-pair ratios. wrk runs on "
-        f"the same {os.cpu_count()} cores as the server under test, so req/s at {conns} "
-        "connections are partly client-bound: compare ratios, not absolute figures.",
-        f"- Models: {models}. Single row: petalflow and the floor get `POST /predict` with "
-        "one flower; mlflow gets `POST /invocations` with that row as `dataframe_records`. "
-        "Batches: 1,000 rows as `dataframe_records` to /invocations, as `instances` to "
-        "/predict/batch. The floor (bench/floor.py) returns a petalflow /predict response "
-        "verbatim from a FastAPI route.",
-        "- petalflow writes its prediction log (SQLite, in the temporary folder) and "
-        'metrics, unless marked "log off" (PREDICTION_LOG=""). Raw wrk output: '
-        f"`{raw_shown}/`.",
-    ]
-
-
-def render(
-    header_lines: list[str],
-    conns: int,
-    summaries: list[Summary],
-    cold: dict[str, dict[str, list[float]]],
-    costs: dict[str, list[float]],
-) -> str:
     lines = [
         "# petalflow benchmark",
         "",
@@ -229,19 +223,23 @@ def render(
         "",
         f"## Goals ({conns} connections and 1 worker unless stated)",
         "",
-        *report.goals_table(report.goals(summaries, cold, costs, conns=conns)),
+        *goals_table(found),
         "",
-        "## Measurements",
+        "## Measurements (wrk)",
         "",
-        *report.measurements(summaries),
+        *report.measurements(results.summaries),
+        "",
+        f"## Latency (bench/latency.py, {lat} connections, {args.latency_seconds:g} s per server)",
+        "",
+        *report.latency_table(results.latencies),
         "",
         "## Cold start (process start to the first 200 from /health or /ping)",
         "",
-        *report.cold_table(cold),
+        *report.cold_table(results.cold),
         "",
         f"## Prediction log + metrics cost (paired rounds, {conns} connections)",
         "",
-        *report.cost_table(costs, COST_SECONDS, summaries, conns),
+        *report.cost_table(results.costs, COST_SECONDS, results.summaries, conns),
         "",
     ]
     return "\n".join(lines)
@@ -260,16 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="petalflow-bench-") as tmp:
-            summaries, cold, costs = measure(args, wrk, Path(tmp))
+            results = measure(args, wrk, Path(tmp))
     except BenchError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
-    lines = header(args, argv, wrk, time.monotonic() - began)
-    text = render(lines, max(args.connections), summaries, cold, costs)
+    lines = report.header(args, argv, wrk, time.monotonic() - began, COST_SECONDS)
+    text = render(args, lines, results)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
     print(text)
-    print(f"written to {args.output}; raw wrk output in {args.raw_dir}")
+    print(f"written to {args.output}; raw wrk and latency output in {args.raw_dir}")
     return 0
 
 

@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -79,10 +80,19 @@ def train(work: Path, name: str, *args: str) -> Trained:
     return Trained(name, target, str(run_id))
 
 
+def shipped_limits() -> list[str]:
+    """The uvicorn flags of `make serve`, the Docker image and the documented command
+    (``UVICORN_LIMITS`` in the Makefile): petalflow is measured as users run it."""
+    found = re.search(r"^UVICORN_LIMITS := (.+)$", (ROOT / "Makefile").read_text(), re.M)
+    if found is None:
+        raise BenchError("the Makefile defines no UVICORN_LIMITS")
+    return found.group(1).split()
+
+
 def petalflow_spec(work: Path, model: Trained, prediction_log: bool = True) -> ServerSpec:
     log = str(work / f"predictions-{model.name}.db") if prediction_log else ""
     args = [sys.executable, "-m", "uvicorn", "serve:app", "--workers", "1"]
-    args += ["--host", HOST, "--port", "{port}"]
+    args += ["--host", HOST, "--port", "{port}", *shipped_limits()]
     env = base_env(work, ARTIFACTS_DIR=str(model.artifacts_dir), PREDICTION_LOG=log)
     name = "petalflow" if prediction_log else "petalflow-nolog"
     return ServerSpec(name, args, env, "/health")

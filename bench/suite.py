@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.latency import LatencyResult, measure, summary
 from bench.loadgen import BenchError, WrkResult, run_wrk
 from bench.servers import Server, ServerSpec, post
 
@@ -20,6 +21,7 @@ LABELS = {
     "mlflow": "mlflow",
     "floor": "FastAPI floor",
 }
+LATENCY_KEYS = ("pf", "pf_nolog", "floor")  # the servers the latency client measures
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,54 @@ def paired_ratios(
             flush=True,
         )
     return ratios
+
+
+@dataclass(frozen=True)
+class Latency:
+    """One latency-client run: one server's /predict at one connection count."""
+
+    model: str
+    key: str
+    connections: int
+    result: LatencyResult
+
+    @property
+    def label(self) -> str:
+        return f"{LABELS[self.key]} /predict"
+
+
+def latency_runs(
+    servers: dict[str, Server],
+    bodies: dict[str, Path],
+    model: str,
+    connections: int,
+    seconds: float,
+    raw_dir: Path,
+) -> list[Latency]:
+    """One run of the latency client per server in LATENCY_KEYS, each followed by the
+    pause; its figures, per connection too, are saved beside wrk's raw output."""
+    body = bodies["predict"].read_bytes()
+    runs = []
+    for key in LATENCY_KEYS:
+        result = measure(servers[key].url + "/predict", body, connections, seconds)
+        if result.errors:
+            raise BenchError(f"{LABELS[key]}: {result.errors} responses other than 200")
+        runs.append(run := Latency(model, key, connections, result))
+        per_connection = [
+            {"requests": len(ts), "coverage": round(sum(ts) / span, 4)}
+            for ts, span in zip(result.times_ns, result.spans_ns, strict=True)
+        ]
+        raw = raw_dir / f"{model}-{key}-latency-c{connections}.json"
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        raw.write_text(json.dumps({**summary(result), "connections": per_connection}, indent=1))
+        print(
+            f"  latency {model:6} c{connections:<3} {run.label:34} p50 {result.p50_ms:6.2f} ms  "
+            f"p99 {result.p99_ms:6.2f} ms  max {result.max_ms:7.2f} ms  "
+            f"covered {result.coverage:.3f}",
+            flush=True,
+        )
+        time.sleep(PAUSE_SECONDS)
+    return runs
 
 
 def cold_starts(specs: list[ServerSpec], logs: Path, repeats: int) -> dict[str, list[float]]:

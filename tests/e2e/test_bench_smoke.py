@@ -1,4 +1,5 @@
-"""`bench/run.py --quick` end to end: every server starts, wrk drives it, the table is whole.
+"""`bench/run.py --quick` end to end: every server starts, wrk and the latency client drive
+it (2 s latency runs), the tables are whole.
 
 No timing goal is asserted here: figures depend on the machine. Needs wrk
 (`apt-get install wrk`; `make bench` and CI install it).
@@ -37,7 +38,10 @@ GOALS = [
     "1,000-row batch rows/s vs mlflow, 16 conns",
     "cold start vs mlflow's (median)",
     "prediction log + metrics cost, 16 conns",
+    "max latency, log on, 8 conns",
+    "p99 log on / p99 log off, 8 conns",
 ]
+LATENCY = ["petalflow /predict", "petalflow, log off /predict", "FastAPI floor /predict"]
 
 
 def _cells(line: str) -> list[str]:
@@ -60,6 +64,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> str:
     )
     assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     assert list((out / "results").glob("*/logreg-*-round1.txt")), "raw wrk outputs missing"
+    raw_latency = sorted(p.name for p in (out / "results").glob("*/logreg-*-latency-c8.json"))
+    assert raw_latency == [f"logreg-{k}-latency-c8.json" for k in ("floor", "pf", "pf_nolog")]
     text = (out / "r.md").read_text()
     assert text in done.stdout  # the table is printed too
     return text
@@ -84,11 +90,30 @@ def test_goals_and_cold_start_are_reported(report: str) -> None:
         line = next((x for x in report.splitlines() if x.startswith(f"| {goal} | logreg |")), None)
         assert line is not None, (goal, report)
         measured, verdict = _cells(line)[3:5]
-        assert re.fullmatch(NUMBER + "(x|%)", measured.lstrip("-")), line
+        assert re.fullmatch(NUMBER + "(x|%| ms)", measured.lstrip("-")), line
         assert verdict in ("PASS", "FAIL"), line
     cold_section = report.split("## Cold start", 1)[1]
     cold = next(x for x in cold_section.splitlines() if x.startswith("| logreg | "))
     assert all(re.fullmatch(NUMBER, c) for c in _cells(cold)[1:5]), cold
+
+
+def test_latency_client_measures_every_server(report: str) -> None:
+    section = report.split("## Latency (bench/latency.py, 8 connections, 2 s per server)", 1)[1]
+    rows = [_cells(x) for x in section.split("\n## ", 1)[0].splitlines() if x.startswith("| ")]
+    for server in LATENCY:
+        found = [r for r in rows if r[:3] == ["logreg", "8", server]]
+        assert len(found) == 1, (server, section)
+        requests, rps, p50, p99, top, covered, errors = found[0][3:]
+        for figure in (requests, rps, p50, p99, top):
+            assert re.fullmatch(NUMBER, figure), (server, figure)
+        assert int(requests.replace(",", "")) > 100, found[0]
+        assert float(p50) <= float(p99) <= float(top), found[0]
+        overall, lowest = re.fullmatch(r"([01]\.[0-9]{3}) \(([01]\.[0-9]{3})\)", covered).groups()
+        assert 0.5 < float(lowest) <= float(overall) <= 1, found[0]  # times add up to the run
+        assert errors == "0", found[0]
+    goal = next(x for x in report.splitlines() if x.startswith("| max latency, log on"))
+    pf = next(r for r in rows if r[2] == "petalflow /predict")
+    assert _cells(goal)[3] == f"{float(pf[7]):.2f} ms", (goal, pf)
 
 
 def test_logging_cost_comes_from_paired_rounds(report: str) -> None:
@@ -104,5 +129,6 @@ def test_logging_cost_comes_from_paired_rounds(report: str) -> None:
 
 
 def test_machine_and_command_are_recorded(report: str) -> None:
-    for needle in ("- Date: ", "- Machine: ", "- Python ", "bench/run.py --quick", "wrk "):
+    needles = ("- Date: ", "- Machine: ", "- Python ", "bench/run.py --quick", "wrk ")
+    for needle in (*needles, "- Latency: ", "perf_counter_ns"):
         assert needle in report, needle

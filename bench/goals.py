@@ -1,0 +1,139 @@
+"""The goals of `make bench`: every target, defined here once, and its measured figure.
+
+docs/performance.md states the same targets (tests/bench/test_goals.py checks it).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from bench.suite import BATCH, SINGLE, Latency, Summary
+
+TREND = {"≥": lambda value, target: value >= target, "≤": lambda value, target: value <= target}
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a goal asks; ``{conns}`` and ``{lat}`` in the name are the connection counts
+    of the wrk cells and of the latency client's runs."""
+
+    name: str
+    op: str  # "≥" or "≤"
+    value: float
+    unit: str = "x"
+
+
+# Issue #11 (throughput, batches, logging cost, cold start, p50) and #18 (latency stalls).
+TARGETS: dict[str, Target] = {
+    "vs_mlflow": Target("/predict req/s vs mlflow, {conns} conns", "≥", 25),
+    "vs_floor": Target("/predict req/s vs FastAPI floor, {conns} conns", "≥", 0.85),
+    "p50_vs_mlflow": Target("/predict p50 vs mlflow's, 1 conn", "≤", 0.1),
+    "batch": Target("1,000-row batch rows/s vs mlflow, {conns} conns", "≥", 5),
+    "cold_start": Target("cold start vs mlflow's (median)", "≤", 0.333),
+    "log_cost": Target("prediction log + metrics cost, {conns} conns", "≤", 10, "%"),
+    "max_latency": Target("max latency, log on, {lat} conns", "≤", 25, " ms"),
+    "p99_log_ratio": Target("p99 log on / p99 log off, {lat} conns", "≤", 1.5),
+}
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One goal: a measured figure against its target."""
+
+    name: str
+    model: str
+    op: str
+    target: float
+    value: float | None
+    unit: str = "x"
+
+    @property
+    def verdict(self) -> str:
+        if self.value is None:
+            return "n/a"
+        return "PASS" if TREND[self.op](self.value, self.target) else "FAIL"
+
+
+def goals_table(goals: list[Goal]) -> list[str]:
+    lines = ["| Goal | Model | Target | Measured | Result |", "|---|---|--:|--:|---|"]
+    for g in goals:
+        shown = "not measured" if g.value is None else f"{g.value:.2f}{g.unit}"
+        lines.append(
+            f"| {g.name} | {g.model} | {g.op} {g.target:g}{g.unit} | {shown} | {g.verdict} |"
+        )
+    return lines
+
+
+def get(summaries: list[Summary], model: str, test: str, conns: int, key: str) -> Summary | None:
+    for s in summaries:
+        c = s.cell
+        if (c.model, c.test, c.connections, c.key) == (model, test, conns, key):
+            return s
+    return None
+
+
+def ratio_of(a: Summary | None, b: Summary | None, attr: str = "rps") -> float | None:
+    if a is None or b is None or not getattr(b, attr):
+        return None
+    return float(getattr(a, attr) / getattr(b, attr))
+
+
+def _latency(latencies: list[Latency], model: str, key: str) -> Latency | None:
+    return next((x for x in latencies if (x.model, x.key) == (model, key)), None)
+
+
+def measured(
+    model: str,
+    summaries: list[Summary],
+    cold: dict[str, dict[str, list[float]]],
+    costs: dict[str, list[float]],
+    latencies: list[Latency],
+    conns: int,
+) -> dict[str, float | None]:
+    """The figure of every target for one model (None when it was not measured).
+
+    The logging cost comes from the paired rounds in ``costs`` (req/s log on over log
+    off, per pair); the latency goals from the latency client's runs.
+    """
+
+    def cell(test: str, c: int, key: str) -> Summary | None:
+        return get(summaries, model, test, c, key)
+
+    pf = cell(SINGLE, conns, "pf")
+    times = cold.get(model)
+    ratios = costs.get(model)
+    on, off = (_latency(latencies, model, key) for key in ("pf", "pf_nolog"))
+    return {
+        "vs_mlflow": ratio_of(pf, cell(SINGLE, conns, "mlflow")),
+        "vs_floor": ratio_of(pf, cell(SINGLE, conns, "floor")),
+        "p50_vs_mlflow": ratio_of(cell(SINGLE, 1, "pf"), cell(SINGLE, 1, "mlflow"), "p50_ms"),
+        "batch": ratio_of(cell(BATCH, conns, "pf"), cell(BATCH, conns, "mlflow")),
+        "cold_start": (
+            statistics.median(times["petalflow"]) / statistics.median(times["mlflow"])
+            if times
+            else None
+        ),
+        "log_cost": (1 - statistics.median(ratios)) * 100 if ratios else None,
+        "max_latency": on.result.max_ms if on else None,
+        "p99_log_ratio": on.result.p99_ms / off.result.p99_ms if on and off else None,
+    }
+
+
+def goals(
+    summaries: list[Summary],
+    cold: dict[str, dict[str, list[float]]],
+    costs: dict[str, list[float]],
+    latencies: list[Latency],
+    models: tuple[str, ...] = ("logreg", "rf"),
+    conns: int = 16,
+    latency_conns: int = 8,
+) -> list[Goal]:
+    """Every target for every model (n/a when a model was not measured)."""
+    out = []
+    for model in models:
+        values = measured(model, summaries, cold, costs, latencies, conns)
+        for key, t in TARGETS.items():
+            name = t.name.format(conns=conns, lat=latency_conns)
+            out.append(Goal(name, model, t.op, t.value, values[key], t.unit))
+    return out

@@ -1,0 +1,113 @@
+"""The goals: each figure from the right measurements, inclusive targets, and the same
+targets in docs/performance.md as in bench/goals.py (where they are defined once)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.goals import TARGETS, Goal, goals, goals_table
+from bench.latency import LatencyResult
+from bench.suite import BATCH, SINGLE, Cell, Latency, Summary
+from tests.conftest import ROOT
+
+# The row of docs/performance.md's goal table that states each target.
+DOC_ROWS = {
+    "vs_mlflow": "`/predict` req/s vs `mlflow models serve`",
+    "vs_floor": "`/predict` req/s vs the FastAPI floor",
+    "p50_vs_mlflow": "`/predict` p50 at 1 connection vs mlflow's",
+    "batch": "1,000-row batch rows/s vs mlflow (`/invocations`)",
+    "cold_start": "cold start vs mlflow's (to the first 200 from /health)",
+    "log_cost": "throughput cost of the prediction log + metrics (paired)",
+    "max_latency": "maximum latency with the log on, 8 connections, 10 s",
+    "p99_log_ratio": "p99 latency with the log on / off, 8 connections",
+}
+
+
+def _doc_targets() -> dict[str, str]:
+    rows = {}
+    for line in (ROOT / "docs" / "performance.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 3:
+            rows[cells[0]] = cells[2]
+    return rows
+
+
+def test_docs_state_the_targets_of_bench_goals() -> None:
+    assert DOC_ROWS.keys() == TARGETS.keys()
+    stated = _doc_targets()
+    for key, target in TARGETS.items():
+        op = {"≥": ">=", "≤": "<="}[target.op]
+        assert stated.get(DOC_ROWS[key]) == f"{op} {target.value:g}{target.unit}", key
+
+
+def test_issue_targets() -> None:
+    values = {key: (t.op, t.value, t.unit) for key, t in TARGETS.items()}
+    assert values["vs_mlflow"] == ("≥", 25, "x")
+    assert values["vs_floor"] == ("≥", 0.85, "x")
+    assert values["batch"] == ("≥", 5, "x")
+    assert values["log_cost"] == ("≤", 10, "%")
+    assert values["max_latency"] == ("≤", 25, " ms")
+    assert values["p99_log_ratio"] == ("≤", 1.5, "x")
+
+
+def _summary(test: str, conns: int, key: str, rps: float, p50: float = 1.0) -> Summary:
+    rows = 1000 if test == BATCH else 1
+    cell = Cell("logreg", test, conns, key, "/x", "body", rows)
+    return Summary(cell, rps, p50, 2 * p50, 0, 3)
+
+
+def _latency(key: str, times_ms: list[int]) -> Latency:
+    ns = [t * 1_000_000 for t in times_ms]
+    return Latency("logreg", key, 8, LatencyResult([ns], [sum(ns)], 0))
+
+
+def test_goals_take_each_figure_from_its_measurements() -> None:
+    summaries = [
+        _summary(SINGLE, 16, "pf", 5100),
+        _summary(SINGLE, 16, "mlflow", 204),
+        _summary(SINGLE, 16, "floor", 6000),
+        _summary(SINGLE, 1, "pf", 1, p50=0.2),
+        _summary(SINGLE, 1, "mlflow", 1, p50=4.0),
+        _summary(BATCH, 16, "pf", 50),
+        _summary(BATCH, 16, "mlflow", 10),
+    ]
+    cold = {"logreg": {"petalflow": [1.0, 2.0, 9.0], "mlflow": [6.0, 7.0, 8.0]}}
+    costs = {"logreg": [0.95, 0.9, 0.8]}
+    on = _latency("pf", [1] * 98 + [6, 25])  # p99 6 ms, max 25 ms
+    off = _latency("pf_nolog", [1] * 98 + [4, 7])  # p99 4 ms
+    found = goals(summaries, cold, costs, [on, off], conns=16, latency_conns=8)
+    logreg = {g.name: g for g in found if g.model == "logreg"}
+    expect = {
+        "/predict req/s vs mlflow, 16 conns": (25.0, "PASS"),
+        "/predict req/s vs FastAPI floor, 16 conns": (0.85, "PASS"),
+        "/predict p50 vs mlflow's, 1 conn": (0.05, "PASS"),
+        "1,000-row batch rows/s vs mlflow, 16 conns": (5.0, "PASS"),
+        "cold start vs mlflow's (median)": (2 / 7, "PASS"),
+        "prediction log + metrics cost, 16 conns": (10.0, "PASS"),
+        "max latency, log on, 8 conns": (25.0, "PASS"),
+        "p99 log on / p99 log off, 8 conns": (1.5, "PASS"),
+    }
+    assert logreg.keys() == expect.keys()
+    for name, (value, verdict) in expect.items():
+        assert logreg[name].value == pytest.approx(value), name
+        assert logreg[name].verdict == verdict, name  # every target is inclusive
+    assert {g.verdict for g in found if g.model == "rf"} == {"n/a"}
+
+
+def test_goals_fail_beyond_the_target_and_render() -> None:
+    over = Goal("max latency, log on, 8 conns", "rf", "≤", 25, 25.01, " ms")
+    under = Goal("/predict req/s vs mlflow, 16 conns", "rf", "≥", 25, 24.99)
+    assert (over.verdict, under.verdict) == ("FAIL", "FAIL")
+    assert goals_table([over, under])[2:] == [
+        "| max latency, log on, 8 conns | rf | ≤ 25 ms | 25.01 ms | FAIL |",
+        "| /predict req/s vs mlflow, 16 conns | rf | ≥ 25x | 24.99x | FAIL |",
+    ]
+
+
+def test_no_other_file_defines_a_target() -> None:
+    for path in (ROOT / "bench").glob("*.py"):
+        if path.name != "goals.py":
+            assert "Goal(" not in path.read_text(), path
+    assert Path(ROOT / "bench" / "goals.py").is_file()
