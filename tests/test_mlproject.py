@@ -30,6 +30,7 @@ def test_mlproject_maps_every_parameter_to_its_flag() -> None:
         flag = "--" + name.replace("_", "-")
         assert f"{flag} {{{name}}}" in command
     expected = {
+        "dataset",
         "seed",
         "test_size",
         "model",
