@@ -1,4 +1,4 @@
-"""Train the Iris classifier: `python train.py --help`. Logs one MLflow run."""
+"""Train a classifier (Iris by default): `python train.py --help`. Logs one MLflow run."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from petalflow.core.errors import InvalidSplitError, PetalflowError
+from petalflow.core.errors import DataContractError, InvalidSplitError, PetalflowError, TableError
 from petalflow.training import config as cfg
 
 if TYPE_CHECKING:
@@ -23,17 +23,72 @@ logger = logging.getLogger("petalflow.train")
 def build_parser() -> argparse.ArgumentParser:
     """The CLI; its defaults are the only source of training defaults (MLproject mirrors them)."""
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--seed", type=cfg.int_at_least(0, 2**32 - 1), default=42, help="split and estimator random_state (0 to 2**32-1)")
-    p.add_argument("--test-size", type=cfg.open_unit_float, default=0.2, help="held-out share, in (0, 1); every class must keep >= 1 sample on both sides")
-    p.add_argument("--model", choices=cfg.MODEL_CHOICES, default="logreg", help="classifier: logreg or rf")
-    p.add_argument("--C", type=cfg.positive_float, default=1.0, help="inverse regularisation strength, > 0 (logreg)")
-    p.add_argument("--max-iter", type=cfg.int_at_least(1), default=1000, help="solver iterations, >= 1 (logreg)")
-    p.add_argument("--n-estimators", type=cfg.int_at_least(1), default=200, help="number of trees, >= 1 (rf)")
-    p.add_argument("--max-depth", type=cfg.optional_int_at_least(1), default=None, help="tree depth, >= 1 or 'none' for unlimited (rf)")
-    p.add_argument("--artifacts-dir", type=cfg.non_empty, default="artifacts", help="output folder (replaced atomically)")
-    p.add_argument("--experiment-name", type=cfg.non_empty, default="iris", help="MLflow experiment (ignored under `mlflow run`)")
-    p.add_argument("--register-model", type=cfg.optional_name, default=None, help="register the model under this name ('none' = don't)")
-    p.add_argument("--alias", type=cfg.optional_alias, default=None, help="registry alias to point at the new version (needs --register-model)")
+    p.add_argument(
+        "--seed",
+        type=cfg.int_at_least(0, 2**32 - 1),
+        default=42,
+        help="split and estimator random_state (0 to 2**32-1)",
+    )
+    p.add_argument(
+        "--test-size",
+        type=cfg.open_unit_float,
+        default=0.2,
+        help="held-out share, in (0, 1); every class must keep >= 1 sample on both sides",
+    )
+    p.add_argument(
+        "--model", choices=cfg.MODEL_CHOICES, default="logreg", help="classifier: logreg or rf"
+    )
+    p.add_argument(
+        "--C",
+        type=cfg.positive_float,
+        default=1.0,
+        help="inverse regularisation strength, > 0 (logreg)",
+    )
+    p.add_argument(
+        "--max-iter",
+        type=cfg.int_at_least(1),
+        default=1000,
+        help="solver iterations, >= 1 (logreg)",
+    )
+    p.add_argument(
+        "--n-estimators", type=cfg.int_at_least(1), default=200, help="number of trees, >= 1 (rf)"
+    )
+    p.add_argument(
+        "--max-depth",
+        type=cfg.optional_int_at_least(1),
+        default=None,
+        help="tree depth, >= 1 or 'none' for unlimited (rf)",
+    )
+    p.add_argument(
+        "--artifacts-dir",
+        type=cfg.non_empty,
+        default="artifacts",
+        help="output folder (replaced atomically)",
+    )
+    p.add_argument(
+        "--experiment-name",
+        type=cfg.non_empty,
+        default=None,
+        help="MLflow experiment (default: the data set's name; ignored under `mlflow run`)",
+    )
+    p.add_argument(
+        "--register-model",
+        type=cfg.optional_name,
+        default=None,
+        help="register the model under this name ('none' = don't)",
+    )
+    p.add_argument(
+        "--dataset",
+        type=cfg.non_empty,
+        default="iris",
+        help="iris, wine, breast_cancer, penguins, synthetic, or a contract file (.yaml/.json) describing a CSV",
+    )
+    p.add_argument(
+        "--alias",
+        type=cfg.optional_alias,
+        default=None,
+        help="registry alias to point at the new version (needs --register-model)",
+    )
     return p
 
 
@@ -43,15 +98,20 @@ def parse_config(argv: list[str] | None) -> tuple[cfg.TrainConfig, Dataset]:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.alias and not args.register_model:
-        parser.error("argument --alias: needs --register-model NAME (an alias points at a registered version)")
+        parser.error(
+            "argument --alias: needs --register-model NAME (an alias points at a registered version)"
+        )
     if problem := cfg.check_artifacts_dir(args.artifacts_dir, [Path.cwd(), cfg.PROJECT_ROOT]):
         parser.error(f"argument --artifacts-dir: {problem}")
     from petalflow.training.data import prepare
 
     try:
-        dataset = prepare(test_size=args.test_size, seed=args.seed)
+        dataset = prepare(args.dataset, test_size=args.test_size, seed=args.seed)
+    except (DataContractError, TableError) as exc:
+        parser.error(f"argument --dataset: {exc}")
     except InvalidSplitError as exc:
         parser.error(f"argument --test-size: {exc}")
+    args.experiment_name = args.experiment_name or dataset.name
     return cfg.TrainConfig(**vars(args)), dataset
 
 
@@ -74,11 +134,18 @@ def main(argv: list[str] | None = None) -> int:
     from petalflow.training.run import train
 
     config, dataset = parse_config(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stdout,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
     # A flag the chosen model does not use is recorded but has no effect: say so. Under
     # `mlflow run` (MLFLOW_RUN_ID set) every flag is passed, so only changed values count.
     given = sys.argv[1:] if argv is None else argv
-    for line in cfg.ignored_flag_warnings(build_parser(), given, config.model, only_changed="MLFLOW_RUN_ID" in os.environ):
+    for line in cfg.ignored_flag_warnings(
+        build_parser(), given, config.model, only_changed="MLFLOW_RUN_ID" in os.environ
+    ):
         logger.warning("%s", line)
     signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -86,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     except PetalflowError as exc:
         logger.error("%s", exc)
         return 1
-    print(f"run_id={result.run_id} accuracy={result.metrics['accuracy']:.4f} f1_macro={result.metrics['f1_macro']:.4f}")
+    print(
+        f"run_id={result.run_id} accuracy={result.metrics['accuracy']:.4f} f1_macro={result.metrics['f1_macro']:.4f}"
+    )
     return 0
 
 

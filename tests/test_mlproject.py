@@ -30,6 +30,7 @@ def test_mlproject_maps_every_parameter_to_its_flag() -> None:
         flag = "--" + name.replace("_", "-")
         assert f"{flag} {{{name}}}" in command
     expected = {
+        "dataset",
         "seed",
         "test_size",
         "model",
@@ -41,3 +42,16 @@ def test_mlproject_maps_every_parameter_to_its_flag() -> None:
         "alias",
     }
     assert set(_mlproject_parameters()) == expected
+
+
+def test_mlproject_contract_entry_point_mirrors_contract_infer() -> None:
+    from petalflow.__main__ import build_contract_parser
+
+    spec = yaml.safe_load((ROOT / "MLproject").read_text())["entry_points"]["contract"]
+    parser = build_contract_parser()
+    assert set(spec["parameters"]) == {"data", "target", "output"}
+    assert "python -m petalflow contract infer {data}" in spec["command"]
+    for name in ("target", "output"):
+        assert f"--{name} {{{name}}}" in spec["command"]
+    assert spec["parameters"]["output"]["default"] == "none"
+    assert parser.get_default("output") is None

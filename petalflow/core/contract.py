@@ -13,18 +13,19 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from petalflow.core.errors import ContractError
+from petalflow.core.errors import ContractError, DataContractError
 
 FeatureType = Literal["float", "int", "category", "bool"]
+NUMERIC_TYPES = frozenset({"float", "int", "bool"})  # what the model sees as numbers
 CONTRACT_VERSION = 1
 
 
 class FeatureSpec(BaseModel):
     """One input column: its type, bounds (as pydantic's ge/gt/le/lt) and description."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
     name: str = Field(min_length=1)
     type: FeatureType = "float"
@@ -35,6 +36,23 @@ class FeatureSpec(BaseModel):
     categories: list[str] | None = None
     nullable: bool = False
     description: str | None = None
+
+    @model_validator(mode="after")
+    def _fits_its_type(self) -> FeatureSpec:
+        if self.bounds() and self.type not in ("float", "int"):
+            keys = ", ".join(self.bounds())
+            raise ValueError(f"{keys}: bounds apply to float and int features, not {self.type}")
+        if self.categories is not None:
+            if self.type != "category":
+                raise ValueError(f"categories: only a category feature has them, not {self.type}")
+            if not self.categories or len(set(self.categories)) != len(self.categories):
+                raise ValueError("categories: list each category once (at least one)")
+        return self
+
+    @property
+    def numeric(self) -> bool:
+        """Whether the model sees this feature as a number (float, int, bool as 0/1)."""
+        return self.type in NUMERIC_TYPES
 
     def bounds(self) -> dict[str, float]:
         """The bounds that are set, e.g. ``{"gt": 0.0, "le": 100.0}``."""
@@ -127,3 +145,69 @@ def numeric_contract(
         classes=[str(c) for c in classes],
         verification_rows=rows,
     )
+
+
+class DataContract(BaseModel):
+    """A user's table (SPEC 7): the CSV, its target, the columns to drop, the features.
+
+    ``source`` is relative to the contract file; class names are the target's values as
+    strings, sorted; ``positive_class`` (binary only) defaults to the second class.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    name: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    positive_class: str | None = None
+    drop: list[str] = Field(default_factory=list)
+    features: list[FeatureSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> DataContract:
+        names = [f.name for f in self.features]
+        for key, column in [("features", n) for n in names] + [("drop", n) for n in self.drop]:
+            if column == self.target:
+                raise ValueError(f"{key}: the target {column!r} cannot also be a {key} column")
+        every = names + self.drop
+        duplicates = sorted({n for n in every if every.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"features/drop: duplicate column names {duplicates}")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Feature names in model order."""
+        return [f.name for f in self.features]
+
+
+def _error_key(error: Any, document: Any) -> str:
+    """``features[2] ('plan').ge`` for pydantic's ``('features', 2, 'ge')``."""
+    parts: list[str] = []
+    node = document
+    for part in error["loc"]:
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            name = node.get("name") if isinstance(node, dict) else None
+            parts[-1] += f"[{part}]" + (f" ({name!r})" if name is not None else "")
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+            parts.append(str(part))
+    return ".".join(parts)
+
+
+def parse_data_contract(document: Any, source: str) -> DataContract:
+    """A data contract from its YAML/JSON document; DataContractError naming the key."""
+    if not isinstance(document, dict):
+        raise DataContractError(f"{source}: must be a mapping with name, source, target, features")
+    try:
+        return DataContract.model_validate(document)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = _error_key(error, document)
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{key}: {message}" if key else message)
+        raise DataContractError(
+            f"{source}: {'; '.join(problems)}; fix the contract (docs/training.md lists the keys)"
+        ) from None

@@ -58,6 +58,14 @@ class InvalidSplitError(PetalflowError, ValueError):
     """The requested train/test split would leave a class empty on one side."""
 
 
+class DataContractError(PetalflowError, ValueError):
+    """A data contract file (``--dataset path.yaml``) that is missing, unreadable or invalid."""
+
+
+class TableError(PetalflowError, ValueError):
+    """A training table that breaks its data contract: column, rule, count, first lines."""
+
+
 class TrackingError(PetalflowError):
     """The MLflow tracking store could not be reached or refused a write."""
 

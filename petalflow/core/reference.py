@@ -26,21 +26,42 @@ def bin_fractions(values: np.ndarray, edges: list[float]) -> list[float]:
     return [float(c) for c in counts / max(len(values), 1)]
 
 
+def _numeric_stats(column: pd.Series) -> dict[str, Any]:
+    """Quantile bins, mean, std and sample of the present values (gaps: ``missing_rate``)."""
+    present = column.dropna().to_numpy(dtype=float)
+    values = np.sort(present)
+    edges = bin_edges(values) if len(values) else []
+    if len(values) > MAX_SAMPLE:
+        values = np.quantile(values, np.linspace(0, 1, MAX_SAMPLE))
+    stats: dict[str, Any] = {
+        "bin_edges": edges,
+        "bin_fractions": bin_fractions(present, edges),
+        "mean": float(column.mean()) if len(present) else 0.0,
+        "std": float(column.std(ddof=0)) if len(present) else 0.0,
+        "sample": [float(v) for v in values],
+    }
+    if len(present) < len(column):
+        stats["missing_rate"] = float(1 - len(present) / len(column))
+    return stats
+
+
+def _category_stats(column: pd.Series) -> dict[str, Any]:
+    """The share of each category, and of missing values."""
+    counts = column.dropna().astype(str).value_counts().sort_index()
+    return {
+        "category_fractions": {str(k): float(v / len(column)) for k, v in counts.items()},
+        "missing_rate": float(column.isna().mean()),
+    }
+
+
 def reference_stats(X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
-    """Per-feature quantile bins and sample, and the class distribution of ``y``."""
+    """Per-feature quantile bins and sample (category shares for text columns), and the
+    class distribution of ``y``."""
     features: dict[str, Any] = {}
     for name in X.columns:
-        values = np.sort(X[name].to_numpy(dtype=float))
-        edges = bin_edges(values)
-        if len(values) > MAX_SAMPLE:
-            values = np.quantile(values, np.linspace(0, 1, MAX_SAMPLE))
-        features[str(name)] = {
-            "bin_edges": edges,
-            "bin_fractions": bin_fractions(X[name].to_numpy(dtype=float), edges),
-            "mean": float(X[name].mean()),
-            "std": float(X[name].std(ddof=0)),
-            "sample": [float(v) for v in values],
-        }
+        column = X[name]
+        is_text = column.dtype == object
+        features[str(name)] = _category_stats(column) if is_text else _numeric_stats(column)
     counts = y.astype(str).value_counts().sort_index()
     return {
         "n_samples": len(y),

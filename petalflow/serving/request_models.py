@@ -23,11 +23,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from petalflow.core.contract import FeatureSpec, ModelContract
-from petalflow.core.errors import ClientError, InvalidRequestError
+from petalflow.core.errors import ClientError, ContractError, InvalidRequestError
 from petalflow.serving.schemas import error_details, summarize
 
 M = TypeVar("M", bound=BaseModel)
 _STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+_NUMERIC = ("float", "int")
 
 
 def _field(feature: FeatureSpec, example: float | None) -> Any:
@@ -77,6 +78,20 @@ class RequestModels:
         above = np.where(self.low_open, rows > self.low, rows >= self.low)
         below = np.where(self.high_open, rows < self.high, rows <= self.high)
         return bool(np.isfinite(rows).all() and above.all() and below.all())
+
+
+def require_servable(contract: ModelContract) -> None:
+    """ContractError unless every feature is a non-nullable float or int: the request
+    models and the predictor take numbers only, so category, bool and nullable features
+    would be refused (422) or fail inside the pipeline."""
+    unsupported = [f.name for f in contract.features if f.type not in _NUMERIC or f.nullable]
+    if unsupported:
+        raise ContractError(
+            f"the model's contract has category, bool or nullable features "
+            f"({', '.join(unsupported)}), which this petalflow cannot validate in requests "
+            "yet; serve a model trained on numeric columns without gaps (iris, wine, "
+            "breast_cancer, synthetic), or score this one with `mlflow models serve`"
+        )
 
 
 def build_request_models(contract: ModelContract) -> RequestModels:

@@ -37,6 +37,7 @@ class TrainConfig:
     experiment_name: str
     register_model: str | None
     alias: str | None
+    dataset: str
 
     def params(self) -> dict[str, Any]:
         """The config as a JSON-ready dict (unset optional values are ``None``)."""

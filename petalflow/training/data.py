@@ -1,4 +1,4 @@
-"""The data set: Iris with snake_case feature names and species-name targets."""
+"""The data set of a training: loaded, checked against its contract, typed and split."""
 
 from __future__ import annotations
 
@@ -6,23 +6,16 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 
-from petalflow.core.contract import ModelContract, numeric_contract
-from petalflow.core.errors import InvalidSplitError
+from petalflow.core.contract import FeatureSpec, ModelContract
+from petalflow.core.errors import DataContractError, InvalidSplitError
+from petalflow.training.datasets import IRIS_FEATURES, IRIS_TARGET, RawTable, iris_frame, load_raw
+from petalflow.training.table import typed_table
 
 logger = logging.getLogger(__name__)
-
-DATASET_NAME = "iris"
-FEATURE_NAMES: tuple[str, ...] = ("sepal_length", "sepal_width", "petal_length", "petal_width")
-TARGET_NAME = "species"
-# The contract's facts about every Iris feature: a length in cm, positive and at most 1 m
-# (pydantic's gt/le names, as the server's request schema uses them).
-FEATURE_BOUNDS = MappingProxyType({"gt": 0.0, "le": 100.0})
-FEATURE_DESCRIPTION = "cm, in (0, 100]"
 
 
 @dataclass(frozen=True)
@@ -37,30 +30,35 @@ class Split:
 
 @dataclass(frozen=True)
 class Dataset:
-    """The data set as loaded once per training: every row, and its split."""
+    """The data set as loaded once per training: its resolved contract, rows and split."""
 
+    name: str
+    features: tuple[FeatureSpec, ...]  # categories resolved
+    target: str
+    positive_class: str | None  # binary targets only
     X: pd.DataFrame
     y: pd.Series
     split: Split
 
+    @property
+    def feature_names(self) -> list[str]:
+        """Feature names in model order."""
+        return [f.name for f in self.features]
 
-def load_dataset() -> tuple[pd.DataFrame, pd.Series]:
-    """Iris as (features, species names); the row order is scikit-learn's."""
-    # Imported here: the API imports this module for FEATURE_NAMES and starts faster.
-    from sklearn.datasets import load_iris
-
-    bunch = load_iris()
-    X = pd.DataFrame(np.asarray(bunch.data, dtype=np.float64), columns=list(FEATURE_NAMES))
-    names = np.asarray(bunch.target_names)[bunch.target]
-    y = pd.Series(names.astype(str), name=TARGET_NAME)
-    return X, y
+    @property
+    def plain(self) -> bool:
+        """Whether every feature is a number that is never missing (Iris's pipeline shape)."""
+        return all(f.numeric and not f.nullable for f in self.features)
 
 
 def dataset_sha256(X: pd.DataFrame, y: pd.Series) -> str:
-    """A stable fingerprint of the full data set: column names, values and labels."""
+    """A stable fingerprint of the table as loaded: column names, values and labels."""
     digest = hashlib.sha256()
     digest.update(",".join(X.columns).encode())
-    digest.update(np.ascontiguousarray(X.to_numpy(dtype=np.float64)).tobytes())
+    numeric = [c for c in X.columns if X[c].dtype != object]
+    digest.update(np.ascontiguousarray(X[numeric].to_numpy(dtype=np.float64)).tobytes())
+    for column in (c for c in X.columns if X[c].dtype == object):
+        digest.update("\x1f".join("" if pd.isna(v) else str(v) for v in X[column]).encode())
     digest.update("\n".join(y.astype(str)).encode())
     return digest.hexdigest()
 
@@ -88,21 +86,66 @@ def split_dataset(X: pd.DataFrame, y: pd.Series, test_size: float, seed: int) ->
     return Split(X_train, X_test, y_train, y_test)
 
 
-def prepare(test_size: float, seed: int) -> Dataset:
-    """Load the data set and split it, once; InvalidSplitError for a bad ``test_size``."""
-    X, y = load_dataset()
-    return Dataset(X, y, split_dataset(X, y, test_size, seed))
+def _resolved(feature: FeatureSpec, column: pd.Series) -> FeatureSpec:
+    """``feature`` with its categories listed (the observed ones, sorted, when not given)."""
+    if feature.type != "category" or feature.categories is not None:
+        return feature
+    observed = sorted({str(v) for v in column.dropna()})
+    return feature.model_copy(update={"categories": observed})
 
 
-def model_contract(X: pd.DataFrame, classes: Sequence[object]) -> ModelContract:
-    """The contract of a model trained on Iris; every row of ``X`` verifies the fast path."""
-    features = list(FEATURE_NAMES)
-    return numeric_contract(
-        dataset=DATASET_NAME,
-        feature_names=features,
+def _positive_class(raw: RawTable, classes: list[str]) -> str | None:
+    wanted = raw.contract.positive_class
+    if len(classes) < 2:
+        raise DataContractError(
+            f"{raw.source}: target {raw.contract.target!r} has {len(classes)} class(es) "
+            f"{classes}; a classifier needs at least 2"
+        )
+    if wanted is not None and (len(classes) != 2 or wanted not in classes):
+        raise DataContractError(
+            f"{raw.source}: positive_class {wanted!r} must be one of the 2 classes of a binary "
+            f"target; {raw.contract.target!r} has {classes}"
+        )
+    if len(classes) != 2:
+        return None
+    return wanted if wanted is not None else classes[1]
+
+
+def prepare(dataset: str, test_size: float, seed: int) -> Dataset:
+    """Load, check and type the data set, and split it, once.
+
+    DataContractError for a bad contract, TableError for a table that breaks it,
+    InvalidSplitError for a bad ``test_size``.
+    """
+    raw = load_raw(dataset, seed)
+    contract = raw.contract
+    X, y = typed_table(raw.frame, contract.features, contract.target, raw.source, raw.rows)
+    features = tuple(_resolved(f, X[f.name]) for f in contract.features)
+    positive = _positive_class(raw, sorted(set(y)))
+    logger.info("data set %s: %d rows, %d features", contract.name, len(y), len(features))
+    split = split_dataset(X, y, test_size, seed)
+    return Dataset(contract.name, features, contract.target, positive, X, y, split)
+
+
+def model_contract(dataset: Dataset, classes: Sequence[object]) -> ModelContract:
+    """The served contract; a plain table's rows verify the fast path (others get none)."""
+    names = dataset.feature_names
+    rows = dataset.X[names].to_numpy(dtype=np.float64).tolist() if dataset.plain else []
+    return ModelContract(
+        dataset=dataset.name,
+        features=list(dataset.features),
+        target=dataset.target,
         classes=[str(c) for c in classes],
-        target=TARGET_NAME,
-        bounds=dict(FEATURE_BOUNDS),
-        description=FEATURE_DESCRIPTION,
-        verification_rows=X[features].to_numpy(dtype=np.float64).tolist(),
+        positive_class=dataset.positive_class,
+        verification_rows=rows,
     )
+
+
+# Iris, the default data set, as (features, species names), for callers that want it bare.
+FEATURE_NAMES = IRIS_FEATURES
+
+
+def load_dataset() -> tuple[pd.DataFrame, pd.Series]:
+    """Iris as (features, species names); the row order is scikit-learn's."""
+    frame = iris_frame()
+    return frame[list(IRIS_FEATURES)], frame[IRIS_TARGET].rename(IRIS_TARGET)

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import (
     ConfusionMatrixDisplay,
     accuracy_score,
+    average_precision_score,
     confusion_matrix,
     f1_score,
     log_loss,
@@ -21,8 +22,24 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 
 
-def evaluate(model: Pipeline, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
-    """accuracy, macro scores, log loss, one-vs-rest ROC AUC and per-class scores."""
+def _binary_scores(y: pd.Series, proba: np.ndarray, classes: list[str], positive: str) -> Any:
+    """ROC AUC and average precision of ``positive``'s probability (one-vs-rest = the same)."""
+    is_positive = np.asarray(y.astype(str) == positive)
+    score = proba[:, classes.index(positive)]
+    auc = roc_auc_score(is_positive, score)
+    return {
+        "roc_auc": auc,
+        "average_precision": average_precision_score(is_positive, score),
+        "roc_auc_ovr": auc,
+    }
+
+
+def evaluate(
+    model: Pipeline, X: pd.DataFrame, y: pd.Series, positive_class: str | None = None
+) -> dict[str, float]:
+    """accuracy, macro scores, log loss, one-vs-rest ROC AUC and per-class scores; for a
+    binary target also ``roc_auc`` and ``average_precision`` of ``positive_class``
+    (default: the second class)."""
     classes = [str(c) for c in model.classes_]
     predicted = model.predict(X)
     proba = model.predict_proba(X)
@@ -32,8 +49,11 @@ def evaluate(model: Pipeline, X: pd.DataFrame, y: pd.Series) -> dict[str, float]
         "precision_macro": precision_score(y, predicted, average="macro", zero_division=0),
         "recall_macro": recall_score(y, predicted, average="macro", zero_division=0),
         "log_loss": log_loss(y, proba, labels=classes),
-        "roc_auc_ovr": roc_auc_score(y, proba, multi_class="ovr", labels=classes),
     }
+    if len(classes) == 2:
+        metrics.update(_binary_scores(y, proba, classes, positive_class or classes[1]))
+    else:
+        metrics["roc_auc_ovr"] = roc_auc_score(y, proba, multi_class="ovr", labels=classes)
     precision, recall, f1, support = precision_recall_fscore_support(
         y, predicted, labels=classes, zero_division=0
     )

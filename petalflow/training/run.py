@@ -19,9 +19,10 @@ import sklearn
 from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, Schema
 from sklearn.pipeline import Pipeline
 
 from petalflow.core import artifacts, reference
@@ -115,12 +116,12 @@ def _train_and_log(
 
 def _fit(config: TrainConfig, dataset: data.Dataset) -> _Fitted:
     split = dataset.split
-    pipeline = build_pipeline(config).fit(split.X_train, split.y_train)
-    scores = metrics.evaluate(pipeline, split.X_test, split.y_test)
+    pipeline = build_pipeline(config, dataset.features).fit(split.X_train, split.y_train)
+    scores = metrics.evaluate(pipeline, split.X_test, split.y_test, dataset.positive_class)
     matrix = metrics.confusion(pipeline, split.X_test, split.y_test)
     logger.info("model=%s hyperparameters=%s", config.model, hyperparameters(config))
     logger.info("accuracy=%.4f f1_macro=%.4f", scores["accuracy"], scores["f1_macro"])
-    contract = data.model_contract(dataset.X, pipeline.classes_)
+    contract = data.model_contract(dataset, pipeline.classes_)
     return _Fitted(pipeline, scores, matrix, contract)
 
 
@@ -153,14 +154,14 @@ def _log_run(
     commit = tracking.git_commit(root)
     mlflow.set_tags(
         {
-            "dataset": data.DATASET_NAME,
+            "dataset": dataset.name,
             "dataset_sha256": data.dataset_sha256(dataset.X, dataset.y),
             **({"git_commit": commit} if commit else {}),
         }
     )
-    table = dataset.X.assign(**{data.TARGET_NAME: dataset.y})
+    table = dataset.X.assign(**{dataset.target: dataset.y})
     mlflow.log_input(
-        from_pandas(table, name=data.DATASET_NAME, targets=data.TARGET_NAME),
+        from_pandas(table, name=dataset.name, targets=dataset.target),
         context="training",
     )
     mlflow.log_figure(metrics.confusion_figure(fitted.matrix), "confusion_matrix.png")
@@ -185,14 +186,27 @@ def _skip_requirement_mismatch_check() -> Iterator[None]:
         yield
 
 
-def _log_model(pipeline: Pipeline, example: Any) -> ModelInfo:
-    """The MLflow model: skops format, input example, inferred signature, pinned pip."""
+def signature(contract: ModelContract, pipeline: Pipeline, example: Any) -> ModelSignature:
+    """Inputs from the contract (numbers as double, categories as string, nullable ->
+    not required); the output inferred from the prediction of ``example``."""
+    inputs = Schema(
+        [
+            ColSpec("double" if f.numeric else "string", f.name, required=not f.nullable)
+            for f in contract.features
+        ]
+    )
+    outputs = infer_signature(example, pipeline.predict(example)).outputs
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def _log_model(pipeline: Pipeline, example: Any, contract: ModelContract) -> ModelInfo:
+    """The MLflow model: skops format, input example, contract signature, pinned pip."""
     with _skip_requirement_mismatch_check():
         return mlflow.sklearn.log_model(
             pipeline,
             name="model",
             input_example=example,
-            signature=infer_signature(example, pipeline.predict(example)),
+            signature=signature(contract, pipeline, example),
             pip_requirements=_pip_requirements(),
             serialization_format="skops",
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
@@ -209,7 +223,7 @@ def _log_model_and_info(
     staging: Path,
 ) -> dict[str, Any]:
     """Log (and register) the model, write model_info.json, log every JSON artifact."""
-    logged = _log_model(fitted.pipeline, dataset.split.X_train.head(5))
+    logged = _log_model(fitted.pipeline, dataset.split.X_train.head(5), fitted.contract)
     registered = (
         tracking.register(client, logged.model_uri, config.register_model, config.alias)
         if config.register_model

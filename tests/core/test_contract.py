@@ -14,8 +14,9 @@ from petalflow.core.contract import (
     ModelContract,
     numeric_contract,
     parse_contract,
+    parse_data_contract,
 )
-from petalflow.core.errors import ContractError
+from petalflow.core.errors import ContractError, DataContractError
 
 
 def _document(**changes: Any) -> dict[str, Any]:
@@ -203,3 +204,72 @@ def test_numeric_contract_rejects_non_finite_verification_rows(bad: float) -> No
         numeric_contract(
             "d", ["a", "b"], ["x", "y"], "t", verification_rows=[[1.0, 2.0], [1.0, bad]]
         )
+
+
+def _data_contract(**changes: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "name": "churn",
+        "source": "churn.csv",
+        "target": "churned",
+        "features": [
+            {"name": "tenure", "type": "int", "ge": 0},
+            {"name": "plan", "type": "category", "categories": ["basic", "pro"]},
+        ],
+    }
+    return {**document, **changes}
+
+
+def test_data_contract_reads_the_spec_example() -> None:
+    contract = parse_data_contract(_data_contract(drop=["id"], positive_class="yes"), "c.yaml")
+    assert contract.feature_names == ["tenure", "plan"]
+    assert contract.drop == ["id"] and contract.positive_class == "yes"
+    assert contract.features[0].numeric and not contract.features[1].numeric
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"features": [{"name": "a", "type": "decimal"}]}, "features[0] ('a').type"),
+        (
+            {"features": [{"name": "a", "type": "category", "le": 1}]},
+            "features[0] ('a'): le: bounds apply to float and int features, not category",
+        ),
+        (
+            {"features": [{"name": "a", "type": "bool", "ge": 0}]},
+            "ge: bounds apply to float and int features, not bool",
+        ),
+        (
+            {"features": [{"name": "a", "categories": ["x"]}]},
+            "categories: only a category feature has them, not float",
+        ),
+        (
+            {"features": [{"name": "a", "type": "category", "categories": ["x", "x"]}]},
+            "categories: list each category once",
+        ),
+        (
+            {"features": [{"name": "churned"}]},
+            "features: the target 'churned' cannot also be a features column",
+        ),
+        ({"drop": ["churned"]}, "drop: the target 'churned' cannot also be a drop column"),
+        ({"features": [{"name": "a"}, {"name": "a"}]}, "duplicate column names ['a']"),
+        ({"drop": ["tenure"]}, "duplicate column names ['tenure']"),
+        ({"source": None}, "source: Input should be a valid string"),
+        ({"features": []}, "features: List should have at least 1 item"),
+        ({"colour": "red"}, "colour: Extra inputs are not permitted"),
+    ],
+)
+def test_data_contract_errors_name_the_key(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(DataContractError) as caught:
+        parse_data_contract(_data_contract(**changes), "c.yaml")
+    assert str(caught.value).startswith("c.yaml: ")
+    assert message in str(caught.value)
+
+
+def test_data_contract_must_be_a_mapping() -> None:
+    with pytest.raises(DataContractError, match=r"c.yaml: must be a mapping"):
+        parse_data_contract(["name"], "c.yaml")
+
+
+def test_data_contract_reads_numeric_categories_as_text() -> None:
+    document = _data_contract(features=[{"name": "a", "type": "category", "categories": [1, 2]}])
+    assert parse_data_contract(document, "c").features[0].categories == ["1", "2"]

@@ -74,8 +74,10 @@ def _expected_params(params_json: dict[str, Any]) -> dict[str, str]:
 
 
 def _defaults() -> dict[str, Any]:
-    """train.py's argparse defaults: the single source of truth."""
-    return vars(train.build_parser().parse_args([]))
+    """train.py's argparse defaults: the single source of truth (the experiment defaults
+    to the data set's name, which for a built-in data set is the flag's value)."""
+    defaults = vars(train.build_parser().parse_args([]))
+    return {**defaults, "experiment_name": defaults["experiment_name"] or defaults["dataset"]}
 
 
 def _output(result: subprocess.CompletedProcess[str]) -> str:

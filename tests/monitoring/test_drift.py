@@ -32,6 +32,7 @@ CONFIG = TrainConfig(
     experiment_name="iris",
     register_model=None,
     alias=None,
+    dataset="iris",
 )
 
 

@@ -148,6 +148,7 @@ def test_build_verified_fast_path_accepts_petalflow_pipelines(iris, model: str, 
         experiment_name="x",
         register_model=None,
         alias=None,
+        dataset="iris",
     )
     pipeline = build_pipeline(config).fit(*iris)
     with caplog.at_level(logging.INFO, logger="petalflow.serving.fastpath"):

@@ -64,11 +64,12 @@ def _openapi_of_an_iris_model() -> dict[str, Any]:
 
     from petalflow.serving.loading import LoadedModel
     from petalflow.training.config import TrainConfig
-    from petalflow.training.data import load_dataset, model_contract
+    from petalflow.training.data import model_contract, prepare
     from petalflow.training.pipeline import build_pipeline
 
-    X, y = load_dataset()
-    config = TrainConfig(42, 0.2, "logreg", 1.0, 1000, 200, None, "a", "iris", None, None)
+    dataset = prepare("iris", 0.2, 42)
+    X, y = dataset.X, dataset.y
+    config = TrainConfig(42, 0.2, "logreg", 1.0, 1000, 200, None, "a", "iris", None, None, "iris")
     pipeline = build_pipeline(config).fit(X, y)
     model = LoadedModel(
         pipeline=pipeline,
@@ -76,7 +77,7 @@ def _openapi_of_an_iris_model() -> dict[str, Any]:
         run_id=None,
         source="memory",
         sha256=None,
-        contract=model_contract(X, pipeline.classes_),
+        contract=model_contract(dataset, pipeline.classes_),
     )
     with TestClient(create_app(make_settings(Path("unused")), model=model)) as client:
         document: dict[str, Any] = client.get("/openapi.json").json()

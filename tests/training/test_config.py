@@ -180,6 +180,7 @@ def test_train_config_params_is_every_field() -> None:
         experiment_name="e",
         register_model="m",
         alias=None,
+        dataset="wine",
     )
     assert config.params() == {
         "seed": 1,
@@ -193,6 +194,7 @@ def test_train_config_params_is_every_field() -> None:
         "experiment_name": "e",
         "register_model": "m",
         "alias": None,
+        "dataset": "wine",
     }
 
 

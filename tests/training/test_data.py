@@ -47,25 +47,27 @@ def test_split_dataset_rejects_sizes_that_empty_a_class(test_size: float) -> Non
 
 
 def test_prepare_loads_and_splits_like_the_parts() -> None:
-    dataset = data.prepare(test_size=0.2, seed=42)
+    dataset = data.prepare("iris", test_size=0.2, seed=42)
     X, y = data.load_dataset()
     expected = data.split_dataset(X, y, 0.2, seed=42)
     assert dataset.X.equals(X) and dataset.y.equals(y)
     assert dataset.split.X_test.equals(expected.X_test)
     assert dataset.split.y_train.equals(expected.y_train)
+    assert (dataset.name, dataset.target, dataset.positive_class) == ("iris", "species", None)
 
 
 def test_prepare_rejects_a_split_that_empties_a_class() -> None:
     with pytest.raises(InvalidSplitError, match=r"test size 0.01"):
-        data.prepare(test_size=0.01, seed=0)
+        data.prepare("iris", test_size=0.01, seed=0)
 
 
 def test_model_contract_states_the_iris_facts() -> None:
-    X, _ = data.load_dataset()
-    contract = data.model_contract(X, np.array(["setosa", "versicolor", "virginica"]))
+    dataset = data.prepare("iris", test_size=0.2, seed=42)
+    contract = data.model_contract(dataset, np.array(["setosa", "versicolor", "virginica"]))
     assert contract.dataset == "iris"
     assert contract.target == "species"
     assert contract.classes == ["setosa", "versicolor", "virginica"]
+    assert contract.positive_class is None
     assert contract.feature_names == [
         "sepal_length",
         "sepal_width",
@@ -79,8 +81,19 @@ def test_model_contract_states_the_iris_facts() -> None:
     assert contract.verification_rows == np.asarray(load_iris().data, dtype=float).tolist()
 
 
-def test_model_contract_rows_follow_the_feature_order() -> None:
-    X, _ = data.load_dataset()
-    shuffled = X[list(reversed(X.columns))]
-    contract = data.model_contract(shuffled, ["a", "b"])
-    assert contract.verification_rows == X.to_numpy().tolist()
+def test_model_contract_of_a_table_with_gaps_or_categories_has_no_verification_rows() -> None:
+    dataset = data.prepare("penguins", test_size=0.2, seed=42)
+    contract = data.model_contract(dataset, ["Adelie", "Chinstrap", "Gentoo"])
+    assert contract.verification_rows == []
+    assert not dataset.plain
+    island = contract.features[contract.feature_names.index("island")]
+    assert island.categories == ["Biscoe", "Dream", "Torgersen"]
+
+
+def test_dataset_sha256_covers_category_columns() -> None:
+    dataset = data.prepare("penguins", test_size=0.2, seed=42)
+    first = data.dataset_sha256(dataset.X, dataset.y)
+    changed = dataset.X.copy()
+    changed.loc[0, "island"] = "Dream" if changed.loc[0, "island"] != "Dream" else "Biscoe"
+    assert data.dataset_sha256(changed, dataset.y) != first
+    assert first == data.dataset_sha256(dataset.X.copy(), dataset.y.copy())

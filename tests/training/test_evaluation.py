@@ -272,3 +272,23 @@ def test_confusion_figure_draws_the_matrix_without_colorbar() -> None:
     image = axes.images[0].get_array()
     assert image is not None
     assert image.tolist() == [[2, 2, 0], [1, 2, 0], [0, 1, 2]]
+
+
+def test_binary_targets_add_roc_auc_and_average_precision_of_the_positive_class() -> None:
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    from sklearn.pipeline import Pipeline as SkPipeline
+    from sklearn.preprocessing import StandardScaler
+
+    bunch = load_breast_cancer()
+    X = pd.DataFrame(bunch.data[:, :5])
+    X.columns = [f"f{i}" for i in range(5)]
+    y = pd.Series(np.asarray(bunch.target_names)[bunch.target].astype(str))
+    model = SkPipeline([("s", StandardScaler()), ("c", LogisticRegression())]).fit(X, y)
+    proba = model.predict_proba(X)
+    for positive, column in (("malignant", 1), ("benign", 0), (None, 1)):
+        scores = evaluation.evaluate(model, X, y, positive)
+        truth = y == (positive or "malignant")
+        assert scores["roc_auc"] == roc_auc_score(truth, proba[:, column])
+        assert scores["average_precision"] == average_precision_score(truth, proba[:, column])
+        assert scores["roc_auc_ovr"] == scores["roc_auc"]

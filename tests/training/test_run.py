@@ -81,6 +81,7 @@ def test_train_params_json_holds_every_resolved_value(trained: Path) -> None:
         "experiment_name": "iris",
         "register_model": None,
         "alias": None,
+        "dataset": "iris",
     }
 
 
@@ -161,17 +162,17 @@ def test_train_loads_and_splits_the_data_set_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = {"load": 0, "split": 0}
-    real_load, real_split = data.load_dataset, data.split_dataset
+    real_load, real_split = data.load_raw, data.split_dataset
 
-    def counting_load() -> tuple[object, object]:
+    def counting_load(*args: object) -> object:
         calls["load"] += 1
-        return real_load()
+        return real_load(*args)  # type: ignore[arg-type]
 
     def counting_split(*args: object, **kwargs: object) -> object:
         calls["split"] += 1
         return real_split(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(data, "load_dataset", counting_load)
+    monkeypatch.setattr(data, "load_raw", counting_load)
     monkeypatch.setattr(data, "split_dataset", counting_split)
     train_into(tmp_path / "a", "--experiment-name", "once")
     assert calls == {"load": 1, "split": 1}

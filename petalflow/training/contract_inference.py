@@ -1,0 +1,109 @@
+"""Contract inference: a first data contract for a CSV, for the user to review.
+
+Each column gets a type from its cells (bool, int, float, else category when its
+distinct values are few), its observed bounds or categories, and whether it has gaps.
+A column that cannot be typed (all missing, or free text with too many distinct values)
+is reported and listed under ``drop``, never guessed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from petalflow.core.contract import DataContract, FeatureSpec
+from petalflow.core.errors import DataContractError
+from petalflow.training.datasets import read_csv
+from petalflow.training.table import FALSE_TOKENS, TRUE_TOKENS, missing_mask
+
+logger = logging.getLogger(__name__)
+
+# A text column is a category when it has at most this many distinct values, and at
+# most half as many as it has values (an id or a free-text column has more).
+MAX_CATEGORIES = 50
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """The inferred contract and one line per column that could not be typed."""
+
+    contract: DataContract
+    untyped: list[str] = field(default_factory=list)
+
+
+def _number(value: float, integral: bool) -> float | int:
+    return int(value) if integral else float(value)
+
+
+def infer_feature(name: str, column: pd.Series) -> FeatureSpec | str:
+    """The spec of ``column``, or why it cannot be typed."""
+    missing = missing_mask(column)
+    text = column[~missing].astype(str).str.strip()
+    nullable = bool(missing.any())
+    if text.empty:
+        return f"column {name!r} has no values; fill it or leave it out"
+    lowered = set(text.str.lower())
+    if lowered <= (TRUE_TOKENS | FALSE_TOKENS) - {"1", "0", "1.0", "0.0"}:
+        return FeatureSpec(name=name, type="bool", nullable=nullable)
+    numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    if np.isfinite(numbers).all():
+        integral = bool(text.str.fullmatch(r"[+-]?\d+").all())
+        low, high = (_number(v, integral) for v in (numbers.min(), numbers.max()))
+        if integral:
+            return FeatureSpec(name=name, type="int", ge=low, le=high, nullable=nullable)
+        return FeatureSpec(name=name, type="float", ge=low, le=high, nullable=nullable)
+    distinct = sorted(set(text))
+    if len(distinct) > MAX_CATEGORIES or len(distinct) > len(text) / 2:
+        return (
+            f"column {name!r} has {len(distinct)} distinct text values in {len(text)} rows: "
+            "not a number and too many for a category; listed under drop"
+        )
+    return FeatureSpec(name=name, type="category", categories=distinct, nullable=nullable)
+
+
+def infer_contract(csv: Path, target: str, contract_dir: Path | None = None) -> Inferred:
+    """A contract for ``csv`` with ``target``; ``source`` is relative to ``contract_dir``
+    (where the contract will be saved; default: the working directory)."""
+    frame = read_csv(csv)
+    if target not in frame.columns:
+        columns = ", ".join(map(repr, frame.columns))
+        raise DataContractError(f"--target: no column {target!r} in {csv}; it has {columns}")
+    features: list[FeatureSpec] = []
+    untyped: list[str] = []
+    drop: list[str] = []
+    for name in (c for c in frame.columns if c != target):
+        spec = infer_feature(str(name), frame[name])
+        if isinstance(spec, str):
+            untyped.append(spec)
+            drop.append(str(name))
+        else:
+            features.append(spec)
+    if not features:
+        raise DataContractError(f"{csv}: no column besides {target!r} could be typed")
+    source = os.path.relpath(csv.resolve(), (contract_dir or Path.cwd()).resolve())
+    contract = DataContract(
+        name=csv.stem, source=source, target=target, drop=drop, features=features
+    )
+    return Inferred(contract, untyped)
+
+
+def contract_document(contract: DataContract) -> dict[str, Any]:
+    """The contract as a YAML-ready mapping: unset keys left out, features in order."""
+    document = contract.model_dump(mode="json", exclude_none=True)
+    document["features"] = [
+        {
+            k: (int(v) if f["type"] == "int" and k in ("ge", "le") else v)
+            for k, v in f.items()
+            if not (k == "nullable" and v is False)
+        }
+        for f in document["features"]
+    ]
+    if not document.get("drop"):
+        document.pop("drop", None)
+    return document

@@ -1,0 +1,72 @@
+"""A user's CSV and its contract, generated here: the data of the contract tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+CSV_ROWS = 240
+GAPS = (3, 10, 41, 77, 150)  # rows (0-based) whose "score" is empty
+
+
+def write_csv(path: Path) -> Path:
+    """int, float, category and bool columns, a nullable float with gaps, an id to drop,
+    names with a space and a non-ASCII letter, a 3-class string target."""
+    rng = np.random.default_rng(0)
+    label = rng.choice(["low", "mid", "high"], size=CSV_ROWS)
+    shift = pd.Series(label).map({"low": 0.0, "mid": 3.0, "high": 6.0}).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "row id": [f"r{i:04d}" for i in range(CSV_ROWS)],
+            "tenure months": (rng.integers(0, 20, CSV_ROWS) + shift * 4).astype(int),
+            "größe": np.round(rng.normal(shift, 1.0), 3),
+            "plan": np.where(
+                shift > 2,
+                rng.choice(["plus", "pro"], CSV_ROWS),
+                rng.choice(["basic", "plus"], CSV_ROWS),
+            ),
+            "active": np.where(rng.uniform(size=CSV_ROWS) < 0.5, "true", "false"),
+            "score": np.round(rng.normal(shift, 2.0), 2),
+            "level": label,
+        }
+    )
+    frame.loc[list(GAPS), "score"] = np.nan
+    frame.to_csv(path, index=False)
+    return path
+
+
+def contract_document(source: str = "data.csv") -> dict[str, Any]:
+    """The hand-written contract of ``write_csv``'s table."""
+    return {
+        "name": "levels",
+        "source": source,
+        "target": "level",
+        "drop": ["row id"],
+        "features": [
+            {"name": "tenure months", "type": "int", "ge": 0, "le": 100},
+            {"name": "größe", "type": "float", "description": "size, in m"},
+            {"name": "plan", "type": "category", "categories": ["basic", "plus", "pro"]},
+            {"name": "active", "type": "bool"},
+            {"name": "score", "type": "float", "nullable": True},
+        ],
+    }
+
+
+def write_contract(folder: Path, document: dict[str, Any] | None = None) -> Path:
+    """The CSV and its contract in ``folder``; returns the contract's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_csv(folder / "data.csv")
+    path = folder / "contract.yaml"
+    path.write_text(yaml.safe_dump(document or contract_document(), allow_unicode=True))
+    return path
+
+
+@pytest.fixture()
+def user_table(tmp_path: Path) -> Path:
+    """A fresh CSV + contract pair; the contract's path."""
+    return write_contract(tmp_path / "table")

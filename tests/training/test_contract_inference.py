@@ -1,0 +1,87 @@
+"""`python -m petalflow contract infer`: types and gaps read from the CSV; the result trains."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from petalflow.__main__ import main
+from tests.conftest import ROOT, train_into
+from tests.training.conftest import write_csv
+
+
+def test_infer_types_each_column_and_trains(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = write_csv(tmp_path / "levels.csv")
+    output = tmp_path / "contracts" / "levels.yaml"
+    output.parent.mkdir()
+    assert main(["contract", "infer", str(csv), "--target", "level", "--output", str(output)]) == 0
+    assert "'row id' has 240 distinct text values" in capsys.readouterr().err
+    document = yaml.safe_load(output.read_text())
+    assert document["source"] == "../levels.csv"
+    assert document["target"] == "level" and document["drop"] == ["row id"]
+    features = {f["name"]: f for f in document["features"]}
+    assert {n: f["type"] for n, f in features.items()} == {
+        "tenure months": "int",
+        "größe": "float",
+        "plan": "category",
+        "active": "bool",
+        "score": "float",
+    }
+    assert [n for n, f in features.items() if f.get("nullable")] == ["score"]
+    assert features["plan"]["categories"] == ["basic", "plus", "pro"]
+    assert isinstance(features["tenure months"]["ge"], int)
+    folder = train_into(tmp_path / "artifacts", "--dataset", str(output))
+    assert (folder / "contract.json").is_file()
+
+
+def test_infer_prints_to_stdout_as_a_module(tmp_path: Path) -> None:
+    csv = write_csv(tmp_path / "levels.csv")
+    result = subprocess.run(
+        [sys.executable, "-m", "petalflow", "contract", "infer", "levels.csv", "--target", "level"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["source"] == csv.name
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["contract", "infer", "nope.csv", "--target", "y"], "argument data: no file nope.csv"),
+        (["contract", "infer", "levels.csv", "--target", "colour"], "--target: no column 'colour'"),
+        (["contract", "infer", "levels.csv"], "the following arguments are required: --target"),
+        (["contracts"], "unknown command 'contracts'"),
+    ],
+)
+def test_bad_usage_exits_2_naming_the_flag(
+    argv: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_csv(tmp_path / "levels.csv")
+    monkeypatch.chdir(tmp_path)
+    try:
+        status = main(argv)
+    except SystemExit as exc:
+        status = int(exc.code or 0)
+    assert status == 2
+    assert message in capsys.readouterr().err
+
+
+def test_monitor_is_dispatched(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["monitor", "--help"])
+    assert exit_info.value.code == 0
+    assert "--prediction-log" in capsys.readouterr().out
