@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ JSON_FILES = (
     CONTRACT_FILE,
 )
 _TMP_PREFIX = ".tmp-"
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 _RENAME_EXCHANGE = 2  # linux/fs.h
 
 
@@ -89,11 +91,20 @@ def staged_directory(target: Path) -> Iterator[Path]:
     """
     target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{target.name}-", dir=target.parent))
-    staging.chmod(0o755)  # mkdtemp's 0700 would make the published folder private
+    staging: Path | None = None
+    # A SIGTERM between mkdtemp and the assignment would leave the folder behind: the
+    # signals wait until ``staging`` is known, then their handler runs inside this try.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
+        try:
+            staging = Path(
+                tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{target.name}-", dir=target.parent)
+            )
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        staging.chmod(0o755)  # mkdtemp's 0700 would make the published folder private
         yield staging
         _publish(staging, target)
     finally:
-        if staging.exists():
+        if staging is not None and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
