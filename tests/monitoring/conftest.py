@@ -82,7 +82,6 @@ def disk_limit(monkeypatch: pytest.MonkeyPatch) -> DiskLimit:
     """Opened log connections obey ``DiskLimit.pages``."""
     limit = DiskLimit()
     factory = limit.factory()
-    original = database.open_connection
 
     def open_limited(path: Path, timeout: float, create: bool = True) -> sqlite3.Connection:
         target: object = path if create else f"{path.absolute().as_uri()}?mode=rw"
@@ -92,7 +91,6 @@ def disk_limit(monkeypatch: pytest.MonkeyPatch) -> DiskLimit:
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
-    assert original is not None
     monkeypatch.setattr(database, "open_connection", open_limited)
     return limit
 

@@ -9,6 +9,7 @@ import json
 import shutil
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -21,11 +22,13 @@ import petalflow.monitoring.prediction_log as predictions
 from petalflow.core.errors import (
     AlreadyLabelledError,
     PredictionLogError,
+    PredictionLogUnavailableError,
     PredictionNotFoundError,
     RequestIdConflictError,
     UnknownLabelError,
 )
 from petalflow.monitoring.prediction_log import PredictionLog, PredictionLogReader, schema
+from petalflow.monitoring.prediction_log import store as store_module
 from petalflow.monitoring.prediction_log import writer as writer_module
 from petalflow.monitoring.prediction_log.writer import Writer
 
@@ -1049,3 +1052,33 @@ def test_prediction_log_lookup_finds_queued_remembered_and_written_requests(
         assert found.probabilities.tolist() == [PROBA] and found.model_version == "1"
         assert list(found.labels) == ["setosa"] and list(found.classes) == CLASSES
         assert log.lookup("nobody") is None
+
+
+def test_prediction_log_lookup_keeps_one_read_connection_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[Path] = []
+    real = store_module.open_readonly
+
+    def counting(path: Path, timeout: float) -> sqlite3.Connection:
+        opened.append(path)
+        return real(path, timeout)
+
+    monkeypatch.setattr(store_module, "open_readonly", counting)
+    with PredictionLog(tmp_path / "p.db", linger=0.02) as log:
+        record(log, "kept")
+        assert log.flush()
+        for i in range(20):
+            assert log.lookup(f"missing-{i}") is None
+        assert log.lookup("kept") is not None
+        assert len(opened) == 1  # not one per request
+        (tmp_path / "p.db").rename(tmp_path / "p.db.1")
+        with pytest.raises(PredictionLogUnavailableError, match="moved or deleted"):
+            log.lookup("kept")
+        record(log, "after")
+        deadline = time.monotonic() + 20
+        while not (log.health.up and log.flush()):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert log.lookup("after") is not None and log.lookup("kept") is None
+        assert len(opened) == 2  # reopened once, on the new file

@@ -35,13 +35,20 @@ def connect(path: Path, timeout: float, create: bool = True) -> Iterator[sqlite3
         yield conn
 
 
+def open_readonly(path: Path, timeout: float) -> sqlite3.Connection:
+    """A connection that cannot write and never creates the file, usable from any thread
+    (its owner serializes the calls)."""
+    # as_uri() percent-encodes the path, so '?', '#' or '%' in a file name stay literal.
+    uri = f"{path.absolute().as_uri()}?mode=ro"
+    return sqlite3.connect(
+        uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+    )
+
+
 @contextmanager
 def connect_readonly(path: Path, timeout: float) -> Iterator[sqlite3.Connection]:
     """A connection that cannot write: SQLite refuses writes, and never creates the file."""
-    # as_uri() percent-encodes the path, so '?', '#' or '%' in a file name stay literal.
-    uri = f"{path.absolute().as_uri()}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
-    with closing(conn):
+    with closing(open_readonly(path, timeout)) as conn:
         yield conn
 
 

@@ -133,7 +133,7 @@ class LogFile:
         they are removed, so that the new database does not pick them up.
         """
         if not self.path.exists():
-            for suffix in ("-wal", "-shm"):
+            for suffix in _SIDE_FILES[1:]:
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         try:
             self.create()
