@@ -68,7 +68,8 @@ class FeatureSpec(BaseModel):
 class ModelContract(BaseModel):
     """Features in model order, the target and its classes, and a verification sample.
 
-    ``verification_rows`` are inputs in feature order (training rows), on which a fast
+    ``verification_rows`` are training rows encoded as the server holds them (see
+    ``petalflow.core.codec``: categories as their index, null for a gap), on which a fast
     path must agree with the pipeline before it is used.
     """
 
@@ -80,7 +81,7 @@ class ModelContract(BaseModel):
     target: str
     classes: list[str] = Field(min_length=2)
     positive_class: str | None = None
-    verification_rows: list[list[float]] = Field(default_factory=list)
+    verification_rows: list[list[float | None]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelContract:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from petalflow.core.codec import RowCodec
 from petalflow.core.contract import FeatureSpec, ModelContract
 from petalflow.core.errors import DataContractError, InvalidSplitError
 from petalflow.training.datasets import IRIS_FEATURES, IRIS_TARGET, RawTable, iris_frame, load_raw
@@ -127,18 +128,26 @@ def prepare(dataset: str, test_size: float, seed: int) -> Dataset:
     return Dataset(contract.name, features, contract.target, positive, X, y, split)
 
 
+# Enough training rows to verify a fast path on, few enough to keep contract.json small
+# for a large table (Iris, wine, breast_cancer and penguins keep every row).
+MAX_VERIFICATION_ROWS = 1000
+
+
 def model_contract(dataset: Dataset, classes: Sequence[object]) -> ModelContract:
-    """The served contract; a plain table's rows verify the fast path (others get none)."""
-    names = dataset.feature_names
-    rows = dataset.X[names].to_numpy(dtype=np.float64).tolist() if dataset.plain else []
-    return ModelContract(
+    """The served contract, with up to MAX_VERIFICATION_ROWS training rows (evenly
+    spaced), encoded as the server holds them, to verify the fast path on."""
+    contract = ModelContract(
         dataset=dataset.name,
         features=list(dataset.features),
         target=dataset.target,
         classes=[str(c) for c in classes],
         positive_class=dataset.positive_class,
-        verification_rows=rows,
     )
+    n = len(dataset.X)
+    picked = np.unique(np.linspace(0, n - 1, min(n, MAX_VERIFICATION_ROWS)).astype(np.intp))
+    encoded = RowCodec(contract).encode_frame(dataset.X.iloc[picked])
+    rows = [[None if np.isnan(v) else v for v in row] for row in encoded.tolist()]
+    return ModelContract.model_validate({**contract.model_dump(), "verification_rows": rows})
 
 
 # Iris, the default data set, as (features, species names), for callers that want it bare.

@@ -81,13 +81,30 @@ def test_model_contract_states_the_iris_facts() -> None:
     assert contract.verification_rows == np.asarray(load_iris().data, dtype=float).tolist()
 
 
-def test_model_contract_of_a_table_with_gaps_or_categories_has_no_verification_rows() -> None:
+def test_model_contract_of_a_table_with_gaps_and_categories_keeps_encoded_rows() -> None:
     dataset = data.prepare("penguins", test_size=0.2, seed=42)
     contract = data.model_contract(dataset, ["Adelie", "Chinstrap", "Gentoo"])
-    assert contract.verification_rows == []
     assert not dataset.plain
     island = contract.features[contract.feature_names.index("island")]
     assert island.categories == ["Biscoe", "Dream", "Torgersen"]
+    rows = contract.verification_rows
+    assert len(rows) == len(dataset.X) == 344
+    j = contract.feature_names.index("island")
+    assert [island.categories[int(r[j])] for r in rows] == dataset.X["island"].tolist()
+    k = contract.feature_names.index("bill_length_mm")
+    gaps = dataset.X["bill_length_mm"].isna().tolist()
+    assert [r[k] is None for r in rows] == gaps and sum(gaps) == 2
+
+
+def test_model_contract_keeps_at_most_max_verification_rows_evenly_spaced() -> None:
+    dataset = data.prepare("synthetic", test_size=0.2, seed=42)
+    limit = data.MAX_VERIFICATION_ROWS
+    contract = data.model_contract(dataset, sorted(set(dataset.y)))
+    rows = contract.verification_rows
+    assert len(dataset.X) >= limit and len(rows) == limit
+    names = contract.feature_names
+    assert rows[0] == dataset.X[names].iloc[0].tolist()
+    assert rows[-1] == dataset.X[names].iloc[-1].tolist()
 
 
 def test_dataset_sha256_covers_category_columns() -> None:

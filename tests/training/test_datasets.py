@@ -75,7 +75,12 @@ def test_penguins_contract_types_categories_and_gaps(built_in: dict[str, Path]) 
     assert features["island"]["categories"] == ["Biscoe", "Dream", "Torgersen"]
     assert features["sex"]["nullable"] and features["bill_length_mm"]["nullable"]
     assert contract["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
-    assert contract["verification_rows"] == []
+    # The table's first and fourth penguins (Torgersen, male; Torgersen, nothing measured),
+    # encoded: island and sex as their category index, gaps as null.
+    rows = contract["verification_rows"]
+    assert len(rows) == 344
+    assert rows[0] == [2.0, 39.1, 18.7, 181.0, 3750.0, 1.0]
+    assert rows[3] == [2.0, None, None, None, None, None]
 
 
 def test_breast_cancer_reports_the_positive_class_scores(built_in: dict[str, Path]) -> None:
