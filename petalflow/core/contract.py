@@ -136,15 +136,15 @@ def numeric_contract(
         )
         for name in feature_names
     ]
-    rows = [[float(v) for v in row] for row in verification_rows]
-    if any(not math.isfinite(v) for row in rows for v in row):
+    rows: list[list[float | None]] = [[float(v) for v in row] for row in verification_rows]
+    if any(v is None or not math.isfinite(v) for row in rows for v in row):
         raise ContractError("verification rows must be finite numbers")
     return ModelContract(
         dataset=dataset,
         features=features,
         target=target,
         classes=[str(c) for c in classes],
-        verification_rows=rows,
+        verification_rows=list(rows),
     )
 
 
