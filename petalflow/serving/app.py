@@ -22,7 +22,6 @@ from petalflow.serving.http_errors import install_error_handlers
 from petalflow.serving.loading import LoadedModel, load_model
 from petalflow.serving.middleware import RequestContextMiddleware
 from petalflow.serving.predictor import Predictor
-from petalflow.serving.request_models import require_servable
 from petalflow.serving.routes import RequestDocs, add_routes
 from petalflow.serving.settings import Settings
 
@@ -43,7 +42,6 @@ def _start(
     """Load and verify the model and open the log; one clear log line if that fails."""
     try:
         loaded = model or load_model(settings.model_uri, settings.artifacts_dir)
-        require_servable(loaded.contract)
         predictor = Predictor(loaded, use_fast_path=settings.fast_path)
         log = open_log(settings, observer=telemetry)
         if log is not None:

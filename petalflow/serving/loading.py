@@ -11,15 +11,16 @@ import json
 import logging
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
-import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from petalflow.core import artifacts, store
+from petalflow.core.codec import RowCodec
 from petalflow.core.errors import ModelIntegrityError, ModelLoadError
 from petalflow.core.model_card import ModelCard, contract_of, run_files
 
@@ -32,9 +33,14 @@ class LoadedModel(ModelCard):
 
     pipeline: Pipeline
 
+    @cached_property
+    def codec(self) -> RowCodec:
+        """Encoded rows <-> the DataFrame the pipeline was trained on."""
+        return RowCodec(self.contract)
+
     def pipeline_proba(self, rows: np.ndarray) -> np.ndarray:
-        """The pipeline's own predict_proba on rows in feature order."""
-        frame = pd.DataFrame(rows, columns=self.feature_names)
+        """The pipeline's own predict_proba on encoded rows (``petalflow.core.codec``)."""
+        frame = self.codec.to_frame(rows)
         return np.asarray(self.pipeline.predict_proba(frame), dtype=np.float64)
 
 

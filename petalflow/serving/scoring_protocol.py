@@ -14,7 +14,8 @@ import orjson
 import pydantic_core
 
 from petalflow.core.errors import ClientError
-from petalflow.serving.request_models import RequestModels, check_unique_keys, duplicate_key_error
+from petalflow.serving.duplicate_keys import check_unique_keys, duplicate_key_error
+from petalflow.serving.request_models import RequestModels
 from petalflow.serving.schemas import error_details, summarize
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")

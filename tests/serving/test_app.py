@@ -528,12 +528,12 @@ ORDINARY_BODIES = [
 def test_ordinary_body_skips_the_precise_duplicate_check(
     api: TestClient, monkeypatch: pytest.MonkeyPatch, path: str, payload: Any
 ) -> None:
-    from petalflow.serving import request_models
+    from petalflow.serving import duplicate_keys
 
     def never(body: bytes) -> list[tuple[str, int]]:
         raise AssertionError("the precise duplicate check ran")
 
-    monkeypatch.setattr(request_models, "repeated_keys", never)
+    monkeypatch.setattr(duplicate_keys, "repeated_keys", never)
     response = api.post(path, json=payload)
     assert response.status_code == 200, response.text
     assert "setosa" in response.text

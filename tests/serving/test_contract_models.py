@@ -1,39 +1,221 @@
-"""Serving a model trained on a table with categories and gaps (penguins): not yet; the
-server refuses to start with a clear message instead of answering 422 or 500."""
+"""Serving models trained on tables with categories, booleans and gaps (penguins, and a
+user's CSV): every route answers with the pipeline's own probabilities, bad input is a
+422 naming the field, and the OpenAPI document carries the contract.
+
+Oracle: ``model.joblib`` loaded here and given a DataFrame written by hand.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import joblib
+import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import make_settings, train_into
+from tests.training.conftest import write_contract
+
+PENGUIN = {  # the table's first penguin (Adelie, Torgersen)
+    "island": "Torgersen",
+    "bill_length_mm": 39.1,
+    "bill_depth_mm": 18.7,
+    "flipper_length_mm": 181,
+    "body_mass_g": 3750,
+    "sex": "male",
+}
+PENGUIN_GAPS = {**PENGUIN, "bill_length_mm": None, "sex": None}
+LEVEL = {"tenure months": 12, "größe": 2.5, "plan": "pro", "active": True, "score": None}
+TOLERANCE = 1e-9
 
 
-def test_a_penguins_model_is_refused_at_start_naming_its_features(
-    tmp_path: Path, isolated_tracking: str
-) -> None:
-    from petalflow.core.errors import ContractError
+def _serve(folder: Path, **settings: Any) -> Iterator[tuple[TestClient, Any]]:
     from petalflow.serving.app import create_app
-    from petalflow.serving.fastpath import build_verified_fast_path
-    from petalflow.serving.loading import load_from_artifacts
 
-    folder = train_into(tmp_path / "artifacts", "--dataset", "penguins")
-    app = create_app(make_settings(folder))
-    with (
-        pytest.raises(ContractError, match=r"\(island, bill_length_mm, .*, sex\)"),
-        TestClient(app),
-    ):
-        pass
-    loaded = load_from_artifacts(folder)
-    # The fast path knows scaler + classifier only: it declines, the pipeline would score.
-    assert build_verified_fast_path(loaded.pipeline, loaded.contract) is None
-    assert loaded.feature_names == [
-        "island",
-        "bill_length_mm",
-        "bill_depth_mm",
-        "flipper_length_mm",
-        "body_mass_g",
-        "sex",
+    with TestClient(create_app(make_settings(folder, **settings))) as test_client:
+        yield test_client, joblib.load(folder / "model.joblib")
+
+
+@pytest.fixture(scope="module", params=["logreg", "rf"])
+def penguins(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, isolated_tracking: str
+) -> Iterator[tuple[TestClient, Any]]:
+    folder = tmp_path_factory.mktemp(f"penguins-{request.param}") / "artifacts"
+    train_into(folder, "--dataset", "penguins", "--model", request.param, "--n-estimators", "40")
+    yield from _serve(folder)
+
+
+@pytest.fixture(scope="module", params=["logreg", "rf"])
+def levels(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, isolated_tracking: str
+) -> Iterator[tuple[TestClient, Any]]:
+    contract = write_contract(tmp_path_factory.mktemp("table"))
+    folder = tmp_path_factory.mktemp(f"levels-{request.param}") / "artifacts"
+    train_into(folder, "--dataset", str(contract), "--model", request.param, "--n-estimators", "40")
+    yield from _serve(folder)
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    """What training gave the pipeline: numbers as float (NaN for null), text as object."""
+    data: dict[str, Any] = {}
+    for name in columns:
+        values = [row.get(name) for row in rows]
+        if any(isinstance(v, str) for v in values):
+            data[name] = pd.Series([np.nan if v is None else v for v in values], dtype=object)
+        else:
+            data[name] = [np.nan if v is None else float(v) for v in values]
+    return pd.DataFrame(data, columns=columns)
+
+
+def _expected(model: Any, rows: list[dict[str, Any]]) -> np.ndarray:
+    return np.asarray(model.predict_proba(_frame(rows, list(model.feature_names_in_))))
+
+
+def _proba(answer: dict[str, Any], classes: list[str]) -> list[float]:
+    return [answer["class_probabilities"][c] for c in classes]
+
+
+def _check_routes(api: TestClient, model: Any, rows: list[dict[str, Any]]) -> None:
+    classes = [str(c) for c in model.classes_]
+    expected = _expected(model, rows)
+    for row, want in zip(rows, expected, strict=True):
+        answer = api.post("/predict", json=row)
+        assert answer.status_code == 200, answer.text
+        assert np.allclose(_proba(answer.json(), classes), want, atol=TOLERANCE, rtol=0)
+        assert answer.json()["predicted_label"] == classes[int(np.argmax(want))]
+    batch = api.post("/predict/batch", json={"instances": rows}).json()["predictions"]
+    got = np.array([_proba(p, classes) for p in batch])
+    assert np.allclose(got, expected, atol=TOLERANCE, rtol=0)
+    columns = list(model.feature_names_in_)
+    split = {"columns": columns, "data": [[r.get(c) for c in columns] for r in rows]}
+    invoked = api.post("/invocations", json={"dataframe_split": split})
+    assert invoked.status_code == 200, invoked.text
+    labels = [classes[int(i)] for i in expected.argmax(axis=1)]
+    assert invoked.json() == {"predictions": labels}
+
+
+def test_penguins_model_answers_every_route_with_the_pipelines_probabilities(
+    penguins: tuple[TestClient, Any],
+) -> None:
+    api, model = penguins
+    rows = [
+        PENGUIN,
+        PENGUIN_GAPS,
+        {**PENGUIN, "island": "Biscoe", "flipper_length_mm": 230.0, "body_mass_g": 6000},
+        {**PENGUIN, "island": "Dream", "sex": "female", "bill_depth_mm": None},
     ]
+    _check_routes(api, model, rows)
+
+
+def test_csv_model_answers_every_route_with_the_pipelines_probabilities(
+    levels: tuple[TestClient, Any],
+) -> None:
+    api, model = levels
+    rows = [
+        LEVEL,
+        {**LEVEL, "plan": "basic", "active": False, "score": 4.25, "tenure months": 0},
+        {**LEVEL, "plan": "plus", "größe": -1.0, "score": -3.0, "tenure months": 100},
+    ]
+    _check_routes(api, model, rows)
+
+
+def test_penguins_model_takes_a_left_out_nullable_field_as_null(
+    penguins: tuple[TestClient, Any],
+) -> None:
+    api, model = penguins
+    row = {k: v for k, v in PENGUIN_GAPS.items() if v is not None}
+    answer = api.post("/predict", json=row)
+    assert answer.status_code == 200, answer.text
+    classes = [str(c) for c in model.classes_]
+    want = _expected(model, [PENGUIN_GAPS])[0]
+    assert np.allclose(_proba(answer.json(), classes), want, atol=TOLERANCE, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "rule"),
+    [
+        ({"island": None}, "island", "literal_error"),  # not nullable
+        ({"island": "Atlantis"}, "island", "literal_error"),
+        ({"island": 1}, "island", "literal_error"),
+        ({"bill_depth_mm": "18.7"}, "bill_depth_mm", "float_type"),
+        ({"bill_depth_mm": True}, "bill_depth_mm", "float_type"),
+        ({"flipper_length_mm": 181.5}, "flipper_length_mm", "multiple_of"),
+        ({"body_mass_g": -5}, "body_mass_g", "greater_than"),
+        ({"sex": "unknown"}, "sex", "literal_error"),
+        ({"beak_colour": "red"}, "beak_colour", "extra_forbidden"),
+    ],
+)
+def test_penguins_bad_input_is_a_422_naming_the_field_and_rule(
+    penguins: tuple[TestClient, Any], change: dict[str, Any], field: str, rule: str
+) -> None:
+    api, _ = penguins
+    for path, body in (
+        ("/predict", {**PENGUIN, **change}),
+        ("/predict/batch", {"instances": [PENGUIN, {**PENGUIN, **change}]}),
+        ("/invocations", {"dataframe_records": [PENGUIN, {**PENGUIN, **change}]}),
+    ):
+        answer = api.post(path, json=body)
+        assert answer.status_code == 422, (path, answer.text)
+        details = answer.json()["details"]
+        assert [(d["field"].split(".")[-1], d["rule"]) for d in details] == [(field, rule)]
+
+
+def test_penguins_a_missing_required_field_is_a_422_naming_it(
+    penguins: tuple[TestClient, Any],
+) -> None:
+    api, _ = penguins
+    row = {k: v for k, v in PENGUIN.items() if k != "island"}
+    answer = api.post("/predict", json=row)
+    assert answer.status_code == 422
+    assert [(d["field"], d["rule"]) for d in answer.json()["details"]] == [("island", "missing")]
+
+
+def test_penguins_unknown_category_lists_the_allowed_values(
+    penguins: tuple[TestClient, Any],
+) -> None:
+    api, _ = penguins
+    answer = api.post("/predict", json={**PENGUIN, "island": "Atlantis"})
+    assert answer.status_code == 422
+    message = answer.json()["details"][0]["message"]
+    assert all(name in message for name in ("Biscoe", "Dream", "Torgersen")), message
+
+
+def test_csv_model_bool_takes_true_false_only(levels: tuple[TestClient, Any]) -> None:
+    api, _ = levels
+    for value in ("true", 1, None):
+        answer = api.post("/predict", json={**LEVEL, "active": value})
+        assert answer.status_code == 422, value
+        assert answer.json()["details"][0]["field"] == "active"
+
+
+def test_penguins_openapi_carries_types_bounds_enums_and_an_example(
+    penguins: tuple[TestClient, Any],
+) -> None:
+    api, _ = penguins
+    schema = api.get("/openapi.json").json()
+    body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    row = body["schema"]
+    fields = row["properties"]
+    island = fields["island"]
+    assert island["enum"] == ["Biscoe", "Dream", "Torgersen"]
+    assert "island" in row["required"] and "sex" not in row["required"]
+    sex_types = {option.get("type") for option in fields["sex"]["anyOf"]}
+    assert sex_types == {"string", "null"}
+    flipper = next(o for o in fields["flipper_length_mm"]["anyOf"] if o.get("type") != "null")
+    assert flipper["type"] == "integer" and flipper["exclusiveMinimum"] == 0
+    assert row["examples"][0]["island"] == "Torgersen"
+    assert row["examples"][0]["bill_length_mm"] == 39.1
+    batch = schema["paths"]["/predict/batch"]["post"]["requestBody"]["content"]
+    items = batch["application/json"]["schema"]["properties"]["instances"]["items"]
+    assert items["properties"]["island"]["enum"] == ["Biscoe", "Dream", "Torgersen"]
+
+
+def test_penguins_model_info_lists_its_features(penguins: tuple[TestClient, Any]) -> None:
+    api, _ = penguins
+    info = api.get("/model").json()
+    assert info["feature_names"] == list(PENGUIN)
+    assert info["class_names"] == ["Adelie", "Chinstrap", "Gentoo"]

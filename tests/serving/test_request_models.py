@@ -15,18 +15,12 @@ from pydantic import ValidationError
 
 from petalflow.core.contract import ModelContract, numeric_contract
 from petalflow.core.errors import ClientError, InvalidRequestError
-from petalflow.serving import request_models
-from petalflow.serving.request_models import (
-    DuplicateKeyError,
-    build_request_models,
-    check_unique_keys,
-    duplicate_key_error,
-    parse,
-    repeated_keys,
-    validation_error,
-)
+from petalflow.serving import duplicate_keys
+from petalflow.serving.duplicate_keys import DuplicateKeyError
+from petalflow.serving.request_models import build_request_models, parse, validation_error
 from petalflow.serving.schemas import FeedbackRequest
 from petalflow.training.data import FEATURE_NAMES
+from tests.serving.test_duplicate_keys import ROW, never
 
 CONTRACT = numeric_contract(
     "iris", FEATURE_NAMES, ["setosa", "versicolor", "virginica"], "species", {"gt": 0, "le": 100}
@@ -236,29 +230,6 @@ def test_fast_rows_declines_two_feature_records_pydantic_rejects(records: list[A
         models.batch.model_validate({"instances": records})
 
 
-def test_in_bounds_checks_every_value_and_finiteness() -> None:
-    models = build_request_models(numeric_contract("d", ["a", "b"], ["x", "y"], "t", {"gt": 0}))
-    assert models.in_bounds(np.array([[1.0, 2.0], [3.0, 4.0]])) is True
-    assert models.in_bounds(np.array([[1.0, 2.0], [3.0, 0.0]])) is False
-    assert models.in_bounds(np.array([[1.0, np.inf]])) is False
-    assert models.in_bounds(np.array([[np.nan, 1.0]])) is False
-
-
-def test_build_request_models_bounds_arrays_follow_the_contract() -> None:
-    contract = ModelContract(
-        dataset="d",
-        features=[{"name": "a", "gt": 0, "le": 9}, {"name": "b", "ge": -1, "lt": 2}, {"name": "c"}],
-        target="t",
-        classes=["x", "y"],
-    )
-    models = build_request_models(contract)
-    assert models.features == ("a", "b", "c")
-    assert models.low.tolist() == [0.0, -1.0, -np.inf]
-    assert models.high.tolist() == [9.0, 2.0, np.inf]
-    assert models.low_open.tolist() == [True, False, False]
-    assert models.high_open.tolist() == [False, True, False]
-
-
 def test_request_model_schema_names_and_documents_the_models() -> None:
     models = build_request_models(numeric_contract("flowers", ["a"], ["x", "y"], "t"))
     row = models.row.model_json_schema()
@@ -384,13 +355,6 @@ def test_validation_error_without_errors_is_a_plain_422() -> None:
     assert error.details == []
 
 
-ROW = b'{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2'
-
-
-def _never(body: bytes) -> list[tuple[str, int]]:
-    raise AssertionError("the precise duplicate check ran")
-
-
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -412,7 +376,7 @@ def test_parse_row_rejects_a_repeated_feature(body: bytes, field: str) -> None:
 def test_parse_row_skips_the_precise_check_for_an_ordinary_body(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(request_models, "repeated_keys", _never)
+    monkeypatch.setattr(duplicate_keys, "repeated_keys", never)
     assert MODELS.parse_row(ROW + b"}").tolist() == [[5.1, 3.5, 1.4, 0.2]]
     assert MODELS.parse_row(ROW.replace(b": ", b" :\n ") + b"}").shape == (1, 4)
 
@@ -426,76 +390,3 @@ def test_parse_rejects_a_repeated_feedback_field() -> None:
 def test_parse_accepts_colons_inside_strings() -> None:
     item = parse(FeedbackRequest, b'{"request_id": "rid:3", "true_label": "a:b::c"}')
     assert (item.request_id, item.true_label) == ("rid:3", "a:b::c")
-
-
-@pytest.mark.parametrize(
-    ("body", "repeats"),
-    [
-        (b'{"a": 1, "a": 2}', [("a", 2)]),
-        (b'{"a": 1, "b": 2, "a": 1, "a": 3}', [("a", 3)]),
-        (
-            b'{"x": [{"a": 1}, {"b": 1, "b": 1}], "y": {"c": {"d": 1, "d": 2}}}',
-            [("x.1.b", 2), ("y.c.d", 2)],
-        ),
-        (b'{"x": {"a": 1, "a": 2}, "x": 3}', [("x", 2)]),  # the dropped value's repeat is moot
-        (b'[{"k": 1, "k": 2}, {"k": 3, "j": 4, "j": 5}]', [("0.k", 2), ("1.j", 2)]),
-        (b'{"a": 1, "b": 2, "a": 3, "b": 4}', [("a", 2), ("b", 2)]),
-        (b'{"a": "1:2", "b": {"c": "12:00:00"}}', []),
-        (b'{"a": 1, "A": 2, "a ": 3}', []),
-        (b"{", []),  # refused by Python's parser: nothing to report
-    ],
-)
-def test_repeated_keys_names_each_repeat_by_its_path(
-    body: bytes, repeats: list[tuple[str, int]]
-) -> None:
-    assert repeated_keys(body) == repeats
-
-
-def test_repeated_keys_refuses_a_body_nested_too_deeply() -> None:
-    body = b'{"a": ' * 1020 + b"1" + b"}" * 1020
-    with pytest.raises(InvalidRequestError, match=r"nests too deeply.*flatten it") as caught:
-        repeated_keys(body)
-    assert caught.value.details[0]["rule"] == "max_depth"
-
-
-@pytest.mark.parametrize("rows", [1, 200])  # 200 rows: the NumPy count (over 4 KiB)
-def test_check_unique_keys_trusts_an_exact_colon_count(
-    monkeypatch: pytest.MonkeyPatch, rows: int
-) -> None:
-    monkeypatch.setattr(request_models, "repeated_keys", _never)
-    body = b'{"instances": [' + b", ".join([ROW + b"}"] * rows) + b"]}"
-    assert len(body) > request_models._NUMPY_ABOVE or rows == 1
-    check_unique_keys(body, 1 + 4 * rows)
-
-
-@pytest.mark.parametrize("rows", [1, 200])
-def test_check_unique_keys_finds_a_repeat_in_the_last_row(rows: int) -> None:
-    body = b'{"instances": [' + b", ".join([ROW + b"}"] * rows) + b"]}"
-    body = body[: -len(b"}]}")] + b', "sepal_width": 3.5}]}'
-    with pytest.raises(DuplicateKeyError, match=rf"instances\.{rows - 1}\.sepal_width appears"):
-        check_unique_keys(body, 1 + 4 * rows)
-
-
-def test_check_unique_keys_checks_precisely_when_strings_hold_colons(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    body = b'{"t": "12:00", "u": "a:b"}'
-    check_unique_keys(body, 2)  # no repeat: accepted
-    calls: list[bytes] = []
-
-    def precise(checked: bytes) -> list[tuple[str, int]]:
-        calls.append(checked)
-        return []
-
-    monkeypatch.setattr(request_models, "repeated_keys", precise)
-    check_unique_keys(body, 2)
-    assert calls == [body]
-
-
-def test_duplicate_key_error_names_a_list_of_names() -> None:
-    error = duplicate_key_error([("a", 2), ("b", 3)], within="cols", unit="column")
-    assert error.message == (
-        "invalid request: a appears twice in cols; send each column once (duplicate_key); "
-        "b appears 3 times in cols; send each column once (duplicate_key)"
-    )
-    assert [d["field"] for d in error.details] == ["cols", "cols"]

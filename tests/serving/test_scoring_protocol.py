@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from petalflow.core.contract import numeric_contract
-from petalflow.serving import request_models
-from petalflow.serving.request_models import DuplicateKeyError, build_request_models
+from petalflow.serving import duplicate_keys
+from petalflow.serving.duplicate_keys import DuplicateKeyError
+from petalflow.serving.request_models import build_request_models
 from petalflow.serving.scoring_protocol import keys_at_least, loads, parse_payload
 from petalflow.training.data import FEATURE_NAMES
 
@@ -40,7 +41,7 @@ def _never(body: bytes) -> list[tuple[str, int]]:
 def test_parse_payload_skips_the_precise_check_for_every_format(
     monkeypatch: pytest.MonkeyPatch, payload: dict[str, Any], indent: int | None
 ) -> None:
-    monkeypatch.setattr(request_models, "repeated_keys", _never)
+    monkeypatch.setattr(duplicate_keys, "repeated_keys", _never)
     rows = parse_payload(json.dumps(payload, indent=indent).encode(), MODELS)
     assert rows.tolist() == [list(r.values()) for r in ROWS]
 

@@ -1,0 +1,183 @@
+"""The vectorised check of a batch of records: valid for certain, or "ask pydantic".
+
+A batch of thousands of rows would spend most of its time in pydantic, one object per
+row. ``fast_rows`` checks the usual case, records that obey the request model, column by
+column at C speed, and gives their encoded rows; anything else (a missing or unknown
+key, a wrong type, a bound, an unknown category) gives None, and the caller validates
+with pydantic, which names the field and the rule. Accepting must never be wider than
+pydantic: every rule of ``request_models`` is repeated here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+from petalflow.core.contract import FeatureSpec, ModelContract
+
+Column = Callable[[Sequence[Any]], "np.ndarray | None"]
+_NUMBERS = frozenset({float, int})
+
+
+def _numbers(nullable: bool) -> Column:
+    allowed = _NUMBERS | {type(None)} if nullable else _NUMBERS
+
+    def check(values: Sequence[Any]) -> np.ndarray | None:
+        if not set(map(type, values)) <= allowed:
+            return None
+        try:  # None -> NaN
+            return np.array(values, dtype=np.float64)
+        except OverflowError:
+            return None
+
+    return check
+
+
+def _booleans(nullable: bool) -> Column:
+    allowed = {bool, type(None)} if nullable else {bool}
+
+    def check(values: Sequence[Any]) -> np.ndarray | None:
+        if not set(map(type, values)) <= allowed:
+            return None
+        return np.array(values, dtype=np.float64)  # True 1.0, False 0.0, None NaN
+
+    return check
+
+
+def _categories(feature: FeatureSpec) -> Column:
+    index: dict[Any, float] = {c: float(i) for i, c in enumerate(feature.categories or ())}
+    if feature.nullable:
+        index[None] = math.nan
+
+    def check(values: Sequence[Any]) -> np.ndarray | None:
+        # Only str keys (and None): a number or a bool is never found, as pydantic's
+        # strict enum refuses them too.
+        if not set(map(type, values)) <= {str, type(None)}:
+            return None
+        try:
+            return np.array([index[v] for v in values], dtype=np.float64)
+        except KeyError:
+            return None
+
+    return check
+
+
+def _column(feature: FeatureSpec) -> Column:
+    if feature.type == "category":
+        return _categories(feature)
+    if feature.type == "bool":
+        return _booleans(feature.nullable)
+    return _numbers(feature.nullable)
+
+
+def _lower(feature: FeatureSpec) -> tuple[float, bool]:
+    """The binding lower bound (-inf if none) and whether it is exclusive.
+
+    pydantic applies both ``ge`` and ``gt`` when both are set, so the tighter one binds
+    (``gt`` on a tie).
+    """
+    ge, gt = feature.ge, feature.gt
+    if gt is not None and (ge is None or gt >= ge):
+        return float(gt), True
+    return (-np.inf if ge is None else float(ge)), False
+
+
+def _upper(feature: FeatureSpec) -> tuple[float, bool]:
+    """The binding upper bound (+inf if none) and whether it is exclusive (see _lower)."""
+    le, lt = feature.le, feature.lt
+    if lt is not None and (le is None or lt <= le):
+        return float(lt), True
+    return (np.inf if le is None else float(le)), False
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Per feature: its check, bounds and rules, in contract order."""
+
+    features: tuple[str, ...]
+    plain: bool  # numbers only, never null: one check for the whole batch
+    checks: tuple[Column, ...]
+    low: np.ndarray  # the lower bound (-inf if none)
+    high: np.ndarray
+    low_open: np.ndarray  # True where the lower bound is exclusive (gt)
+    high_open: np.ndarray
+    integral: np.ndarray  # indices of int features
+    nullable: np.ndarray  # True where null is allowed
+
+    @classmethod
+    def of(cls, contract: ModelContract) -> Columns:
+        """The checks of ``contract``'s features."""
+        features = contract.features
+        lows, highs = [_lower(f) for f in features], [_upper(f) for f in features]
+        return cls(
+            features=tuple(contract.feature_names),
+            plain=all(f.type in ("float", "int") and not f.nullable for f in features),
+            checks=tuple(_column(f) for f in features),
+            low=np.array([value for value, _ in lows]),
+            high=np.array([value for value, _ in highs]),
+            low_open=np.array([is_open for _, is_open in lows]),
+            high_open=np.array([is_open for _, is_open in highs]),
+            integral=np.array([j for j, f in enumerate(features) if f.type == "int"], dtype=int),
+            nullable=np.array([f.nullable for f in features]),
+        )
+
+    def valid(self, rows: np.ndarray) -> bool:
+        """Whether every value is finite (or a null where allowed), inside its bounds,
+        and integral for int features."""
+        gaps = np.isnan(rows)
+        if gaps.any() and (gaps & ~self.nullable).any():
+            return False
+        with np.errstate(invalid="ignore"):
+            above = np.where(self.low_open, rows > self.low, rows >= self.low)
+            below = np.where(self.high_open, rows < self.high, rows <= self.high)
+            ints = rows[:, self.integral]
+            whole = (ints == np.floor(ints)) | np.isnan(ints)
+        finite = np.isfinite(rows) | gaps
+        return bool(finite.all() and (above | gaps).all() and (below | gaps).all() and whole.all())
+
+
+def fast_rows(records: Any, columns: Columns) -> np.ndarray | None:
+    """Encoded rows of ``records`` when each is a dict with exactly the features and
+    every value obeys its column's rules; None otherwise (see the module docstring)."""
+    n = len(columns.features)
+    if not isinstance(records, list) or not records:
+        return None
+    getter = itemgetter(*columns.features)
+    try:
+        if not all(type(r) is dict and len(r) == n for r in records):
+            return None
+        values = list(map(getter, records)) if n > 1 else [(v,) for v in map(getter, records)]
+    except KeyError:
+        return None
+    plain = columns.plain
+    rows = _plain_rows(values, len(records), n) if plain else _mixed_rows(values, columns)
+    return rows if rows is not None and columns.valid(rows) else None
+
+
+def _plain_rows(values: list[tuple[Any, ...]], n_rows: int, n: int) -> np.ndarray | None:
+    """Numbers only: one type check and one conversion for the whole batch."""
+    flat = list(chain.from_iterable(values))
+    if not set(map(type, flat)) <= _NUMBERS:
+        return None
+    try:  # fromiter: about half the time of np.array on a list of tuples
+        return np.fromiter(flat, dtype=np.float64, count=len(flat)).reshape(n_rows, n)
+    except OverflowError:
+        return None
+
+
+def _mixed_rows(values: list[tuple[Any, ...]], columns: Columns) -> np.ndarray | None:
+    """Column by column, each with its own check."""
+    rows = np.empty((len(values), len(columns.features)), dtype=np.float64)
+    by_column = zip(*values, strict=True)  # every record gave one value per feature
+    for j, (check, column) in enumerate(zip(columns.checks, by_column, strict=True)):
+        encoded = check(column)
+        if encoded is None:
+            return None
+        rows[:, j] = encoded
+    return rows
