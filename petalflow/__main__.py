@@ -22,6 +22,11 @@ def build_contract_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("data", help="the CSV (header row, one row per sample)")
     p.add_argument("--target", required=True, help="the target column")
+    p.add_argument(
+        "--drop",
+        default=None,
+        help="columns to leave out, comma-separated (ids, leaks, dates; 'none' = keep all)",
+    )
     p.add_argument("--output", default=None, help="write the contract here ('none' = stdout)")
     return p
 
@@ -37,7 +42,8 @@ def contract_infer(argv: list[str]) -> int:
     if not csv.is_file():
         parser.error(f"argument data: no file {csv}")
     try:
-        inferred = infer_contract(csv, args.target, output.parent if output else None)
+        drop = [] if str(args.drop).lower() in ("none", "") else args.drop.split(",")
+        inferred = infer_contract(csv, args.target, output.parent if output else None, drop)
     except DataContractError as exc:
         parser.error(str(exc))
     for line in inferred.untyped:

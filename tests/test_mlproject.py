@@ -49,9 +49,10 @@ def test_mlproject_contract_entry_point_mirrors_contract_infer() -> None:
 
     spec = yaml.safe_load((ROOT / "MLproject").read_text())["entry_points"]["contract"]
     parser = build_contract_parser()
-    assert set(spec["parameters"]) == {"data", "target", "output"}
+    assert set(spec["parameters"]) == {"data", "target", "drop", "output"}
     assert "python -m petalflow contract infer {data}" in spec["command"]
-    for name in ("target", "output"):
+    for name in ("target", "drop", "output"):
         assert f"--{name} {{{name}}}" in spec["command"]
-    assert spec["parameters"]["output"]["default"] == "none"
-    assert parser.get_default("output") is None
+    for name in ("drop", "output"):
+        assert spec["parameters"][name]["default"] == "none"
+        assert parser.get_default(name) is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,17 +68,26 @@ def infer_feature(name: str, column: pd.Series) -> FeatureSpec | str:
     return FeatureSpec(name=name, type="category", categories=distinct, nullable=nullable)
 
 
-def infer_contract(csv: Path, target: str, contract_dir: Path | None = None) -> Inferred:
-    """A contract for ``csv`` with ``target``; ``source`` is relative to ``contract_dir``
-    (where the contract will be saved; default: the working directory)."""
+def infer_contract(
+    csv: Path, target: str, contract_dir: Path | None = None, drop: Sequence[str] = ()
+) -> Inferred:
+    """A contract for ``csv`` with ``target``, ``drop`` columns left out; ``source`` is
+    relative to ``contract_dir`` (where the contract will be saved; default: the working
+    directory)."""
     frame = read_csv(csv)
+    columns = ", ".join(map(repr, frame.columns))
     if target not in frame.columns:
-        columns = ", ".join(map(repr, frame.columns))
         raise DataContractError(f"--target: no column {target!r} in {csv}; it has {columns}")
+    unknown = [c for c in drop if c not in frame.columns or c == target]
+    if unknown:
+        raise DataContractError(
+            f"--drop: {unknown[0]!r} is not a column besides the target in {csv}; "
+            f"it has {columns}"
+        )
     features: list[FeatureSpec] = []
     untyped: list[str] = []
-    drop: list[str] = []
-    for name in (c for c in frame.columns if c != target):
+    drop = list(drop)
+    for name in (c for c in frame.columns if c != target and c not in drop):
         spec = infer_feature(str(name), frame[name])
         if isinstance(spec, str):
             untyped.append(spec)

@@ -1,8 +1,10 @@
 """The docs cannot drift: the README's quick start and every curl example in docs/ run here.
 
-In a temporary copy of the project, the README's quick-start blocks run in order (a block
-preceded by ``<!-- docs-test: skip (why) -->`` is not run); its ``uvicorn`` command starts
-a real server on a free port. Then every ``curl`` command in docs/*.md runs against it.
+In a temporary copy of the project, the README's blocks run in order (a block preceded by
+``<!-- docs-test: skip (why) -->`` is not run); each ``uvicorn`` command (optionally after
+``NAME=value`` settings) starts a real server on a free port standing for its ``--port``,
+and ``localhost:<port>`` in later commands reaches it. Then every ``curl`` command in
+docs/*.md runs against the first server.
 Each documented output is checked against the real one: the same JSON keys and value
 types, exact values where they are deterministic (labels, probabilities, errors), and for
 an abbreviated output (with ``...``) the keys it shows.
@@ -25,6 +27,7 @@ from tests.conftest import ROOT, ServerProcess, copy_project, free_port, python_
 pytestmark = pytest.mark.e2e
 
 COMMANDS = ("curl ", "python ", "uvicorn ", "mlflow ", "make ", "source ", "export ")
+SERVER = re.compile(r"^((?:[A-Z_]+=\S+ )*)uvicorn (.*)$")  # settings, then uvicorn's args
 # Values that differ from run to run: only their type is compared.
 VOLATILE = {"model_version", "run_id", "latency_ms", "loaded_at", "sha256", "source"}
 
@@ -63,7 +66,7 @@ def _parse_block(doc: str, lines: list[str]) -> list[Example]:
     for line in lines:
         if continued:
             parsed[-1].command += "\n" + line
-        elif line.startswith(COMMANDS):
+        elif line.startswith(COMMANDS) or SERVER.match(line):
             parsed.append(Example(doc, line))
         elif parsed and line.strip():
             parsed[-1].expected.append(line)
@@ -105,35 +108,49 @@ def _same(expected: Any, actual: Any, where: str) -> None:
         assert expected == actual, (where, actual)
 
 
-def _run(command: str, cwd: Path, env: dict[str, str], port: int) -> subprocess.CompletedProcess:
-    command = _strip_comment(command).replace("localhost:8000", f"127.0.0.1:{port}")
+def _run(
+    command: str, cwd: Path, env: dict[str, str], ports: dict[str, int]
+) -> subprocess.CompletedProcess:
+    command = _strip_comment(command)
+    for documented, port in ports.items():
+        command = command.replace(f"localhost:{documented}", f"127.0.0.1:{port}")
     return subprocess.run(
         ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
 
 
+def _start(
+    command: str, project: Path, env: dict[str, str], log: Path, ports: dict[str, int]
+) -> ServerProcess:
+    """The server of a documented ``[NAME=value ...] uvicorn ...`` command."""
+    found = SERVER.match(_strip_comment(command))
+    assert found is not None, command
+    settings = dict(pair.split("=", 1) for pair in found.group(1).split())
+    args = found.group(2).replace("0.0.0.0", "127.0.0.1").split()
+    documented = args[args.index("--port") + 1]
+    port = ports.setdefault(documented, free_port())
+    args[args.index("--port") + 1] = str(port)
+    executable = str(Path(env["PATH"].split(":")[0]) / "uvicorn")
+    server = ServerProcess([executable, *args], {**env, **settings}, project, log)
+    server.port, server.url = port, f"http://127.0.0.1:{port}"
+    server.wait_healthy()
+    return server
+
+
 def test_documented_examples_run_and_answer_as_documented(tmp_path: Path) -> None:
     project = copy_project(tmp_path / "project")
     env = python_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    port = free_port()
-    server: ServerProcess | None = None
+    ports: dict[str, int] = {}
+    servers: list[ServerProcess] = []
     checked = 0
     try:
         for example in examples(ROOT / "README.md"):
             where = f"README: {example.command.splitlines()[0]}"
-            if example.command.startswith("uvicorn "):
-                command = _strip_comment(example.command).replace("0.0.0.0", "127.0.0.1")
-                args = command.replace("8000", str(port)).split()
-                server = ServerProcess(
-                    [str(Path(env["PATH"].split(":")[0]) / args[0]), *args[1:]],
-                    env,
-                    project,
-                    tmp_path / "server.log",
-                )
-                server.port, server.url = port, f"http://127.0.0.1:{port}"
-                server.wait_healthy()
+            if SERVER.match(example.command):
+                log = tmp_path / f"server-{len(servers)}.log"
+                servers.append(_start(example.command, project, env, log, ports))
                 continue
-            result = _run(example.command, project, env, port)
+            result = _run(example.command, project, env, ports)
             assert result.returncode == 0, f"{where}: {result.stdout}{result.stderr}"
             if example.command.startswith("python -m petalflow.monitor"):
                 served = json.loads((project / "artifacts/model_info.json").read_text())
@@ -141,19 +158,20 @@ def test_documented_examples_run_and_answer_as_documented(tmp_path: Path) -> Non
             if example.expected:
                 check_output(example.expected, result.stdout, where)
                 checked += 1
-        assert server is not None, "the README's quick start starts no server"
+        assert servers, "the README's quick start starts no server"
+        first = {"8000": servers[0].port}
         for doc in sorted((ROOT / "docs").glob("*.md")):
             for example in examples(doc):
                 if not example.command.startswith("curl "):
                     continue
                 where = f"{doc.name}: {example.command.splitlines()[0]}"
-                result = _run(example.command, project, env, port)
+                result = _run(example.command, project, env, first)
                 assert result.returncode == 0, f"{where}: {result.stderr}"
                 if example.expected:
                     check_output(example.expected, result.stdout, where)
                     checked += 1
     finally:
-        if server is not None:
+        for server in servers:
             server.stop()
     assert checked >= 10, f"only {checked} documented outputs were checked"
 

@@ -61,6 +61,14 @@ def test_infer_prints_to_stdout_as_a_module(tmp_path: Path) -> None:
         (["contract", "infer", "levels.csv", "--target", "colour"], "--target: no column 'colour'"),
         (["contract", "infer", "levels.csv"], "the following arguments are required: --target"),
         (["contracts"], "unknown command 'contracts'"),
+        (
+            ["contract", "infer", "levels.csv", "--target", "level", "--drop", "plan,colour"],
+            "--drop: 'colour' is not a column besides the target",
+        ),
+        (
+            ["contract", "infer", "levels.csv", "--target", "level", "--drop", "level"],
+            "--drop: 'level' is not a column besides the target",
+        ),
     ],
 )
 def test_bad_usage_exits_2_naming_the_flag(
@@ -78,6 +86,17 @@ def test_bad_usage_exits_2_naming_the_flag(
         status = int(exc.code or 0)
     assert status == 2
     assert message in capsys.readouterr().err
+
+
+def test_infer_drop_leaves_columns_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_csv(tmp_path / "levels.csv")
+    monkeypatch.chdir(tmp_path)
+    argv = ["levels.csv", "--target", "level", "--drop", "plan,active", "--output", "c.yaml"]
+    assert main(["contract", "infer", *argv]) == 0
+    document = yaml.safe_load((tmp_path / "c.yaml").read_text())
+    assert document["drop"] == ["plan", "active", "row id"]
+    names = [f["name"] for f in document["features"]]
+    assert names == ["tenure months", "größe", "score"]
 
 
 def test_monitor_is_dispatched(capsys: pytest.CaptureFixture[str]) -> None:
