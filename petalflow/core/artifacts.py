@@ -7,9 +7,8 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import shutil
-import signal
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +32,6 @@ JSON_FILES = (
     CONTRACT_FILE,
 )
 _TMP_PREFIX = ".tmp-"
-_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 _RENAME_EXCHANGE = 2  # linux/fs.h
 
 
@@ -91,20 +89,15 @@ def staged_directory(target: Path) -> Iterator[Path]:
     """
     target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging: Path | None = None
-    # A SIGTERM between mkdtemp and the assignment would leave the folder behind: the
-    # signals wait until ``staging`` is known, then their handler runs inside this try.
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    # The name is chosen before the folder exists, so that a SIGTERM landing at any
+    # point (its handler raises SystemExit; masking the signal would not help, as another
+    # thread may take it) finds the folder named here, and the finally removes it.
+    staging = target.with_name(f"{_TMP_PREFIX}{target.name}-{os.getpid()}-{secrets.token_hex(4)}")
     try:
-        try:
-            staging = Path(
-                tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{target.name}-", dir=target.parent)
-            )
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        staging.chmod(0o755)  # mkdtemp's 0700 would make the published folder private
+        staging.mkdir(mode=0o755)
+        staging.chmod(0o755)  # mkdir's mode is masked by the umask
         yield staging
         _publish(staging, target)
     finally:
-        if staging is not None and staging.exists():
+        if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

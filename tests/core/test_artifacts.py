@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,25 @@ def test_contract_file_is_one_of_the_json_files() -> None:
     assert artifacts.CONTRACT_FILE == "contract.json"
     assert artifacts.CONTRACT_FILE in artifacts.JSON_FILES
     assert len(set(artifacts.JSON_FILES)) == len(artifacts.JSON_FILES) == 6
+
+
+@pytest.mark.parametrize(("owner", "when"), [(os, "mkdir"), (Path, "chmod")])
+def test_staged_directory_a_signal_right_after_creating_the_folder_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, owner: object, when: str
+) -> None:
+    """A SIGTERM handler raising SystemExit the instant the folder exists (seen in CI)."""
+    target = tmp_path / "artifacts"
+    target.mkdir()
+    (target / "old.txt").write_text("previous")
+    real = getattr(owner, when)
+
+    def then_signal(*args: object, **kwargs: object) -> None:
+        real(*args, **kwargs)
+        raise SystemExit(143)
+
+    monkeypatch.setattr(owner, when, then_signal)
+    with pytest.raises(SystemExit), artifacts.staged_directory(target):
+        pytest.fail("the block must not run")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifacts"]
+    assert (target / "old.txt").read_text() == "previous"
