@@ -98,7 +98,8 @@ class Monitor:
             return None  # cannot tell: predictions are still served
         if found is None:
             return None
-        if not np.array_equal(np.asarray(found.features, dtype=float), rows):
+        # equal_nan: a null (NaN) in the same place is the same request.
+        if not np.array_equal(np.asarray(found.features, dtype=float), rows, equal_nan=True):
             raise RequestIdConflictError(
                 f"request id {request_id!r} (X-Request-ID) was already used for a prediction "
                 "with other features; send a new, unique X-Request-ID with each request "
