@@ -25,6 +25,7 @@ from petalflow.serving.fastpath import (
     ForestFastPath,
     LogisticFastPath,
     ScalerPreprocessor,
+    WalkingForestFastPath,
     build_verified_fast_path,
     check_fast_path,
     compile_fast_path,
@@ -433,10 +434,12 @@ def test_forest_fast_path_table_size_limit(iris, monkeypatch, caplog) -> None:
     assert isinstance(compile_fast_path(pipeline), ForestFastPath)
     monkeypatch.setattr(forest_module, "MAX_FOREST_CELLS", cells - 1)
     with caplog.at_level(logging.INFO, logger="petalflow.serving.fastpath"):
-        assert compile_fast_path(pipeline) is None
-        assert build_verified_fast_path(pipeline, SMALL_CONTRACT) is None
+        assert isinstance(compile_fast_path(pipeline), WalkingForestFastPath)
+        assert isinstance(build_verified_fast_path(pipeline, SMALL_CONTRACT), WalkingForestFastPath)
     messages = [r.getMessage() for r in caplog.records]
-    assert messages == [f"no fast path: the forest needs over {cells - 1} table cells"]
+    walks = f"the forest needs over {cells - 1} table cells: the fast path walks its trees instead"
+    assert messages[:2] == [walks, walks]
+    assert messages[2].startswith("fast path (rf) verified: max |fast - sklearn| = 0 over ")
 
 
 @pytest.mark.parametrize("path", ["many", "one"])

@@ -2,9 +2,9 @@
 
 It repeats scikit-learn 1.9's arithmetic for a fitted StandardScaler, or a ColumnTransformer
 of imputed and scaled numbers and imputed and one-hot encoded categories, followed by a
-LogisticRegression (multinomial or binary) or a RandomForestClassifier, with no sklearn,
-pandas or validation overhead on the hot path; it is used only when verification finds it
-exact.
+LogisticRegression (multinomial or binary) or a RandomForestClassifier (as lookup tables,
+or walked tree by tree where the tables would be too large), with no sklearn, pandas or
+validation overhead on the hot path; it is used only when verification finds it exact.
 """
 
 from petalflow.serving.fastpath.base import FastPath, NumericInput, Preprocessor, UnsupportedError
@@ -17,6 +17,7 @@ from petalflow.serving.fastpath.preprocess import (
     ColumnPreprocessor,
     ScalerPreprocessor,
 )
+from petalflow.serving.fastpath.trees import WalkingForestFastPath
 from petalflow.serving.fastpath.verification import (
     build_verified_fast_path,
     check_fast_path,
@@ -35,6 +36,7 @@ __all__ = [
     "Preprocessor",
     "ScalerPreprocessor",
     "UnsupportedError",
+    "WalkingForestFastPath",
     "build_verified_fast_path",
     "check_fast_path",
     "compile_fast_path",

@@ -26,8 +26,12 @@ from petalflow.serving.fastpath.base import (
 
 logger = logging.getLogger(__name__)
 
-MAX_FOREST_CELLS = 2_000_000  # lookup-table rows over all trees; bigger forests use sklearn
+MAX_FOREST_CELLS = 2_000_000  # lookup-table rows over all trees; bigger forests walk (trees.py)
 CHUNK_ROWS = 1024  # forest batches are scored in chunks to bound memory
+
+
+class TableTooLargeError(UnsupportedError):
+    """The forest's lookup tables would need over MAX_FOREST_CELLS cells."""
 
 
 class ForestFastPath(FastPath):
@@ -150,8 +154,8 @@ def _axes(pre: Preprocessor) -> IntArray:
 
 
 def compile_forest(forest: Any, pre: Preprocessor) -> ForestFastPath:
-    """The fast path of a fitted RandomForestClassifier behind ``pre``; UnsupportedError if its
-    table would exceed MAX_FOREST_CELLS."""
+    """The fast path of a fitted RandomForestClassifier behind ``pre``; TableTooLargeError
+    if its tables would exceed MAX_FOREST_CELLS."""
     if forest.n_outputs_ != 1:
         raise UnsupportedError("multi-output RandomForestClassifier")
     trees, axis_of = [e.tree_ for e in forest.estimators_], _axes(pre)
@@ -176,7 +180,7 @@ def compile_forest(forest: Any, pre: Preprocessor) -> ForestFastPath:
         (ranks + slot_ranks)[0][:, j] += n_cells  # the tree's first cell
         n_cells += layout.size
         if n_cells > MAX_FOREST_CELLS:
-            raise UnsupportedError(f"the forest needs over {MAX_FOREST_CELLS} table cells")
+            raise TableTooLargeError(f"the forest needs over {MAX_FOREST_CELLS} table cells")
         layouts.append(layout)
     table = _walk(trees, layouts, len(forest.classes_))
     return ForestFastPath(forest.classes_, pre, union, ranks, slot_ranks, table)

@@ -22,9 +22,10 @@ from petalflow.core.codec import RowCodec
 from petalflow.core.contract import ModelContract
 from petalflow.serving.fastpath.base import FastPath, FloatArray, UnsupportedError
 from petalflow.serving.fastpath.columns import compile_preprocessor
-from petalflow.serving.fastpath.forest import compile_forest
+from petalflow.serving.fastpath.forest import TableTooLargeError, compile_forest
 from petalflow.serving.fastpath.inputs import verification_inputs
 from petalflow.serving.fastpath.logistic import compile_logistic
+from petalflow.serving.fastpath.trees import compile_walk
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,11 @@ def compile_or_explain(pipeline: Any, contract: ModelContract | None = None) -> 
     pre = compile_preprocessor(step, contract)
     if type(classifier) is LogisticRegression:
         return compile_logistic(classifier, pre)
-    return compile_forest(classifier, pre)
+    try:
+        return compile_forest(classifier, pre)
+    except TableTooLargeError as exc:
+        logger.info("%s: the fast path walks its trees instead", exc)
+        return compile_walk(classifier, pre)
 
 
 def compile_fast_path(pipeline: Any, contract: ModelContract | None = None) -> FastPath | None:

@@ -126,11 +126,12 @@ def table(tmp_path_factory: pytest.TempPathFactory) -> data.Dataset:
 
 @pytest.fixture(scope="session")
 def fitted(penguins: data.Dataset, table: data.Dataset) -> dict[str, Fitted]:
-    """penguins with train.py's defaults; the table's forest smaller (50 trees of depth 5),
-    as its default one needs more lookup-table cells than the fast path allows."""
+    """penguins and the table with train.py's defaults (the table's forest is too large for
+    lookup tables: it is walked), and a smaller forest on the table (50 trees of depth 5)."""
     return {
         "penguins-logreg": fit(penguins, "logreg"),
         "penguins-rf": fit(penguins, "rf"),
         "table-logreg": fit(table, "logreg"),
-        "table-rf": fit(table, "rf", n_estimators=50, max_depth=5),
+        "table-rf": fit(table, "rf"),
+        "table-rf-small": fit(table, "rf", n_estimators=50, max_depth=5),
     }

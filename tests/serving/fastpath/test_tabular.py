@@ -14,6 +14,7 @@ from petalflow.serving.fastpath import (
     ColumnPreprocessor,
     ForestFastPath,
     LogisticFastPath,
+    WalkingForestFastPath,
     build_verified_fast_path,
     check_fast_path,
     compile_fast_path,
@@ -24,7 +25,7 @@ from petalflow.training import data
 from tests.serving.fastpath.conftest import TOLERANCE, Fitted, fit
 
 LOGGER = "petalflow.serving.fastpath"
-CASES = ["penguins-logreg", "penguins-rf", "table-logreg", "table-rf"]
+CASES = ["penguins-logreg", "penguins-rf", "table-logreg", "table-rf", "table-rf-small"]
 
 
 def _gap_and_category_rows(contract: ModelContract, n: int = 60, seed: int = 0) -> np.ndarray:
@@ -48,6 +49,8 @@ def test_build_verified_fast_path_serves_tabular_pipelines(fitted, name: str, ca
         fast = build_verified_fast_path(case.pipeline, case.contract)
     assert fast is not None
     assert fast.kind == name.split("-")[1]
+    walks = name == "table-rf"  # train.py's forest on the table: too large for tables
+    assert isinstance(fast, WalkingForestFastPath) == walks
     assert isinstance(fast.pre, ColumnPreprocessor)
     assert fast.classes == case.contract.classes
     assert f"fast path ({fast.kind}) verified" in caplog.text
@@ -68,7 +71,7 @@ def test_fast_path_is_exact_with_gaps_and_every_category(fitted, name: str) -> N
 
 def test_forest_fast_path_splits_on_one_hot_columns(fitted) -> None:
     """The case the category axes exist for: trees split on one-hot columns."""
-    for name in ("penguins-rf", "table-rf"):
+    for name in ("penguins-rf", "table-rf-small"):
         fast = compile_fast_path(fitted[name].pipeline, fitted[name].contract)
         assert isinstance(fast, ForestFastPath)
         trees = [e.tree_ for e in fitted[name].pipeline.steps[1][1].estimators_]
@@ -107,7 +110,7 @@ def test_verification_inputs_cover_gaps_every_category_and_bools(fitted, name: s
     assert np.array_equal(X[:n_base], np.array(contract.verification_rows, dtype=float), True)
 
 
-@pytest.mark.parametrize("name", ["table-rf", "penguins-rf"])
+@pytest.mark.parametrize("name", ["table-rf", "table-rf-small", "penguins-rf"])
 def test_verification_inputs_put_forest_split_rows_on_numbers_only(fitted, name: str) -> None:
     case = fitted[name]
     X = verification_inputs(case.pipeline, case.contract)
@@ -136,6 +139,11 @@ def test_verification_inputs_put_forest_split_rows_on_numbers_only(fitted, name:
 def _tampered(fast: object, case: Fitted, what: str) -> object:
     """A copy of ``fast`` with one parameter off: a one-hot weight, an imputed value, a
     category's imputed slot or a forest leaf."""
+    if isinstance(fast, WalkingForestFastPath):
+        values = fast.values.copy()
+        values[:, 0] *= 1.0 + 1e-9
+        trees = (fast.feature, fast.threshold, fast.children, fast.roots)
+        return WalkingForestFastPath(fast.classes, fast.pre, trees, values, fast.depth)
     if isinstance(fast, ForestFastPath):
         table = fast.table.copy()
         table[:, 0] *= 1.0 + 1e-9
@@ -171,6 +179,7 @@ def _tampered(fast: object, case: Fitted, what: str) -> object:
         ("table-logreg", "imputed category"),
         ("penguins-logreg", "imputed category"),
         ("penguins-rf", "leaf"),
+        ("table-rf", "leaf"),
     ],
 )
 def test_check_fast_path_refuses_a_tampered_tabular_fast_path(
