@@ -55,16 +55,22 @@ class LogisticFastPath(FastPath):
         z, slots = self.pre.transform_row(row)
         if not all(map(math.isfinite, z)):
             raise ValueError("the fast path needs finite inputs")
-        # Per category, its slot's weights: its column's value is 1.0, the other columns' 0.
-        hot = [w[s] for w, s in zip(self._slot_weights, slots, strict=True)] if slots else ()
         scores = []
-        for c, (weights, bias) in enumerate(self._weights):
-            acc = 0.0  # a loop, not sum(): sum() is compensated on Python >= 3.12
-            for zi, wi in zip(z, weights, strict=True):
-                acc += zi * wi
-            for weights_of_slot in hot:
-                acc += weights_of_slot[c]
-            scores.append(acc + bias)
+        if slots:  # each category's slot: its column is 1.0 (adds its weight), the others 0
+            hot = [w[s] for w, s in zip(self._slot_weights, slots, strict=True)]
+            for c, (weights, bias) in enumerate(self._weights):
+                acc = 0.0  # a loop, not sum(): sum() is compensated on Python >= 3.12
+                for zi, wi in zip(z, weights, strict=True):
+                    acc += zi * wi
+                for slot_weights in hot:
+                    acc += slot_weights[c]
+                scores.append(acc + bias)
+        else:
+            for weights, bias in self._weights:
+                acc = 0.0
+                for zi, wi in zip(z, weights, strict=True):
+                    acc += zi * wi
+                scores.append(acc + bias)
         if self.binary:
             try:
                 p = 1.0 / (1.0 + math.exp(-scores[0]))

@@ -94,9 +94,7 @@ class ColumnPreprocessor(Preprocessor):
     def transform(self, X: FloatArray) -> tuple[FloatArray, IntArray]:
         X = self.check(X)
         Z = X[:, self._features]
-        gaps = np.isnan(Z)
-        if gaps.any():
-            Z[gaps] = np.broadcast_to(self._fill, Z.shape)[gaps]  # SimpleImputer.transform
+        np.copyto(Z, self._fill, where=np.isnan(Z))  # SimpleImputer.transform
         Z -= self._mean  # StandardScaler.transform: X -= mean_; X /= scale_
         Z /= self._scale
         S = np.empty((len(X), len(self.categories)), dtype=np.intp)
@@ -130,15 +128,17 @@ def _missing_slot(category: CategoryInput, value: float) -> int:
 
 
 def _slots(category: CategoryInput, lookup: IntArray, column: FloatArray) -> IntArray:
-    """``_missing_slot`` and ``codes`` for a whole column."""
+    """``codes`` and ``_missing_slot`` for a whole column."""
     gaps = np.isnan(column)
     codes = np.where(gaps, 0.0, column)
     with np.errstate(invalid="ignore"):  # inf or huge codes: caught as bad just below
         index = codes.astype(np.intp)
-    bad = (index != codes) | (index < 0) | (index >= len(lookup))
-    if category.missing is None:
-        bad |= gaps
-    if bad.any():
+    out_of_range = len(index) > 0 and (index.min() < 0 or index.max() >= len(lookup))
+    refused_gap = category.missing is None and gaps.any()
+    if out_of_range or refused_gap or not (index == codes).all():
+        bad = (index != codes) | (index < 0) | (index >= len(lookup))
+        if category.missing is None:
+            bad |= gaps
         _missing_slot(category, float(column[np.flatnonzero(bad)[0]]))  # raises
     slots = lookup[index]
     if category.missing is not None:

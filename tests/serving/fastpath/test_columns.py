@@ -114,6 +114,14 @@ def test_column_preprocessor_imputes_only_nullable_features(fitted, path: str) -
         fast.predict_one(bad.tolist()) if path == "one" else fast.predict_many(bad[None])
 
 
+@pytest.mark.parametrize("name", ["table-logreg", "table-rf", "table-rf-small"])
+def test_column_fast_paths_answer_an_empty_batch(fitted, name: str) -> None:
+    case = fitted[name]
+    fast = compile_fast_path(case.pipeline, case.contract)
+    assert fast is not None
+    assert fast.predict_many(np.empty((0, len(case.contract.features)))).shape == (0, 3)
+
+
 @pytest.mark.parametrize(
     "params",
     [
