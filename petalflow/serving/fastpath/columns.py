@@ -154,11 +154,13 @@ def _categories(
         spec = contract.features[j]
         if spec.type != "category" or not all(isinstance(c, str) for c in known):
             raise UnsupportedError(f"a OneHotEncoder over {spec.name!r}, not a text category")
+        if not spec.categories:
+            raise UnsupportedError(f"the contract lists no categories for {spec.name!r}")
         if imputer is not None and not isinstance(fill, str):
             raise UnsupportedError(f"a SimpleImputer filling {spec.name!r} with {fill!r}")
         position = {c: i for i, c in enumerate(known)}
         unknown = len(known)  # the slot of a value the encoder does not know: no column
-        codes = {float(k): position.get(c, unknown) for k, c in enumerate(spec.categories or [])}
+        codes = {float(k): position.get(c, unknown) for k, c in enumerate(spec.categories)}
         missing = None if imputer is None else position.get(fill, unknown)
         if encoder.handle_unknown == "error" and unknown in [*codes.values(), missing]:
             raise UnsupportedError(f"OneHotEncoder(handle_unknown='error') without {spec.name!r}'s")

@@ -248,6 +248,13 @@ def test_compile_or_explain_needs_the_contract_for_a_column_transformer(fitted) 
     other = case.contract.model_copy(update={"features": case.contract.features[::-1]})
     with pytest.raises(UnsupportedError, match="features are not the contract's"):
         compile_or_explain(case.pipeline, other)
+    features = [
+        f.model_copy(update={"categories": None}) if f.name == "plan" else f
+        for f in case.contract.features
+    ]
+    bare = case.contract.model_copy(update={"features": features})
+    with pytest.raises(UnsupportedError, match=r"^the contract lists no categories for 'plan'$"):
+        compile_or_explain(case.pipeline, bare)
 
 
 def test_compile_or_explain_refuses_a_column_transformer_fitted_on_other_columns(
