@@ -36,6 +36,13 @@ TARGETS: dict[str, Target] = {
     "p99_log_ratio": Target("p99 log on / p99 log off, {lat} conns", "≤", 1.5),
 }
 
+# Issue #13, point 9: `make bench-scale` (bench/scale.py); ``{window}`` is the drift window.
+SCALE_TARGETS: dict[str, Target] = {
+    "train_time": Target("training wall time vs pandas + scikit-learn by hand", "≤", 1.5),
+    "peak_rss": Target("training peak RSS vs the DataFrame's memory", "≤", 2.5),
+    "drift_ms": Target("drift check over a {window}-row window", "≤", 250, " ms"),
+}
+
 
 @dataclass(frozen=True)
 class Goal:
@@ -137,3 +144,12 @@ def goals(
             name = t.name.format(conns=conns, lat=latency_conns)
             out.append(Goal(name, model, t.op, t.value, values[key], t.unit))
     return out
+
+
+def scale_goals(time_ratio: float, rss_ratio: float, drift_ms: float, window: int) -> list[Goal]:
+    """The scale targets against one `make bench-scale` run (bench/scale.py)."""
+    values = {"train_time": time_ratio, "peak_rss": rss_ratio, "drift_ms": drift_ms}
+    return [
+        Goal(t.name.format(window=f"{window:,}"), "logreg", t.op, t.value, values[key], t.unit)
+        for key, t in SCALE_TARGETS.items()
+    ]

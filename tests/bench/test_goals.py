@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.goals import TARGETS, Goal, goals, goals_table
+from bench.goals import (
+    SCALE_TARGETS,
+    TARGETS,
+    Goal,
+    goals,
+    goals_table,
+    scale_goals,
+)
 from bench.latency import LatencyResult
 from bench.suite import BATCH, SINGLE, Cell, Latency, Summary
 from tests.conftest import ROOT
@@ -111,3 +118,15 @@ def test_no_other_file_defines_a_target() -> None:
         if path.name != "goals.py":
             assert "Goal(" not in path.read_text(), path
     assert Path(ROOT / "bench" / "goals.py").is_file()
+
+
+def test_issue_13_targets() -> None:
+    values = {key: (t.op, t.value, t.unit) for key, t in SCALE_TARGETS.items()}
+    assert values == {
+        "train_time": ("≤", 1.5, "x"),
+        "peak_rss": ("≤", 2.5, "x"),
+        "drift_ms": ("≤", 250, " ms"),
+    }
+    found = scale_goals(1.5, 2.51, 250.0, 100_000)
+    assert [g.verdict for g in found] == ["PASS", "FAIL", "PASS"]
+    assert found[2].name == "drift check over a 100,000-row window"
