@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from bench.suite import BATCH, SINGLE, Latency, Summary
+from bench.suite import BATCH, SINGLE, Latency, Summary, case_name
 
 TREND = {"≥": lambda value, target: value >= target, "≤": lambda value, target: value <= target}
 
@@ -34,6 +34,11 @@ TARGETS: dict[str, Target] = {
     "log_cost": Target("prediction log + metrics cost, {conns} conns", "≤", 10, "%"),
     "max_latency": Target("max latency, log on, {lat} conns", "≤", 25, " ms"),
     "p99_log_ratio": Target("p99 log on / p99 log off, {lat} conns", "≤", 1.5),
+}
+
+# Issue #13, point 8: a table with categories and gaps, served by both (bench/run.py).
+PENGUIN_TARGETS: dict[str, Target] = {
+    "penguins_vs_mlflow": Target("penguins /predict req/s vs mlflow, {conns} conns", "≥", 15),
 }
 
 # Issue #13, point 9: `make bench-scale` (bench/scale.py); ``{window}`` is the drift window.
@@ -143,6 +148,20 @@ def goals(
         for key, t in TARGETS.items():
             name = t.name.format(conns=conns, lat=latency_conns)
             out.append(Goal(name, model, t.op, t.value, values[key], t.unit))
+    return out
+
+
+def penguin_goals(
+    summaries: list[Summary], models: tuple[str, ...] = ("logreg", "rf"), conns: int = 16
+) -> list[Goal]:
+    """The penguins targets for each model (n/a when a model was not measured)."""
+    out = []
+    for model in models:
+        case = case_name("penguins", model)
+        pf, mlflow = (get(summaries, case, SINGLE, conns, key) for key in ("pf", "mlflow"))
+        for t in PENGUIN_TARGETS.values():
+            name = t.name.format(conns=conns)
+            out.append(Goal(name, model, t.op, t.value, ratio_of(pf, mlflow), t.unit))
     return out
 
 

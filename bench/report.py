@@ -102,6 +102,17 @@ def header(
         "Batches: 1,000 rows as `dataframe_records` to /invocations, as `instances` to "
         "/predict/batch. The floor (bench/floor.py) returns a petalflow /predict response "
         "verbatim from a FastAPI route.",
+        *(
+            [
+                "- Penguins case (models `penguins-logreg`, `penguins-rf`: the same models "
+                "trained with `--dataset penguins`, categories and gaps): petalflow (log on) "
+                "and mlflow only, the same cells with the table's first penguin as the single "
+                "row and 1,000 rows drawn from the table (36 with a null) as batches; mlflow "
+                "gets them as `dataframe_records`."
+            ]
+            if "penguins" in args.datasets
+            else []
+        ),
         "- petalflow writes its prediction log (SQLite, in the temporary folder) and "
         'metrics, unless marked "log off" (PREDICTION_LOG=""). Raw wrk and latency output: '
         f"`{raw_shown}/`.",
