@@ -59,7 +59,8 @@ def _method(f: Figures) -> str:
         f"{threads}; wall time from start to exit, peak RSS from `wait4` (`ru_maxrss`, "
         "the process and its children). petalflow logs into a temporary MLflow store "
         "whose tables were created just before, as any store has them after its first "
-        f"run (creating them took {f.store_s:.1f} s, not counted); train.py's defaults "
+        f"run (by a process of {f.store_s:.1f} s, imports included, not counted); "
+        "train.py's defaults "
         "(seed 42, 20 % test split, C=1.0, max_iter=1000)."
     )
 
