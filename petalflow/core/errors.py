@@ -24,11 +24,17 @@ class PetalflowError(Exception):
 
 
 class ClientError(PetalflowError):
-    """A request the client must change; ``details`` name each field and rule."""
+    """A request the client must change; ``details`` name each field and rule.
+
+    ``mlflow_code``: the ``error_code`` `mlflow models serve` gives the same mistake on
+    /invocations (``BAD_REQUEST`` or ``INVALID_PARAMETER_VALUE``); None: the one its
+    status implies (``petalflow.serving.http_errors``).
+    """
 
     public = True
     status = 400
     code = "bad_request"
+    mlflow_code: str | None = None
 
     def __init__(
         self,
@@ -37,10 +43,12 @@ class ClientError(PetalflowError):
         *,
         status: int | None = None,
         code: str | None = None,
+        mlflow_code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or []
+        self.mlflow_code = mlflow_code
         if status is not None:
             self.status = status  # type: ignore[misc]
         if code is not None:
