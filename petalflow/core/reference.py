@@ -21,8 +21,14 @@ def bin_edges(values: np.ndarray, n_bins: int = N_BINS) -> list[float]:
 
 def bin_fractions(values: np.ndarray, edges: list[float]) -> list[float]:
     """Share of ``values`` in each bin (``len(edges) + 1`` bins, right-closed)."""
-    index = np.searchsorted(np.asarray(edges, dtype=float), values, side="left")
-    counts = np.bincount(index, minlength=len(edges) + 1)
+    return sorted_bin_fractions(np.sort(np.asarray(values, dtype=float)), edges)
+
+
+def sorted_bin_fractions(values: np.ndarray, edges: list[float]) -> list[float]:
+    """``bin_fractions`` of already sorted ``values``: the bins' counts are the gaps
+    between the edges' positions in ``values`` (a value on an edge counts below it)."""
+    inner = np.searchsorted(values, np.asarray(edges, dtype=float), side="right")
+    counts = np.diff(np.concatenate(([0], inner, [len(values)])))
     return [float(c) for c in counts / max(len(values), 1)]
 
 
@@ -31,22 +37,24 @@ def _numeric_stats(column: pd.Series) -> dict[str, Any]:
     present = column.dropna().to_numpy(dtype=float)
     values = np.sort(present)
     edges = bin_edges(values) if len(values) else []
+    fractions = sorted_bin_fractions(values, edges)
     if len(values) > MAX_SAMPLE:
         values = np.quantile(values, np.linspace(0, 1, MAX_SAMPLE))
     stats: dict[str, Any] = {
         "bin_edges": edges,
-        "bin_fractions": bin_fractions(present, edges),
+        "bin_fractions": fractions,
         "mean": float(column.mean()) if len(present) else 0.0,
         "std": float(column.std(ddof=0)) if len(present) else 0.0,
         "sample": [float(v) for v in values],
     }
     if len(present) < len(column):
-        stats["missing_rate"] = float(1 - len(present) / len(column))
+        stats["missing_rate"] = (len(column) - len(present)) / len(column)
     return stats
 
 
 def _category_stats(column: pd.Series) -> dict[str, Any]:
-    """The share of each category, and of missing values."""
+    """The share of each category and of missing values, both among all rows (drift
+    renormalises the category shares over the present values)."""
     counts = column.dropna().astype(str).value_counts().sort_index()
     return {
         "category_fractions": {str(k): float(v / len(column)) for k, v in counts.items()},

@@ -148,3 +148,48 @@ def test_reference_stats_treats_a_boolean_feature_as_zero_and_one() -> None:
     assert flag["bin_fractions"] == pytest.approx([0.4, 0.0, 0.0, 0.6, 0.0])
     assert flag["sample"] == [0.0, 0.0, 1.0, 1.0, 1.0]
     assert flag["mean"] == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize(
+    ("values", "fractions"),
+    [
+        ([0.5, 1.0, 1.0, 2.0, 3.0, 3.5], [0.5, 1 / 6, 1 / 6, 1 / 6]),
+        ([1.0000001, 2.0000001, 3.0, 3.0000001], [0.0, 0.25, 0.5, 0.25]),
+        ([], [0.0, 0.0, 0.0, 0.0]),
+    ],
+)
+def test_sorted_bin_fractions_of_sorted_values_are_the_right_closed_shares(
+    values: list[float], fractions: list[float]
+) -> None:
+    # Edges 1, 2, 3: bins (-inf, 1], (1, 2], (2, 3], (3, inf), counted by hand.
+    result = reference.sorted_bin_fractions(np.asarray(values, dtype=float), [1.0, 2.0, 3.0])
+    assert result == pytest.approx(fractions, abs=1e-15)
+    assert result == reference.bin_fractions(np.asarray(values[::-1], dtype=float), [1.0, 2.0, 3.0])
+
+
+def test_reference_stats_missing_rate_is_the_exact_share_of_gaps() -> None:
+    # 2 gaps in 275 rows: 2 / 275 exactly, not 1 - 273 / 275 (which is off in the last bits).
+    values = np.arange(275.0)
+    values[[3, 100]] = np.nan
+    stats = reference.reference_stats(pd.DataFrame({"x": values}), pd.Series(["c"] * 275))
+    x = stats["features"]["x"]
+    assert x["missing_rate"] == 2 / 275
+    assert 1 - 273 / 275 != 2 / 275  # the case this test is about
+    # Bins, moments and sample come from the 273 present values.
+    assert len(x["sample"]) == 273 and not np.isnan(x["sample"]).any()
+    assert x["mean"] == pytest.approx((sum(range(275)) - 3 - 100) / 273)
+    assert sum(x["bin_fractions"]) == pytest.approx(1.0)
+
+
+def test_reference_stats_numeric_column_without_gaps_has_no_missing_rate() -> None:
+    stats = reference.reference_stats(pd.DataFrame({"x": [1.0, 2.0]}), pd.Series(["a", "b"]))
+    assert "missing_rate" not in stats["features"]["x"]
+
+
+def test_reference_stats_category_shares_are_of_all_rows_with_the_missing_rate() -> None:
+    column = pd.Series(["b", "a", None, "a"], dtype=object)
+    stats = reference.reference_stats(pd.DataFrame({"c": column}), pd.Series(["y"] * 4))
+    assert stats["features"]["c"] == {
+        "category_fractions": {"a": 0.5, "b": 0.25},
+        "missing_rate": 0.25,
+    }
