@@ -133,6 +133,8 @@ def scoring_media_type(content_type: str) -> str:
 
     (No Content-Type at all: 415, where `mlflow models serve` fails with a 500.)
     """
+    if content_type == "application/json":  # the usual header: no parsing
+        return "json"
     mime, *parts = [part.strip() for part in content_type.split(";")]
     parameters = {key: value for key, _, value in (part.partition("=") for part in parts)}
     problem = None

@@ -122,6 +122,8 @@ def _format_key(payload: dict[str, Any]) -> str:
 
 def _ignored_keys(payload: dict[str, Any], key: str) -> dict[str, tuple[str, ...]]:
     """Top-level keys beside the format, and the params (the model takes none)."""
+    if len(payload) == 1:  # the usual body: the format alone
+        return {}
     params = payload.get("params")
     ignored = {"key": tuple(k for k in payload if k != key and k != "params")}
     if isinstance(params, dict):

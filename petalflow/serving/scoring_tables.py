@@ -168,16 +168,18 @@ def _split(value: Any, key: str) -> Table:
     data = [] if value["data"] is None else value["data"]
     if not isinstance(data, list):
         raise ScoringError(f"{key}.data must be a list of rows", field=f"{key}.data")
-    names = value.get("columns")
-    if names is None:
-        raise positional_error(key)
-    _check_names(names, key)
     index = value.get("index")
     if index is not None and (not isinstance(index, list) or len(index) != len(data)):
         raise ScoringError(
             f"{key}.index must hold one label per row of data ({len(data)})",
             field=f"{key}.index",
         )
+    names = value.get("columns")
+    if names is None and data and all(type(row) is dict for row in data):
+        return _records(data, key)  # pandas names the columns after the rows' keys
+    if names is None:  # pandas numbers the columns: a frame, then missing inputs
+        raise positional_error(key)
+    _check_names(names, key)
     rows = [_split_row(row, names, key, i) for i, row in enumerate(data)]
     if not rows:
         return Table({name: [] for name in names}, 0, key)

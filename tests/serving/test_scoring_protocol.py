@@ -172,7 +172,7 @@ def test_loads_rejects_a_body_exactly_when_an_object_repeats_a_key(seed: int) ->
 @pytest.mark.parametrize(
     ("payload", "ignored"),
     [
-        ({"dataframe_records": ROWS}, {"key": ()}),
+        ({"dataframe_records": ROWS}, {}),
         (
             {"dataframe_records": [{**r, "id": 1} for r in ROWS], "signature_name": "x"},
             {"key": ("signature_name",), "column": ("id",)},
@@ -182,7 +182,7 @@ def test_loads_rejects_a_body_exactly_when_an_object_repeats_a_key(seed: int) ->
         ({"inputs": ROWS, "params": None}, {"key": ()}),
         (
             {"dataframe_split": {"columns": [*FEATURE_NAMES, "ts"], "data": [[1, 2, 3, 4, 5]]}},
-            {"key": (), "column": ("ts",)},
+            {"column": ("ts",)},
         ),
     ],
 )

@@ -54,6 +54,13 @@ def _refused(key: str, value: Any) -> ScoringError:
         ),
         pytest.param(
             "dataframe_split",
+            {"data": [{"b": 2, "a": 1}, {"a": 3}]},
+            {"b": [2, ABSENT], "a": [1, 3]},
+            2,
+            id="split-objects-no-columns",
+        ),
+        pytest.param(
+            "dataframe_split",
             {"columns": ["a", "b"], "data": None},
             {"a": [], "b": []},
             0,
@@ -110,6 +117,7 @@ def test_from_json_builds_the_frame_mlflow_builds(
     [
         ("dataframe_split", {"data": [[1, 2]]}),
         ("dataframe_split", {"columns": None, "data": [[1, 2]]}),
+        ("dataframe_split", {"data": [[1, 2], [3]]}),  # pandas pads, then numbers the columns
         ("dataframe_records", [[1, 2], [3, 4]]),
         ("dataframe_records", [1, 2]),
         ("instances", [[1, 2], [3, 4]]),
@@ -136,6 +144,7 @@ def test_from_json_refuses_rows_without_column_names_as_mlflow(key: str, value: 
         ("dataframe_split", {"columns": ["a", "b"], "data": [1, 2]}, "list of 2 values"),
         ("dataframe_split", {"columns": ["a"], "data": [[1]], "index": [1, 2]}, "one label"),
         ("dataframe_split", {"columns": ["a"], "data": [[1], [2]], "index": [1]}, "one label"),
+        ("dataframe_split", {"data": [[1], [2], [3]], "index": [1, 2]}, "one label"),
         ("dataframe_records", {"a": [1]}, "list of records"),
         ("dataframe_records", [{"a": 1}, [1]], "only records"),
         ("dataframe_records", [{"a": 1}, None], "only records"),
