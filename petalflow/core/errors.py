@@ -62,6 +62,18 @@ class InvalidRequestError(ClientError):
     code = "validation_error"
 
 
+class TooManyRowsError(ClientError):
+    """A batch with more rows than MAX_BATCH_ROWS."""
+
+    status = 413
+    code = "payload_too_large"
+
+    def __init__(self, field: str, rows: int, limit: int) -> None:
+        message = f"{field}: {rows} rows exceed the limit of {limit} (MAX_BATCH_ROWS); split them"
+        detail = {"field": field, "rule": "max_length", "message": f"at most {limit} rows"}
+        super().__init__(message, [detail])
+
+
 class InvalidSplitError(PetalflowError, ValueError):
     """The requested train/test split would leave a class empty on one side."""
 

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
-from petalflow.core.errors import ClientError, UnknownLabelError
+from petalflow.core.errors import TooManyRowsError, UnknownLabelError
 from petalflow.monitoring.checks import Monitor, MonitoringCollector
 from petalflow.observability.metrics import CachedCollector, Telemetry
 from petalflow.serving import scoring_protocol
@@ -95,11 +95,8 @@ class DataPlane:
         return Scored(labels, proba, latency_ms, self.version, self.predictor.classes)
 
     def _check_rows(self, n: int, field: str) -> None:
-        limit = self.settings.max_batch_rows
-        if n > limit:
-            message = f"{field}: {n} rows exceed the limit of {limit} (MAX_BATCH_ROWS); split them"
-            detail = {"field": field, "rule": "max_length", "message": f"at most {limit} rows"}
-            raise ClientError(message, [detail], status=413, code="payload_too_large")
+        if n > self.settings.max_batch_rows:
+            raise TooManyRowsError(field, n, self.settings.max_batch_rows)
 
     def predict(self, body: bytes, request_id: str) -> bytes:
         """POST /predict: one row -> label, probabilities, model version, latency."""
@@ -145,7 +142,8 @@ class DataPlane:
     def invocations(self, body: bytes, request_id: str, media: str = "json") -> bytes:
         """POST /invocations: MLflow's scoring protocol (``media``: json, csv, parquet),
         answered as MLflow does; what it ignores is logged and counted."""
-        rows, ignored = scoring_protocol.parse_payload(body, self.models, media)
+        limit = self.settings.max_batch_rows
+        rows, ignored = scoring_protocol.parse_payload(body, self.models, media, limit)
         self.ignored.note(ignored)
         self._check_rows(len(rows), "rows")
         return orjson.dumps({"predictions": self._score(rows, request_id).labels})

@@ -6,7 +6,8 @@ differences of the README's compatibility table (the contract's rules, repeated 
 The usual body, records or split rows holding exactly the features, takes the
 vectorised check; anything else goes through ``scoring_tables`` and ``scoring_values``.
 Top-level keys beside the format, ``params`` and columns that are no feature are ignored,
-as MLflow ignores them, and returned so that the caller logs and counts them.
+as MLflow ignores them, and returned so that the caller logs and counts them; but a body
+with ``messages``, ``prompt`` or ``input`` is MLflow's LLM input, refused by a tabular model.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from petalflow.core.errors import ClientError
 from petalflow.serving.duplicate_keys import check_unique_keys
 from petalflow.serving.request_models import RequestModels
 from petalflow.serving.scoring_frames import csv_table, parquet_table
-from petalflow.serving.scoring_tables import ScoringError, from_json
+from petalflow.serving.scoring_tables import INVALID_PARAMETER_VALUE, ScoringError, from_json
 from petalflow.serving.scoring_values import rows_of_table
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _SPLIT_KEYS = frozenset({"columns", "data", "index"})
+_LLM_KEYS = frozenset({"messages", "prompt", "input"})  # MLflow's unified LLM input
 
 
 class Parsed(NamedTuple):
@@ -72,12 +74,18 @@ def keys_at_least(document: Any, depth: int = 3) -> int:
     return 0
 
 
-def parse_payload(body: bytes, models: RequestModels, media: str = "json") -> Parsed:
+def parse_payload(
+    body: bytes, models: RequestModels, media: str = "json", max_rows: int | None = None
+) -> Parsed:
     """Rows (n, len(features)) in feature order from a body of kind ``media`` (``json``,
-    ``csv``, ``parquet``); ClientError (400) as MLflow refuses, or by the contract."""
+    ``csv``, ``parquet``); ClientError (400) as MLflow refuses, or by the contract.
+
+    ``max_rows``: more rows are refused (413) before their values are converted (the
+    usual body's rows are counted by the caller).
+    """
     if media != "json":
         reader = csv_table if media == "csv" else parquet_table
-        rows, columns = rows_of_table(reader(body, models.specs), models)
+        rows, columns = rows_of_table(reader(body, models.specs), models, max_rows)
         return Parsed(rows, {"column": columns})
     payload = _document(body)
     key = _format_key(payload)
@@ -89,7 +97,8 @@ def parse_payload(body: bytes, models: RequestModels, media: str = "json") -> Pa
         if fast is not None:
             return Parsed(fast, ignored)
     required = frozenset(spec.name for spec in models.specs if not spec.nullable)
-    rows, ignored["column"] = rows_of_table(from_json(key, value, required), models)
+    table = from_json(key, value, required)
+    rows, ignored["column"] = rows_of_table(table, models, max_rows)
     return Parsed(rows, ignored)
 
 
@@ -110,6 +119,15 @@ def _document(body: bytes) -> dict[str, Any]:
 
 
 def _format_key(payload: dict[str, Any]) -> str:
+    """The body's one format key; ScoringError as MLflow refuses the body."""
+    if llm := sorted(_LLM_KEYS.intersection(payload)):
+        raise ScoringError(  # MLflow passes such a body to the model as it is
+            f"a body with {', '.join(llm)} is an LLM request (MLflow's unified chat, "
+            "completions and embeddings input), which this tabular model cannot take; send "
+            f"only one of {', '.join(FORMATS)}",
+            field=llm[0],
+            mlflow_code=INVALID_PARAMETER_VALUE,
+        )
     keys = [k for k in payload if k in FORMATS]
     if len(keys) != 1:
         shown = sorted(str(k)[:64] for k in payload)[:10]

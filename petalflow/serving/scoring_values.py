@@ -22,6 +22,7 @@ import numpy as np
 import pydantic_core
 
 from petalflow.core.contract import FeatureSpec
+from petalflow.core.errors import TooManyRowsError
 from petalflow.serving.request_models import RequestModels
 from petalflow.serving.schemas import error_details, summarize
 from petalflow.serving.scoring_tables import (
@@ -39,9 +40,14 @@ _NUMBER = (
 Converter = Callable[[list[Any], str, str], list[Any]]
 
 
-def rows_of_table(table: Table, models: RequestModels) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Encoded rows (n, n_features) of ``table``, and the names of the columns ignored."""
+def rows_of_table(
+    table: Table, models: RequestModels, max_rows: int | None = None
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Encoded rows (n, n_features) of ``table``, and the names of the columns ignored;
+    TooManyRowsError (413) past ``max_rows``, before any value is converted."""
     _check_columns(table, models)
+    if max_rows is not None and table.rows > max_rows:
+        raise TooManyRowsError("rows", table.rows, max_rows)
     features = set(models.features)
     ignored = tuple(str(name) for name in table.columns if name not in features)
     if table.rows == 0:

@@ -36,6 +36,7 @@ SPLIT_ORIENT = f"{SERVER}successfully_evaluates_correct_dataframes_with_pandas_s
 KERAS = f"{SERVER}successfully_evaluates_correct_tf_serving_keras_"
 TO_DF = "scoring_server::test_records_oriented_json_to_df"
 SCHEMA = "scoring_server::test_parse_with_schema"
+LLM = "source: mlflow/pyfunc/utils/serving_data_parser.py (is_unified_llm_input)"
 
 
 def _with(record: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -156,6 +157,8 @@ def column_cases() -> list[Case]:
             {"dataframe_split": SPLIT, "params": {"invalid_param": "value"}},
         ),
         Case("null-params", SOURCE, {"dataframe_records": RECORDS, "params": None}),
+        Case("llm-messages", LLM, {"messages": [{"role": "user", "content": "5.1, 3.5"}]}),
+        Case("records-and-llm-prompt", LLM, {"dataframe_records": RECORDS, "prompt": "x"}),
         Case(
             "missing-column-split",
             ENFORCEMENT,
@@ -343,6 +346,7 @@ def difference_cases() -> list[Case]:
             differs="body_limit",
         ),
         Case("rows-over-10000", "issue", big_rows, differs="row_limit"),
+        Case("csv-rows-over-10000", "issue", csv_of([R3] * 10_001, F), CSV, differs="row_limit"),
     ]
 
 

@@ -36,11 +36,12 @@ LEAKS = ("Traceback", "stack_trace", 'File "', str(ROOT), "site-packages", "/tmp
 
 
 class Pair(NamedTuple):
-    """petalflow and `mlflow models serve`, serving the same run."""
+    """petalflow and `mlflow models serve`, serving the same run (one client each)."""
 
     ours: ServerProcess
     theirs: ServerProcess
     artifacts: Path
+    clients: dict[str, httpx.Client]
 
 
 class Servers(NamedTuple):
@@ -55,9 +56,15 @@ def _mlflow_serve(run_id: str, tracking_uri: str, log: Path) -> ServerProcess:
     return ServerProcess(args, python_env(MLFLOW_TRACKING_URI=tracking_uri), ROOT, log)
 
 
-def _petalflow(artifacts: Path, folder: Path) -> ServerProcess:
+def _pair(artifacts: Path, folder: Path, tracking_uri: str) -> Pair:
+    """Start both servers of a training run (not waiting for them)."""
+    run_id = json.loads((artifacts / "model_info.json").read_text())["run_id"]
+    folder.mkdir()
+    theirs = _mlflow_serve(run_id, tracking_uri, folder / "mlflow.log")
     env = python_env(ARTIFACTS_DIR=str(artifacts), PREDICTION_LOG=str(folder / "predictions.db"))
-    return ServerProcess(uvicorn_args(), env, ROOT, folder / "petalflow.log")
+    ours = ServerProcess(uvicorn_args(), env, ROOT, folder / "petalflow.log")
+    clients = {s.url: httpx.Client(base_url=s.url, timeout=60) for s in (ours, theirs)}
+    return Pair(ours, theirs, artifacts, clients)
 
 
 @pytest.fixture(scope="module")
@@ -65,35 +72,34 @@ def servers(
     trained_rf: Path, tmp_path_factory: pytest.TempPathFactory, isolated_tracking: str
 ) -> Iterator[Servers]:
     """Both servers for the session's Iris forest and for a penguins model, started at
-    once (MLflow's take ~30 s); stopped, by their PIDs, after the module."""
+    once (MLflow's take ~30 s; the penguins model trains meanwhile); stopped, by their
+    PIDs, after the module."""
     folder = tmp_path_factory.mktemp("mlflow-compat")
-    penguins = train_into(folder / "penguins", "--dataset", "penguins")
-    started: list[ServerProcess] = []
-    pairs = []
-    for name, artifacts in (("iris", trained_rf), ("penguins", penguins)):
-        run_id = json.loads((artifacts / "model_info.json").read_text())["run_id"]
-        (folder / name).mkdir(exist_ok=True)
-        theirs = _mlflow_serve(run_id, isolated_tracking, folder / name / "mlflow.log")
-        ours = _petalflow(artifacts, folder / name)
-        started += [theirs, ours]
-        pairs.append(Pair(ours, theirs, artifacts))
+    pairs = [_pair(trained_rf, folder / "iris", isolated_tracking)]
     try:
-        for server in started:
-            server.wait_healthy("/ping", timeout=180)
+        penguins = train_into(folder / "penguins-artifacts", "--dataset", "penguins")
+        pairs.append(_pair(penguins, folder / "penguins", isolated_tracking))
+        for pair in pairs:
+            for server in (pair.ours, pair.theirs):
+                server.wait_healthy("/ping", timeout=180)
         yield Servers(*pairs)
     finally:
-        for server in started:
-            server.stop()
+        for pair in pairs:
+            for client in pair.clients.values():
+                client.close()
+            pair.ours.stop()
+            pair.theirs.stop()
 
 
-def _send(server: ServerProcess, case: Case) -> httpx.Response:
-    return httpx.request(
-        case.method,
-        server.url + case.path,
-        content=case.content(),
-        headers=case.headers(),
-        timeout=60,
+def _send(pair: Pair, server: ServerProcess, case: Case) -> httpx.Response:
+    client = pair.clients[server.url]
+    response = client.request(
+        case.method, case.path, content=case.content(), headers=case.headers()
     )
+    if response.status_code >= 500:  # MLflow drops the connection after its 500, unsaid
+        client.close()
+        pair.clients[server.url] = httpx.Client(base_url=server.url, timeout=60)
+    return response
 
 
 def _check_our_error(response: httpx.Response, case: Case) -> dict[str, Any]:
@@ -110,7 +116,7 @@ def _check_our_error(response: httpx.Response, case: Case) -> dict[str, Any]:
 
 
 def _compare(pair: Pair, case: Case) -> None:
-    ours, theirs = _send(pair.ours, case), _send(pair.theirs, case)
+    ours, theirs = _send(pair, pair.ours, case), _send(pair, pair.theirs, case)
     label = f"{case.name} ({case.origin}): petalflow {ours.status_code} {ours.text[:300]!r}, "
     label += f"mlflow {theirs.status_code} {theirs.text[:300]!r}"
     if case.differs is not None:
@@ -157,8 +163,8 @@ def test_mlflow_compat_penguins_whole_table_gets_the_same_predictions(servers: S
     rows = [codec.decode_row(row) for row in contract.verification_rows]
     assert any(value is None for row in rows for value in row.values())  # nulls included
     case = table_case(rows)
-    ours = _send(servers.penguins.ours, case)
-    theirs = _send(servers.penguins.theirs, case)
+    pair = servers.penguins
+    ours, theirs = _send(pair, pair.ours, case), _send(pair, pair.theirs, case)
     assert (ours.status_code, theirs.status_code) == (200, 200), ours.text
     assert ours.json() == theirs.json()
     assert len(ours.json()["predictions"]) == len(rows) >= 300

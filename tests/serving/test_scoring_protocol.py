@@ -249,3 +249,14 @@ def test_parse_payload_reads_csv_and_parquet(media: str) -> None:
     parsed = parse_payload(body, MODELS, media)
     assert parsed.rows.tolist() == [list(r.values()) for r in ROWS]
     assert parsed.ignored == {"column": ("id",)}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"dataframe_records": ROWS, "messages": []}, {"prompt": "x"}, {"inputs": ROWS, "input": 1}],
+)
+def test_parse_payload_refuses_mlflows_llm_input_keys(payload: dict[str, Any]) -> None:
+    with pytest.raises(ScoringError) as caught:
+        parse_payload(json.dumps(payload).encode(), MODELS)
+    assert caught.value.mlflow_code == "INVALID_PARAMETER_VALUE"
+    assert "LLM request" in caught.value.message

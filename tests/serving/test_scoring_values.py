@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from petalflow.core.contract import ModelContract, numeric_contract
+from petalflow.core.errors import TooManyRowsError
 from petalflow.serving.request_models import build_request_models
 from petalflow.serving.scoring_tables import ABSENT, ScoringError, Table
 from petalflow.serving.scoring_values import rows_of_table
@@ -156,3 +157,11 @@ def test_rows_of_table_refuses_what_the_contract_refuses(
 def test_rows_of_table_encodes_categories_as_their_index() -> None:
     columns = {"island": ["Biscoe", "Dream"], "mass": ["3", 4.0], "sex": ["m", "f"]}
     assert _rows(BIRDS, columns, rows=2) == [[0.0, 3.0, 1.0], [1.0, 4.0, 0.0]]
+
+
+def test_rows_of_table_refuses_more_rows_than_the_limit_before_converting() -> None:
+    columns = {"a": ["not a number"] * 6, "b": [1.0] * 6}  # never converted: 413 first
+    with pytest.raises(TooManyRowsError) as caught:
+        rows_of_table(Table(columns, 6, "csv"), IRIS, max_rows=5)
+    assert caught.value.status == 413
+    assert "6 rows exceed the limit of 5 (MAX_BATCH_ROWS)" in caught.value.message
