@@ -22,11 +22,15 @@ from petalflow.core.errors import ClientError
 from petalflow.serving.duplicate_keys import check_unique_keys
 from petalflow.serving.request_models import RequestModels
 from petalflow.serving.scoring_frames import csv_table, parquet_table
-from petalflow.serving.scoring_tables import INVALID_PARAMETER_VALUE, ScoringError, from_json
+from petalflow.serving.scoring_tables import (
+    INVALID_PARAMETER_VALUE,
+    SPLIT_KEYS,
+    ScoringError,
+    from_json,
+)
 from petalflow.serving.scoring_values import rows_of_table
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
-_SPLIT_KEYS = frozenset({"columns", "data", "index"})
 _LLM_KEYS = frozenset({"messages", "prompt", "input"})  # MLflow's unified LLM input
 
 
@@ -154,7 +158,7 @@ def _ignored_keys(payload: dict[str, Any], key: str) -> dict[str, tuple[str, ...
 def _split_records(value: Any, features: tuple[str, ...]) -> list[dict[str, Any]] | None:
     """``dataframe_split`` as records, when its columns are exactly the features and its
     rows lists of as many values (else None: ``scoring_tables`` reads it)."""
-    if type(value) is not dict or value.keys() - _SPLIT_KEYS:
+    if type(value) is not dict or value.keys() - SPLIT_KEYS:
         return None
     columns, data, index = value.get("columns"), value.get("data"), value.get("index")
     if type(columns) is not list or type(data) is not list or len(columns) != len(features):

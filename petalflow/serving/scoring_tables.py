@@ -29,7 +29,7 @@ from petalflow.serving.duplicate_keys import duplicate_key_error
 
 BAD_REQUEST = "BAD_REQUEST"
 INVALID_PARAMETER_VALUE = "INVALID_PARAMETER_VALUE"
-_SPLIT_KEYS = frozenset({"columns", "data", "index"})
+SPLIT_KEYS = frozenset({"columns", "data", "index"})
 
 
 class _Absent:
@@ -160,7 +160,7 @@ def _split(value: Any, key: str) -> Table:
     """pandas' split orient: ``data`` rows under ``columns``, ``index`` labels ignored."""
     if not isinstance(value, dict):
         raise ScoringError(f"{key} must be an object (pandas' split orient)", field=key)
-    if "data" not in value or value.keys() - _SPLIT_KEYS:
+    if "data" not in value or value.keys() - SPLIT_KEYS:
         raise ScoringError(
             f"{key} takes 'data' and optionally 'columns' and 'index', got {_names(value)}",
             field=key,
