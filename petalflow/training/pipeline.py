@@ -82,7 +82,11 @@ def preprocessor(features: Sequence[FeatureSpec]) -> ColumnTransformer:
 def build_pipeline(config: TrainConfig, features: Sequence[FeatureSpec] | None = None) -> Pipeline:
     """An unfitted pipeline for ``config.model``: Iris's shape when ``features`` is None
     or all numbers that are never missing, else the ColumnTransformer one."""
-    classifier = build_classifier(config)
+    return assemble(build_classifier(config), features)
+
+
+def assemble(classifier: ClassifierMixin, features: Sequence[FeatureSpec] | None) -> Pipeline:
+    """``classifier`` behind the preprocessing that ``features`` need (see the module)."""
     if features is None or all(f.numeric and not f.nullable for f in features):
         return Pipeline([("scaler", StandardScaler()), ("classifier", classifier)])
     return Pipeline([("preprocess", preprocessor(features)), ("classifier", classifier)])
