@@ -56,3 +56,24 @@ def test_mlproject_contract_entry_point_mirrors_contract_infer() -> None:
     for name in ("drop", "output"):
         assert spec["parameters"][name]["default"] == "none"
         assert parser.get_default(name) is None
+
+
+# Flags that `mlflow run` decides (as for main): the run's experiment and the folder.
+NOT_MIRRORED = {"artifacts_dir", "experiment_name"}
+
+
+def test_mlproject_tune_entry_point_mirrors_the_tune_flags() -> None:
+    from petalflow.training.tune_command import build_tune_parser
+
+    spec = yaml.safe_load((ROOT / "MLproject").read_text())["entry_points"]["tune"]
+    parser = build_tune_parser()
+    dests = {a.dest for a in parser._actions if a.dest != "help"}
+    assert set(spec["parameters"]) == dests - NOT_MIRRORED
+    assert spec["command"].startswith("python -m petalflow tune")
+    for name, parameter in spec["parameters"].items():
+        assert f"--{name.replace('_', '-')} {{{name}}}" in spec["command"]
+        default = parser.get_default(name)
+        assert parameter["default"] == ("none" if default is None else default), name
+        action = next(a for a in parser._actions if a.dest == name)
+        if action.type is not None:
+            assert action.type(str(parameter["default"])) == default, name

@@ -1,0 +1,130 @@
+"""How tune scores a trial: stratified folds of the rows outside the test split.
+
+``--cv-folds K`` (K >= 2) gives scikit-learn's ``StratifiedKFold(K, shuffle=True,
+random_state=seed)``; ``--cv-folds 1`` gives one fixed stratified validation split
+holding 10 % of all rows (with the default test size 0.2: 70 % train, 10 % validation,
+20 % test). The test split is never seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    log_loss,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.pipeline import Pipeline
+
+from petalflow.core.errors import InvalidSplitError
+
+VALIDATION_SHARE = 0.1  # of all rows, for --cv-folds 1
+Fold = tuple[np.ndarray, np.ndarray]  # (fit rows, validation rows), positions
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A score of a fitted pipeline on rows, and whether tune maximises it."""
+
+    name: str
+    maximize: bool
+    uses_proba: bool
+    compute: Callable[[pd.Series, np.ndarray, list[str], str | None], float]
+
+
+def _auc(y: pd.Series, proba: np.ndarray, classes: list[str], positive: str | None) -> float:
+    if len(classes) == 2:
+        positive = positive or classes[1]
+        return float(roc_auc_score(y.astype(str) == positive, proba[:, classes.index(positive)]))
+    return float(roc_auc_score(y, proba, multi_class="ovr", labels=classes))
+
+
+METRICS = {
+    m.name: m
+    for m in (
+        Metric("accuracy", True, False, lambda y, p, c, _: float(accuracy_score(y, p))),
+        Metric(
+            "f1_macro",
+            True,
+            False,
+            lambda y, p, c, _: float(f1_score(y, p, average="macro", labels=c, zero_division=0)),
+        ),
+        Metric(
+            "precision_macro",
+            True,
+            False,
+            lambda y, p, c, _: float(
+                precision_score(y, p, average="macro", labels=c, zero_division=0)
+            ),
+        ),
+        Metric(
+            "recall_macro",
+            True,
+            False,
+            lambda y, p, c, _: float(
+                recall_score(y, p, average="macro", labels=c, zero_division=0)
+            ),
+        ),
+        Metric("roc_auc_ovr", True, True, _auc),
+        Metric("log_loss", False, True, lambda y, p, c, _: float(log_loss(y, p, labels=c))),
+    )
+}
+
+
+def folds(y: pd.Series, k: int, seed: int, test_size: float) -> list[Fold]:
+    """The folds of the non-test rows ``y``; InvalidSplitError when a class cannot be on
+    both sides of every fold."""
+    smallest = int(y.value_counts().min())
+    if k >= 2:
+        if k > smallest:
+            raise InvalidSplitError(
+                f"{k} folds need at least {k} rows of every class outside the test split; "
+                f"the smallest class has {smallest}; choose at most {smallest} folds"
+            )
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        return list(splitter.split(np.zeros(len(y)), y))
+    share = VALIDATION_SHARE / (1 - test_size)
+    positions = np.arange(len(y))
+    try:
+        fit, validation = train_test_split(
+            positions, test_size=share, random_state=seed, stratify=y
+        )
+    except ValueError as exc:
+        raise InvalidSplitError(
+            f"a validation split of {VALIDATION_SHARE:.0%} of the rows cannot keep every class "
+            f"on both sides ({exc}); use --cv-folds 2 or more, or a smaller --test-size"
+        ) from None
+    return [(np.sort(fit), np.sort(validation))]
+
+
+def score(
+    metric: Metric, pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, positive: str | None
+) -> float:
+    """``metric`` of the fitted ``pipeline`` on (X, y)."""
+    classes = [str(c) for c in pipeline.classes_]
+    values = pipeline.predict_proba(X) if metric.uses_proba else pipeline.predict(X)
+    return metric.compute(y, values, classes, positive)
+
+
+def cross_validate(
+    make: Callable[[], Pipeline],
+    X: pd.DataFrame,
+    y: pd.Series,
+    splits: list[Fold],
+    metric: Metric,
+    positive: str | None,
+) -> np.ndarray:
+    """``metric`` of a fresh ``make()`` pipeline fitted on each fold, scored on its rest."""
+    scores = []
+    for fit, validation in splits:
+        pipeline = make().fit(X.iloc[fit], y.iloc[fit])
+        scores.append(score(metric, pipeline, X.iloc[validation], y.iloc[validation], positive))
+    return np.asarray(scores)
