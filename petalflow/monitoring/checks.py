@@ -98,7 +98,8 @@ class Monitor:
             return None  # cannot tell: predictions are still served
         if found is None:
             return None
-        if not np.array_equal(np.asarray(found.features, dtype=float), rows):
+        # equal_nan: a null (NaN) in the same place is the same request.
+        if not np.array_equal(np.asarray(found.features, dtype=float), rows, equal_nan=True):
             raise RequestIdConflictError(
                 f"request id {request_id!r} (X-Request-ID) was already used for a prediction "
                 "with other features; send a new, unique X-Request-ID with each request "
@@ -141,6 +142,7 @@ class Monitor:
             recent.labels,
             self.model.feature_names,
             min_samples=self.settings.drift_min_samples,
+            specs=self.model.contract.features,
         )
         return {"model_version": version, **report, "prediction_log": self.log_health()}
 
@@ -224,44 +226,56 @@ class MonitoringCollector(Collector):
 
     def _gauges(self) -> list[GaugeMetricFamily]:
         version = self.monitor.model.model_version
-        psi = GaugeMetricFamily(
-            "petalflow_feature_drift_psi", "PSI vs training", labels=["feature"]
-        )
-        ks = GaugeMetricFamily(
-            "petalflow_feature_drift_ks_pvalue", "KS test p-value vs training", labels=["feature"]
-        )
-        status = GaugeMetricFamily(
-            "petalflow_drift_status",
-            "Drift status: -1 insufficient data, 0 ok, 1 warn, 2 alert",
-            labels=["scope"],
-        )
-        report = self.monitor.drift()
-        for name, values in (report.get("features") or {}).items():
-            psi.add_metric([name], values["psi"])
-            ks.add_metric([name], values["ks_pvalue"])
-            status.add_metric([name], _STATUS_VALUE[values["status"]])
-        status.add_metric(["overall"], _STATUS_VALUE.get(report["status"], -1))
         perf = self.monitor.performance()
         live = perf.get("live") or {}
-        accuracy = GaugeMetricFamily(
-            "petalflow_live_accuracy",
-            "Accuracy over labelled predictions",
-            labels=["model_version"],
-        )
-        f1 = GaugeMetricFamily(
-            "petalflow_live_f1_macro",
-            "Macro F1 over labelled predictions",
-            labels=["model_version"],
-        )
-        labelled = GaugeMetricFamily(
-            "petalflow_labelled_predictions",
-            "Labelled predictions in the window",
-            labels=["model_version"],
+        accuracy = _gauge("live_accuracy", "Accuracy over labelled predictions", "model_version")
+        f1 = _gauge("live_f1_macro", "Macro F1 over labelled predictions", "model_version")
+        labelled = _gauge(
+            "labelled_predictions", "Labelled predictions in the window", "model_version"
         )
         accuracy.add_metric([version], live.get("accuracy", float("nan")))
         f1.add_metric([version], live.get("f1_macro", float("nan")))
         labelled.add_metric([version], perf["n_labelled"])
-        return [psi, ks, status, accuracy, f1, labelled]
+        return [*self._drift_gauges(), accuracy, f1, labelled]
+
+    def _drift_gauges(self) -> list[GaugeMetricFamily]:
+        """Per feature: PSI (every kind), the KS p-value (numeric) or chi-square p-value
+        (category, bool), the live and training missing rates (nullable), the status."""
+        psi = _gauge("feature_drift_psi", "PSI vs training", "feature")
+        ks = _gauge("feature_drift_ks_pvalue", "KS test p-value vs training", "feature")
+        chi2 = _gauge(
+            "feature_drift_chi2_pvalue",
+            "Chi-square test p-value of a category or bool feature vs training",
+            "feature",
+        )
+        missing = _gauge(
+            "feature_missing_rate",
+            "Share of missing values of a nullable feature: live window or training split",
+            "feature",
+            "data",
+        )
+        status = _gauge(
+            "drift_status", "Drift status: -1 insufficient data, 0 ok, 1 warn, 2 alert", "scope"
+        )
+        report = self.monitor.drift()
+        for name, values in (report.get("features") or {}).items():
+            if values.get("psi") is not None:
+                psi.add_metric([name], values["psi"])
+                if values["kind"] == "numeric":
+                    ks.add_metric([name], values["ks_pvalue"])
+                else:
+                    chi2.add_metric([name], values["chi2_pvalue"])
+            if "missing_rate" in values:
+                missing.add_metric([name, "live"], values["missing_rate"])
+                missing.add_metric([name, "training"], values["reference_missing_rate"])
+            status.add_metric([name], _STATUS_VALUE[values["status"]])
+        status.add_metric(["overall"], _STATUS_VALUE.get(report["status"], -1))
+        return [psi, ks, chi2, missing, status]
+
+
+def _gauge(name: str, documentation: str, *labels: str) -> GaugeMetricFamily:
+    """The gauge family ``petalflow_<name>``."""
+    return GaugeMetricFamily(f"petalflow_{name}", documentation, labels=list(labels))
 
 
 def open_log(

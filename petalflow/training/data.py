@@ -52,15 +52,28 @@ class Dataset:
         return all(f.numeric and not f.nullable for f in self.features)
 
 
+# Rows hashed at a time: the numbers' bytes go to the hash block by block, not as one copy.
+SHA_BLOCK_ROWS = 65536
+
+
 def dataset_sha256(X: pd.DataFrame, y: pd.Series) -> str:
-    """A stable fingerprint of the table as loaded: column names, values and labels."""
+    """A stable fingerprint of the table as loaded: column names, values and labels.
+
+    The bytes hashed: the names joined by ","; the numeric columns as one row-major
+    float64 matrix; each text column's cells joined by "\\x1f" ("" for a gap); the
+    labels joined by "\\n".
+    """
     digest = hashlib.sha256()
     digest.update(",".join(X.columns).encode())
-    numeric = [c for c in X.columns if X[c].dtype != object]
-    digest.update(np.ascontiguousarray(X[numeric].to_numpy(dtype=np.float64)).tobytes())
+    numbers = X[[c for c in X.columns if X[c].dtype != object]]
+    for start in range(0, len(numbers), SHA_BLOCK_ROWS):
+        block = numbers.iloc[start : start + SHA_BLOCK_ROWS].to_numpy(dtype=np.float64)
+        digest.update(np.ascontiguousarray(block).tobytes())
     for column in (c for c in X.columns if X[c].dtype == object):
-        digest.update("\x1f".join("" if pd.isna(v) else str(v) for v in X[column]).encode())
-    digest.update("\n".join(y.astype(str)).encode())
+        cells = X[column].to_numpy(dtype=object)
+        text = np.where(pd.isna(cells), "", cells).tolist()
+        digest.update("\x1f".join(map(str, text)).encode())
+    digest.update("\n".join(y.astype(str).tolist()).encode())
     return digest.hexdigest()
 
 
@@ -77,8 +90,9 @@ def split_dataset(X: pd.DataFrame, y: pd.Series, test_size: float, seed: int) ->
             f"test size {test_size} cannot keep every class on both sides of the split "
             f"({len(y)} rows, {y.nunique()} classes): {exc}; choose a value nearer 0.2"
         ) from None
+    classes = set(y.unique())  # a few values: not a Python object per row
     for side, labels in (("train", y_train), ("test", y_test)):
-        missing = sorted(set(y) - set(labels))
+        missing = sorted(classes - set(labels.unique()))
         if missing:
             raise InvalidSplitError(
                 f"test size {test_size} leaves class {missing[0]!r} with no sample in the "
@@ -122,7 +136,7 @@ def prepare(dataset: str, test_size: float, seed: int) -> Dataset:
     contract = raw.contract
     X, y = typed_table(raw.frame, contract.features, contract.target, raw.source, raw.rows)
     features = tuple(_resolved(f, X[f.name]) for f in contract.features)
-    positive = _positive_class(raw, sorted(set(y)))
+    positive = _positive_class(raw, sorted(set(y.unique())))
     logger.info("data set %s: %d rows, %d features", contract.name, len(y), len(features))
     split = split_dataset(X, y, test_size, seed)
     return Dataset(contract.name, features, contract.target, positive, X, y, split)

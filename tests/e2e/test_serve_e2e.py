@@ -161,3 +161,71 @@ def test_invocations_equal_mlflow_models_serve(
 def test_uvicorn_exits_on_invalid_setting(start_server, trained: Path) -> None:
     message = _failed_start(start_server, {"ARTIFACTS_DIR": str(trained), "MAX_BATCH_ROWS": "lots"})
     assert "MAX_BATCH_ROWS" in message
+
+
+PENGUINS = [  # the first penguins of the table, the fourth with nothing measured
+    ["Torgersen", 39.1, 18.7, 181, 3750, "male"],
+    ["Torgersen", None, None, None, None, None],
+    ["Biscoe", 45.2, 14.8, 212, 5200, None],
+    ["Dream", 49.5, 19.0, 200, 3800, "male"],
+]
+PENGUIN_COLUMNS = [
+    "island",
+    "bill_length_mm",
+    "bill_depth_mm",
+    "flipper_length_mm",
+    "body_mass_g",
+    "sex",
+]
+
+
+@pytest.mark.slow
+def test_penguins_model_served_by_uvicorn_answers_like_its_pipeline_and_mlflow(
+    start_server, tmp_path: Path, isolated_tracking: str
+) -> None:
+    import joblib
+    import numpy as np
+    import pandas as pd
+
+    folder = train_into(tmp_path / "penguins", "--dataset", "penguins", "--model", "rf")
+    run_id = json.loads((folder / "model_info.json").read_text())["run_id"]
+    ours = start_server({"ARTIFACTS_DIR": str(folder)})
+    assert httpx.get(ours.url + "/model").json()["fast_path"] is True
+    model = joblib.load(folder / "model.joblib")
+    frame = pd.DataFrame(PENGUINS, columns=PENGUIN_COLUMNS)
+    frame[PENGUIN_COLUMNS[1:5]] = frame[PENGUIN_COLUMNS[1:5]].astype(float)
+    expected = model.predict_proba(frame)
+    classes = [str(c) for c in model.classes_]
+    records = [dict(zip(PENGUIN_COLUMNS, row, strict=True)) for row in PENGUINS]
+    for record, want in zip(records, expected, strict=True):
+        answer = httpx.post(ours.url + "/predict", json=record).json()
+        got = [answer["class_probabilities"][c] for c in classes]
+        assert np.allclose(got, want, atol=1e-9, rtol=0), record
+    batch = httpx.post(ours.url + "/predict/batch", json={"instances": records}).json()
+    got = [[p["class_probabilities"][c] for c in classes] for p in batch["predictions"]]
+    assert np.allclose(got, expected, atol=1e-9, rtol=0)
+
+    theirs = start_server(
+        {"MLFLOW_TRACKING_URI": isolated_tracking},
+        args=[
+            str(Path(sys.executable).parent / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            f"runs:/{run_id}/model",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+        ],
+        healthy=False,
+    )
+    theirs.wait_healthy("/ping", timeout=120)
+    payload = {"dataframe_split": {"columns": PENGUIN_COLUMNS, "data": PENGUINS}}
+    a = httpx.post(ours.url + "/invocations", json=payload)
+    b = httpx.post(theirs.url + "/invocations", json=payload)
+    assert b.status_code == 200, b.text
+    assert a.status_code == 200, a.text
+    assert a.json() == b.json() == {"predictions": [classes[i] for i in expected.argmax(axis=1)]}

@@ -176,6 +176,7 @@ def test_drift_report_is_json_ready_with_thresholds(iris: Any) -> None:
         "prediction",
     }
     assert set(report["features"]["petal_width"]) == {
+        "kind",
         "psi",
         "ks_statistic",
         "ks_pvalue",
@@ -538,6 +539,8 @@ def test_thresholds_report_bonferroni_corrected_alpha() -> None:
         "ks_alpha": 0.01,
         "ks_alpha_corrected": 0.0025,
         "class_alpha": 0.01,
+        "missing_rate_warn": 0.05,
+        "missing_rate_alert": 0.1,
     }
     assert drift.thresholds(1)["ks_alpha_corrected"] == 0.01
     assert drift.thresholds(0)["ks_alpha_corrected"] == 0.01
@@ -560,3 +563,4 @@ def test_module_constants_are_the_documented_values() -> None:
         0.01,
     )
     assert drift.MIN_SAMPLES == 100
+    assert (drift.MISSING_WARN, drift.MISSING_ALERT) == (0.05, 0.1)

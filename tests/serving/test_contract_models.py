@@ -46,7 +46,7 @@ def penguins(
 ) -> Iterator[tuple[TestClient, Any]]:
     folder = tmp_path_factory.mktemp(f"penguins-{request.param}") / "artifacts"
     train_into(folder, "--dataset", "penguins", "--model", request.param, "--n-estimators", "40")
-    yield from _serve(folder)
+    yield from _serve(folder, prediction_log=str(folder.parent / "predictions.db"))
 
 
 @pytest.fixture(scope="module", params=["logreg", "rf"])
@@ -219,3 +219,17 @@ def test_penguins_model_info_lists_its_features(penguins: tuple[TestClient, Any]
     info = api.get("/model").json()
     assert info["feature_names"] == list(PENGUIN)
     assert info["class_names"] == ["Adelie", "Chinstrap", "Gentoo"]
+
+
+def test_penguins_a_retried_request_with_nulls_replays_its_answer(
+    penguins: tuple[TestClient, Any],
+) -> None:
+    api, _ = penguins
+    headers = {"X-Request-ID": "penguin-retry"}
+    first = api.post("/predict", json=PENGUIN_GAPS, headers=headers)
+    assert api.get("/monitoring/drift").status_code == 200  # written to the file
+    again = api.post("/predict", json=PENGUIN_GAPS, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json()["class_probabilities"] == first.json()["class_probabilities"]
+    other = api.post("/predict", json={**PENGUIN_GAPS, "sex": "female"}, headers=headers)
+    assert other.status_code == 409

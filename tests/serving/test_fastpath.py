@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import expit
 from sklearn.decomposition import PCA
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -23,6 +24,8 @@ from petalflow.serving.fastpath import (
     FastPath,
     ForestFastPath,
     LogisticFastPath,
+    ScalerPreprocessor,
+    WalkingForestFastPath,
     build_verified_fast_path,
     check_fast_path,
     compile_fast_path,
@@ -176,11 +179,33 @@ def test_compile_fast_path_returns_none_for_unsupported_pipelines(iris, steps: l
     assert build_verified_fast_path(pipeline, CONTRACT) is None
 
 
-def test_compile_fast_path_returns_none_for_binary_logistic_regression(iris) -> None:
+@pytest.mark.parametrize("C", [0.01, 1.0, 1e4])
+def test_logistic_fast_path_matches_binary_pipelines(iris, C: float) -> None:
     X, y = iris
     two = y != "setosa"
-    pipeline = Pipeline([("s", StandardScaler()), ("c", LogisticRegression())]).fit(X[two], y[two])
-    assert compile_fast_path(pipeline) is None
+    classifier = LogisticRegression(C=C, max_iter=10_000)
+    pipeline = Pipeline([("s", StandardScaler()), ("c", classifier)]).fit(X[two], y[two])
+    fast = compile_fast_path(pipeline)
+    assert isinstance(fast, LogisticFastPath)
+    assert fast.binary
+    assert fast.classes == ["versicolor", "virginica"]
+    for rows in (X[two].to_numpy(), _random_rows(3000, seed=5)):
+        batch, single = _max_diff(fast, pipeline, rows)
+        assert batch <= TOLERANCE
+        assert single <= TOLERANCE
+
+
+@pytest.mark.parametrize("d", [0.0, 1.0, -2.0, 30.0, -30.0, 800.0, -800.0])
+def test_logistic_fast_path_binary_is_expit_of_the_decision(d: float) -> None:
+    """One decision d = x (mean 0, scale 1, weight 1): [1 - expit(d), expit(d)], as
+    scipy's expit gives it; exp(800) overflows, and expit(-800) is 0."""
+    pre = ScalerPreprocessor(np.zeros(1), np.ones(1))
+    fast = LogisticFastPath(["no", "yes"], pre, np.ones((1, 1)), np.zeros(1))
+    p = float(expit(d))
+    expected = [1.0 - p, p]
+    assert fast.predict_one([d]) == pytest.approx(expected, rel=0, abs=1e-16)
+    batch = fast.predict_many(np.array([[d], [d]]))
+    assert batch.tolist() == [pytest.approx(expected, rel=0, abs=1e-16)] * 2
 
 
 @pytest.mark.parametrize("model", ["logreg", "rf"])
@@ -224,7 +249,7 @@ def test_check_fast_path_refuses_a_wrong_row_path_or_nan(iris, broken: type) -> 
     pipeline = _fit(iris, StandardScaler(), LogisticRegression(max_iter=1000))
     good = compile_fast_path(pipeline)
     assert isinstance(good, LogisticFastPath)
-    fast = broken(good.classes, good.mean, good.scale, good.coef, good.intercept)
+    fast = broken(good.classes, good.pre, good.coef, good.intercept)
     assert check_fast_path(fast, pipeline, CONTRACT) is None
 
 
@@ -277,8 +302,7 @@ def _hand_logistic() -> LogisticFastPath:
     """z = (x - [1, 2]) / [2, 4]; scores = [z0, z1, z0 + z1] + [0, 1, -1]."""
     return LogisticFastPath(
         [0, 1, 2],
-        np.array([1.0, 2.0]),
-        np.array([2.0, 4.0]),
+        ScalerPreprocessor(np.array([1.0, 2.0]), np.array([2.0, 4.0])),
         np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]),
         np.array([0.0, 1.0, -1.0]),
     )
@@ -319,7 +343,7 @@ def test_fast_path_predict_proba_takes_predict_one_for_one_row_only() -> None:
             return np.full((len(X), 3), -2.0)
 
     good = _hand_logistic()
-    spy = Spy(good.classes, good.mean, good.scale, good.coef, good.intercept)
+    spy = Spy(good.classes, good.pre, good.coef, good.intercept)
     one = spy.predict_proba(np.array([[1.0, 2.0]]))
     assert one.dtype == np.float64
     assert one.tolist() == [[2.0, -1.0, -1.0]]
@@ -373,8 +397,9 @@ def test_fast_path_honours_scaler_options(
     fast = compile_fast_path(pipeline)
     assert fast is not None
     scaler = pipeline.steps[0][1]
-    assert fast.mean.tolist() == (scaler.mean_.tolist() if with_mean else [0.0] * 4)
-    assert fast.scale.tolist() == (scaler.scale_.tolist() if with_std else [1.0] * 4)
+    assert isinstance(fast.pre, ScalerPreprocessor)
+    assert fast.pre.mean.tolist() == (scaler.mean_.tolist() if with_mean else [0.0] * 4)
+    assert fast.pre.scale.tolist() == (scaler.scale_.tolist() if with_std else [1.0] * 4)
     X = np.concatenate([iris[0].to_numpy(), _random_rows(50, seed=4)])
     assert verify(fast, pipeline, X) <= TOLERANCE
 
@@ -409,14 +434,12 @@ def test_forest_fast_path_table_size_limit(iris, monkeypatch, caplog) -> None:
     assert isinstance(compile_fast_path(pipeline), ForestFastPath)
     monkeypatch.setattr(forest_module, "MAX_FOREST_CELLS", cells - 1)
     with caplog.at_level(logging.INFO, logger="petalflow.serving.fastpath"):
-        assert compile_fast_path(pipeline) is None
-        assert build_verified_fast_path(pipeline, SMALL_CONTRACT) is None
+        assert isinstance(compile_fast_path(pipeline), WalkingForestFastPath)
+        assert isinstance(build_verified_fast_path(pipeline, SMALL_CONTRACT), WalkingForestFastPath)
     messages = [r.getMessage() for r in caplog.records]
-    assert messages == [
-        f"the forest needs over {cells - 1} table cells; no fast path",
-        f"the forest needs over {cells - 1} table cells; no fast path",
-        "no fast path: the forest is too large",
-    ]
+    walks = f"the forest needs over {cells - 1} table cells: the fast path walks its trees instead"
+    assert messages[:2] == [walks, walks]
+    assert messages[2].startswith("fast path (rf) verified: max |fast - sklearn| = 0 over ")
 
 
 @pytest.mark.parametrize("path", ["many", "one"])
@@ -453,7 +476,7 @@ def test_build_verified_fast_path_logs_why_there_is_no_fast_path(iris, caplog) -
     cases = [
         (
             _fit(iris, MinMaxScaler(), LogisticRegression()),
-            "no fast path: the first step is MinMaxScaler, not StandardScaler",
+            "no fast path: the first step is MinMaxScaler, not StandardScaler or ColumnTransformer",
         ),
         (
             _fit(iris, StandardScaler(), KNeighborsClassifier()),
@@ -465,9 +488,6 @@ def test_build_verified_fast_path_logs_why_there_is_no_fast_path(iris, caplog) -
             "no fast path: not a two-step Pipeline",
         ),
     ]
-    two = y != "setosa"
-    binary = Pipeline([("s", StandardScaler()), ("c", LogisticRegression())]).fit(X[two], y[two])
-    cases.append((binary, "no fast path: binary LogisticRegression"))
     Y = np.column_stack([y == "setosa", y == "virginica"]).astype(int)
     multi = Pipeline([("s", StandardScaler()), ("c", RandomForestClassifier(n_estimators=2))])
     cases.append((multi.fit(X, Y), "no fast path: multi-output RandomForestClassifier"))
@@ -499,9 +519,9 @@ def test_check_fast_path_tolerance_is_inclusive(iris, caplog) -> None:
     pipeline = _fit(iris, StandardScaler(), LogisticRegression(max_iter=1000))
     good = compile_fast_path(pipeline)
     assert isinstance(good, LogisticFastPath)
-    fast = _SkewedRow(good.classes, good.mean, good.scale, good.coef, good.intercept)
+    fast = _SkewedRow(good.classes, good.pre, good.coef, good.intercept)
     X = verification_inputs(pipeline, SMALL_CONTRACT)
-    diff = verify(fast, pipeline, X, NAMES)
+    diff = verify(fast, pipeline, X, SMALL_CONTRACT)
     assert 0.9e-9 <= diff <= 1.1e-9
     assert check_fast_path(fast, pipeline, SMALL_CONTRACT, tolerance=diff) is fast
     caplog.clear()  # the INFO line above is captured when another test set petalflow to INFO
@@ -563,15 +583,12 @@ def test_verify_measures_the_largest_difference(iris) -> None:
     assert isinstance(good, LogisticFastPath)
     X = iris[0].to_numpy()
     assert verify(good, pipeline, X) <= TOLERANCE
-    assert verify(good, pipeline, X, NAMES) <= TOLERANCE
-    skewed = _SkewedRow(good.classes, good.mean, good.scale, good.coef, good.intercept)
+    assert verify(good, pipeline, X, CONTRACT) <= TOLERANCE
+    skewed = _SkewedRow(good.classes, good.pre, good.coef, good.intercept)
     assert verify(skewed, pipeline, X) == pytest.approx(1e-9, rel=1e-3)
     assert verify(skewed, pipeline, X[:1]) == pytest.approx(1e-9, rel=1e-3)
     assert (
-        verify(
-            _NaNBatch(good.classes, good.mean, good.scale, good.coef, good.intercept), pipeline, X
-        )
-        == np.inf
+        verify(_NaNBatch(good.classes, good.pre, good.coef, good.intercept), pipeline, X) == np.inf
     )
 
 
@@ -580,12 +597,11 @@ def test_verify_is_infinite_for_other_classes_or_shapes(iris) -> None:
     good = compile_fast_path(pipeline)
     assert isinstance(good, LogisticFastPath)
     X = iris[0].to_numpy()[:5]
-    renamed = LogisticFastPath(["a", "b", "c"], good.mean, good.scale, good.coef, good.intercept)
+    renamed = LogisticFastPath(["a", "b", "c"], good.pre, good.coef, good.intercept)
     assert verify(renamed, pipeline, X) == np.inf
     wider = LogisticFastPath(
         [*good.classes, "extra"],
-        good.mean,
-        good.scale,
+        good.pre,
         np.vstack([good.coef, good.coef[:1]]),
         np.append(good.intercept, 0.0),
     )
@@ -595,7 +611,7 @@ def test_verify_is_infinite_for_other_classes_or_shapes(iris) -> None:
         def predict_one(self, row: Sequence[float]) -> list[float]:
             return [*super().predict_one(row), 0.0]
 
-    odd = OneRowOff(good.classes, good.mean, good.scale, good.coef, good.intercept)
+    odd = OneRowOff(good.classes, good.pre, good.coef, good.intercept)
     assert verify(odd, pipeline, X) == np.inf
 
 
@@ -713,9 +729,10 @@ def test_verify_names_the_columns_for_the_pipeline(iris) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # sklearn warns when given unnamed columns
         assert verify(fast, pipeline, X) <= TOLERANCE
-        assert verify(fast, pipeline, X, NAMES) <= TOLERANCE
+        assert verify(fast, pipeline, X, CONTRACT) <= TOLERANCE
+    reversed_names = numeric_contract("iris", NAMES[::-1], CONTRACT.classes, "species")
     with pytest.raises(ValueError, match="feature names"):
-        verify(fast, pipeline, X, NAMES[::-1])
+        verify(fast, pipeline, X, reversed_names)
     unnamed = Pipeline([("s", StandardScaler()), ("c", LogisticRegression(max_iter=1000))])
     unnamed.fit(iris[0].to_numpy(), iris[1])
     with warnings.catch_warnings():
@@ -732,11 +749,13 @@ def test_logistic_fast_path_batch_rows_do_not_share_a_maximum() -> None:
         assert got == pytest.approx(fast.predict_one(row), rel=1e-12, abs=1e-300)
 
 
-def test_verification_inputs_uses_the_last_step_and_at_most_100_splits(iris) -> None:
+def test_verification_inputs_samples_at_most_100_splits_of_a_known_pipeline(iris) -> None:
     forest = RandomForestClassifier(n_estimators=20, random_state=0)
+    pipeline = _fit(iris, StandardScaler(), forest)
+    assert len(verification_inputs(pipeline, SMALL_CONTRACT)) == 15 + 2000 + 18 * 100
+    # PCA's splits have no raw value to sit near: no split rows.
     pipeline = _fit(iris, StandardScaler(), PCA(n_components=4), forest)
-    drawn = verification_inputs(pipeline, SMALL_CONTRACT)
-    assert len(drawn) == 15 + 2000 + 18 * 100
+    assert len(verification_inputs(pipeline, SMALL_CONTRACT)) == 15 + 2000
 
 
 def test_verification_inputs_anchors_split_rows_on_random_rows_without_a_sample(iris) -> None:
