@@ -1,5 +1,6 @@
 """MLproject mirrors train.py: same parameters, same defaults (one source of truth)."""
 
+import pytest
 import yaml
 
 import train
@@ -77,3 +78,21 @@ def test_mlproject_tune_entry_point_mirrors_the_tune_flags() -> None:
         action = next(a for a in parser._actions if a.dest == name)
         if action.type is not None:
             assert action.type(str(parameter["default"])) == default, name
+
+
+@pytest.mark.parametrize("command", ["promote", "rollback"])
+def test_mlproject_promotion_entry_points_mirror_their_flags(command: str) -> None:
+    from petalflow.training.promotion_command import build_promote_parser, build_rollback_parser
+
+    spec = yaml.safe_load((ROOT / "MLproject").read_text())["entry_points"][command]
+    parser = build_promote_parser() if command == "promote" else build_rollback_parser()
+    dests = {a.dest for a in parser._actions if a.dest != "help"}
+    assert set(spec["parameters"]) == dests
+    assert spec["command"].startswith(f"python -m petalflow {command}")
+    for name, parameter in spec["parameters"].items():
+        assert f"--{name.replace('_', '-')} {{{name}}}" in spec["command"]
+        default = parser.get_default(name)
+        if default is None and name == "model_name":  # required: no default on either side
+            assert "default" not in parameter
+            continue
+        assert parameter["default"] == ("none" if default is None else default), name
