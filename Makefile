@@ -30,10 +30,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 # wrk drives the benchmark and its smoke test; chromium renders /docs and /redoc in the docs
-# test (tests/e2e/test_docs_page.py). Both from Debian's packages, installed as root.
+# test (tests/e2e/test_docs_page.py); postgresql's server (initdb, pg_ctl; not on PATH in
+# Debian) backs the shared-study test of tune (tests/e2e/test_tuning_e2e.py). All from
+# Debian's packages, installed as root.
 TOOLS := wrk chromium
 tools:
 	@missing=""; for tool in $(TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	{ command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "==> installing$$missing (apt-get)"; \
