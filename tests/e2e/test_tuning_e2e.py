@@ -27,6 +27,7 @@ from tests.conftest import ROOT, copy_project, free_port, python_env
 pytestmark = pytest.mark.e2e
 
 MLFLOW = Path(sys.executable).parent / "mlflow"
+TUNE_P = ("-P", "trials=3", "-P", "cv_folds=3", "--experiment-name", "iris")
 INSTALL_HINT = "install PostgreSQL's server (make tools does: apt-get install postgresql)"
 
 
@@ -46,8 +47,7 @@ def test_mlflow_run_tune_makes_one_parent_with_three_children(tmp_path: Path) ->
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     result = subprocess.run(
-        [str(MLFLOW), "run", str(project), "--env-manager", "local", "-e", "tune"]
-        + ["-P", "trials=3", "-P", "cv_folds=3", "--experiment-name", "iris"],
+        [str(MLFLOW), "run", str(project), "--env-manager", "local", "-e", "tune", *TUNE_P],
         cwd=cwd,
         env=python_env(MLFLOW_TRACKING_URI=uri),
         capture_output=True,
@@ -121,6 +121,9 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+TUNE = (sys.executable, "-m", "petalflow", "tune", "--cv-folds", "3")
+
+
 def test_two_tune_processes_share_one_study_in_postgresql(tmp_path: Path, postgres: str) -> None:
     import optuna
 
@@ -134,8 +137,7 @@ def test_two_tune_processes_share_one_study_in_postgresql(tmp_path: Path, postgr
             (
                 cwd,
                 subprocess.Popen(
-                    [sys.executable, "-m", "petalflow", "tune", "--trials", str(trials)]
-                    + ["--cv-folds", "3", "--storage", postgres, "--study", "shared"],
+                    [*TUNE, "--trials", str(trials), "--storage", postgres, "--study", "shared"],
                     cwd=cwd,
                     env=python_env(
                         MLFLOW_TRACKING_URI=f"sqlite:///{cwd / 'runs.db'}",
