@@ -10,7 +10,7 @@ ARTIFACTS_DIR ?= artifacts
 # Dockerfile's CMD and the documented commands use the same flags (a test checks).
 UVICORN_LIMITS := --http serve:HttpProtocol --limit-concurrency 1000 --timeout-keep-alive 5 --timeout-graceful-shutdown 5
 
-.PHONY: install tools lint format test test-fast train serve check-port run ui bench monitor clean
+.PHONY: install tools lint format test test-fast train serve check-port run ui bench bench-tuning monitor clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -85,6 +85,10 @@ ui: $(STAMP)
 
 bench: $(STAMP) tools
 	$(PY) bench/run.py
+
+# tune (50 trials, logreg, 5-fold CV, Iris and penguins) beside Optuna's MLflowCallback recipe.
+bench-tuning: $(STAMP)
+	$(PY) bench/tuning.py
 
 monitor: $(STAMP)
 	$(PY) -m petalflow.monitor

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import ClassifierMixin, TransformerMixin, clone
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -31,19 +33,30 @@ Fold = tuple[np.ndarray, np.ndarray]  # (fit rows, validation rows), positions
 
 
 @dataclass(frozen=True)
+class PreparedFold:
+    """A fold whose rows went through preprocessing fitted on its fit rows alone."""
+
+    X_fit: np.ndarray
+    y_fit: np.ndarray
+    X_validation: np.ndarray
+    y_validation: np.ndarray
+
+
+@dataclass(frozen=True)
 class Metric:
     """A score of a fitted pipeline on rows, and whether tune maximises it."""
 
     name: str
     maximize: bool
     uses_proba: bool
-    compute: Callable[[pd.Series, np.ndarray, list[str], str | None], float]
+    compute: Callable[[Any, np.ndarray, list[str], str | None], float]
 
 
-def _auc(y: pd.Series, proba: np.ndarray, classes: list[str], positive: str | None) -> float:
+def _auc(y: Any, proba: np.ndarray, classes: list[str], positive: str | None) -> float:
     if len(classes) == 2:
         positive = positive or classes[1]
-        return float(roc_auc_score(y.astype(str) == positive, proba[:, classes.index(positive)]))
+        truth = np.asarray(y).astype(str) == positive
+        return float(roc_auc_score(truth, proba[:, classes.index(positive)]))
     return float(roc_auc_score(y, proba, multi_class="ovr", labels=classes))
 
 
@@ -105,12 +118,10 @@ def folds(y: pd.Series, k: int, seed: int, test_size: float) -> list[Fold]:
     return [(np.sort(fit), np.sort(validation))]
 
 
-def score(
-    metric: Metric, pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, positive: str | None
-) -> float:
-    """``metric`` of the fitted ``pipeline`` on (X, y)."""
-    classes = [str(c) for c in pipeline.classes_]
-    values = pipeline.predict_proba(X) if metric.uses_proba else pipeline.predict(X)
+def score(metric: Metric, model: Any, X: Any, y: Any, positive: str | None) -> float:
+    """``metric`` of a fitted classifier or pipeline ``model`` on (X, y)."""
+    classes = [str(c) for c in model.classes_]
+    values = model.predict_proba(X) if metric.uses_proba else model.predict(X)
     return metric.compute(y, values, classes, positive)
 
 
@@ -127,4 +138,37 @@ def cross_validate(
     for fit, validation in splits:
         pipeline = make().fit(X.iloc[fit], y.iloc[fit])
         scores.append(score(metric, pipeline, X.iloc[validation], y.iloc[validation], positive))
+    return np.asarray(scores)
+
+
+def prepare_folds(
+    make: Callable[[], TransformerMixin], X: pd.DataFrame, y: pd.Series, splits: list[Fold]
+) -> list[PreparedFold]:
+    """Each fold through a fresh ``make()`` preprocessing fitted on its fit rows.
+
+    Preprocessing (scaling, imputation, one-hot) does not depend on the classifier's
+    hyperparameters, so a search transforms each fold once, and each trial only fits its
+    classifier: the same scores as fitting the whole pipeline per fold, a fraction of the
+    work.
+    """
+    prepared = []
+    for fit, validation in splits:
+        step = make()
+        X_fit = np.asarray(step.fit_transform(X.iloc[fit], y.iloc[fit]))
+        X_validation = np.asarray(step.transform(X.iloc[validation]))
+        # Labels as a plain object array: converting pandas' (Arrow) strings at every fit
+        # and score would cost a trial more than its fits.
+        labels = y.to_numpy(dtype=object)
+        prepared.append(PreparedFold(X_fit, labels[fit], X_validation, labels[validation]))
+    return prepared
+
+
+def score_folds(
+    classifier: ClassifierMixin, prepared: list[PreparedFold], metric: Metric, positive: str | None
+) -> np.ndarray:
+    """``metric`` of a clone of ``classifier`` fitted on each prepared fold."""
+    scores = []
+    for fold in prepared:
+        fitted = clone(classifier).fit(fold.X_fit, fold.y_fit)
+        scores.append(score(metric, fitted, fold.X_validation, fold.y_validation, positive))
     return np.asarray(scores)

@@ -87,9 +87,15 @@ def build_pipeline(config: TrainConfig, features: Sequence[FeatureSpec] | None =
 
 def assemble(classifier: ClassifierMixin, features: Sequence[FeatureSpec] | None) -> Pipeline:
     """``classifier`` behind the preprocessing that ``features`` need (see the module)."""
+    return Pipeline([preprocessing(features), ("classifier", classifier)])
+
+
+def preprocessing(features: Sequence[FeatureSpec] | None) -> tuple[str, Any]:
+    """The unfitted preprocessing step, (name, transformer), that ``features`` need: it
+    does not depend on the classifier or its hyperparameters."""
     if features is None or all(f.numeric and not f.nullable for f in features):
-        return Pipeline([("scaler", StandardScaler()), ("classifier", classifier)])
-    return Pipeline([("preprocess", preprocessor(features)), ("classifier", classifier)])
+        return ("scaler", StandardScaler())
+    return ("preprocess", preprocessor(features))
 
 
 def hyperparameters(config: TrainConfig) -> dict[str, object]:

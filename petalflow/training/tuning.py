@@ -22,12 +22,14 @@ import numpy as np
 import optuna
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
+from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from petalflow.core.errors import TuningError
 from petalflow.training import cross_validation as cv
 from petalflow.training import data, run, search_space
 from petalflow.training.config import PROJECT_ROOT
-from petalflow.training.pipeline import assemble
+from petalflow.training.pipeline import assemble, preprocessing
 from petalflow.training.trial_runs import TrialRuns
 
 logger = logging.getLogger(__name__)
@@ -107,7 +109,10 @@ class _Search:
         self.trial_runs = trial_runs
         self.metric = cv.METRICS[config.metric]
         split = dataset.split
-        self.folds = cv.folds(split.y_train, config.cv_folds, config.seed, config.test_size)
+        folds = cv.folds(split.y_train, config.cv_folds, config.seed, config.test_size)
+        self.folds = cv.prepare_folds(
+            lambda: Pipeline([preprocessing(dataset.features)]), split.X_train, split.y_train, folds
+        )
         self.study = open_study(config)
         self.lock = threading.Lock()
 
@@ -147,23 +152,18 @@ class _Search:
             self.trial_runs.log(trial.number, params, scores, started)
 
     def _scores(self, params: dict[str, Any]) -> np.ndarray:
-        config, split = self.config, self.dataset.split
-        classifier = search_space.classifier(config.model, params, config.seed)
-        return cv.cross_validate(
-            lambda: assemble(classifier, self.dataset.features),
-            split.X_train,
-            split.y_train,
-            self.folds,
-            self.metric,
-            self.dataset.positive_class,
-        )
+        classifier = search_space.classifier(self.config.model, params, self.config.seed)
+        return cv.score_folds(classifier, self.folds, self.metric, self.dataset.positive_class)
 
 
 def _plan(
     config: TuneConfig, dataset: data.Dataset, client: MlflowClient, parent: Run
 ) -> run.Recipe:
-    trial_runs = TrialRuns(client, parent, config.metric)
-    study = _Search(config, dataset, trial_runs).run()
+    # One BLAS thread per fit: a trial's fits are small, and a BLAS pool of several
+    # threads per fit spends more time waking its threads than computing (10x slower on
+    # a busy machine). Parallelism is across trials (--jobs).
+    with TrialRuns(client, parent, config.metric) as trial_runs, threadpool_limits(limits=1):
+        study = _Search(config, dataset, trial_runs).run()
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not completed:
         raise TuningError(

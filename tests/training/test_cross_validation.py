@@ -74,3 +74,19 @@ def test_binary_auc_is_the_positive_class_auc() -> None:
     assert cv.score(cv.METRICS["roc_auc_ovr"], model, X, y, "small") == roc_auc_score(
         y == "small", proba[:, 1]
     )
+
+
+@pytest.mark.parametrize("dataset", ["iris", "penguins"])
+def test_prepared_folds_score_as_sklearn_scores_the_whole_pipeline(dataset: str) -> None:
+    from petalflow.training.data import prepare
+    from petalflow.training.pipeline import assemble, preprocessing
+
+    data = prepare(dataset, 0.2, 0)
+    X, y = data.split.X_train, data.split.y_train
+    folds = cv.folds(y, 5, 0, 0.2)
+    prepared = cv.prepare_folds(lambda: Pipeline([preprocessing(data.features)]), X, y, folds)
+    classifier = LogisticRegression(C=0.2, class_weight="balanced", max_iter=1000)
+    found = cv.score_folds(classifier, prepared, cv.METRICS["f1_macro"], None)
+    pipeline = assemble(classifier, data.features)
+    expected = cross_val_score(pipeline, X, y, cv=folds, scoring="f1_macro")
+    np.testing.assert_allclose(found, expected, rtol=0, atol=1e-12)
