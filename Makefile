@@ -10,7 +10,7 @@ ARTIFACTS_DIR ?= artifacts
 # Dockerfile's CMD and the documented commands use the same flags (a test checks).
 UVICORN_LIMITS := --http serve:HttpProtocol --limit-concurrency 1000 --timeout-keep-alive 5 --timeout-graceful-shutdown 5
 
-.PHONY: install tools lint format test test-fast train serve check-port run ui bench bench-tuning monitor clean
+.PHONY: install tools lint format test test-fast train serve check-port run ui bench bench-scale bench-tuning monitor clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -89,6 +89,12 @@ bench: $(STAMP) tools
 # tune (50 trials, logreg, 5-fold CV, Iris and penguins) beside Optuna's MLflowCallback recipe.
 bench-tuning: $(STAMP)
 	$(PY) bench/tuning.py
+
+# Issue #13's scale check: a generated 1,000,000-row CSV trained by train.py beside a plain
+# pandas + scikit-learn script (wall time, peak RSS) and a 100,000-row drift check; writes
+# bench/scale_results.md (several minutes; `bench/scale.py --help` for smaller runs).
+bench-scale: $(STAMP)
+	$(PY) bench/scale.py
 
 monitor: $(STAMP)
 	$(PY) -m petalflow.monitor

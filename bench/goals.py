@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from bench.suite import BATCH, SINGLE, Latency, Summary
+from bench.suite import BATCH, SINGLE, Latency, Summary, case_name
 
 TREND = {"≥": lambda value, target: value >= target, "≤": lambda value, target: value <= target}
 
@@ -34,6 +34,18 @@ TARGETS: dict[str, Target] = {
     "log_cost": Target("prediction log + metrics cost, {conns} conns", "≤", 10, "%"),
     "max_latency": Target("max latency, log on, {lat} conns", "≤", 25, " ms"),
     "p99_log_ratio": Target("p99 log on / p99 log off, {lat} conns", "≤", 1.5),
+}
+
+# Issue #13, point 8: a table with categories and gaps, served by both (bench/run.py).
+PENGUIN_TARGETS: dict[str, Target] = {
+    "penguins_vs_mlflow": Target("penguins /predict req/s vs mlflow, {conns} conns", "≥", 15),
+}
+
+# Issue #13, point 9: `make bench-scale` (bench/scale.py); ``{window}`` is the drift window.
+SCALE_TARGETS: dict[str, Target] = {
+    "train_time": Target("training wall time vs pandas + scikit-learn by hand", "≤", 1.5),
+    "peak_rss": Target("training peak RSS vs the DataFrame's memory", "≤", 2.5),
+    "drift_ms": Target("drift check over a {window}-row window", "≤", 250, " ms"),
 }
 
 
@@ -137,3 +149,26 @@ def goals(
             name = t.name.format(conns=conns, lat=latency_conns)
             out.append(Goal(name, model, t.op, t.value, values[key], t.unit))
     return out
+
+
+def penguin_goals(
+    summaries: list[Summary], models: tuple[str, ...] = ("logreg", "rf"), conns: int = 16
+) -> list[Goal]:
+    """The penguins targets for each model (n/a when a model was not measured)."""
+    out = []
+    for model in models:
+        case = case_name("penguins", model)
+        pf, mlflow = (get(summaries, case, SINGLE, conns, key) for key in ("pf", "mlflow"))
+        for t in PENGUIN_TARGETS.values():
+            name = t.name.format(conns=conns)
+            out.append(Goal(name, model, t.op, t.value, ratio_of(pf, mlflow), t.unit))
+    return out
+
+
+def scale_goals(time_ratio: float, rss_ratio: float, drift_ms: float, window: int) -> list[Goal]:
+    """The scale targets against one `make bench-scale` run (bench/scale.py)."""
+    values = {"train_time": time_ratio, "peak_rss": rss_ratio, "drift_ms": drift_ms}
+    return [
+        Goal(t.name.format(window=f"{window:,}"), "logreg", t.op, t.value, values[key], t.unit)
+        for key, t in SCALE_TARGETS.items()
+    ]

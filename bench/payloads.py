@@ -1,16 +1,31 @@
-"""Request bodies: one flower, and 1,000-row batches in MLflow's and petalflow's formats."""
+"""Request bodies: one row, and 1,000-row batches in MLflow's and petalflow's formats, for
+Iris (one flower) and for penguins (a table with categories and gaps)."""
 
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
+from typing import Any
 
 from petalflow.training.data import FEATURE_NAMES, load_dataset
 
 ONE_ROW = {"sepal_length": 6.3, "sepal_width": 2.9, "petal_length": 5.6, "petal_width": 1.8}
 BATCH_ROWS = 1000
 SEED = 7
+# The penguins table's first row (an Adelie from Torgersen): every field present, the
+# numbers as the table holds them (integers where the contract says int).
+ONE_PENGUIN = {
+    "island": "Torgersen",
+    "bill_length_mm": 39.1,
+    "bill_depth_mm": 18.7,
+    "flipper_length_mm": 181,
+    "body_mass_g": 3750,
+    "sex": "male",
+}
+PENGUIN_INTS = ("flipper_length_mm", "body_mass_g")
+PENGUINS = "penguins_"  # the prefix of the penguins bodies' names
 
 
 def batch_rows(n: int = BATCH_ROWS, seed: int = SEED) -> list[dict[str, float]]:
@@ -21,15 +36,49 @@ def batch_rows(n: int = BATCH_ROWS, seed: int = SEED) -> list[dict[str, float]]:
     return [dict(rng.choice(records)) for _ in range(n)]
 
 
-def write_bodies(folder: Path) -> dict[str, Path]:
-    """Write every body once; returns their paths by name."""
-    rows = batch_rows()
-    bodies = {
-        "predict": ONE_ROW,
-        "records_1": {"dataframe_records": [ONE_ROW]},
+def _penguin(record: dict[str, Any]) -> dict[str, Any]:
+    """One row of the table as a client sends it: null for a gap, integers as integers."""
+    row: dict[str, Any] = {}
+    for name, value in record.items():
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            row[name] = None
+        elif name in PENGUIN_INTS:
+            row[name] = int(value)
+        else:
+            row[name] = value
+    return row
+
+
+def penguin_rows(n: int = BATCH_ROWS, seed: int = SEED) -> list[dict[str, Any]]:
+    """``n`` rows of the penguins table drawn with replacement (fixed seed), gaps as null
+    (the table has 11 rows without sex, 2 of them with no measurement either; 36 of the
+    1,000 rows drawn have a gap)."""
+    from petalflow.training.datasets import load_raw
+
+    raw = load_raw("penguins", seed)
+    table = raw.frame[raw.contract.feature_names].astype(object)
+    records = [_penguin(r) for r in table.to_dict(orient="records")]
+    rng = random.Random(seed)
+    return [dict(rng.choice(records)) for _ in range(n)]
+
+
+def bodies_of(one: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A data set's bodies: /predict's row, and the same row and the batch for
+    /invocations (``dataframe_records``) and /predict/batch (``instances``)."""
+    return {
+        "predict": one,
+        "records_1": {"dataframe_records": [one]},
         "records_1000": {"dataframe_records": rows},
         "instances_1000": {"instances": rows},
     }
+
+
+def write_bodies(folder: Path, penguins: bool = False) -> dict[str, Path]:
+    """Write every body once (penguins' too, named ``penguins_*``); their paths by name."""
+    bodies = bodies_of(ONE_ROW, batch_rows())
+    if penguins:
+        found = bodies_of(ONE_PENGUIN, penguin_rows())
+        bodies.update({PENGUINS + name: body for name, body in found.items()})
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, body in bodies.items():

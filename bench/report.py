@@ -45,22 +45,24 @@ def _wrk_version(wrk: str) -> str:
     return words[1] if len(words) > 1 else "unknown"
 
 
-def machine(wrk: str) -> list[str]:
-    """Lines describing where and with what the figures were taken."""
-    versions = ", ".join(f"{name} {metadata.version(name)}" for name in LIBRARIES)
+def machine(wrk: str | None, libraries: tuple[str, ...] = LIBRARIES) -> list[str]:
+    """Lines describing where and with what the figures were taken (wrk's version too,
+    when it was used)."""
+    versions = ", ".join(f"{name} {metadata.version(name)}" for name in libraries)
+    tools = f"; wrk {_wrk_version(wrk)}" if wrk else ""
     return [
         f"- Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- Machine: {os.cpu_count()} CPUs ({_cpu_model()}), {_memory_gib()} memory, "
         f"{platform.system()} {platform.release()}; load average at the end "
         f"(1/5/15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
-        f"- Python {platform.python_version()}; {versions}; wrk {_wrk_version(wrk)}",
+        f"- Python {platform.python_version()}; {versions}{tools}",
     ]
 
 
-def command_line(argv: list[str]) -> str:
+def command_line(argv: list[str], script: str = "bench/run.py") -> str:
     python = Path(sys.executable)
     shown = python.relative_to(ROOT) if python.is_relative_to(ROOT) else python
-    return shlex.join([str(shown), "bench/run.py", *argv])
+    return shlex.join([str(shown), script, *argv])
 
 
 def header(
@@ -100,6 +102,17 @@ def header(
         "Batches: 1,000 rows as `dataframe_records` to /invocations, as `instances` to "
         "/predict/batch. The floor (bench/floor.py) returns a petalflow /predict response "
         "verbatim from a FastAPI route.",
+        *(
+            [
+                "- Penguins case (models `penguins-logreg`, `penguins-rf`: the same models "
+                "trained with `--dataset penguins`, categories and gaps): petalflow (log on) "
+                "and mlflow only, the same cells with the table's first penguin as the single "
+                "row and 1,000 rows drawn from the table (36 with a null) as batches; mlflow "
+                "gets them as `dataframe_records`."
+            ]
+            if "penguins" in args.datasets
+            else []
+        ),
         "- petalflow writes its prediction log (SQLite, in the temporary folder) and "
         'metrics, unless marked "log off" (PREDICTION_LOG=""). Raw wrk and latency output: '
         f"`{raw_shown}/`.",

@@ -5,6 +5,10 @@ server with one uvicorn worker on loopback, drives them with wrk in interleaved 
 (throughput) and with bench/latency.py (p50, p99, maximum), and writes a Markdown report
 (bench/results.md by default; raw outputs under bench/results/). `--quick` is the smoke
 test: logreg only, one short round.
+
+The penguins case (issue #13: a table with categories and gaps) trains the same models
+with `--dataset penguins` and drives petalflow and mlflow on them with penguins rows
+(single-row and 1,000-row batches, nulls included); `--datasets` picks the cases.
 """
 
 from __future__ import annotations
@@ -14,31 +18,20 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `bench` and `petalflow` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report, servers
-from bench.goals import goals, goals_table
+from bench.cases import COST_SECONDS, Results, measure
+from bench.goals import goals, goals_table, penguin_goals
 from bench.loadgen import BenchError, ensure_wrk
-from bench.payloads import write_bodies
-from bench.suite import (
-    SINGLE,
-    Latency,
-    Plan,
-    Summary,
-    check_servers,
-    cold_starts,
-    latency_runs,
-    paired_ratios,
-    run_rounds,
-    scenarios,
-)
 
 ROOT = servers.ROOT
+DATASETS = ("iris", "penguins")
 QUICK = {
+    "datasets": "iris",
     "models": "logreg",
     "rounds": 1,
     "duration": 2,
@@ -48,6 +41,7 @@ QUICK = {
     "latency_seconds": 2,
 }
 FULL = {
+    "datasets": "iris,penguins",
     "models": "logreg,rf",
     "rounds": 3,
     "duration": 4,
@@ -56,7 +50,6 @@ FULL = {
     "cost_rounds": 24,
     "latency_seconds": 10,
 }
-COST_SECONDS = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="smoke test: logreg, 1 round of 2 s, 1 cold start"
     )
     p.add_argument("--models", help=f"comma-separated: logreg,rf (default {FULL['models']})")
+    p.add_argument(
+        "--datasets",
+        help=f"comma-separated: {','.join(DATASETS)} (default {FULL['datasets']}; "
+        f"--quick: {QUICK['datasets']})",
+    )
     p.add_argument("--rounds", type=int, help=f"interleaved rounds (default {FULL['rounds']})")
     p.add_argument(
         "--duration", type=int, help=f"seconds per cell per round (default {FULL['duration']})"
@@ -113,9 +111,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    args.datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
     args.connections = sorted({int(c) for c in args.connections.split(",")})
     if not set(args.models) <= {"logreg", "rf"} or not args.models:
         build_parser().error("--models: choose from logreg, rf")
+    if not set(args.datasets) <= set(DATASETS) or not args.datasets:
+        build_parser().error(f"--datasets: choose from {', '.join(DATASETS)}")
     counts = (args.rounds, args.duration, args.cold_starts, args.cost_rounds, *args.connections)
     if min(*counts, args.latency_connections, args.latency_seconds) < 1:
         build_parser().error(
@@ -127,95 +128,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-@dataclass
-class Results:
-    """Everything measured, over all models."""
-
-    summaries: list[Summary] = field(default_factory=list)
-    cold: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-    costs: dict[str, list[float]] = field(default_factory=dict)
-    latencies: list[Latency] = field(default_factory=list)
-
-
-def bench_model(
-    model: servers.Trained,
-    work: Path,
-    plan: Plan,
-    bodies: dict[str, Path],
-    args: argparse.Namespace,
-    results: Results,
-) -> None:
-    """Start petalflow (log on and off), mlflow and the floor; drive them; stop them."""
-    running: dict[str, servers.Server] = {}
-
-    def start(key: str, spec: servers.ServerSpec) -> None:
-        running[key] = servers.Server(spec, work / "logs" / f"{model.name}-{spec.name}.log")
-
-    try:
-        start("pf", servers.petalflow_spec(work, model))  # started together, awaited in turn
-        start("pf_nolog", servers.petalflow_spec(work, model, prediction_log=False))
-        start("mlflow", servers.mlflow_spec(work, model))
-        running["pf"].wait_healthy()
-        status, body = servers.post(running["pf"].url + "/predict", bodies["predict"].read_bytes())
-        if status != 200:
-            raise BenchError(f"petalflow /predict answered {status}: {body[:300]!r}")
-        floor_body = work / f"floor-{model.name}.json"
-        floor_body.write_bytes(body)  # a real response: the floor returns the same bytes
-        start("floor", servers.floor_spec(work, floor_body))
-        for server in running.values():
-            server.wait_healthy()
-        conns = args.connections
-        groups = scenarios(model.name, conns)
-        check_servers(running, bodies, [cell for group in groups for cell in group])
-        results.summaries += run_rounds(plan, running, bodies, groups)
-        cells = [c for group in groups for c in group if c.test == SINGLE]
-        pf, nolog = (
-            next(c for c in cells if c.key == key and c.connections == max(conns))
-            for key in ("pf", "pf_nolog")
-        )
-        results.costs[model.name] = paired_ratios(
-            plan, running, bodies, (pf, nolog), args.cost_rounds, COST_SECONDS
-        )
-        results.latencies += latency_runs(
-            running,
-            bodies,
-            model.name,
-            args.latency_connections,
-            args.latency_seconds,
-            plan.raw_dir,
-        )
-    finally:
-        for server in reversed(running.values()):
-            server.stop()
-
-
-def measure(args: argparse.Namespace, wrk: str, work: Path) -> Results:
-    plan = Plan(wrk, args.rounds, args.duration, args.warmup, args.raw_dir)
-    bodies = write_bodies(work / "bodies")
-    (work / "logs").mkdir()
-    results = Results()
-    for name in args.models:
-        extra = ("--model", "rf", "--n-estimators", str(args.rf_trees)) if name == "rf" else ()
-        print(f"training {name} ...", flush=True)
-        model = servers.train(work, name, *extra)
-        print(f"cold starts of {name} ({args.cold_starts} each) ...", flush=True)
-        specs = [servers.petalflow_spec(work, model), servers.mlflow_spec(work, model)]
-        results.cold[name] = cold_starts(specs, work / "logs" / name, args.cold_starts)
-        print(f"benchmarking {name} ...", flush=True)
-        bench_model(model, work, plan, bodies, args, results)
-    return results
-
-
 def render(args: argparse.Namespace, header_lines: list[str], results: Results) -> str:
     conns, lat = max(args.connections), args.latency_connections
-    found = goals(
-        results.summaries,
-        results.cold,
-        results.costs,
-        results.latencies,
-        conns=conns,
-        latency_conns=lat,
+    iris = "iris" in args.datasets
+    found = (
+        goals(
+            results.summaries,
+            results.cold,
+            results.costs,
+            results.latencies,
+            conns=conns,
+            latency_conns=lat,
+        )
+        if iris
+        else []
     )
+    if "penguins" in args.datasets:
+        found += penguin_goals(results.summaries, conns=conns)
     lines = [
         "# petalflow benchmark",
         "",
@@ -229,19 +158,23 @@ def render(args: argparse.Namespace, header_lines: list[str], results: Results) 
         "",
         *report.measurements(results.summaries),
         "",
-        f"## Latency (bench/latency.py, {lat} connections, {args.latency_seconds:g} s per server)",
-        "",
-        *report.latency_table(results.latencies),
-        "",
-        "## Cold start (process start to the first 200 from /health or /ping)",
-        "",
-        *report.cold_table(results.cold),
-        "",
-        f"## Prediction log + metrics cost (paired rounds, {conns} connections)",
-        "",
-        *report.cost_table(results.costs, COST_SECONDS, results.summaries, conns),
-        "",
     ]
+    if iris:  # the latency client, cold starts and the logging cost measure Iris's models
+        lines += [
+            f"## Latency (bench/latency.py, {lat} connections, "
+            f"{args.latency_seconds:g} s per server)",
+            "",
+            *report.latency_table(results.latencies),
+            "",
+            "## Cold start (process start to the first 200 from /health or /ping)",
+            "",
+            *report.cold_table(results.cold),
+            "",
+            f"## Prediction log + metrics cost (paired rounds, {conns} connections)",
+            "",
+            *report.cost_table(results.costs, COST_SECONDS, results.summaries, conns),
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -24,6 +24,11 @@ LABELS = {
 LATENCY_KEYS = ("pf", "pf_nolog", "floor")  # the servers the latency client measures
 
 
+def case_name(dataset: str, model: str) -> str:
+    """How a model is named in cells and reports: ``logreg`` (Iris), ``penguins-logreg``."""
+    return model if dataset == "iris" else f"{dataset}-{model}"
+
+
 @dataclass(frozen=True)
 class Cell:
     """One server, endpoint and body at one connection count."""
@@ -67,24 +72,28 @@ class Summary:
         return self.rps * self.cell.rows
 
 
-def scenarios(model: str, connections: list[int]) -> list[list[Cell]]:
-    """Groups of cells run back to back (A/B/C) in every round."""
+def scenarios(
+    model: str, connections: list[int], bodies: str = "", full: bool = True
+) -> list[list[Cell]]:
+    """Groups of cells run back to back (A/B/C) in every round; ``bodies`` prefixes the
+    body names (``penguins_``). Without ``full`` (a penguins case): petalflow and mlflow
+    only, no log-off or floor cells."""
     groups = []
     for c in connections:
-        group = [Cell(model, SINGLE, c, "pf", "/predict", "predict")]
-        if c == max(connections):
-            group.append(Cell(model, SINGLE, c, "pf_nolog", "/predict", "predict"))
-        group += [
-            Cell(model, SINGLE, c, "mlflow", "/invocations", "records_1"),
-            Cell(model, SINGLE, c, "floor", "/predict", "predict"),
-        ]
+        group = [Cell(model, SINGLE, c, "pf", "/predict", bodies + "predict")]
+        if full and c == max(connections):
+            group.append(Cell(model, SINGLE, c, "pf_nolog", "/predict", bodies + "predict"))
+        group.append(Cell(model, SINGLE, c, "mlflow", "/invocations", bodies + "records_1"))
+        if full:
+            group.append(Cell(model, SINGLE, c, "floor", "/predict", bodies + "predict"))
         groups.append(group)
     c = max(connections)
+    records, instances = bodies + "records_1000", bodies + "instances_1000"
     groups.append(
         [
-            Cell(model, BATCH, c, "pf", "/invocations", "records_1000", 1000),
-            Cell(model, BATCH, c, "pf_batch", "/predict/batch", "instances_1000", 1000),
-            Cell(model, BATCH, c, "mlflow", "/invocations", "records_1000", 1000),
+            Cell(model, BATCH, c, "pf", "/invocations", records, 1000),
+            Cell(model, BATCH, c, "pf_batch", "/predict/batch", instances, 1000),
+            Cell(model, BATCH, c, "mlflow", "/invocations", records, 1000),
         ]
     )
     return groups
@@ -92,13 +101,14 @@ def scenarios(model: str, connections: list[int]) -> list[list[Cell]]:
 
 def check_servers(servers: dict[str, Server], bodies: dict[str, Path], cells: list[Cell]) -> None:
     """Every cell answers 200 once; petalflow's and mlflow's batch predictions agree."""
-    answers: dict[tuple[str, str], bytes] = {}
+    batch: dict[str, bytes] = {}
     for cell in cells:
         status, content = post(servers[cell.server].url + cell.path, bodies[cell.body].read_bytes())
         if status != 200:
             raise BenchError(f"{cell.label} answered {status}: {content[:500]!r}")
-        answers[(cell.key, cell.body)] = content
-    ours, theirs = answers.get(("pf", "records_1000")), answers.get(("mlflow", "records_1000"))
+        if cell.test == BATCH and cell.path == "/invocations":
+            batch[cell.key] = content
+    ours, theirs = batch.get("pf"), batch.get("mlflow")
     if ours and theirs and json.loads(ours) != json.loads(theirs):
         raise BenchError("petalflow's and mlflow's /invocations predictions differ")
 

@@ -81,18 +81,21 @@ def split_dataset(X: pd.DataFrame, y: pd.Series, test_size: float, seed: int) ->
     """Stratified split; raises InvalidSplitError when a class would be empty on a side."""
     from sklearn.model_selection import train_test_split
 
+    classes = sorted(set(y.unique()))  # a few values: not a Python object per row
+    # Strata: each label's index among the sorted classes, the order scikit-learn gives the
+    # labels themselves: the same split, without sorting every label as a string (1M: ~5 s).
+    strata = pd.Categorical(y, categories=classes).codes
     try:
         X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=test_size, random_state=seed, stratify=y
+            X, y, test_size=test_size, random_state=seed, stratify=strata
         )
     except ValueError as exc:
         raise InvalidSplitError(
             f"test size {test_size} cannot keep every class on both sides of the split "
-            f"({len(y)} rows, {y.nunique()} classes): {exc}; choose a value nearer 0.2"
+            f"({len(y)} rows, {len(classes)} classes): {exc}; choose a value nearer 0.2"
         ) from None
-    classes = set(y.unique())  # a few values: not a Python object per row
     for side, labels in (("train", y_train), ("test", y_test)):
-        missing = sorted(classes - set(labels.unique()))
+        missing = sorted(set(classes) - set(labels.unique()))
         if missing:
             raise InvalidSplitError(
                 f"test size {test_size} leaves class {missing[0]!r} with no sample in the "

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.goals import TARGETS, Goal, goals, goals_table
+from bench.goals import (
+    PENGUIN_TARGETS,
+    SCALE_TARGETS,
+    TARGETS,
+    Goal,
+    goals,
+    goals_table,
+    penguin_goals,
+    scale_goals,
+)
 from bench.latency import LatencyResult
 from bench.suite import BATCH, SINGLE, Cell, Latency, Summary
 from tests.conftest import ROOT
@@ -111,3 +120,36 @@ def test_no_other_file_defines_a_target() -> None:
         if path.name != "goals.py":
             assert "Goal(" not in path.read_text(), path
     assert Path(ROOT / "bench" / "goals.py").is_file()
+
+
+def test_penguin_goals_compare_the_penguins_cells_only() -> None:
+    def cell(model: str, key: str, rps: float) -> Summary:
+        return Summary(Cell(model, SINGLE, 16, key, "/x", "body"), rps, 1.0, 2.0, 0, 3)
+
+    summaries = [
+        cell("penguins-logreg", "pf", 1500),
+        cell("penguins-logreg", "mlflow", 100),  # 15x: the target is inclusive
+        cell("logreg", "pf", 1),  # Iris's cells of the same model do not count
+        cell("logreg", "mlflow", 100),
+        cell("penguins-rf", "pf", 1000),
+        cell("penguins-rf", "mlflow", 100),  # 10x
+    ]
+    found = {g.model: g for g in penguin_goals(summaries, conns=16)}
+    assert found["logreg"].name == "penguins /predict req/s vs mlflow, 16 conns"
+    assert (found["logreg"].value, found["logreg"].verdict) == (15.0, "PASS")
+    assert (found["rf"].value, found["rf"].verdict) == (10.0, "FAIL")
+    assert penguin_goals(summaries[:4], conns=16)[1].verdict == "n/a"
+
+
+def test_issue_13_targets() -> None:
+    (penguins,) = PENGUIN_TARGETS.values()
+    assert (penguins.op, penguins.value, penguins.unit) == ("≥", 15, "x")
+    values = {key: (t.op, t.value, t.unit) for key, t in SCALE_TARGETS.items()}
+    assert values == {
+        "train_time": ("≤", 1.5, "x"),
+        "peak_rss": ("≤", 2.5, "x"),
+        "drift_ms": ("≤", 250, " ms"),
+    }
+    found = scale_goals(1.5, 2.51, 250.0, 100_000)
+    assert [g.verdict for g in found] == ["PASS", "FAIL", "PASS"]
+    assert found[2].name == "drift check over a 100,000-row window"

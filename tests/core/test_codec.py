@@ -78,3 +78,69 @@ def test_codec_plain_contract_passes_rows_through() -> None:
     assert codec.plain
     frame = codec.to_frame(np.array([[1.0, 2.0]]))
     assert frame.to_numpy().tolist() == [[1.0, 2.0]]
+
+
+def test_codec_decode_row_gives_python_types_per_feature_type(codec: RowCodec) -> None:
+    decoded = codec.decode_row([2.0, 0.0, 1.0, 3.0])
+    assert decoded == {"size": 2.0, "plan": "basic", "active": True, "seats": 3}
+    # 2.0 == 2 and 1.0 == True in Python: the types are the contract's, checked one by one.
+    assert type(decoded["size"]) is float
+    assert decoded["active"] is True
+    assert type(decoded["seats"]) is int
+    assert codec.decode_row([2.0, 0.0, 0.0, 3.0])["active"] is False
+
+
+def test_codec_decode_row_keeps_a_fractional_int_as_a_float(codec: RowCodec) -> None:
+    decoded = codec.decode_row([1.0, 0.0, 1.0, 2.5])
+    assert type(decoded["seats"]) is float and decoded["seats"] == 2.5
+
+
+def test_codec_decode_row_refuses_a_row_of_the_wrong_length(codec: RowCodec) -> None:
+    with pytest.raises(ValueError):
+        codec.decode_row([1.0, 0.0, 1.0])
+    with pytest.raises(ValueError):
+        codec.decode_row([1.0, 0.0, 1.0, 3.0, 9.0])
+
+
+def test_codec_encode_frame_encodes_a_gap_in_a_category_as_nan() -> None:
+    spec = FeatureSpec(name="c", type="category", categories=["x", "y"], nullable=True)
+    contract = ModelContract(dataset="t", features=[spec], target="y", classes=["a", "b"])
+    frame = pd.DataFrame({"c": pd.Series([None, "y", float("nan"), "x"], dtype=object)})
+    encoded = RowCodec(contract).encode_frame(frame)
+    assert encoded.dtype == np.float64
+    assert math.isnan(encoded[0, 0]) and math.isnan(encoded[2, 0])
+    assert encoded[1, 0] == 1.0 and encoded[3, 0] == 0.0
+
+
+def test_codec_encode_frame_encodes_a_pandas_na_number_as_nan(codec: RowCodec) -> None:
+    frame = pd.DataFrame(
+        {
+            "size": pd.Series([pd.NA, 0.5], dtype=object),
+            "plan": ["pro", "gold"],
+            "active": [1.0, 0.0],
+            "seats": [2.0, 5.0],
+        }
+    )
+    encoded = codec.encode_frame(frame)
+    assert math.isnan(encoded[0, 0])
+    assert encoded[1].tolist() == [0.5, 1.0, 0.0, 5.0]
+
+
+def test_codec_to_frame_names_the_columns_of_a_plain_contract() -> None:
+    spec = [FeatureSpec(name="a"), FeatureSpec(name="b")]
+    codec = RowCodec(ModelContract(dataset="t", features=spec, target="y", classes=["p", "q"]))
+    frame = codec.to_frame(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    assert list(frame.columns) == ["a", "b"]
+    assert frame["b"].tolist() == [2.0, 4.0]
+
+
+def test_codec_to_frame_gives_float64_numbers_from_integer_rows(codec: RowCodec) -> None:
+    plain_spec = [FeatureSpec(name="a"), FeatureSpec(name="b")]
+    plain = RowCodec(
+        ModelContract(dataset="t", features=plain_spec, target="y", classes=["p", "q"])
+    )
+    frame = plain.to_frame([[1, 2]])
+    assert frame.dtypes.tolist() == [np.float64, np.float64]
+    frame = codec.to_frame([[1, 2, 0, 3]])
+    assert frame["size"].dtype == np.float64 and frame["seats"].dtype == np.float64
+    assert frame["plan"].tolist() == ["pro"]

@@ -382,3 +382,141 @@ def test_ks_statistic_matches_scipy_on_small_samples_with_ties(seed: int) -> Non
     live = np.sort(rng.integers(0, 10, rng.integers(1, 60)).astype(float))
     expected = float(stats.ks_2samp(live, reference).statistic)
     assert numeric_columns.ks_statistic(live, reference) == pytest.approx(expected, abs=1e-12)
+
+
+# --- boundaries (mutation tests) ----------------------------------------------------------
+
+
+def test_live_counts_an_index_equal_to_the_number_of_categories_is_unseen() -> None:
+    # Three categories have indexes 0, 1, 2: 3 is one past the last, so unseen.
+    counts = category_columns.live_counts(np.array([0.0, 2.0, 3.0, 3.0]), 3)
+    assert counts.tolist() == [1.0, 0.0, 1.0, 2.0]
+
+
+def test_reference_shares_without_any_present_value_are_all_zero() -> None:
+    entry = {"category_fractions": {}, "missing_rate": 1.0}
+    shares = category_columns.reference_shares(entry, ["a", "b"])
+    assert shares.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_category_drift_a_reference_bucket_the_window_lacks_counts_in_psi() -> None:
+    # Live: 10 a, no b. b's live share is smoothed to 1e-4 (then renormalised) by hand.
+    result = category_columns.category_drift(
+        np.array([0.5, 0.5, 0.0]), np.array([10.0, 0.0, 0.0]), ["a", "b"], 0.01, 100
+    )
+    live = np.array([1.0, 1e-4]) / (1 + 1e-4)
+    expected = np.array([0.5, 0.5])
+    assert result["psi"] == pytest.approx(
+        float(np.sum((live - expected) * np.log(live / expected))), rel=1e-12
+    )
+    assert result["live_distribution"] == {"a": 1.0, "b": 0.0}
+
+
+def test_category_drift_a_single_unseen_value_counts_in_psi() -> None:
+    # One live value of 100 is unseen: a bucket with a count of 1 and no reference share.
+    result = category_columns.category_drift(
+        np.array([0.5, 0.5, 0.0]), np.array([50.0, 49.0, 1.0]), ["a", "b"], 0.01, 100
+    )
+    expected = np.array([0.5, 0.5, 1e-4]) / (1 + 1e-4)
+    live = np.array([0.5, 0.49, 0.01])
+    assert result["psi"] == pytest.approx(
+        float(np.sum((live - expected) * np.log(live / expected))), rel=1e-12
+    )
+    oracle = stats.chi2_contingency([[50, 50, 0], [50, 49, 1]], correction=False)
+    assert result["chi2_statistic"] == pytest.approx(oracle.statistic, rel=1e-12)
+    assert result["unseen_share"] == 0.01
+
+
+def test_category_drift_a_p_value_equal_to_alpha_is_not_significant() -> None:
+    expected, counts = np.array([0.5, 0.5, 0.0]), np.array([60.0, 40.0, 0.0])
+    pvalue = float(stats.chi2_contingency([[50, 50], [60, 40]], correction=False).pvalue)
+    # PSI 0.04 < 0.1: only the test could make it warn.
+    result = category_columns.category_drift(expected, counts, ["a", "b"], pvalue, 100)
+    assert result["chi2_pvalue"] == pvalue
+    assert result["chi2_significant"] is False
+    assert result["status"] == "ok"
+    above = category_columns.category_drift(expected, counts, ["a", "b"], pvalue * 1.001, 100)
+    assert above["chi2_significant"] is True and above["status"] == "warn"
+
+
+def test_homogeneity_test_keeps_a_bucket_with_a_single_value() -> None:
+    oracle = stats.chi2_contingency([[50, 50, 0], [45, 54, 1]], correction=False)
+    result = category_columns.homogeneity_test(
+        np.array([50.0, 50.0, 0.0]), np.array([45.0, 54.0, 1.0])
+    )
+    assert result == (
+        pytest.approx(oracle.statistic, rel=1e-12),
+        pytest.approx(oracle.pvalue, rel=1e-9),
+    )
+
+
+def test_homogeneity_test_of_a_one_value_reference_is_a_test() -> None:
+    # One reference value against 30 live: a 2 x 2 table scipy tests (1 degree of freedom).
+    oracle = stats.chi2_contingency([[1, 0], [10, 20]], correction=False)
+    statistic, pvalue = category_columns.homogeneity_test(
+        np.array([1.0, 0.0]), np.array([10.0, 20.0])
+    )
+    assert statistic == pytest.approx(oracle.statistic, rel=1e-12)
+    assert pvalue == pytest.approx(oracle.pvalue, rel=1e-9)
+    assert pvalue < 1.0
+
+
+def test_two_proportion_pvalue_of_a_single_gap_is_fishers_exact_test() -> None:
+    # 0 of 100 against 1 of 1: the one gap lands in the one-row side with probability
+    # 1/101; the other table (probability 100/101) is more likely, so p = 1/101.
+    assert missing_values.two_proportion_pvalue(0, 100, 1, 1) == pytest.approx(1 / 101, rel=1e-9)
+    # 1 of 10 against 0 of 30: the gap is in the first row with probability 10/40.
+    assert missing_values.two_proportion_pvalue(1, 10, 0, 30) == pytest.approx(0.25, rel=1e-9)
+
+
+def test_two_proportion_pvalue_uses_the_rarer_outcome_for_the_expected_count() -> None:
+    # 20 of 20 against 117 of 120: gaps are common, non-gaps rare (3 of 140), so the
+    # smallest expected count is 3 * 20 / 140 ~ 0.43 < 1: Fisher's test. By hand: the
+    # non-gaps in the first row follow the hypergeometric law (140 rows, 3 non-gaps, 20
+    # drawn); the observed 0 is the likeliest table, so p sums all four: 1.
+    def prob(j: int) -> float:
+        return math.comb(3, j) * math.comb(137, 20 - j) / math.comb(140, 20)
+
+    observed = prob(0)
+    expected = sum(prob(j) for j in range(4) if prob(j) <= observed * (1 + 1e-7))
+    assert missing_values.two_proportion_pvalue(20, 20, 117, 120) == pytest.approx(expected)
+    # 1 of 30 against 9 of 10: non-gaps 30 of 40, gaps 10; smallest 10 * 10 / 40 = 2.5 >= 1.
+    table = [[1, 29], [9, 1]]
+    pearson = stats.chi2_contingency(table, correction=False).statistic
+    assert missing_values.two_proportion_pvalue(1, 30, 9, 10) == pytest.approx(
+        stats.chi2.sf(pearson * 39 / 40, 1), rel=1e-9
+    )
+
+
+@pytest.mark.parametrize(("k1", "gaps"), [(2, 2), (3, 3)])
+def test_two_proportion_pvalue_is_chi_square_from_an_expected_count_of_one(
+    k1: int, gaps: int
+) -> None:
+    # 10 against 10 rows: smallest expected count gaps * 10 / 20 = 1 (2 gaps) or 1.5
+    # (3 gaps), both >= 1: the 'N-1' chi-square, not Fisher's test.
+    table = [[k1, 10 - k1], [gaps - k1, 10 - gaps + k1]]
+    pearson = stats.chi2_contingency(table, correction=False).statistic
+    expected = stats.chi2.sf(pearson * 19 / 20, 1)
+    result = missing_values.two_proportion_pvalue(k1, 10, gaps - k1, 10)
+    assert result == pytest.approx(expected, rel=1e-9)
+    assert result != pytest.approx(stats.fisher_exact(table).pvalue, rel=1e-3)
+
+
+def test_missing_drift_of_an_empty_window_has_a_zero_rate() -> None:
+    result = missing_values.missing_drift(0, 0, 0.04, 275, alpha=0.01)
+    assert result["missing_rate"] == 0.0
+    assert result["missing_rate_shift"] == pytest.approx(-0.04)
+    assert result["missing_pvalue"] == 1.0
+    assert result["missing_status"] == "ok"
+
+
+def test_missing_drift_a_p_value_equal_to_alpha_is_not_significant() -> None:
+    # 4.4 % against 4 % in 100,000 rows each: a +0.4 point shift (< MISSING_WARN), so the
+    # test alone decides between ok and warn.
+    pvalue = missing_values.two_proportion_pvalue(4_000, 100_000, 4_400, 100_000)
+    result = missing_values.missing_drift(4_400, 100_000, 0.04, 100_000, alpha=pvalue)
+    assert result["missing_pvalue"] == pvalue
+    assert result["missing_significant"] is False
+    assert result["missing_status"] == "ok"
+    above = missing_values.missing_drift(4_400, 100_000, 0.04, 100_000, alpha=pvalue * 1.001)
+    assert above["missing_significant"] is True and above["missing_status"] == "warn"

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from petalflow.core.contract import ModelContract, numeric_contract
-from petalflow.serving.batch_check import Columns
+from petalflow.serving.batch_check import Columns, fast_rows
 from petalflow.serving.request_models import build_request_models
 
 
@@ -117,3 +117,184 @@ def test_fast_rows_of_a_mixed_contract_applies_each_rule(
     rows = MIXED_MODELS.fast_rows([VALID, {**VALID, **change}])
     assert (rows is not None) is taken
     assert (_pydantic_rows([VALID, {**VALID, **change}]) is not None) is taken
+
+
+# The tests below build their Columns inside the test (not at import), so that a
+# mutation tool that swaps the module's functions after collection reaches them too.
+
+
+def _mixed_columns() -> Columns:
+    return Columns.of(MIXED)
+
+
+def test_columns_of_a_mixed_contract_lists_rules_per_feature() -> None:
+    columns = _mixed_columns()
+    assert columns.features == ("plan", "active", "seats", "size", "tier")
+    assert columns.plain is False
+    assert columns.integral.tolist() == [2]
+    assert columns.nullable.tolist() == [True, False, False, True, False]
+    assert columns.low.tolist() == [-np.inf, -np.inf, 1.0, 0.0, -np.inf]
+    assert columns.high.tolist() == [np.inf, np.inf, 50.0, np.inf, np.inf]
+    assert columns.low_open.tolist() == [False, False, False, True, False]
+    assert columns.high_open.tolist() == [False] * 5
+
+
+def test_columns_of_is_plain_only_for_non_null_numbers() -> None:
+    def plain(*features: dict[str, Any]) -> bool:
+        contract = ModelContract(
+            dataset="d", features=list(features), target="t", classes=["x", "y"]
+        )
+        return Columns.of(contract).plain
+
+    assert plain({"name": "a", "type": "float"}, {"name": "b", "type": "int"}) is True
+    assert plain({"name": "a", "type": "float", "nullable": True}) is False
+    assert plain({"name": "a", "type": "bool"}) is False
+    assert plain({"name": "a", "type": "category", "categories": ["p"]}) is False
+
+
+def test_columns_category_check_encodes_the_index_and_a_null() -> None:
+    check = _mixed_columns().checks[0]  # plan: basic, pro; nullable
+    encoded = check(["pro", None, "basic"])
+    assert encoded is not None and encoded.dtype == np.float64
+    assert encoded[0] == 1.0 and np.isnan(encoded[1]) and encoded[2] == 0.0
+    assert check(["gold"]) is None
+    assert check([1]) is None
+    assert check([True]) is None
+
+
+def test_columns_category_check_refuses_a_null_unless_nullable() -> None:
+    check = _mixed_columns().checks[4]  # tier: "1", "2"; not nullable
+    assert check(["2", "1"]).tolist() == [1.0, 0.0]
+    assert check([None]) is None
+    assert check([2]) is None
+
+
+def test_columns_bool_check_encodes_true_false_and_refuses_others() -> None:
+    check = _mixed_columns().checks[1]  # active: not nullable
+    assert check([True, False]).tolist() == [1.0, 0.0]
+    assert check([None]) is None
+    assert check([1]) is None
+    assert check(["true"]) is None
+    nullable = ModelContract(
+        dataset="d",
+        features=[{"name": "b", "type": "bool", "nullable": True}],
+        target="t",
+        classes=["x", "y"],
+    )
+    encoded = Columns.of(nullable).checks[0]([None, True])
+    assert np.isnan(encoded[0]) and encoded[1] == 1.0
+
+
+def test_columns_number_check_takes_ints_floats_and_allowed_nulls() -> None:
+    columns = _mixed_columns()
+    seats, size = columns.checks[2], columns.checks[3]  # seats: int, size: nullable float
+    assert seats([3, 4.5]).tolist() == [3.0, 4.5]
+    assert seats([None]) is None
+    assert seats([True]) is None
+    assert seats(["3"]) is None
+    assert seats([10**400]) is None  # too large for a float
+    encoded = size([None, 2])
+    assert np.isnan(encoded[0]) and encoded[1] == 2.0
+    assert size([10**400]) is None
+
+
+def test_columns_valid_applies_nulls_bounds_and_integers_per_column() -> None:
+    columns = _mixed_columns()
+    ok = [1.0, 1.0, 3.0, 2.5, 0.0]
+    assert columns.valid(np.array([ok])) is True
+    # A null where it is allowed (plan, size), not elsewhere.
+    assert columns.valid(np.array([[np.nan, 1.0, 3.0, np.nan, 0.0]])) is True
+    assert columns.valid(np.array([[1.0, 1.0, np.nan, 2.5, 0.0]])) is False
+    # seats: 1 <= x <= 50, whole; size: > 0 (open).
+    for seats, taken in [(1.0, True), (50.0, True), (0.0, False), (51.0, False), (3.5, False)]:
+        assert columns.valid(np.array([[1.0, 1.0, seats, 2.5, 0.0]])) is taken, seats
+    for size, taken in [(1e-300, True), (0.0, False), (-1.0, False), (np.inf, False)]:
+        assert columns.valid(np.array([[1.0, 1.0, 3.0, size, 0.0]])) is taken, size
+
+
+def test_columns_valid_closed_and_open_upper_bounds() -> None:
+    contract = ModelContract(
+        dataset="d",
+        features=[{"name": "a", "le": 2}, {"name": "b", "lt": 2}],
+        target="t",
+        classes=["x", "y"],
+    )
+    columns = Columns.of(contract)
+    assert columns.valid(np.array([[2.0, 1.5]])) is True
+    assert columns.valid(np.array([[2.5, 1.5]])) is False
+    assert columns.valid(np.array([[2.0, 2.0]])) is False
+    assert columns.valid(np.array([[-np.inf, 1.0]])) is False
+
+
+def test_fast_rows_encodes_a_mixed_batch_built_in_the_test() -> None:
+    records = [
+        {"plan": "basic", "active": False, "seats": 1, "size": 0.5, "tier": "1"},
+        {"plan": None, "active": True, "seats": 50, "size": None, "tier": "2"},
+    ]
+    rows = fast_rows(records, _mixed_columns())
+    assert rows is not None and rows.shape == (2, 5)
+    assert rows[0].tolist() == [0.0, 0.0, 1.0, 0.5, 0.0]
+    assert np.isnan(rows[1, 0]) and np.isnan(rows[1, 3])
+    assert rows[1, [1, 2, 4]].tolist() == [1.0, 50.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"plan": "gold"},
+        {"active": None},
+        {"seats": 0},
+        {"seats": 2.5},
+        {"seats": None},
+        {"size": 0.0},
+        {"size": "2"},
+        {"tier": None},
+    ],
+)
+def test_fast_rows_declines_a_mixed_record_breaking_one_rule(change: dict[str, Any]) -> None:
+    assert fast_rows([VALID, {**VALID, **change}], _mixed_columns()) is None
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        {"instances": [VALID]},  # not a list
+        (VALID,),
+        [],
+        [VALID, [1, 2, 3, 4, 5]],  # not a dict
+        [{**VALID, "extra": 1}],  # one key too many
+        [{k: v for k, v in VALID.items() if k != "tier"}],  # one key missing
+        [{**{k: v for k, v in VALID.items() if k != "tier"}, "other": "1"}],  # a wrong key
+    ],
+)
+def test_fast_rows_declines_what_is_not_a_list_of_exact_records(records: Any) -> None:
+    assert fast_rows(records, _mixed_columns()) is None
+
+
+def test_fast_rows_takes_a_one_feature_contract_of_each_kind() -> None:
+    def one(feature: dict[str, Any], values: list[Any]) -> np.ndarray | None:
+        contract = ModelContract(dataset="d", features=[feature], target="t", classes=["x", "y"])
+        return fast_rows([{feature["name"]: v} for v in values], Columns.of(contract))
+
+    assert one({"name": "a"}, [1, 2.5]).tolist() == [[1.0], [2.5]]
+    assert one(
+        {"name": "c", "type": "category", "categories": ["p", "q"]}, ["q", "p"]
+    ).tolist() == [
+        [1.0],
+        [0.0],
+    ]
+    assert one({"name": "b", "type": "bool"}, [True]).tolist() == [[1.0]]
+    assert one({"name": "a"}, [10**400]) is None
+    assert one({"name": "a"}, [True]) is None
+    assert one({"name": "a"}, [float("nan")]) is None
+
+
+def test_fast_rows_of_a_plain_contract_keeps_rows_and_feature_order() -> None:
+    contract = numeric_contract("d", ["a", "b", "c"], ["x", "y"], "t")
+    records = [{"c": 3, "a": 1.5, "b": -2}, {"a": 4.0, "b": 5.0, "c": 6.0}]
+    rows = fast_rows(records, Columns.of(contract))
+    assert rows is not None and rows.dtype == np.float64
+    assert rows.tolist() == [[1.5, -2.0, 3.0], [4.0, 5.0, 6.0]]
+    assert fast_rows([{"a": 1, "b": 2, "c": 10**400}], Columns.of(contract)) is None
+    assert fast_rows([{"a": 1, "b": 2, "c": None}], Columns.of(contract)) is None
+    assert fast_rows([{"a": 1, "b": 2, "c": "3"}], Columns.of(contract)) is None

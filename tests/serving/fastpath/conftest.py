@@ -1,5 +1,6 @@
-"""Real fitted pipelines of the shapes training builds for tables with categories and gaps:
-penguins, and a generated table (int, float, bool, categories, gaps), with their contracts."""
+"""Real fitted pipelines of the shapes training builds: Iris's data, and for tables with
+categories and gaps, penguins and a generated table (int, float, bool, categories, gaps),
+with their contracts."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from petalflow.core.codec import RowCodec
 from petalflow.core.contract import ModelContract
 from petalflow.training import data
 from petalflow.training.config import TrainConfig
+from petalflow.training.data import load_dataset
 from petalflow.training.pipeline import build_pipeline
 
 TOLERANCE = 1e-12
@@ -112,6 +114,12 @@ def write_table(folder: Path) -> Path:
     path = folder / "contract.yaml"
     path.write_text(yaml.safe_dump(contract, allow_unicode=True))
     return path
+
+
+@pytest.fixture(scope="session")
+def iris() -> tuple[pd.DataFrame, pd.Series]:
+    """Iris's features and species, as training loads them."""
+    return load_dataset()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from petalflow.core.contract import numeric_contract
 from petalflow.serving.fastpath import (
     ScalerPreprocessor,
     WalkingForestFastPath,
@@ -21,24 +20,16 @@ from petalflow.serving.fastpath import (
 from petalflow.serving.fastpath import forest as forest_module
 from petalflow.serving.fastpath import trees as trees_module
 from petalflow.serving.fastpath.trees import compile_walk
-from petalflow.training.data import FEATURE_NAMES, load_dataset
+from petalflow.training.data import load_dataset
 from tests.serving.fastpath.conftest import TOLERANCE
+from tests.serving.fastpath.iris import NAMES, SMALL_CONTRACT, fit_iris
 
-NAMES = list(FEATURE_NAMES)
 IRIS = load_dataset()
-CONTRACT = numeric_contract(
-    "iris",
-    NAMES,
-    ["setosa", "versicolor", "virginica"],
-    "species",
-    {"gt": 0, "le": 100},
-    verification_rows=IRIS[0].to_numpy()[::5].tolist(),
-)
 
 
 def _iris_forest(**params: object) -> Pipeline:
     forest = RandomForestClassifier(random_state=0, **params)  # type: ignore[arg-type]
-    return Pipeline([("scaler", StandardScaler()), ("classifier", forest)]).fit(*IRIS)
+    return fit_iris(IRIS, StandardScaler(), forest)
 
 
 def _walk(pipeline: Pipeline) -> WalkingForestFastPath:
@@ -55,7 +46,7 @@ def test_walking_forest_matches_sklearn_on_random_and_split_rows(
     pipeline = _iris_forest(n_estimators=n_estimators, max_depth=max_depth)
     fast = _walk(pipeline)
     assert fast.n_trees == n_estimators
-    X = verification_inputs(pipeline, CONTRACT)  # random rows, and rows at float32 splits
+    X = verification_inputs(pipeline, SMALL_CONTRACT)  # random rows, and rows at float32 splits
     X = np.concatenate([X, 100.0 - np.random.default_rng(1).uniform(0, 100, size=(2500, 4))])
     expected = pipeline.predict_proba(pd.DataFrame(X, columns=NAMES))
     assert np.abs(fast.predict_many(X) - expected).max() <= TOLERANCE  # over several chunks
@@ -65,10 +56,10 @@ def test_walking_forest_matches_sklearn_on_random_and_split_rows(
 
 def test_walking_forest_agrees_with_the_lookup_tables_bit_for_bit() -> None:
     pipeline = _iris_forest(n_estimators=30)
-    walk, tables = _walk(pipeline), build_verified_fast_path(pipeline, CONTRACT)
+    walk, tables = _walk(pipeline), build_verified_fast_path(pipeline, SMALL_CONTRACT)
     assert tables is not None
     assert not isinstance(tables, WalkingForestFastPath)
-    X = verification_inputs(pipeline, CONTRACT)
+    X = verification_inputs(pipeline, SMALL_CONTRACT)
     assert np.array_equal(walk.predict_many(X), tables.predict_many(X))
     for row in X[::11].tolist():
         assert walk.predict_one(row) == tables.predict_one(row)

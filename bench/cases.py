@@ -1,0 +1,148 @@
+"""The benchmark's cases: each trained model, the servers started for it, what is driven.
+
+An Iris model gets every measurement (cold starts, wrk rounds against mlflow and the
+floor, log-off cells, the paired logging-cost rounds, the latency client). A penguins
+model (issue #13) gets the throughput cells against mlflow only, with penguins rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import servers
+from bench.loadgen import BenchError
+from bench.payloads import PENGUINS, write_bodies
+from bench.suite import (
+    SINGLE,
+    Latency,
+    Plan,
+    Summary,
+    case_name,
+    check_servers,
+    cold_starts,
+    latency_runs,
+    paired_ratios,
+    run_rounds,
+    scenarios,
+)
+
+COST_SECONDS = 2
+
+
+@dataclass
+class Results:
+    """Everything measured, over all models."""
+
+    summaries: list[Summary] = field(default_factory=list)
+    cold: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    costs: dict[str, list[float]] = field(default_factory=dict)
+    latencies: list[Latency] = field(default_factory=list)
+
+
+def bench_model(
+    model: servers.Trained,
+    work: Path,
+    plan: Plan,
+    bodies: dict[str, Path],
+    args: argparse.Namespace,
+    results: Results,
+) -> None:
+    """Start petalflow (log on and off), mlflow and the floor; drive them; stop them."""
+    running: dict[str, servers.Server] = {}
+
+    def start(key: str, spec: servers.ServerSpec) -> None:
+        running[key] = servers.Server(spec, work / "logs" / f"{model.name}-{spec.name}.log")
+
+    try:
+        start("pf", servers.petalflow_spec(work, model))  # started together, awaited in turn
+        start("pf_nolog", servers.petalflow_spec(work, model, prediction_log=False))
+        start("mlflow", servers.mlflow_spec(work, model))
+        running["pf"].wait_healthy()
+        status, body = servers.post(running["pf"].url + "/predict", bodies["predict"].read_bytes())
+        if status != 200:
+            raise BenchError(f"petalflow /predict answered {status}: {body[:300]!r}")
+        floor_body = work / f"floor-{model.name}.json"
+        floor_body.write_bytes(body)  # a real response: the floor returns the same bytes
+        start("floor", servers.floor_spec(work, floor_body))
+        for server in running.values():
+            server.wait_healthy()
+        conns = args.connections
+        groups = scenarios(model.name, conns)
+        check_servers(running, bodies, [cell for group in groups for cell in group])
+        results.summaries += run_rounds(plan, running, bodies, groups)
+        cells = [c for group in groups for c in group if c.test == SINGLE]
+        pf, nolog = (
+            next(c for c in cells if c.key == key and c.connections == max(conns))
+            for key in ("pf", "pf_nolog")
+        )
+        results.costs[model.name] = paired_ratios(
+            plan, running, bodies, (pf, nolog), args.cost_rounds, COST_SECONDS
+        )
+        results.latencies += latency_runs(
+            running,
+            bodies,
+            model.name,
+            args.latency_connections,
+            args.latency_seconds,
+            plan.raw_dir,
+        )
+    finally:
+        for server in reversed(running.values()):
+            server.stop()
+
+
+def bench_penguins(
+    model: servers.Trained,
+    work: Path,
+    plan: Plan,
+    bodies: dict[str, Path],
+    args: argparse.Namespace,
+    results: Results,
+) -> None:
+    """The penguins case: petalflow (log on) and mlflow on the same model, penguins rows;
+    throughput cells only (no floor, log-off, cost pairs, latency or cold starts)."""
+    running: dict[str, servers.Server] = {}
+    try:
+        for key, spec in (
+            ("pf", servers.petalflow_spec(work, model)),
+            ("mlflow", servers.mlflow_spec(work, model)),
+        ):
+            log = work / "logs" / f"{model.name}-{spec.name}.log"
+            running[key] = servers.Server(spec, log)
+        for server in running.values():
+            server.wait_healthy()
+        groups = scenarios(model.name, args.connections, PENGUINS, full=False)
+        check_servers(running, bodies, [cell for group in groups for cell in group])
+        results.summaries += run_rounds(plan, running, bodies, groups)
+    finally:
+        for server in reversed(running.values()):
+            server.stop()
+
+
+def train_case(work: Path, dataset: str, name: str, args: argparse.Namespace) -> servers.Trained:
+    extra = ("--model", "rf", "--n-estimators", str(args.rf_trees)) if name == "rf" else ()
+    case = case_name(dataset, name)
+    print(f"training {case} ...", flush=True)
+    return servers.train(work, case, *extra, "--dataset", dataset)
+
+
+def measure(args: argparse.Namespace, wrk: str, work: Path) -> Results:
+    plan = Plan(wrk, args.rounds, args.duration, args.warmup, args.raw_dir)
+    bodies = write_bodies(work / "bodies", penguins="penguins" in args.datasets)
+    (work / "logs").mkdir()
+    results = Results()
+    for dataset in args.datasets:
+        for name in args.models:
+            model = train_case(work, dataset, name, args)
+            if dataset == "penguins":
+                print(f"benchmarking {model.name} ...", flush=True)
+                bench_penguins(model, work, plan, bodies, args, results)
+                continue
+            print(f"cold starts of {name} ({args.cold_starts} each) ...", flush=True)
+            specs = [servers.petalflow_spec(work, model), servers.mlflow_spec(work, model)]
+            results.cold[name] = cold_starts(specs, work / "logs" / name, args.cold_starts)
+            print(f"benchmarking {name} ...", flush=True)
+            bench_model(model, work, plan, bodies, args, results)
+    return results
