@@ -96,3 +96,26 @@ def test_mlproject_promotion_entry_points_mirror_their_flags(command: str) -> No
             assert "default" not in parameter
             continue
         assert parameter["default"] == ("none" if default is None else default), name
+
+
+def test_mlproject_monitor_entry_point_mirrors_the_monitor_flags(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pathlib import Path
+
+    from petalflow.monitoring.report import build_parser
+
+    for var in ("PREDICTION_LOG", "ARTIFACTS_DIR", "DRIFT_WINDOW", "DRIFT_MIN_SAMPLES"):
+        monkeypatch.delenv(var, raising=False)
+    spec = yaml.safe_load((ROOT / "MLproject").read_text())["entry_points"]["monitor"]
+    parser = build_parser()
+    dests = {a.dest for a in parser._actions if a.dest not in ("help", "json")}
+    assert set(spec["parameters"]) == dests
+    assert spec["command"].startswith("python -m petalflow monitor")
+    for name, parameter in spec["parameters"].items():
+        assert f"--{name.replace('_', '-')} {{{name}}}" in spec["command"]
+        action = next(a for a in parser._actions if a.dest == name)
+        parsed = action.type(str(parameter["default"])) if action.type else parameter["default"]
+        default = parser.get_default(name)
+        assert parsed == default, name
+        assert isinstance(default, (str, int, Path)) or default is None

@@ -115,20 +115,25 @@ class _Search:
         )
         self.study = open_study(config)
         self.lock = threading.Lock()
+        self.stopped = False
 
     def run(self) -> optuna.Study:
+        """Run the trials (this thread and ``jobs - 1`` others); the study."""
         workers = [threading.Thread(target=self._work) for _ in range(self.config.jobs - 1)]
         for worker in workers:
             worker.start()
-        self._work()
-        for worker in workers:
-            worker.join()
+        try:
+            self._work()
+        finally:  # a SIGTERM (SystemExit here) stops the other threads after their trial
+            self.stopped = True
+            for worker in workers:
+                worker.join()
         return self.study
 
     def _next(self) -> optuna.Trial | None:
         """A new trial, or None once the study holds ``--trials`` (other processes' too)."""
         with self.lock:
-            if len(self.study.get_trials(deepcopy=False)) >= self.config.trials:
+            if self.stopped or len(self.study.get_trials(deepcopy=False)) >= self.config.trials:
                 return None
             trial = self.study.ask()
         if trial.number >= self.config.trials:  # another process asked first: not run
