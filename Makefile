@@ -10,7 +10,7 @@ ARTIFACTS_DIR ?= artifacts
 # Dockerfile's CMD and the documented commands use the same flags (a test checks).
 UVICORN_LIMITS := --http serve:HttpProtocol --limit-concurrency 1000 --timeout-keep-alive 5 --timeout-graceful-shutdown 5
 
-.PHONY: install tools lint format test test-fast train serve check-port run ui bench bench-scale monitor clean
+.PHONY: install tools lint format test test-fast train serve check-port run ui bench bench-scale bench-tuning monitor clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -30,10 +30,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 # wrk drives the benchmark and its smoke test; chromium renders /docs and /redoc in the docs
-# test (tests/e2e/test_docs_page.py). Both from Debian's packages, installed as root.
+# test (tests/e2e/test_docs_page.py); postgresql's server (initdb, pg_ctl; not on PATH in
+# Debian) backs the shared-study test of tune (tests/e2e/test_tuning_e2e.py). All from
+# Debian's packages, installed as root.
 TOOLS := wrk chromium
 tools:
 	@missing=""; for tool in $(TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	{ command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "==> installing$$missing (apt-get)"; \
@@ -82,6 +85,10 @@ ui: $(STAMP)
 
 bench: $(STAMP) tools
 	$(PY) bench/run.py
+
+# tune (50 trials, logreg, 5-fold CV, Iris and penguins) beside Optuna's MLflowCallback recipe.
+bench-tuning: $(STAMP)
+	$(PY) bench/tuning.py
 
 # Issue #13's scale check: a generated 1,000,000-row CSV trained by train.py beside a plain
 # pandas + scikit-learn script (wall time, peak RSS) and a 100,000-row drift check; writes

@@ -1,4 +1,5 @@
-"""`python -m petalflow <command>`: `contract infer DATA.csv --target COL`, and `monitor`.
+"""`python -m petalflow <command>`: `contract infer DATA.csv --target COL`, `tune`,
+`promote`, `rollback` and `monitor`.
 
 Each command mirrors an MLproject entry point with the same parameters and defaults.
 """
@@ -6,6 +7,7 @@ Each command mirrors an MLproject entry point with the same parameters and defau
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -57,7 +59,23 @@ def contract_infer(argv: list[str]) -> int:
     return 0
 
 
-USAGE = "usage: python -m petalflow {contract infer DATA.csv --target COL | monitor ...}"
+USAGE = (
+    "usage: python -m petalflow {contract infer DATA.csv --target COL | tune ... | "
+    "promote --model-name NAME ... | rollback --model-name NAME | monitor ...}"
+)
+
+
+def _import_training() -> None:
+    """Import what a tune imports with the cyclic collector off, then freeze those objects
+    (as train.py's cli does): later collections skip the millions MLflow creates."""
+    gc.disable()
+    try:
+        import skops.io  # noqa: F401
+
+        import petalflow.training.tuning  # noqa: F401
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:2] == ["contract", "infer"]:
         return contract_infer(args[2:])
+    if args[:1] == ["tune"]:
+        _import_training()
+        from petalflow.training.tune_command import tune_main
+
+        return tune_main(args[1:])
+    if args[:1] in (["promote"], ["rollback"]):
+        from petalflow.training.promotion_command import promotion_main
+
+        return promotion_main(args[0], args[1:])
     if args[:1] == ["monitor"]:
         from petalflow.monitoring.report import main as monitor
 

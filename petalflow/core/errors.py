@@ -90,6 +90,14 @@ class TrackingError(PetalflowError):
     """The MLflow tracking store could not be reached or refused a write."""
 
 
+class TuningError(PetalflowError):
+    """A search that could not give a model (no trial completed)."""
+
+
+class PromotionError(PetalflowError):
+    """A promotion or rollback that cannot be decided as asked (exit status 2)."""
+
+
 class ModelLoadError(PetalflowError):
     """No loadable model at the configured source."""
 

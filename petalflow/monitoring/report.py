@@ -33,6 +33,11 @@ from petalflow.observability.logs import configure_logging
 logger = logging.getLogger(__name__)
 
 
+def _optional(value: str) -> str | None:
+    """'none' (MLproject's spelling of unset) or blank -> None."""
+    return None if value.strip().lower() in ("", "none", "null") else value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI; defaults follow the server's environment variables."""
     try:
@@ -47,12 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--model-version",
+        type=_optional,
         default=None,
         help="the model version (MLflow run id) to judge; default: the one that served the "
         "newest logged prediction",
     )
     p.add_argument(
         "--model-uri",
+        type=_optional,
         default=None,
         help="judge the model this MLflow URI names (its training run) instead",
     )

@@ -82,10 +82,20 @@ def preprocessor(features: Sequence[FeatureSpec]) -> ColumnTransformer:
 def build_pipeline(config: TrainConfig, features: Sequence[FeatureSpec] | None = None) -> Pipeline:
     """An unfitted pipeline for ``config.model``: Iris's shape when ``features`` is None
     or all numbers that are never missing, else the ColumnTransformer one."""
-    classifier = build_classifier(config)
+    return assemble(build_classifier(config), features)
+
+
+def assemble(classifier: ClassifierMixin, features: Sequence[FeatureSpec] | None) -> Pipeline:
+    """``classifier`` behind the preprocessing that ``features`` need (see the module)."""
+    return Pipeline([preprocessing(features), ("classifier", classifier)])
+
+
+def preprocessing(features: Sequence[FeatureSpec] | None) -> tuple[str, Any]:
+    """The unfitted preprocessing step, (name, transformer), that ``features`` need: it
+    does not depend on the classifier or its hyperparameters."""
     if features is None or all(f.numeric and not f.nullable for f in features):
-        return Pipeline([("scaler", StandardScaler()), ("classifier", classifier)])
-    return Pipeline([("preprocess", preprocessor(features)), ("classifier", classifier)])
+        return ("scaler", StandardScaler())
+    return ("preprocess", preprocessor(features))
 
 
 def hyperparameters(config: TrainConfig) -> dict[str, object]:

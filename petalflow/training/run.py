@@ -1,37 +1,35 @@
-"""The training stage: data -> pipeline -> metrics -> artifacts + one MLflow run."""
+"""The training stage: data -> pipeline -> metrics -> artifacts + one MLflow run.
+
+``train`` serves train.py; ``train_with`` serves any command whose run must do more before
+its model is fitted (tune runs its study there), through a ``plan`` that returns the
+``Recipe`` to fit: the same artifacts, run contents and model whoever asks.
+"""
 
 from __future__ import annotations
 
 import logging
-import platform
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import joblib
 import mlflow
-import numpy as np
-import sklearn
 from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
-from mlflow.models import ModelSignature, infer_signature
-from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
-from mlflow.types import ColSpec, Schema
 from sklearn.pipeline import Pipeline
 
 from petalflow.core import artifacts, reference
 from petalflow.core.contract import ModelContract
 from petalflow.core.errors import TrackingError
-from petalflow.training import data, tracking
+from petalflow.training import data, diagnostics, figures, mlflow_model, tracking
 from petalflow.training import evaluation as metrics
 from petalflow.training.config import PROJECT_ROOT, TrainConfig
-from petalflow.training.pipeline import SKOPS_TRUSTED_TYPES, build_pipeline, hyperparameters
+from petalflow.training.pipeline import build_pipeline, hyperparameters
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +45,26 @@ class TrainingResult:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """What one training fits and records: train.py's flags, or tune's best trial."""
+
+    pipeline: Pipeline  # unfitted
+    params: dict[str, Any]  # params.json, and the run's params
+    name: str  # the run's name
+    summary: str  # the model and its hyperparameters, for the log
+    split: str  # how the rows were split, for the run's description
+    seed: int
+    artifacts_dir: str
+    register_model: str | None = None
+    alias: str | None = None
+    extra_metrics: dict[str, float] = field(default_factory=dict)  # beside the test scores
+
+
+# A plan turns the open run into the recipe to fit (tune searches first, in that run).
+Plan = Callable[[MlflowClient, Run], Recipe]
+
+
+@dataclass(frozen=True)
 class _Fitted:
     """The fitted pipeline and what is derived from it."""
 
@@ -56,38 +74,48 @@ class _Fitted:
     contract: ModelContract
 
 
-def _pip_requirements() -> list[str]:
-    # Explicit pins: MLflow's own inference costs ~8 s and guesses.
-    import pandas
-    import skops
-
-    return [
-        f"mlflow=={mlflow.__version__}",
-        f"scikit-learn=={sklearn.__version__}",
-        f"numpy=={np.__version__}",
-        f"pandas=={pandas.__version__}",
-        f"skops=={skops.__version__}",
-    ]
-
-
-def versions() -> dict[str, str]:
-    """Library versions recorded in model_info.json."""
-    return {
-        "python": platform.python_version(),
-        "scikit-learn": sklearn.__version__,
-        "mlflow": mlflow.__version__,
-        "numpy": np.__version__,
-    }
+def recipe_for(config: TrainConfig, dataset: data.Dataset) -> Recipe:
+    """train.py's recipe: the flags' model, named after its main hyperparameters."""
+    shown = hyperparameters(config)
+    named = {"C": config.C} if config.model == "logreg" else shown
+    return Recipe(
+        pipeline=build_pipeline(config, dataset.features),
+        params=config.params(),
+        name=diagnostics.run_name(config.model, named, config.seed),
+        summary=f"model={config.model} hyperparameters={shown}",
+        split=f"stratified, test size {config.test_size}, seed {config.seed}",
+        seed=config.seed,
+        artifacts_dir=config.artifacts_dir,
+        register_model=config.register_model,
+        alias=config.alias,
+    )
 
 
 def train(config: TrainConfig, dataset: data.Dataset, root: Path = PROJECT_ROOT) -> TrainingResult:
     """Train on ``dataset`` (loaded and split once, by the caller), evaluate, log one
     MLflow run and publish the artifacts atomically."""
+    return train_with(
+        config.experiment_name,
+        config.artifacts_dir,
+        dataset,
+        lambda _client, _run: recipe_for(config, dataset),
+        root,
+    )
+
+
+def train_with(
+    experiment_name: str, artifacts_dir: str, dataset: data.Dataset, plan: Plan, root: Path
+) -> TrainingResult:
+    """One run in ``experiment_name``: ``plan`` (in the run), then fit, evaluate, log and
+    publish ``artifacts_dir``; TrackingError if the store or the folder fails."""
     uri = tracking.resolve_tracking_uri(root)
     client = tracking.connect(uri)
-    target = Path(config.artifacts_dir)
+    target = Path(artifacts_dir)
     try:
-        scores, info = _train_and_log(config, dataset, client, uri, root)
+        # The run is the outer context: a failure while publishing still marks it FAILED.
+        with tracking.training_run(client, experiment_name, uri) as run:
+            recipe = plan(client, run)
+            scores, info = _publish(client, run, uri, recipe, dataset, root)
     except (MlflowException, OSError) as exc:
         # By now the run is marked FAILED and the staging folder is gone.
         raise TrackingError(
@@ -98,40 +126,37 @@ def train(config: TrainConfig, dataset: data.Dataset, root: Path = PROJECT_ROOT)
     return TrainingResult(info["run_id"], target.resolve(), scores, info)
 
 
-def _train_and_log(
-    config: TrainConfig, dataset: data.Dataset, client: MlflowClient, uri: str, root: Path
+def _publish(
+    client: MlflowClient, run: Run, uri: str, recipe: Recipe, dataset: data.Dataset, root: Path
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    # The run is the outer context: a failure while publishing still marks it FAILED.
-    with tracking.training_run(client, config.experiment_name, uri) as run:
-        with artifacts.staged_directory(Path(config.artifacts_dir)) as staging:
-            fitted = _fit(config, dataset)
-            _write_artifacts(config, dataset, fitted, staging)
-            _log_run(client, run, config, dataset, fitted, root)
-            info = _log_model_and_info(client, run, uri, config, fitted, dataset, staging)
-        # Last: an alias never points at a run whose artifacts did not all land.
-        if info["registered_model"]:
-            tracking.move_alias(client, info["registered_model"])
+    with artifacts.staged_directory(Path(recipe.artifacts_dir)) as staging:
+        fitted = _fit(recipe, dataset)
+        _write_artifacts(recipe, dataset, fitted, staging)
+        _log_run(client, run, recipe, dataset, fitted, root)
+        info = _log_model_and_info(client, run, uri, recipe, fitted, dataset, staging)
+    # Last: an alias never points at a run whose artifacts did not all land.
+    if info["registered_model"]:
+        tracking.move_alias(client, info["registered_model"])
     return fitted.scores, info
 
 
-def _fit(config: TrainConfig, dataset: data.Dataset) -> _Fitted:
+def _fit(recipe: Recipe, dataset: data.Dataset) -> _Fitted:
     split = dataset.split
-    pipeline = build_pipeline(config, dataset.features).fit(split.X_train, split.y_train)
+    pipeline = recipe.pipeline.fit(split.X_train, split.y_train)
     scores = metrics.evaluate(pipeline, split.X_test, split.y_test, dataset.positive_class)
+    scores.update(recipe.extra_metrics)
     matrix = metrics.confusion(pipeline, split.X_test, split.y_test)
-    logger.info("model=%s hyperparameters=%s", config.model, hyperparameters(config))
+    logger.info("%s", recipe.summary)
     logger.info("accuracy=%.4f f1_macro=%.4f", scores["accuracy"], scores["f1_macro"])
     contract = data.model_contract(dataset, pipeline.classes_)
     return _Fitted(pipeline, scores, matrix, contract)
 
 
-def _write_artifacts(
-    config: TrainConfig, dataset: data.Dataset, fitted: _Fitted, staging: Path
-) -> None:
+def _write_artifacts(recipe: Recipe, dataset: data.Dataset, fitted: _Fitted, staging: Path) -> None:
     """Every artifact but model_info.json (which needs the run's model URI)."""
     joblib.dump(fitted.pipeline, staging / artifacts.MODEL_FILE)
     artifacts.write_json(staging / artifacts.METRICS_FILE, fitted.scores)
-    artifacts.write_json(staging / artifacts.PARAMS_FILE, config.params())
+    artifacts.write_json(staging / artifacts.PARAMS_FILE, recipe.params)
     artifacts.write_json(staging / artifacts.CONFUSION_FILE, fitted.matrix)
     artifacts.write_json(
         staging / artifacts.REFERENCE_FILE,
@@ -140,93 +165,69 @@ def _write_artifacts(
     artifacts.write_json(staging / artifacts.CONTRACT_FILE, fitted.contract.to_json())
 
 
+def _tags(recipe: Recipe, dataset: data.Dataset, fitted: _Fitted, root: Path) -> dict[str, str]:
+    """The data set's tags, the git commit, and the run's name and description."""
+    commit = tracking.git_commit(root)
+    split = dataset.split
+    note = diagnostics.description(
+        dataset.name,
+        (len(split.y_train), len(split.y_test)),
+        len(dataset.features),
+        recipe.split,
+        fitted.scores,
+    )
+    return {
+        "dataset": dataset.name,
+        "dataset_sha256": data.dataset_sha256(dataset.X, dataset.y),
+        **({"git_commit": commit} if commit else {}),
+        "mlflow.runName": recipe.name,
+        "mlflow.note.content": note,
+    }
+
+
 def _log_run(
     client: MlflowClient,
     run: Run,
-    config: TrainConfig,
+    recipe: Recipe,
     dataset: data.Dataset,
     fitted: _Fitted,
     root: Path,
 ) -> None:
-    """Params, metrics, tags, the data set input and the confusion-matrix figure."""
-    tracking.log_params_once(client, run.info.run_id, config.params())
+    """Params, metrics, tags, the data set input, and the figures and reports."""
+    tracking.log_params_once(client, run.info.run_id, recipe.params)
     mlflow.log_metrics(fitted.scores)
-    commit = tracking.git_commit(root)
-    mlflow.set_tags(
-        {
-            "dataset": dataset.name,
-            "dataset_sha256": data.dataset_sha256(dataset.X, dataset.y),
-            **({"git_commit": commit} if commit else {}),
-        }
-    )
+    mlflow.set_tags(_tags(recipe, dataset, fitted, root))
     table = dataset.X.assign(**{dataset.target: dataset.y})
     mlflow.log_input(
         from_pandas(table, name=dataset.name, targets=dataset.target),
         context="training",
     )
-    mlflow.log_figure(metrics.confusion_figure(fitted.matrix), "confusion_matrix.png")
-
-
-@contextmanager
-def _skip_requirement_mismatch_check() -> Iterator[None]:
-    """MLflow checks the model's pip requirements against the installed packages by
-    reading every installed distribution's file list (~0.5 s). The requirements are
-    the running versions (``_pip_requirements``), so that check cannot find a mismatch."""
-    import mlflow.pyfunc
-    import mlflow.utils.environment
-
-    with ExitStack() as stack:
-        for module in (mlflow.utils.environment, mlflow.pyfunc):
-            if hasattr(module, "warn_dependency_requirement_mismatches"):
-                stack.enter_context(
-                    mock.patch.object(
-                        module, "warn_dependency_requirement_mismatches", lambda _reqs: None
-                    )
-                )
-        yield
-
-
-def signature(contract: ModelContract, pipeline: Pipeline, example: Any) -> ModelSignature:
-    """Inputs from the contract (numbers as double, categories as string, nullable ->
-    not required); the output inferred from the prediction of ``example``."""
-    inputs = Schema(
-        [
-            ColSpec("double" if f.numeric else "string", f.name, required=not f.nullable)
-            for f in contract.features
-        ]
-    )
-    outputs = infer_signature(example, pipeline.predict(example)).outputs
-    return ModelSignature(inputs=inputs, outputs=outputs)
-
-
-def _log_model(pipeline: Pipeline, example: Any, contract: ModelContract) -> ModelInfo:
-    """The MLflow model: skops format, input example, contract signature, pinned pip."""
-    with _skip_requirement_mismatch_check():
-        return mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            input_example=example,
-            signature=signature(contract, pipeline, example),
-            pip_requirements=_pip_requirements(),
-            serialization_format="skops",
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+    split = dataset.split
+    test = diagnostics.TestSplit(split.X_test, split.y_test, dataset.positive_class, recipe.seed)
+    with tempfile.TemporaryDirectory(prefix="petalflow-evaluation-") as folder:
+        diagnostics.write_evaluation(fitted.pipeline, test, Path(folder) / "evaluation")
+        counts = fitted.matrix
+        figures.save_png(
+            figures.confusion_figure(counts["labels"], counts["matrix"], normalized=False),
+            Path(folder) / "confusion_matrix.png",
         )
+        mlflow.log_artifacts(folder)
 
 
 def _log_model_and_info(
     client: MlflowClient,
     run: Run,
     uri: str,
-    config: TrainConfig,
+    recipe: Recipe,
     fitted: _Fitted,
     dataset: data.Dataset,
     staging: Path,
 ) -> dict[str, Any]:
     """Log (and register) the model, write model_info.json, log every JSON artifact."""
-    logged = _log_model(fitted.pipeline, dataset.split.X_train.head(5), fitted.contract)
+    logged = mlflow_model.log_model(fitted.pipeline, dataset.split.X_train.head(5), fitted.contract)
     registered = (
-        tracking.register(client, logged.model_uri, config.register_model, config.alias)
-        if config.register_model
+        tracking.register(client, logged.model_uri, recipe.register_model, recipe.alias)
+        if recipe.register_model
         else None
     )
     info = {
@@ -238,7 +239,7 @@ def _log_model_and_info(
         "sha256": artifacts.sha256_file(staging / artifacts.MODEL_FILE),
         "feature_names": fitted.contract.feature_names,
         "class_names": list(fitted.contract.classes),
-        "versions": versions(),
+        "versions": mlflow_model.versions(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     artifacts.write_json(staging / artifacts.MODEL_INFO_FILE, info)

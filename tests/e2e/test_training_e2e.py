@@ -155,6 +155,27 @@ def test_same_arguments_in_separate_processes_give_identical_artifacts(
     assert info1["sha256"] == info2["sha256"]
 
 
+def _run_files(artifacts_dir: Path) -> dict[str, bytes]:
+    """The files logged to the run of ``artifacts_dir``, from its store's mlruns/."""
+    info = json.loads((artifacts_dir / "model_info.json").read_text())
+    root = artifacts_dir.parent / "mlruns" / info["experiment_id"] / info["run_id"] / "artifacts"
+    folder = root / "evaluation"
+    return {
+        p.name: p.read_bytes() for p in [root / "confusion_matrix.png", *sorted(folder.iterdir())]
+    }
+
+
+@pytest.mark.parametrize("model", list(CASES))
+def test_same_arguments_in_separate_processes_draw_identical_plots_and_reports(
+    model: str, trainings: dict[tuple[str, str, int], Path]
+) -> None:
+    from petalflow.training import diagnostics
+
+    first, second = (_run_files(trainings[model, "42", r]) for r in (1, 2))
+    assert set(first) == {"confusion_matrix.png", *diagnostics.PLOTS, *diagnostics.REPORTS}
+    assert first == second
+
+
 def test_another_seed_changes_the_split_and_the_model(
     trainings: dict[tuple[str, str, int], Path],
 ) -> None:

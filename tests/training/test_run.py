@@ -375,13 +375,52 @@ def test_cli_trains_with_the_collector_back_on(
 def test_logged_model_pins_the_running_versions(trained: Path, client: MlflowClient) -> None:
     import mlflow.utils.environment as environment
 
-    from petalflow.training import run
+    from petalflow.training import mlflow_model
 
     info = json.loads((trained / "model_info.json").read_text())
     requirements = Path(mlflow.pyfunc.get_model_dependencies(info["model_uri"])).read_text()
-    assert requirements.split() == run._pip_requirements()
+    assert requirements.split() == mlflow_model.pip_requirements()
     # MLflow's own check of those pins is skipped only while the model is logged.
     before = environment.warn_dependency_requirement_mismatches
-    with run._skip_requirement_mismatch_check():
+    with mlflow_model.skip_requirement_mismatch_check():
         assert environment.warn_dependency_requirement_mismatches is not before
     assert environment.warn_dependency_requirement_mismatches is before
+
+
+def test_train_run_holds_the_evaluation_plots_reports_name_and_description(
+    trained: Path, client: MlflowClient, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from petalflow.training import diagnostics
+
+    info = json.loads((trained / "model_info.json").read_text())
+    run = client.get_run(info["run_id"])
+    assert run.info.run_name == "logreg-C1.0-seed42"
+    note = run.data.tags["mlflow.note.content"]
+    scores = json.loads((trained / "metrics.json").read_text())
+    assert "iris: 150 rows, 4 features" in note
+    assert "test size 0.2, seed 42: 120 training rows, 30 test rows" in note
+    assert f"accuracy {scores['accuracy']:.4f}" in note
+    logged = {f.path for f in client.list_artifacts(info["run_id"], "evaluation")}
+    names = {*diagnostics.PLOTS, *diagnostics.REPORTS}
+    assert logged == {f"evaluation/{n}" for n in names}
+    folder = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=info["run_id"], artifact_path="evaluation", dst_path=str(tmp_path)
+        )
+    )
+    for name in diagnostics.PLOTS:
+        assert (folder / name).stat().st_size > 5000, name
+        with Image.open(folder / name) as image:
+            image.verify()
+    report = json.loads((folder / "classification_report.json").read_text())
+    assert report["accuracy"] == pytest.approx(scores["accuracy"])
+    assert report["macro avg"]["f1-score"] == pytest.approx(scores["f1_macro"])
+
+
+def test_train_run_name_of_a_forest_names_its_trees_and_depth(
+    trained_rf: Path, client: MlflowClient
+) -> None:
+    info = json.loads((trained_rf / "model_info.json").read_text())
+    assert client.get_run(info["run_id"]).info.run_name == "rf-n_estimators30-max_depthnone-seed42"

@@ -98,6 +98,28 @@ def labelled(
     return [(str(t), str(p)) for t, p in conn.execute(sql, (*params, limit))]
 
 
+def labelled_rows(conn: sqlite3.Connection, limit: int) -> tuple[np.ndarray, list[str]]:
+    """The encoded features and true labels of the newest ``limit`` labelled rows, of any
+    model version, newest first: what another model can be scored on. Rows of the newest
+    row's width only (older ones belong to a model with other features)."""
+    sql = (
+        "SELECT p.features, f.row_index, f.true_label FROM feedback AS f "
+        "JOIN predictions AS p ON p.request_id = f.request_id "
+        "ORDER BY f.labelled_at DESC, f.rowid DESC LIMIT ?"
+    )
+    rows: list[list[Any]] = []
+    labels: list[str] = []
+    for features, index, label in conn.execute(sql, (limit,)):
+        row = orjson.loads(features)[index]
+        if rows and len(row) != len(rows[0]):
+            continue
+        rows.append(row)
+        labels.append(str(label))
+    width = len(rows[0]) if rows else 0
+    # JSON null is a gap: NaN, as the codec encodes it.
+    return np.array(rows, dtype=float).reshape(len(rows), width), labels
+
+
 def latest_model_version(conn: sqlite3.Connection) -> str | None:
     """The model version of the newest logged request, None for an empty log."""
     found = conn.execute("SELECT model_version FROM predictions ORDER BY id DESC LIMIT 1")
@@ -219,6 +241,11 @@ class Reads:
         """The label predicted for a row id (``<request-id>[:<index>]``), None if not logged."""
         with self._connection() as conn:
             return predicted_label(conn, request_id)
+
+    def labelled_rows(self, limit: int) -> tuple[np.ndarray, list[str]]:
+        """Encoded features and true labels of the newest ``limit`` labelled rows."""
+        with self._connection() as conn:
+            return labelled_rows(conn, limit)
 
     def latest_model_version(self) -> str | None:
         """The model version of the newest written request, None for an empty log."""

@@ -1,0 +1,159 @@
+"""Tune speed: `python -m petalflow tune` beside Optuna's MLflowCallback recipe.
+
+    python bench/tuning.py [--trials 50] [--cv-folds 5] [--datasets iris,penguins]
+
+Both sides search logistic regression's space (C log-uniform in [0.001, 1000],
+class_weight none or balanced) with a TPE sampler seeded alike, score each trial by the same
+stratified 5-fold CV of the same non-test rows, and log every trial as a nested MLflow run
+under one parent run in a fresh sqlite store. The recipe is Optuna's documented one:
+``MLflowCallback(mlflow_kwargs={"nested": True})`` inside a parent run (fluent
+``start_run``/``log_metric``/``log_params``/``set_tags`` per trial). petalflow's tune does
+more: the final refit, its test-split evaluation, plots, artifacts and MLflow model. Each
+side is timed as a whole process (start-up and imports included), on a store created
+beforehand. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `bench` and `petalflow` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = 42
+
+
+def recipe(dataset: str, trials: int, cv_folds: int, uri: str) -> None:
+    """Optuna + MLflowCallback, nested under one parent run (the bench's other side)."""
+    import mlflow
+    import optuna
+    from optuna_integration.mlflow import MLflowCallback
+    from sklearn.model_selection import cross_val_score
+
+    from petalflow.training import cross_validation, search_space
+    from petalflow.training.data import prepare
+    from petalflow.training.pipeline import assemble
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    data = prepare(dataset, 0.2, SEED)
+    X, y = data.split.X_train, data.split.y_train
+    folds = cross_validation.folds(y, cv_folds, SEED, 0.2)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {
+            "C": trial.suggest_float("C", 1e-3, 1e3, log=True),
+            "class_weight": trial.suggest_categorical("class_weight", ["none", "balanced"]),
+        }
+        model = assemble(search_space.classifier("logreg", params, SEED), data.features)
+        return float(cross_val_score(model, X, y, cv=folds, scoring="f1_macro").mean())
+
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.set_experiment(dataset)
+    callback = MLflowCallback(
+        tracking_uri=uri,
+        metric_name="cv_f1_macro",
+        create_experiment=False,
+        mlflow_kwargs={"nested": True, "experiment_id": experiment.experiment_id},
+    )
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=SEED))
+    with mlflow.start_run(experiment_id=experiment.experiment_id, run_name="recipe"):
+        study.optimize(objective, n_trials=trials, callbacks=[callback])
+        mlflow.log_params({f"best_{k}": v for k, v in study.best_params.items()})
+        mlflow.log_metric("best_cv_f1_macro", study.best_value)
+
+
+def _store(folder: Path) -> str:
+    """A fresh sqlite store, created now (its schema migrations are not timed)."""
+    from mlflow.tracking import MlflowClient
+
+    from petalflow.training.tracking import connect
+
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    connect(uri)
+    MlflowClient(uri).search_experiments()
+    return uri
+
+
+def _timed(command: list[str], uri: str, cwd: Path) -> float:
+    env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+    return elapsed
+
+
+def _children(uri: str) -> int:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids, max_results=10000)
+    return sum("mlflow.parentRunId" in r.data.tags for r in runs)
+
+
+def compare(dataset: str, trials: int, cv_folds: int) -> tuple[float, float, int, int]:
+    """(petalflow seconds, recipe seconds, child runs of each) for one data set."""
+    with tempfile.TemporaryDirectory(prefix="petalflow-bench-tune-") as tmp:
+        ours, theirs = Path(tmp) / "petalflow", Path(tmp) / "recipe"
+        ours.mkdir()
+        theirs.mkdir()
+        uri_ours, uri_theirs = _store(ours), _store(theirs)
+        flags = ["--dataset", dataset, "--trials", str(trials), "--cv-folds", str(cv_folds)]
+        ours_s = _timed(
+            [sys.executable, "-m", "petalflow", "tune", *flags, "--seed", str(SEED)],
+            uri_ours,
+            ours,
+        )
+        theirs_s = _timed(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--recipe",
+                *flags,
+                "--uri",
+                uri_theirs,
+            ],
+            uri_theirs,
+            theirs,
+        )
+        return ours_s, theirs_s, _children(uri_ours), _children(uri_theirs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The comparison (or, with --recipe, the recipe's side alone)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=int, default=50)
+    p.add_argument("--cv-folds", type=int, default=5)
+    p.add_argument("--datasets", default="iris,penguins")
+    p.add_argument("--recipe", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--dataset", help=argparse.SUPPRESS)
+    p.add_argument("--uri", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.recipe:
+        recipe(args.dataset, args.trials, args.cv_folds, args.uri)
+        return 0
+    print(f"{args.trials} trials, logreg, {args.cv_folds}-fold CV, wall time per process\n")
+    print(
+        "| data set | petalflow tune | Optuna + MLflowCallback | ratio | child runs (ours / recipe) |"
+    )
+    print("|---|---|---|---|---|")
+    for dataset in args.datasets.split(","):
+        ours, theirs, n_ours, n_theirs = compare(dataset, args.trials, args.cv_folds)
+        print(
+            f"| {dataset} | {ours:.1f} s | {theirs:.1f} s | {ours / theirs:.2f}x | "
+            f"{n_ours} / {n_theirs} |",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""What a run shows beyond its metrics: the evaluation folder, its name and description.
+
+The evaluation folder (logged to the run as ``evaluation/``) holds the test split's ROC,
+precision-recall and calibration curves, the raw and normalized confusion matrices, the
+permutation importance of each feature, and the classification report as JSON and text.
+Every file is a function of the fitted pipeline, the test split and the seed, so the same
+training writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import classification_report, confusion_matrix
+from sklearn.pipeline import Pipeline
+
+from petalflow.core import artifacts
+from petalflow.training import figures
+
+logger = logging.getLogger(__name__)
+
+EVALUATION_DIR = "evaluation"
+# Permutation importance: shuffles per feature (all predicted in one call); the score
+# whose drop it measures.
+IMPORTANCE_REPEATS = 5
+IMPORTANCE_SCORING = "f1_macro"
+PLOTS = (
+    "roc_curve.png",
+    "precision_recall_curve.png",
+    "calibration_curve.png",
+    "confusion_matrix_normalized.png",
+    "permutation_importance.png",
+)
+REPORTS = ("classification_report.json", "classification_report.txt", "permutation_importance.json")
+
+
+@dataclass(frozen=True)
+class TestSplit:
+    """The held-out rows a fitted pipeline is judged on."""
+
+    X: pd.DataFrame
+    y: pd.Series
+    positive_class: str | None
+    seed: int
+
+
+def classification_reports(y: pd.Series, predicted: np.ndarray, classes: list[str]) -> Any:
+    """scikit-learn's classification report as a dict (JSON) and as its text table."""
+    kwargs: dict[str, Any] = {"labels": classes, "zero_division": 0}
+    as_dict = classification_report(y, predicted, output_dict=True, **kwargs)
+    return as_dict, classification_report(y, predicted, digits=4, **kwargs)
+
+
+def macro_f1(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Macro F1 of each row of ``predicted`` (class codes, blocks x rows) against
+    ``truth`` (codes): scikit-learn's ``f1_score(average="macro", zero_division=0)``
+    over every class, for many predictions at once."""
+    scores = np.zeros(predicted.shape[0])
+    for code in range(n_classes):
+        is_true = truth == code
+        is_predicted = predicted == code
+        hits = (is_predicted & is_true).sum(axis=1)
+        denominator = is_predicted.sum(axis=1) + is_true.sum()
+        scores += np.divide(2 * hits, denominator, out=np.zeros(len(scores)), where=denominator > 0)
+    return scores / n_classes
+
+
+def permuted_rows(X: pd.DataFrame, rng: np.random.Generator, repeats: int) -> pd.DataFrame:
+    """``X`` stacked once per (feature, repeat), in that order, each block with that
+    feature's column shuffled: one frame, so the model predicts them all in one call."""
+    n, blocks = len(X), X.shape[1] * repeats
+    stacked: dict[str, pd.Series] = {}
+    for j, column in enumerate(X.columns):
+        source = np.tile(np.arange(n), blocks)
+        for block in range(j * repeats, (j + 1) * repeats):
+            source[block * n : (block + 1) * n] = rng.permutation(n)
+        stacked[column] = X[column].take(source).reset_index(drop=True)
+    return pd.DataFrame(stacked, columns=X.columns)
+
+
+def importances(pipeline: Pipeline, split: TestSplit) -> list[dict[str, float | str]]:
+    """Permutation importance of each input feature on the test split, largest first:
+    the mean (and std) drop in macro F1 over IMPORTANCE_REPEATS shuffles of its column."""
+    classes = [str(c) for c in pipeline.classes_]
+    codes = {c: i for i, c in enumerate(classes)}
+    truth = np.array([codes.get(str(v), -1) for v in split.y])
+    n, repeats = len(split.X), IMPORTANCE_REPEATS
+    baseline = macro_f1(truth, _codes(pipeline, split.X, codes)[None, :], len(classes))[0]
+    rows = permuted_rows(split.X, np.random.default_rng(split.seed), repeats)
+    shuffled = _codes(pipeline, rows, codes).reshape(-1, n)
+    drops = (baseline - macro_f1(truth, shuffled, len(classes))).reshape(-1, repeats)
+    found: list[dict[str, float | str]] = [
+        {"feature": str(name), "importance_mean": float(d.mean()), "importance_std": float(d.std())}
+        for name, d in zip(split.X.columns, drops, strict=True)
+    ]
+    return sorted(found, key=lambda r: (-float(r["importance_mean"]), str(r["feature"])))
+
+
+def _codes(pipeline: Pipeline, X: pd.DataFrame, codes: dict[str, int]) -> np.ndarray:
+    return np.array([codes[str(p)] for p in pipeline.predict(X)])
+
+
+def write_evaluation(pipeline: Pipeline, split: TestSplit, folder: Path) -> list[Path]:
+    """Every plot and report of ``pipeline`` on ``split`` into ``folder``; the files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    classes = [str(c) for c in pipeline.classes_]
+    proba = pipeline.predict_proba(split.X)
+    predicted = np.asarray(pipeline.classes_)[proba.argmax(axis=1)]
+    truth = [str(v) for v in split.y]
+    counts = confusion_matrix(truth, [str(p) for p in predicted], labels=classes)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    ranked = importances(pipeline, split)
+    drawn = {
+        "roc_curve.png": figures.roc_figure(truth, proba, classes, split.positive_class),
+        "precision_recall_curve.png": figures.pr_figure(
+            truth, proba, classes, split.positive_class
+        ),
+        "calibration_curve.png": figures.calibration_figure(
+            truth, proba, classes, split.positive_class
+        ),
+        "confusion_matrix_normalized.png": figures.confusion_figure(
+            classes, shares, normalized=True
+        ),
+        "permutation_importance.png": figures.importance_figure(ranked, IMPORTANCE_SCORING),
+    }
+    written = [figures.save_png(figure, folder / name) for name, figure in drawn.items()]
+    report, text = classification_reports(split.y.astype(str), predicted.astype(str), classes)
+    artifacts.write_json(folder / "classification_report.json", report)
+    (folder / "classification_report.txt").write_text(text)
+    artifacts.write_json(folder / "permutation_importance.json", ranked)
+    return [*written, *(folder / name for name in REPORTS)]
+
+
+def run_name(model: str, hyperparameters: dict[str, Any], seed: int) -> str:
+    """A descriptive run name, e.g. ``logreg-C1.0-seed42``: the model, each given
+    hyperparameter glued to its value, the seed."""
+    parts = [model]
+    for key, value in hyperparameters.items():
+        shown = "none" if value is None else (repr(value) if isinstance(value, float) else value)
+        parts.append(f"{key}{shown}")
+    return "-".join([*parts, f"seed{seed}"])
+
+
+HEADLINE = ("accuracy", "f1_macro", "log_loss", "roc_auc_ovr")
+
+
+def description(
+    dataset: str, rows: tuple[int, int], n_features: int, split: str, scores: dict[str, float]
+) -> str:
+    """The run's description (Markdown, shown on its page in ``mlflow ui``)."""
+    train_rows, test_rows = rows
+    headline = ", ".join(f"{k} {scores[k]:.4f}" for k in HEADLINE if k in scores)
+    return (
+        f"**Data set** {dataset}: {train_rows + test_rows} rows, {n_features} features.  \n"
+        f"**Split** {split}: {train_rows} training rows, {test_rows} test rows.  \n"
+        f"**Test split** {headline}.  \n"
+        f"Plots and the classification report: artifacts, folder `{EVALUATION_DIR}/`."
+    )

@@ -1,0 +1,248 @@
+"""Promote a challenger over the champion, or roll the champion back, by registry alias.
+
+Both versions are scored on data neither trained on: the test split they share (same data
+set, same rows, same seed and test size, or the comparison is refused), and the newest
+labelled predictions of a prediction log when it holds at least ``MIN_FEEDBACK``. The
+challenger wins when it is at least ``min_delta`` better on every one. The aliases move
+(``champion`` to the winner, ``previous-champion`` to the version it replaced) and the
+decision is written as tags on both versions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from petalflow.core.codec import RowCodec
+from petalflow.core.errors import DataContractError, InvalidSplitError, PromotionError, TableError
+from petalflow.training import cross_validation as cv
+from petalflow.training import data
+
+logger = logging.getLogger(__name__)
+
+PREVIOUS = "previous-champion"
+MIN_FEEDBACK = 30  # labelled predictions needed to score on the prediction log
+MAX_FEEDBACK = 5000  # the newest ones
+SPLIT_PARAMS = ("dataset", "seed", "test_size")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to compare: the registered model, its two aliases, the metric and margin."""
+
+    model_name: str
+    challenger: str = "challenger"
+    champion: str = "champion"
+    metric: str = "f1_macro"
+    min_delta: float = 0.0
+    prediction_log: Path | None = None
+
+
+@dataclass
+class Decision:
+    """The outcome: who won, on which data, with which scores."""
+
+    promoted: bool
+    challenger: str  # version
+    champion: str | None
+    scores: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data: list[str] = field(default_factory=list)
+
+    def summary(self, request: Request) -> str:
+        """One line for people."""
+        shown = "; ".join(
+            f"{name}: challenger {s['challenger']:.4f} vs champion {s['champion']:.4f}"
+            for name, s in self.scores.items()
+        )
+        who = f"{request.model_name} version {self.challenger}"
+        if self.champion is None:
+            return f"promoted {who} to {request.champion}: there was no {request.champion}"
+        verb = "promoted" if self.promoted else "kept the champion; did not promote"
+        return f"{verb} {who} ({request.metric}, min delta {request.min_delta:g}) {shown}"
+
+
+def _version(client: MlflowClient, name: str, alias: str, hint: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
+            return None
+        raise PromotionError(f"cannot read {name}@{alias}: {exc.message}; {hint}") from exc
+
+
+def _split_params(client: MlflowClient, version: ModelVersion) -> dict[str, str]:
+    run = client.get_run(str(version.run_id))
+    found = {k: run.data.params.get(k, "?") for k in SPLIT_PARAMS}
+    return {**found, "dataset_sha256": run.data.tags.get("dataset_sha256", "?")}
+
+
+def shared_test_split(
+    client: MlflowClient, challenger: ModelVersion, champion: ModelVersion
+) -> data.Dataset:
+    """The data set both versions were split from, loaded again; PromotionError when their
+    test splits differ or the data changed since."""
+    mine, theirs = _split_params(client, challenger), _split_params(client, champion)
+    if mine != theirs or "?" in mine.values():
+        differ = ", ".join(
+            f"{k} {mine[k]!r} vs {theirs[k]!r}" for k in mine if mine[k] != theirs[k]
+        )
+        raise PromotionError(
+            f"the test splits differ (challenger vs champion: {differ or 'not recorded'}); "
+            "an unfair comparison is refused: train the challenger on the champion's data "
+            f"set with --seed {theirs['seed']} --test-size {theirs['test_size']}"
+        )
+    try:
+        dataset = data.prepare(mine["dataset"], float(mine["test_size"]), int(mine["seed"]))
+    except (DataContractError, TableError, InvalidSplitError) as exc:
+        raise PromotionError(f"cannot load the data set {mine['dataset']!r} again: {exc}") from exc
+    if data.dataset_sha256(dataset.X, dataset.y) != mine["dataset_sha256"]:
+        raise PromotionError(
+            f"the data set {mine['dataset']!r} changed since both versions were trained "
+            "(its sha256 differs): their test split cannot be rebuilt; retrain both on it"
+        )
+    return dataset
+
+
+def _load(name: str, version: ModelVersion) -> Any:
+    return mlflow.sklearn.load_model(f"models:/{name}/{version.version}")
+
+
+def _feedback(request: Request, dataset: data.Dataset, classes: list[str]) -> Any:
+    """(X, y) of the newest labelled predictions, or None when there are too few."""
+    if request.prediction_log is None:
+        return None
+    from petalflow.core.errors import PredictionLogError
+    from petalflow.monitoring.prediction_log import PredictionLogReader
+
+    try:
+        with PredictionLogReader(request.prediction_log) as reader:
+            rows, labels = reader.labelled_rows(MAX_FEEDBACK)
+    except PredictionLogError as exc:
+        raise PromotionError(f"argument --prediction-log: {exc}") from exc
+    width = len(dataset.features)
+    if len(labels) < MIN_FEEDBACK or rows.shape[1] != width:
+        logger.info(
+            "prediction log: %d labelled rows of this model's features, %d needed",
+            len(labels) if rows.shape[1] == width else 0,
+            MIN_FEEDBACK,
+        )
+        return None
+    codec = RowCodec(data.model_contract(dataset, classes))
+    return codec.to_frame(rows), pd.Series(labels)
+
+
+def _better(metric: cv.Metric, challenger: float, champion: float, min_delta: float) -> bool:
+    gain = challenger - champion if metric.maximize else champion - challenger
+    return gain >= min_delta
+
+
+def _evaluate(
+    request: Request, dataset: data.Dataset, challenger: Any, champion: Any
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Both models' scores on every available evaluation, and what data each used."""
+    metric = cv.METRICS[request.metric]
+    split = dataset.split
+    evaluations = {"test_split": (split.X_test, split.y_test)}
+    described = [
+        f"test split of {dataset.name}: {len(split.y_test)} rows neither version trained on"
+    ]
+    feedback = _feedback(request, dataset, [str(c) for c in challenger.classes_])
+    if feedback is not None:
+        evaluations["feedback"] = feedback
+        described.append(f"{len(feedback[1])} labelled predictions of {request.prediction_log}")
+    scores = {}
+    for name, (X, y) in evaluations.items():
+        ours = cv.score(metric, challenger, X, y, dataset.positive_class)
+        theirs = cv.score(metric, champion, X, y, dataset.positive_class)
+        won = _better(metric, ours, theirs, request.min_delta)
+        scores[name] = {"challenger": ours, "champion": theirs, "challenger_better": won}
+    return scores, described
+
+
+def decide(client: MlflowClient, request: Request) -> Decision:
+    """Compare, move the aliases and record the decision; PromotionError when it cannot."""
+    hint = f"register one with --register-model {request.model_name} --alias {request.challenger}"
+    challenger = _version(client, request.model_name, request.challenger, hint)
+    if challenger is None:
+        raise PromotionError(
+            f"no version of {request.model_name!r} has the alias {request.challenger!r}; {hint}"
+        )
+    champion = _version(client, request.model_name, request.champion, hint)
+    if champion is None:
+        decision = Decision(True, str(challenger.version), None)
+        decision.data.append(f"no {request.champion} yet: nothing to compare with")
+    elif champion.version == challenger.version:
+        raise PromotionError(
+            f"{request.challenger!r} and {request.champion!r} are the same version "
+            f"({challenger.version}); register a new challenger first"
+        )
+    else:
+        dataset = shared_test_split(client, challenger, champion)
+        scores, described = _evaluate(
+            request,
+            dataset,
+            _load(request.model_name, challenger),
+            _load(request.model_name, champion),
+        )
+        promoted = all(s["challenger_better"] for s in scores.values())
+        decision = Decision(promoted, str(challenger.version), str(champion.version))
+        decision.scores, decision.data = scores, described
+    _record(client, request, decision)
+    return decision
+
+
+def _record(client: MlflowClient, request: Request, decision: Decision) -> None:
+    """Move the aliases (when promoted) and tag both versions with the decision."""
+    name = request.model_name
+    if decision.promoted:
+        if decision.champion is not None:
+            client.set_registered_model_alias(name, PREVIOUS, decision.champion)
+        client.set_registered_model_alias(name, request.champion, decision.challenger)
+    common = {
+        "promotion.decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "promotion.metric": request.metric,
+        "promotion.min_delta": str(request.min_delta),
+        "promotion.scores": json.dumps(decision.scores, sort_keys=True),
+        "promotion.data": "; ".join(decision.data),
+        "promotion.winner": decision.challenger if decision.promoted else str(decision.champion),
+    }
+    verdicts = {decision.challenger: "promoted" if decision.promoted else "rejected"}
+    if decision.champion is not None:
+        verdicts[decision.champion] = "replaced" if decision.promoted else "kept"
+    for version, verdict in verdicts.items():
+        other = decision.champion if version == decision.challenger else decision.challenger
+        tags = {**common, "promotion.decision": verdict, "promotion.compared_with": str(other)}
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+
+
+def rollback(client: MlflowClient, model_name: str, champion: str = "champion") -> tuple[str, str]:
+    """Point ``champion`` at ``previous-champion`` (then unset); (restored, demoted) versions.
+
+    PromotionError when there is no previous champion."""
+    hint = "nothing to roll back to; a promotion sets it"
+    previous = _version(client, model_name, PREVIOUS, hint)
+    current = _version(client, model_name, champion, hint)
+    if previous is None:
+        raise PromotionError(f"{model_name!r} has no {PREVIOUS!r} alias: {hint}")
+    demoted = str(current.version) if current is not None else "none"
+    restored = str(previous.version)
+    client.set_registered_model_alias(model_name, champion, restored)
+    client.delete_registered_model_alias(model_name, PREVIOUS)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    client.set_model_version_tag(model_name, restored, "rollback.restored_at", now)
+    client.set_model_version_tag(model_name, restored, "rollback.replaced", demoted)
+    if current is not None:
+        client.set_model_version_tag(model_name, demoted, "rollback.rolled_back_at", now)
+        client.set_model_version_tag(model_name, demoted, "rollback.restored", restored)
+    return restored, demoted

@@ -1,0 +1,106 @@
+"""`python -m petalflow promote` and `rollback`: their flags (MLproject mirrors them).
+
+Exit status: 0 promoted (or rolled back), 1 the champion is kept, 2 a usage error or a
+comparison that is refused (nothing moved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from petalflow.core.errors import PetalflowError
+from petalflow.training import config as cfg
+from petalflow.training.cross_validation import METRICS
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+logger = logging.getLogger(__name__)
+
+
+def _non_negative(value: str) -> float:
+    """argparse type: a finite float >= 0."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not 0 <= number < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {value!r}")
+    return number
+
+
+def build_promote_parser() -> argparse.ArgumentParser:
+    """promote's flags."""
+    p = argparse.ArgumentParser(
+        prog="python -m petalflow promote",
+        description="Score the challenger and the champion on data neither trained on; move "
+        "'champion' to the challenger when it is at least --min-delta better on each.",
+    )
+    p.add_argument("--model-name", type=cfg.non_empty, required=True, help="registered model")
+    p.add_argument("--challenger", type=cfg.optional_alias, default="challenger", help="alias")
+    p.add_argument("--champion", type=cfg.optional_alias, default="champion", help="alias")
+    p.add_argument("--metric", choices=sorted(METRICS), default="f1_macro", help="the score")
+    p.add_argument(
+        "--min-delta", type=_non_negative, default=0.0, help="margin the challenger needs, >= 0"
+    )
+    p.add_argument(
+        "--prediction-log",
+        type=cfg.optional_name,
+        default=None,
+        help="also score both on its labelled predictions (when it holds enough)",
+    )
+    return p
+
+
+def build_rollback_parser() -> argparse.ArgumentParser:
+    """rollback's flags."""
+    p = argparse.ArgumentParser(
+        prog="python -m petalflow rollback",
+        description="Point 'champion' back at 'previous-champion'.",
+    )
+    p.add_argument("--model-name", type=cfg.non_empty, required=True, help="registered model")
+    return p
+
+
+def _client() -> MlflowClient:
+    from petalflow.training import tracking
+
+    return tracking.connect(tracking.resolve_tracking_uri())
+
+
+def promotion_main(command: str, argv: list[str]) -> int:
+    """Run ``promote`` or ``rollback``; the exit status."""
+    from petalflow.training import promotion
+
+    parser = build_promote_parser() if command == "promote" else build_rollback_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    try:
+        client = _client()
+        if command == "rollback":
+            restored, demoted = promotion.rollback(client, args.model_name)
+            print(f"rolled back {args.model_name}: champion -> version {restored} (was {demoted})")
+            return 0
+        if args.challenger is None or args.champion is None:
+            parser.error("argument --challenger/--champion: name an alias, not 'none'")
+        log = Path(args.prediction_log) if args.prediction_log else None
+        if log is not None and not log.is_file():
+            parser.error(f"argument --prediction-log: no file {log}")
+        request = promotion.Request(
+            args.model_name, args.challenger, args.champion, args.metric, args.min_delta, log
+        )
+        decision = promotion.decide(client, request)
+    except PetalflowError as exc:
+        print(f"python -m petalflow {command}: error: {exc}", file=sys.stderr)
+        return 2
+    print(decision.summary(request))
+    return 0 if decision.promoted else 1

@@ -1,0 +1,143 @@
+"""`python -m petalflow tune`: its flags (MLproject's `tune` entry point mirrors them)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from petalflow.core.errors import DataContractError, InvalidSplitError, PetalflowError, TableError
+from petalflow.training import config as cfg
+from petalflow.training.cross_validation import METRICS
+
+if TYPE_CHECKING:
+    from petalflow.training.data import Dataset
+    from petalflow.training.tuning import TuneConfig
+
+logger = logging.getLogger(__name__)
+
+
+def build_tune_parser() -> argparse.ArgumentParser:
+    """The flags of tune; their defaults are the only source of tune defaults."""
+    p = argparse.ArgumentParser(
+        prog="python -m petalflow tune",
+        description="Search a model's hyperparameters with Optuna (one nested MLflow run per "
+        "trial), then refit the best on every non-test row and publish it as train.py does.",
+    )
+    p.add_argument("--dataset", type=cfg.non_empty, default="iris", help="as train.py's")
+    p.add_argument("--model", choices=cfg.MODEL_CHOICES, default="logreg", help="logreg or rf")
+    p.add_argument(
+        "--trials", type=cfg.int_at_least(1), default=20, help="trials in the study, >= 1"
+    )
+    p.add_argument(
+        "--seed",
+        type=cfg.int_at_least(0, 2**32 - 1),
+        default=42,
+        help="split, folds, sampler and estimator seed",
+    )
+    p.add_argument("--jobs", type=cfg.int_at_least(1), default=1, help="parallel trials, >= 1")
+    p.add_argument("--metric", choices=sorted(METRICS), default="f1_macro", help="CV score")
+    p.add_argument(
+        "--cv-folds",
+        type=cfg.int_at_least(1),
+        default=5,
+        help="stratified folds of the non-test rows; 1 = one 10%% validation split",
+    )
+    p.add_argument("--test-size", type=cfg.open_unit_float, default=0.2, help="as train.py's")
+    p.add_argument(
+        "--storage",
+        type=cfg.optional_name,
+        default=None,
+        help="Optuna storage URL shared by processes, e.g. postgresql://... (needs --study)",
+    )
+    p.add_argument("--study", type=cfg.optional_name, default=None, help="the study's name")
+    p.add_argument("--register-model", type=cfg.optional_name, default=None, help="as train.py's")
+    p.add_argument(
+        "--alias",
+        type=cfg.optional_alias,
+        default=None,
+        help="as train.py's (needs --register-model)",
+    )
+    p.add_argument("--artifacts-dir", type=cfg.non_empty, default="artifacts", help="as train.py's")
+    p.add_argument(
+        "--experiment-name", type=cfg.non_empty, default=None, help="default: the data set's name"
+    )
+    return p
+
+
+def _check_storage(url: str) -> str | None:
+    """Why Optuna cannot open the storage at ``url`` (None if it can)."""
+    import optuna
+
+    from petalflow.training.tuning import redacted
+
+    try:
+        optuna.storages.RDBStorage(url)
+    except Exception as exc:  # SQLAlchemy and its drivers raise many types
+        first = (str(exc).splitlines() or [""])[0]
+        return f"Optuna cannot open {redacted(url)} ({type(exc).__name__}: {first}); fix the URL"
+    return None
+
+
+def parse_tune(argv: list[str]) -> tuple[TuneConfig, Dataset]:
+    """Parse and validate every flag, and load and split the data set; exit 2 naming the
+    flag on bad input, before any run or file is made."""
+    from petalflow.training.cross_validation import folds
+    from petalflow.training.data import prepare
+
+    parser = build_tune_parser()
+    args = parser.parse_args(argv)
+    if args.alias and not args.register_model:
+        parser.error("argument --alias: needs --register-model NAME")
+    if args.storage and not args.study:
+        parser.error("argument --study: needed with --storage (processes share a study by name)")
+    if problem := cfg.check_artifacts_dir(args.artifacts_dir, [Path.cwd(), cfg.PROJECT_ROOT]):
+        parser.error(f"argument --artifacts-dir: {problem}")
+    try:
+        dataset = prepare(args.dataset, test_size=args.test_size, seed=args.seed)
+    except (DataContractError, TableError) as exc:
+        parser.error(f"argument --dataset: {exc}")
+    except InvalidSplitError as exc:
+        parser.error(f"argument --test-size: {exc}")
+    try:
+        folds(dataset.split.y_train, args.cv_folds, args.seed, args.test_size)
+    except InvalidSplitError as exc:
+        parser.error(f"argument --cv-folds: {exc}")
+    if args.storage and (problem := _check_storage(args.storage)):
+        parser.error(f"argument --storage: {problem}")
+    args.experiment_name = args.experiment_name or dataset.name
+    from petalflow.training.tuning import TuneConfig
+
+    return TuneConfig(**vars(args)), dataset
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def tune_main(argv: list[str]) -> int:
+    """`python -m petalflow tune ...`; returns the exit status (2 usage, 1 failure)."""
+    from petalflow.training.tuning import tune
+
+    config, dataset = parse_tune(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stdout,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        result = tune(config, dataset)
+    except PetalflowError as exc:
+        logger.error("%s", exc)
+        return 1
+    best = result.metrics[f"best_cv_{config.metric}"]
+    print(
+        f"run_id={result.run_id} best_cv_{config.metric}={best:.4f} "
+        f"accuracy={result.metrics['accuracy']:.4f} f1_macro={result.metrics['f1_macro']:.4f}"
+    )
+    return 0

@@ -1,0 +1,200 @@
+"""`python -m petalflow promote` and `rollback` on a real registry in a tmp sqlite store.
+
+The oracle for scores: scikit-learn's f1_score on the test split rebuilt here, with the
+models loaded back from the registry.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from sklearn.metrics import f1_score
+
+from petalflow.__main__ import main as petalflow_main
+from petalflow.training.data import load_dataset, prepare
+from tests.conftest import train_into
+
+NAME = "iris-clf"
+
+
+def _register(folder: Path, alias: str, *args: str) -> str:
+    info = json.loads(
+        (
+            train_into(folder, "--register-model", NAME, "--alias", alias, *args)
+            / "model_info.json"
+        ).read_text()
+    )
+    return str(info["registered_model"]["version"])
+
+
+def _aliases(client: MlflowClient) -> dict[str, str]:
+    return {k: str(v) for k, v in client.get_registered_model(NAME).aliases.items()}
+
+
+def _tags(client: MlflowClient, version: str) -> dict[str, str]:
+    return dict(client.get_model_version(NAME, version).tags)
+
+
+@pytest.fixture()
+def registry(tmp_path: Path, tracking_uri: str) -> MlflowClient:
+    """v1: a weak champion (C=0.001); v2: a good challenger (C=1), same split."""
+    client = MlflowClient(tracking_uri)
+    assert _register(tmp_path / "v1", "champion", "--C", "0.001") == "1"
+    assert _register(tmp_path / "v2", "challenger") == "2"
+    return client
+
+
+def _f1(version: str) -> float:
+    split = prepare("iris", 0.2, 42).split
+    model = mlflow.sklearn.load_model(f"models:/{NAME}/{version}")
+    return float(f1_score(split.y_test, model.predict(split.X_test), average="macro"))
+
+
+def test_promote_moves_champion_to_a_better_challenger_and_tags_both(
+    registry: MlflowClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert petalflow_main(["promote", "--model-name", NAME]) == 0
+    assert _aliases(registry) == {"champion": "2", "challenger": "2", "previous-champion": "1"}
+    challenger, champion = _tags(registry, "2"), _tags(registry, "1")
+    assert challenger["promotion.decision"] == "promoted"
+    assert champion["promotion.decision"] == "replaced"
+    assert challenger["promotion.winner"] == champion["promotion.winner"] == "2"
+    assert challenger["promotion.compared_with"] == "1"
+    scores = json.loads(challenger["promotion.scores"])
+    assert scores["test_split"]["challenger"] == pytest.approx(_f1("2"), abs=1e-12)
+    assert scores["test_split"]["champion"] == pytest.approx(_f1("1"), abs=1e-12)
+    assert "test split of iris: 30 rows" in challenger["promotion.data"]
+    assert capsys.readouterr().out.startswith(f"promoted {NAME} version 2")
+
+
+def test_promote_keeps_the_champion_when_the_challenger_is_worse(
+    registry: MlflowClient, tmp_path: Path
+) -> None:
+    assert petalflow_main(["promote", "--model-name", NAME]) == 0
+    assert _register(tmp_path / "v3", "challenger", "--C", "0.001") == "3"
+    assert petalflow_main(["promote", "--model-name", NAME]) == 1
+    assert _aliases(registry)["champion"] == "2"
+    assert _aliases(registry)["previous-champion"] == "1"
+    assert _tags(registry, "3")["promotion.decision"] == "rejected"
+    assert _tags(registry, "2")["promotion.decision"] == "kept"
+    assert _tags(registry, "3")["promotion.winner"] == "2"
+
+
+def test_promote_needs_the_margin_on_every_evaluation(registry: MlflowClient) -> None:
+    margin = _f1("2") - _f1("1")
+    args = ["promote", "--model-name", NAME, "--min-delta", str(margin + 0.01)]
+    assert petalflow_main(args) == 1
+    assert _aliases(registry)["champion"] == "1"
+
+
+def test_promote_refuses_when_the_test_splits_differ(
+    tmp_path: Path, tracking_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = MlflowClient(tracking_uri)
+    _register(tmp_path / "v1", "champion")
+    _register(tmp_path / "v2", "challenger", "--seed", "7")
+    assert petalflow_main(["promote", "--model-name", NAME]) == 2
+    err = capsys.readouterr().err
+    assert "test splits differ" in err and "seed '7' vs '42'" in err and "--seed 42" in err
+    assert _aliases(client) == {"champion": "1", "challenger": "2"}
+    assert "promotion.decision" not in _tags(client, "2")
+
+
+def test_promote_makes_a_first_challenger_champion(tmp_path: Path, tracking_uri: str) -> None:
+    client = MlflowClient(tracking_uri)
+    _register(tmp_path / "v1", "challenger")
+    assert petalflow_main(["promote", "--model-name", NAME]) == 0
+    assert _aliases(client) == {"champion": "1", "challenger": "1"}
+    assert _tags(client, "1")["promotion.decision"] == "promoted"
+
+
+def test_rollback_restores_the_previous_champion_once(
+    registry: MlflowClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert petalflow_main(["promote", "--model-name", NAME]) == 0
+    assert petalflow_main(["rollback", "--model-name", NAME]) == 0
+    assert _aliases(registry) == {"champion": "1", "challenger": "2"}
+    assert _tags(registry, "1")["rollback.replaced"] == "2"
+    assert _tags(registry, "2")["rollback.restored"] == "1"
+    assert "champion -> version 1 (was 2)" in capsys.readouterr().out
+    assert petalflow_main(["rollback", "--model-name", NAME]) == 2
+    assert "no 'previous-champion' alias" in capsys.readouterr().err
+
+
+def test_promote_scores_labelled_predictions_and_needs_both_wins(
+    registry: MlflowClient, tmp_path: Path
+) -> None:
+    from petalflow.monitoring.prediction_log import PredictionLog
+
+    X, _ = load_dataset()
+    # The truth, as feedback says it: whatever the weak champion predicts. The champion is
+    # perfect there, so the challenger, better on the test split, must not win.
+    champion = mlflow.sklearn.load_model(f"models:/{NAME}/1")
+    truth = champion.predict(X)
+    log = PredictionLog(tmp_path / "predictions.db").start()
+    try:
+        for i, row in enumerate(X.to_numpy()):
+            log.record(
+                f"r{i}", "run", [row.tolist()], [truth[i]], list(champion.classes_), [[1, 0, 0]]
+            )
+        log.flush()
+        for i in range(len(X)):
+            log.add_feedback(f"r{i}", str(truth[i]))
+    finally:
+        log.close()
+    args = ["promote", "--model-name", NAME, "--prediction-log", str(tmp_path / "predictions.db")]
+    assert petalflow_main(args) == 1
+    scores = json.loads(_tags(registry, "2")["promotion.scores"])
+    assert scores["feedback"]["champion"] == 1.0
+    assert scores["feedback"]["challenger"] < 1.0
+    assert scores["test_split"]["challenger_better"] is True
+    assert "150 labelled predictions" in _tags(registry, "2")["promotion.data"]
+    assert _aliases(registry)["champion"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["promote"], "--model-name"),
+        (["promote", "--model-name", NAME, "--metric", "auc"], "--metric"),
+        (["promote", "--model-name", NAME, "--min-delta", "-1"], "--min-delta"),
+        (["promote", "--model-name", NAME, "--prediction-log", "nope.db"], "--prediction-log"),
+        (["rollback"], "--model-name"),
+    ],
+)
+def test_promotion_usage_errors_exit_2_naming_the_flag(
+    argv: list[str], flag: str, tracking_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc_info:
+        petalflow_main(argv)
+    assert exc_info.value.code == 2
+    assert flag in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_promote_without_a_challenger_exits_2_saying_how_to_register_one(
+    tracking_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert petalflow_main(["promote", "--model-name", NAME]) == 2
+    assert f"--register-model {NAME} --alias challenger" in capsys.readouterr().err
+
+
+def test_labelled_rows_are_newest_first_with_gaps_as_nan(tmp_path: Path) -> None:
+    from petalflow.monitoring.prediction_log import PredictionLog, PredictionLogReader
+
+    log = PredictionLog(tmp_path / "p.db").start()
+    try:
+        log.record("a", "v", [[1.0, None], [2.0, 3.0]], ["x", "y"], ["x", "y"], [[1, 0], [0, 1]])
+        log.flush()
+        log.add_feedback("a:1", "y")
+        log.add_feedback("a:0", "x")
+    finally:
+        log.close()
+    with PredictionLogReader(tmp_path / "p.db") as reader:
+        rows, labels = reader.labelled_rows(10)
+    assert labels == ["x", "y"]
+    np.testing.assert_array_equal(rows, [[1.0, np.nan], [2.0, 3.0]])

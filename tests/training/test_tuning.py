@@ -1,0 +1,219 @@
+"""`python -m petalflow tune` in-process: the study, its runs, its artifacts, its errors.
+
+Each tune logs into a fresh sqlite store in tmp_path (the session's store otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import joblib
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from petalflow.training import diagnostics
+from petalflow.training.trial_runs import PARENT_TAG
+from petalflow.training.tune_command import tune_main
+from petalflow.training.tuning import redacted
+
+STABLE_FILES = (
+    "model.joblib",
+    "metrics.json",
+    "params.json",
+    "confusion_matrix.json",
+    "reference_stats.json",
+    "contract.json",
+)
+
+
+def _tune(folder: Path, *args: str) -> tuple[MlflowClient, dict[str, Any]]:
+    """Tune with ``folder`` as working directory and store; (client, model_info)."""
+    uri = f"sqlite:///{folder / 'runs.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.chdir(folder)
+        assert tune_main(["--artifacts-dir", "artifacts", *args]) == 0
+    return MlflowClient(uri), json.loads((folder / "artifacts" / "model_info.json").read_text())
+
+
+def _children(client: MlflowClient, parent: str) -> list[Any]:
+    runs = client.search_runs(
+        [client.get_run(parent).info.experiment_id],
+        filter_string=f"tags.`{PARENT_TAG}` = '{parent}'",
+    )
+    return sorted(runs, key=lambda r: int(r.data.tags["trial"]))
+
+
+@pytest.fixture(scope="module")
+def twice(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[list[tuple[Path, MlflowClient, dict[str, Any]]]]:
+    """`tune --trials 8 --seed 3`, twice, each in its own folder and store."""
+    found = []
+    for replica in (1, 2):
+        folder = tmp_path_factory.mktemp(f"tune-{replica}")
+        client, info = _tune(folder, "--trials", "8", "--seed", "3")
+        found.append((folder, client, info))
+    yield found
+
+
+def test_tune_logs_one_parent_and_one_child_run_per_trial(twice: list[Any]) -> None:
+    _, client, info = twice[0]
+    parent = client.get_run(info["run_id"])
+    children = _children(client, info["run_id"])
+    assert [c.data.tags["trial"] for c in children] == [str(n) for n in range(8)]
+    assert [c.info.run_name for c in children] == [f"trial-{n:03d}" for n in range(8)]
+    experiment = parent.info.experiment_id
+    assert len(client.search_runs([experiment])) == 9  # the parent and its 8 trials
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert set(child.data.params) == {"C", "class_weight"}
+        assert set(child.data.metrics) == {"cv_f1_macro_mean", "cv_f1_macro_std", "cv_folds"}
+        assert child.data.metrics["cv_folds"] == 5
+    means = [c.data.metrics["cv_f1_macro_mean"] for c in children]
+    assert parent.data.metrics["best_cv_f1_macro"] == max(means)
+    best = children[int(np.argmax(means))]
+    assert parent.data.params["best_C"] == best.data.params["C"]
+    assert parent.data.params["best_class_weight"] == best.data.params["class_weight"]
+    assert parent.data.params["space_C"] == "float log [0.001, 1000]"
+    assert parent.info.run_name == "tune-logreg-f1_macro-8trials-seed3"
+    assert parent.data.tags["dataset"] == "iris"
+
+
+def test_tune_final_model_is_the_best_refit_and_evaluated_on_the_test_split(
+    twice: list[Any],
+) -> None:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from petalflow.training.data import prepare
+
+    folder, client, info = twice[0]
+    parent = client.get_run(info["run_id"])
+    params = json.loads((folder / "artifacts" / "params.json").read_text())
+    assert params["trials"] == 8 and params["seed"] == 3 and params["best_trial"] >= 0
+    model = joblib.load(folder / "artifacts" / "model.joblib")
+    classifier = model.named_steps["classifier"]
+    assert pytest.approx(float(parent.data.params["best_C"])) == classifier.C
+    split = prepare("iris", 0.2, 3).split
+    predicted = model.predict(split.X_test)
+    metrics = json.loads((folder / "artifacts" / "metrics.json").read_text())
+    assert metrics["accuracy"] == accuracy_score(split.y_test, predicted)
+    assert metrics["f1_macro"] == f1_score(split.y_test, predicted, average="macro")
+    assert parent.data.metrics == metrics
+    mlflow.set_tracking_uri(info["tracking_uri"])
+    loaded = mlflow.sklearn.load_model(info["model_uri"])
+    np.testing.assert_array_equal(
+        loaded.predict_proba(split.X_test), model.predict_proba(split.X_test)
+    )
+    logged = {f.path for f in client.list_artifacts(info["run_id"], "evaluation")}
+    assert logged == {f"evaluation/{n}" for n in (*diagnostics.PLOTS, *diagnostics.REPORTS)}
+    assert "5-fold CV" in parent.data.tags["mlflow.note.content"]
+
+
+def test_tune_same_seed_gives_the_same_trials_and_identical_artifacts(twice: list[Any]) -> None:
+    (first, client1, info1), (second, client2, info2) = twice
+    trials = [
+        [c.data.params for c in _children(client, info["run_id"])]
+        for client, info in ((client1, info1), (client2, info2))
+    ]
+    assert trials[0] == trials[1]
+    assert len({p["C"] for p in trials[0]}) == 8
+    for name in STABLE_FILES:
+        a = (first / "artifacts" / name).read_bytes()
+        assert a == (second / "artifacts" / name).read_bytes(), name
+
+
+def test_tune_parallel_jobs_run_each_trial_once(tmp_path: Path) -> None:
+    client, info = _tune(tmp_path, "--trials", "6", "--jobs", "2", "--cv-folds", "3")
+    children = _children(client, info["run_id"])
+    assert sorted(int(c.data.tags["trial"]) for c in children) == list(range(6))
+
+
+def test_tune_processes_sharing_a_storage_run_the_study_total(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    shared = ("--storage", storage, "--study", "s", "--cv-folds", "2")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    client, first = _tune(tmp_path / "a", "--trials", "3", *shared)
+    client2, second = _tune(tmp_path / "b", "--trials", "5", *shared)
+    assert [c.data.tags["trial"] for c in _children(client, first["run_id"])] == ["0", "1", "2"]
+    assert [c.data.tags["trial"] for c in _children(client2, second["run_id"])] == ["3", "4"]
+    import optuna
+
+    study = optuna.load_study(study_name="s", storage=storage)
+    assert len(study.trials) == 5
+
+
+def test_tune_works_on_a_contract_table_with_a_forest(tmp_path: Path, user_table: Path) -> None:
+    client, info = _tune(
+        tmp_path,
+        "--dataset",
+        str(user_table),
+        "--model",
+        "rf",
+        "--trials",
+        "2",
+        "--cv-folds",
+        "1",
+        "--metric",
+        "log_loss",
+    )
+    parent = client.get_run(info["run_id"])
+    children = _children(client, info["run_id"])
+    assert len(children) == 2
+    losses = [c.data.metrics["cv_log_loss_mean"] for c in children]
+    assert parent.data.metrics["best_cv_log_loss"] == min(losses)  # lower is better
+    assert children[0].data.metrics["cv_folds"] == 1
+    assert set(children[0].data.params) == {
+        "n_estimators",
+        "max_depth",
+        "min_samples_leaf",
+        "max_features",
+    }
+
+
+USAGE_ERRORS = [
+    (["--trials", "0"], "--trials"),
+    (["--cv-folds", "0"], "--cv-folds"),
+    (["--cv-folds", "60"], "--cv-folds"),
+    (["--model", "svm"], "--model"),
+    (["--metric", "auc"], "--metric"),
+    (["--alias", "champion"], "--alias"),
+    (["--jobs", "0"], "--jobs"),
+    (["--storage", "sqlite:///x.db"], "--study"),
+    (["--storage", "nosuchdb://h/x", "--study", "s"], "--storage"),
+    (["--test-size", "0.99"], "--test-size"),
+]
+
+
+@pytest.mark.parametrize(("argv", "flag"), USAGE_ERRORS)
+def test_tune_usage_error_exits_2_naming_the_flag_and_creates_no_run(
+    argv: list[str],
+    flag: str,
+    tmp_path: Path,
+    tracking_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        with pytest.raises(SystemExit) as exc_info:
+            tune_main(["--artifacts-dir", "artifacts", *argv])
+    assert exc_info.value.code == 2
+    assert flag in capsys.readouterr().err.strip().splitlines()[-1]
+    assert list(work.iterdir()) == []
+    client = MlflowClient(tracking_uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    assert (client.search_runs(ids) if ids else []) == []
+
+
+def test_redacted_hides_the_storage_password() -> None:
+    assert redacted("postgresql://u:secret@db:5432/s") == "postgresql://u:***@db:5432/s"
+    assert redacted("sqlite:///study.db") == "sqlite:///study.db"
+    assert redacted(None) is None
