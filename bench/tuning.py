@@ -74,9 +74,15 @@ def _store(folder: Path) -> str:
 
     from petalflow.training.tracking import connect
 
+    import mlflow
+
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    connect(uri)
-    MlflowClient(uri).search_experiments()
+    previous = mlflow.get_tracking_uri()
+    try:
+        connect(uri)
+        MlflowClient(uri).search_experiments()
+    finally:  # connect points MLflow's process-wide URI here: leave the caller's in place
+        mlflow.set_tracking_uri(previous)
     return uri
 
 
