@@ -70,11 +70,10 @@ def recipe(dataset: str, trials: int, cv_folds: int, uri: str) -> None:
 
 def _store(folder: Path) -> str:
     """A fresh sqlite store, created now (its schema migrations are not timed)."""
+    import mlflow
     from mlflow.tracking import MlflowClient
 
     from petalflow.training.tracking import connect
-
-    import mlflow
 
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     previous = mlflow.get_tracking_uri()
