@@ -24,11 +24,17 @@ class PetalflowError(Exception):
 
 
 class ClientError(PetalflowError):
-    """A request the client must change; ``details`` name each field and rule."""
+    """A request the client must change; ``details`` name each field and rule.
+
+    ``mlflow_code``: the ``error_code`` `mlflow models serve` gives the same mistake on
+    /invocations (``BAD_REQUEST`` or ``INVALID_PARAMETER_VALUE``); None: the one its
+    status implies (``petalflow.serving.http_errors``).
+    """
 
     public = True
     status = 400
     code = "bad_request"
+    mlflow_code: str | None = None
 
     def __init__(
         self,
@@ -37,10 +43,12 @@ class ClientError(PetalflowError):
         *,
         status: int | None = None,
         code: str | None = None,
+        mlflow_code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or []
+        self.mlflow_code = mlflow_code
         if status is not None:
             self.status = status  # type: ignore[misc]
         if code is not None:
@@ -52,6 +60,18 @@ class InvalidRequestError(ClientError):
 
     status = 422
     code = "validation_error"
+
+
+class TooManyRowsError(ClientError):
+    """A batch with more rows than MAX_BATCH_ROWS."""
+
+    status = 413
+    code = "payload_too_large"
+
+    def __init__(self, field: str, rows: int, limit: int) -> None:
+        message = f"{field}: {rows} rows exceed the limit of {limit} (MAX_BATCH_ROWS); split them"
+        detail = {"field": field, "rule": "max_length", "message": f"at most {limit} rows"}
+        super().__init__(message, [detail])
 
 
 class InvalidSplitError(PetalflowError, ValueError):

@@ -59,6 +59,13 @@ class Telemetry:
             ["model_version", "predicted_class"],
             registry=target,
         )
+        self.ignored_inputs = Counter(
+            "petalflow_invocations_ignored_inputs",
+            "Names /invocations ignored, as `mlflow models serve` does: columns that are no "
+            "feature, top-level keys beside the format, params the model does not take",
+            ["kind"],
+            registry=target,
+        )
         #: Whether the prediction log's metrics are exposed (set when the log starts).
         self.log_enabled = False
         self._request_children: dict[tuple[str, str, int], Any] = {}
@@ -71,26 +78,30 @@ class Telemetry:
             multiprocess_mode="max",
             registry=target,
         )
+        self._log_metrics = self._prediction_log_metrics()
+
+    def _prediction_log_metrics(self) -> tuple[Any, ...]:
+        """The prediction log's metrics (exposed once the log starts)."""
         self.log_dropped_rows = Counter(
             "petalflow_prediction_log_dropped",
             "Predicted rows answered but not logged, by reason",
             ["reason"],
-            registry=target,
+            registry=None,
         )
         # live*: only running workers count; min: any failing worker shows 0.
         self.log_up_gauge = Gauge(
             "petalflow_prediction_log_up",
             "1 while the prediction log writes, 0 while it is degraded",
             multiprocess_mode="livemin",
-            registry=target,
+            registry=None,
         )
         self.log_last_write = Gauge(
             "petalflow_prediction_log_last_write_timestamp_seconds",
             "Unix time of the prediction log's last successful write",
             multiprocess_mode="livemax",
-            registry=target,
+            registry=None,
         )
-        self._log_metrics = (self.log_dropped_rows, self.log_up_gauge, self.log_last_write)
+        return (self.log_dropped_rows, self.log_up_gauge, self.log_last_write)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one request and its latency (children cached: labels() costs a lock)."""
@@ -112,6 +123,10 @@ class Telemetry:
             counter = self._prediction_children[key] = self.predictions.labels(*key)
         counter.inc(count)
 
+    def count_ignored(self, kind: str, names: int) -> None:
+        """Count ``names`` ignored names of one kind (``column``, ``key``, ``param``)."""
+        self.ignored_inputs.labels(kind).inc(names)
+
     def log_dropped(self, reason: str, rows: int) -> None:
         """The prediction log dropped ``rows`` predicted rows (a HealthObserver method)."""
         self.log_dropped_rows.labels(reason).inc(rows)
@@ -130,7 +145,8 @@ class Telemetry:
         if self.multiproc_dir is not None:
             multiprocess.MultiProcessCollector(registry, path=str(self.multiproc_dir))
         else:
-            for metric in (self.requests, self.latency, self.predictions, self.model_info):
+            own = (self.requests, self.latency, self.predictions, self.model_info)
+            for metric in (*own, self.ignored_inputs):
                 registry.register(metric)
             if self.log_enabled:
                 for metric in self._log_metrics:

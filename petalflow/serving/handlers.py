@@ -16,10 +16,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
-from petalflow.core.errors import ClientError, UnknownLabelError
+from petalflow.core.errors import TooManyRowsError, UnknownLabelError
 from petalflow.monitoring.checks import Monitor, MonitoringCollector
 from petalflow.observability.metrics import CachedCollector, Telemetry
 from petalflow.serving import scoring_protocol
+from petalflow.serving.ignored_inputs import IgnoredInputs
 from petalflow.serving.predictor import Predictor
 from petalflow.serving.request_models import RequestModels, build_request_models, parse
 from petalflow.serving.schemas import FeedbackRequest
@@ -48,7 +49,16 @@ class Scored(NamedTuple):
 class DataPlane:
     """The served model's operations: predict, batch, MLflow scoring, feedback, reports."""
 
-    __slots__ = ("collectors", "models", "monitor", "predictor", "settings", "telemetry", "version")
+    __slots__ = (
+        "collectors",
+        "ignored",
+        "models",
+        "monitor",
+        "predictor",
+        "settings",
+        "telemetry",
+        "version",
+    )
 
     def __init__(
         self, predictor: Predictor, monitor: Monitor, telemetry: Telemetry, settings: Settings
@@ -57,6 +67,7 @@ class DataPlane:
         self.telemetry, self.settings = telemetry, settings
         self.models: RequestModels = build_request_models(predictor.model.contract)
         self.version = predictor.model.model_version
+        self.ignored = IgnoredInputs(telemetry)
         # Drift and accuracy gauges: computed at most every MONITORING_REFRESH_SECONDS.
         gauges = MonitoringCollector(monitor)
         refresh = settings.monitoring_refresh_seconds
@@ -84,11 +95,8 @@ class DataPlane:
         return Scored(labels, proba, latency_ms, self.version, self.predictor.classes)
 
     def _check_rows(self, n: int, field: str) -> None:
-        limit = self.settings.max_batch_rows
-        if n > limit:
-            message = f"{field}: {n} rows exceed the limit of {limit} (MAX_BATCH_ROWS); split them"
-            detail = {"field": field, "rule": "max_length", "message": f"at most {limit} rows"}
-            raise ClientError(message, [detail], status=413, code="payload_too_large")
+        if n > self.settings.max_batch_rows:
+            raise TooManyRowsError(field, n, self.settings.max_batch_rows)
 
     def predict(self, body: bytes, request_id: str) -> bytes:
         """POST /predict: one row -> label, probabilities, model version, latency."""
@@ -131,9 +139,12 @@ class DataPlane:
         answer = {"predictions": predictions, "model_version": scored.model_version}
         return orjson.dumps({**answer, "latency_ms": scored.latency_ms})
 
-    def invocations(self, body: bytes, request_id: str) -> bytes:
-        """POST /invocations: MLflow's scoring protocol, answered as MLflow does."""
-        rows = scoring_protocol.parse_payload(body, self.models)
+    def invocations(self, body: bytes, request_id: str, media: str = "json") -> bytes:
+        """POST /invocations: MLflow's scoring protocol (``media``: json, csv, parquet),
+        answered as MLflow does; what it ignores is logged and counted."""
+        limit = self.settings.max_batch_rows
+        rows, ignored = scoring_protocol.parse_payload(body, self.models, media, limit)
+        self.ignored.note(ignored)
         self._check_rows(len(rows), "rows")
         return orjson.dumps({"predictions": self._score(rows, request_id).labels})
 

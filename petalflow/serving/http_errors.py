@@ -49,20 +49,59 @@ class RequestTimeoutError(ClientError):
     code = "request_timeout"
 
 
+INVOCATIONS = "/invocations"  # MLflow's scoring endpoint: its statuses and error codes
+# The error_code `mlflow models serve` would give a status, where MLflow has one that maps
+# back to the same status (mlflow.exceptions.ERROR_CODE_TO_HTTP_STATUS); other client errors
+# are BAD_REQUEST, other server errors INTERNAL_ERROR.
+_MLFLOW_CODES = {
+    404: "ENDPOINT_NOT_FOUND",
+    409: "RESOURCE_CONFLICT",
+    429: "REQUEST_LIMIT_EXCEEDED",
+    503: "TEMPORARILY_UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+# The media types of MLflow's scoring server, and what petalflow calls them.
+SCORING_MEDIA_TYPES = {
+    "application/json": "json",
+    "text/csv": "csv",
+    "application/vnd.apache.parquet": "parquet",
+}
+
+
+def mlflow_error_code(status: int) -> str:
+    """MLflow's ``error_code`` for an HTTP status (see ``_MLFLOW_CODES``)."""
+    return _MLFLOW_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR")
+
+
 def error_content(
-    error: str, message: str, request_id: str, details: list[dict[str, Any]] | None = None
+    error: str,
+    message: str,
+    request_id: str,
+    details: list[dict[str, Any]] | None = None,
+    mlflow_code: str | None = None,
 ) -> bytes:
-    """The one JSON error body (every 4xx/5xx)."""
+    """The one JSON error body (every 4xx/5xx); /invocations adds MLflow's ``error_code``."""
     body = {"error": error, "message": message, "details": details or [], "request_id": request_id}
+    if mlflow_code is not None:
+        body["error_code"] = mlflow_code
     return orjson.dumps(body)
 
 
-def error_response(exc: BaseException, request_id: str) -> tuple[int, bytes]:
-    """The status and body for any exception: the one mapping of errors to responses."""
+def error_response(exc: BaseException, request_id: str, mlflow: bool = False) -> tuple[int, bytes]:
+    """The status and body for any exception: the one mapping of errors to responses.
+
+    ``mlflow``: answered on /invocations, as `mlflow models serve` answers: its status codes
+    (a refused body is 400 there, never 422) and its ``error_code`` beside petalflow's fields.
+    """
     if isinstance(exc, PetalflowError) and exc.public:
-        details = exc.details if isinstance(exc, ClientError) else []
-        message = exc.message if isinstance(exc, ClientError) else str(exc)
-        return exc.status, error_content(exc.code, message, request_id, details)
+        client = exc if isinstance(exc, ClientError) else None
+        details = client.details if client else []
+        message = client.message if client else str(exc)
+        status = 400 if mlflow and exc.status == 422 else exc.status
+        code = None
+        if mlflow:
+            code = (client.mlflow_code if client else None) or mlflow_error_code(status)
+        return status, error_content(exc.code, message, request_id, details, code)
     # Server-side failures may name server paths: log them, answer generically.
     logger.error(
         "internal error: %s: %s",
@@ -72,7 +111,8 @@ def error_response(exc: BaseException, request_id: str) -> tuple[int, bytes]:
         extra={"fields": {"request_id": request_id}},
     )
     message = f"internal error; quote request id {request_id} when reporting it"
-    return 500, error_content("internal_error", message, request_id)
+    code = "INTERNAL_ERROR" if mlflow else None
+    return 500, error_content("internal_error", message, request_id, mlflow_code=code)
 
 
 def check_media_type(content_type: str) -> None:
@@ -85,6 +125,29 @@ def check_media_type(content_type: str) -> None:
             status=415,
             code="unsupported_media_type",
         )
+
+
+def scoring_media_type(content_type: str) -> str:
+    """The kind of an /invocations body (``json``, ``csv``, ``parquet``), by MLflow's rules:
+    its three media types exactly, only ``charset=utf-8`` as a parameter; else 415.
+
+    (No Content-Type at all: 415, where `mlflow models serve` fails with a 500.)
+    """
+    if content_type == "application/json":  # the usual header: no parsing
+        return "json"
+    mime, *parts = [part.strip() for part in content_type.split(";")]
+    parameters = {key: value for key, _, value in (part.partition("=") for part in parts)}
+    problem = None
+    if parameters.get("charset", "utf-8").lower() != "utf-8":
+        problem = "the scoring server only supports UTF-8 (charset=utf-8)"
+    elif unexpected := sorted(set(parameters) - {"charset"}):
+        problem = f"unrecognized content type parameters: {', '.join(unexpected)}"
+    elif mime not in SCORING_MEDIA_TYPES:
+        shown = f"{content_type!r}" if content_type else "none"
+        problem = f"Content-Type must be one of {', '.join(SCORING_MEDIA_TYPES)}, got {shown}"
+    if problem is not None:
+        raise ClientError(problem, status=415, code="unsupported_media_type")
+    return SCORING_MEDIA_TYPES[mime]
 
 
 def _http_error(exc: StarletteHTTPException, method: str, path: str) -> ClientError:
@@ -104,7 +167,8 @@ def install_error_handlers(app: FastAPI) -> None:
     """Route every error FastAPI sees through ``error_response``."""
 
     def reply(request: Request, exc: BaseException, headers: Mapping[str, str] | None) -> Response:
-        status, body = error_response(exc, getattr(request.state, "request_id", ""))
+        request_id = getattr(request.state, "request_id", "")
+        status, body = error_response(exc, request_id, request.url.path == INVOCATIONS)
         return Response(body, status_code=status, media_type="application/json", headers=headers)
 
     @app.exception_handler(PetalflowError)

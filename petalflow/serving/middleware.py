@@ -27,19 +27,23 @@ from petalflow.observability.logs import AccessLog
 from petalflow.observability.metrics import Telemetry
 from petalflow.serving.handlers import ClientRequestId
 from petalflow.serving.http_errors import (
+    INVOCATIONS,
     PayloadTooLargeError,
     RequestTimeoutError,
     check_media_type,
     error_response,
+    scoring_media_type,
 )
 
 
 class Endpoint(NamedTuple):
-    """A POST operation answered here: the data-plane method, and the body size above
-    which it runs in a worker thread so that other clients keep going."""
+    """A POST operation answered here: the data-plane method, the body size above which it
+    runs in a worker thread so that other clients keep going, and whether it is MLflow's
+    scoring endpoint (its media types, passed to the handler; its statuses and error codes)."""
 
     operation: str
     offload_above: int
+    scoring: bool = False
 
 
 # Bodies above this size (~3,000 rows: ~10 ms of parsing and scoring with logreg, ~20 ms
@@ -50,7 +54,7 @@ _OFFLOAD_BYTES = 256 * 1024
 ENDPOINTS: dict[str, Endpoint] = {
     "/predict": Endpoint("predict", _OFFLOAD_BYTES),
     "/predict/batch": Endpoint("predict_batch", _OFFLOAD_BYTES),
-    "/invocations": Endpoint("invocations", _OFFLOAD_BYTES),
+    INVOCATIONS: Endpoint("invocations", _OFFLOAD_BYTES, scoring=True),
     "/feedback": Endpoint("feedback", 0),  # SQLite, may wait for another writer
 }
 
@@ -143,9 +147,9 @@ class RequestContextMiddleware:
         try:
             declared = _content_length(scope)
             if declared is not None and declared > limit:
-                await _send_json(
-                    send_with_id, *error_response(PayloadTooLargeError(limit), request_id)
-                )
+                too_large = PayloadTooLargeError(limit)
+                mlflow = scope["path"] == INVOCATIONS
+                await _send_json(send_with_id, *error_response(too_large, request_id, mlflow))
             elif scope["method"] == "POST" and (endpoint := ENDPOINTS.get(scope["path"])):
                 route = scope["path"]
                 handler = getattr(self.serving.plane, endpoint.operation)
@@ -156,7 +160,8 @@ class RequestContextMiddleware:
             status = 499  # nginx's "client closed request": not a server error
         except Exception as exc:
             if not started:
-                await _send_json(send_with_id, *error_response(exc, request_id))
+                mlflow = scope["path"] == INVOCATIONS
+                await _send_json(send_with_id, *error_response(exc, request_id, mlflow))
             else:
                 logger.exception(
                     "error after the response started", extra={"fields": {"request_id": request_id}}
@@ -186,16 +191,22 @@ class RequestContextMiddleware:
 
 
 async def _serve(
-    handler: Callable[[bytes, str], bytes],
+    handler: Callable[..., bytes],
     endpoint: Endpoint,
     scope: Scope,
     receive: Receive,
     send: Send,
     request_id: str,
 ) -> None:
-    """Read a JSON body, run the handler (in a thread if large), send its answer."""
+    """Read a JSON body (or, for MLflow's scoring endpoint, one of its media types), run
+    the handler (in a thread if large), send its answer."""
     try:
-        check_media_type(_header(scope, b"content-type"))
+        content_type = _header(scope, b"content-type")
+        if endpoint.scoring:
+            media: tuple[str, ...] = (scoring_media_type(content_type),)
+        else:
+            check_media_type(content_type)
+            media = ()
         chunks = []
         while True:
             message = await receive()
@@ -206,13 +217,13 @@ async def _serve(
                 break
         body = b"".join(chunks)
         if len(body) > endpoint.offload_above:
-            status, content = 200, await run_in_threadpool(handler, body, request_id)
+            status, content = 200, await run_in_threadpool(handler, body, request_id, *media)
         else:
-            status, content = 200, handler(body, request_id)
+            status, content = 200, handler(body, request_id, *media)
     except ClientDisconnectedError:
         raise
     except Exception as exc:
-        status, content = error_response(exc, request_id)
+        status, content = error_response(exc, request_id, endpoint.scoring)
     await _send_json(send, status, content)
 
 

@@ -79,6 +79,7 @@ class RequestModels:
     """The strict row and batch models of one contract, and how rows become arrays."""
 
     features: tuple[str, ...]
+    specs: tuple[FeatureSpec, ...]  # the contract's features, in the same order
     row: type[BaseModel]
     batch: type[BaseModel]
     columns: Columns  # the vectorised check of records
@@ -144,6 +145,7 @@ def build_request_models(contract: ModelContract) -> RequestModels:
     )
     return RequestModels(
         features=tuple(contract.feature_names),
+        specs=tuple(contract.features),
         row=row,
         batch=batch,
         columns=Columns.of(contract),

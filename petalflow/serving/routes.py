@@ -7,6 +7,7 @@ contract, filled in when it is loaded) and make FastAPI answer other methods wit
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any, Protocol
 
 from fastapi import FastAPI
@@ -58,7 +59,8 @@ class RequestDocs:
             "/invocations": {
                 "type": "object",
                 "description": "MLflow's scoring protocol: one of dataframe_split, "
-                "dataframe_records, instances, inputs",
+                "dataframe_records, instances, inputs (columns that are no feature, and "
+                "other top-level keys, are ignored, logged and counted)",
             },
             "/feedback": FeedbackRequest.model_json_schema(),
         }
@@ -66,7 +68,13 @@ class RequestDocs:
             if "$defs" in schema:  # the batch's row model: inline it (one level deep)
                 row = next(iter(schema.pop("$defs").values()))
                 schema["properties"]["instances"]["items"] = row
-            content = {"application/json": {"schema": schema}}
+            content: dict[str, Any] = {"application/json": {"schema": schema}}
+            if path == "/invocations":  # MLflow's other media types; utf-8 only
+                header = ", ".join(models.features)
+                csv = {"type": "string", "description": f"a header row ({header}), then rows"}
+                content["text/csv"] = {"schema": csv}
+                parquet = {"type": "string", "format": "binary"}
+                content["application/vnd.apache.parquet"] = {"schema": parquet}
             self.extras[path].update(requestBody={"required": True, "content": content})
 
 
@@ -76,7 +84,9 @@ _DESCRIPTIONS = {
     "predict_batch": "The same for each row of `instances`, in order, with one model "
     "version and latency (MAX_BATCH_ROWS rows at most).",
     "invocations": "What `mlflow models serve` answers for the same payload "
-    "(`dataframe_split`, `dataframe_records`, `instances` or `inputs`).",
+    "(`dataframe_split`, `dataframe_records`, `instances` or `inputs` JSON, CSV or parquet), "
+    "with MLflow's status codes and `error_code`; the README's compatibility table lists "
+    "the deliberate differences.",
     "feedback": "Joins a true label to a logged prediction by its request id "
     "(`<request-id>:<index>` for a batch row); live accuracy is computed from these.",
 }
@@ -85,6 +95,20 @@ _DESCRIPTIONS = {
 async def _answered_by_the_middleware() -> None:
     """Never called: ``RequestContextMiddleware`` answers POST on this path."""
     raise RuntimeError("POST bodies are answered by petalflow's ASGI middleware")
+
+
+def _add_mlflow_health(app: FastAPI) -> None:
+    """MLflow's health check and version, answered as `mlflow models serve` answers them
+    (``"\\n"``, and the bare version, under application/json)."""
+    mlflow_version = metadata.version("mlflow")
+
+    @app.router.get("/ping", summary="Health check (MLflow's)")
+    async def ping() -> Response:
+        return Response("\n", media_type="application/json")
+
+    @app.router.get("/version", summary="The MLflow version (MLflow's)")
+    async def version() -> Response:
+        return Response(mlflow_version, media_type="application/json")
 
 
 def add_routes(app: FastAPI, serving: Serving, telemetry: Telemetry, docs: RequestDocs) -> None:
@@ -112,6 +136,8 @@ def add_routes(app: FastAPI, serving: Serving, telemetry: Telemetry, docs: Reque
     @router.get("/health", response_model=HealthResponse)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    _add_mlflow_health(app)
 
     @router.get("/model", response_model=ModelResponse)
     async def model_route() -> dict[str, Any]:

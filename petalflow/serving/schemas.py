@@ -127,12 +127,15 @@ class ErrorResponse(BaseModel):
 _NUMBER = 'Input should be a JSON number (5.1, not the string "5.1")'
 
 
-def error_details(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
-    """pydantic errors as ErrorDetail dicts: dotted field path, rule, message."""
+def error_details(
+    exc: ValidationError, prefix: tuple[str | int, ...] = (), number: str = _NUMBER
+) -> list[dict[str, Any]]:
+    """pydantic errors as ErrorDetail dicts: dotted field path, rule, message (``number``:
+    what a value that is not a number is told)."""
     details = []
     for err in exc.errors(include_url=False, include_input=False):
         field = ".".join(str(p) for p in (*prefix, *err["loc"]))
-        message = _NUMBER if err["type"] == "float_type" else err["msg"]
+        message = number if err["type"] == "float_type" else err["msg"]
         details.append(
             {
                 "field": field or None,

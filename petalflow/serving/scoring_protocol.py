@@ -1,92 +1,57 @@
-"""MLflow's scoring protocol (the /invocations body), validated like /predict.
+"""MLflow's scoring protocol: an /invocations body as encoded rows, as MLflow reads it.
 
-Accepted: ``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs``
-(records, columns or rows in feature order), as `mlflow models serve` accepts them.
+JSON (``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs``), CSV and
+parquet, accepted and refused as `mlflow models serve` does, with the deliberate
+differences of the README's compatibility table (the contract's rules, repeated keys).
+The usual body, records or split rows holding exactly the features, takes the
+vectorised check; anything else goes through ``scoring_tables`` and ``scoring_values``.
+Top-level keys beside the format, ``params`` and columns that are no feature are ignored,
+as MLflow ignores them, and returned so that the caller logs and counts them; but a body
+with ``messages``, ``prompt`` or ``input`` is MLflow's LLM input, refused by a tabular model.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
 import pydantic_core
 
 from petalflow.core.errors import ClientError
-from petalflow.serving.duplicate_keys import check_unique_keys, duplicate_key_error
+from petalflow.serving.duplicate_keys import check_unique_keys
 from petalflow.serving.request_models import RequestModels
-from petalflow.serving.schemas import error_details, summarize
+from petalflow.serving.scoring_frames import csv_table, parquet_table
+from petalflow.serving.scoring_tables import (
+    INVALID_PARAMETER_VALUE,
+    SPLIT_KEYS,
+    ScoringError,
+    from_json,
+)
+from petalflow.serving.scoring_values import rows_of_table
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+_LLM_KEYS = frozenset({"messages", "prompt", "input"})  # MLflow's unified LLM input
 
 
-class PayloadError(ClientError):
-    """A scoring payload that is not one of MLflow's formats (422 unless said otherwise)."""
+class Parsed(NamedTuple):
+    """A body's encoded rows, and the names it held that were ignored, by kind
+    (``column``, ``key``, ``param``)."""
 
-    status = 422
-    code = "validation_error"
-
-    def __init__(
-        self,
-        message: str,
-        status: int | None = None,
-        error: str | None = None,
-        field: str | None = None,
-        details: list[dict[str, Any]] | None = None,
-    ) -> None:
-        details = details or [{"field": field, "rule": "format", "message": message}]
-        super().__init__(message, details, status=status, code=error)
+    rows: np.ndarray
+    ignored: dict[str, tuple[str, ...]]
 
 
-def _records(key: str, value: Any, features: list[str]) -> list[Any]:
-    if key == "dataframe_split":
-        if not isinstance(value, dict) or not isinstance(value.get("data"), list):
-            raise PayloadError(
-                "dataframe_split must be an object with a 'data' list (and 'columns')", field=key
-            )
-        columns = value.get("columns", features)
-        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-            raise PayloadError(
-                "dataframe_split.columns must be a list of column names", field=f"{key}.columns"
-            )
-        if len(set(columns)) < len(columns):  # a repeated column: the last would win
-            repeats = [(c, n) for c, n in Counter(columns).items() if n > 1]
-            raise duplicate_key_error(repeats, within=f"{key}.columns", unit="column")
-        rows = value["data"]
-        for i, row in enumerate(rows):
-            if not isinstance(row, list) or len(row) != len(columns):
-                raise PayloadError(
-                    f"dataframe_split.data.{i} must be a list of {len(columns)} values",
-                    field=f"{key}.data.{i}",
-                )
-        return [dict(zip(columns, row, strict=True)) for row in rows]
-    if isinstance(value, dict) and key != "dataframe_records":
-        # Columnar form: {"feature": [values, ...], ...}.
-        lengths = {len(v) if isinstance(v, list) else -1 for v in value.values()}
-        if len(lengths) != 1 or -1 in lengths:
-            raise PayloadError(f"{key} as columns needs lists of equal length", field=key)
-        n = lengths.pop()
-        return [{k: v[i] for k, v in value.items()} for i in range(n)]
-    if not isinstance(value, list):
-        raise PayloadError(f"{key} must be a list of records", field=key)
-    return [
-        dict(zip(features, r, strict=False))
-        if isinstance(r, list) and len(r) == len(features)
-        else r
-        for r in value
-    ]
-
-
-def loads(body: bytes) -> Any:
-    """Parse JSON with orjson (fast); pydantic's parser decides what orjson refuses.
+def loads(body: bytes, allow_inf_nan: bool = False) -> Any:
+    """Parse JSON with orjson (fast); pydantic's parser decides what orjson refuses
+    (``NaN`` and ``Infinity`` too, if ``allow_inf_nan``, as Python's json module reads them).
 
     Raises DuplicateKeyError if an object repeats a key (both parsers keep the last).
     """
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
-        document = pydantic_core.from_json(body, allow_inf_nan=False)
+        document = pydantic_core.from_json(body, allow_inf_nan=allow_inf_nan)
     check_unique_keys(body, keys_at_least(document))
     return document
 
@@ -113,39 +78,99 @@ def keys_at_least(document: Any, depth: int = 3) -> int:
     return 0
 
 
-def parse_payload(body: bytes, models: RequestModels) -> np.ndarray:
-    """Rows (n, len(features)) in feature order; pydantic errors name ``<format>.<i>.<field>``."""
+def parse_payload(
+    body: bytes, models: RequestModels, media: str = "json", max_rows: int | None = None
+) -> Parsed:
+    """Rows (n, len(features)) in feature order from a body of kind ``media`` (``json``,
+    ``csv``, ``parquet``); ClientError (400) as MLflow refuses, or by the contract.
+
+    ``max_rows``: more rows are refused (413) before their values are converted (the
+    usual body's rows are counted by the caller).
+    """
+    if media != "json":
+        reader = csv_table if media == "csv" else parquet_table
+        rows, columns = rows_of_table(reader(body, models.specs), models, max_rows)
+        return Parsed(rows, {"column": columns})
+    payload = _document(body)
+    key = _format_key(payload)
+    value = payload[key]
+    ignored = _ignored_keys(payload, key)
+    records = _split_records(value, models.features) if key == "dataframe_split" else value
+    if records is not None:  # the usual body: no copy, one vectorised check
+        fast = models.fast_rows(records)
+        if fast is not None:
+            return Parsed(fast, ignored)
+    required = frozenset(spec.name for spec in models.specs if not spec.nullable)
+    table = from_json(key, value, required)
+    rows, ignored["column"] = rows_of_table(table, models, max_rows)
+    return Parsed(rows, ignored)
+
+
+def _document(body: bytes) -> dict[str, Any]:
+    """The JSON object of a body (NaN and Infinity read as MLflow's json module does)."""
     try:
-        payload = loads(body)
+        payload = loads(body, allow_inf_nan=True)
     except ValueError as exc:
-        raise PayloadError(
-            f"body is not valid JSON: {exc}", status=400, error="malformed_json"
+        raise ClientError(
+            f"body is not valid JSON: {exc}", status=400, code="malformed_json"
         ) from None
     if not isinstance(payload, dict):
-        raise PayloadError("body must be a JSON object with one of: " + ", ".join(FORMATS))
-    keys = [k for k in payload if k in FORMATS]
-    unknown = sorted(set(payload) - set(FORMATS) - {"params"})
-    if len(keys) != 1 or unknown:
-        raise PayloadError(
-            f"body must have exactly one of {', '.join(FORMATS)} (got {sorted(payload)})",
-            field=(unknown or [None])[0],
+        raise ScoringError(
+            f"The input must be a JSON object with exactly one of the input fields "
+            f"{', '.join(FORMATS)}; got {type(payload).__name__}"
         )
-    key, features = keys[0], list(models.features)
-    if key != "dataframe_split":  # records already as dicts (the usual case): no copy
-        rows = models.fast_rows(payload[key])
-        if rows is not None:
-            return rows
-    records = _records(key, payload[key], features)
-    if not records:
-        raise PayloadError(f"{key} holds no rows; send at least one", field=key)
-    rows = models.fast_rows(records)
-    if rows is not None:
-        return rows
-    items = []
-    for i, record in enumerate(records):
-        try:
-            items.append(models.row.model_validate(record))
-        except pydantic_core.ValidationError as exc:
-            details = error_details(exc, (key, i))
-            raise PayloadError(f"invalid request: {summarize(details)}", details=details) from None
-    return models.rows_of(items)
+    return payload
+
+
+def _format_key(payload: dict[str, Any]) -> str:
+    """The body's one format key; ScoringError as MLflow refuses the body."""
+    if llm := sorted(_LLM_KEYS.intersection(payload)):
+        raise ScoringError(  # MLflow passes such a body to the model as it is
+            f"a body with {', '.join(llm)} is an LLM request (MLflow's unified chat, "
+            "completions and embeddings input), which this tabular model cannot take; send "
+            f"only one of {', '.join(FORMATS)}",
+            field=llm[0],
+            mlflow_code=INVALID_PARAMETER_VALUE,
+        )
+    keys = [k for k in payload if k in FORMATS]
+    if len(keys) != 1:
+        shown = sorted(str(k)[:64] for k in payload)[:10]
+        raise ScoringError(
+            f"The input must be a JSON object with exactly one of the input fields "
+            f"{', '.join(FORMATS)}; got {shown}"
+        )
+    return keys[0]
+
+
+def _ignored_keys(payload: dict[str, Any], key: str) -> dict[str, tuple[str, ...]]:
+    """Top-level keys beside the format, and the params (the model takes none)."""
+    if len(payload) == 1:  # the usual body: the format alone
+        return {}
+    params = payload.get("params")
+    ignored = {"key": tuple(k for k in payload if k != key and k != "params")}
+    if isinstance(params, dict):
+        ignored["param"] = tuple(params)
+    elif params not in (None, []):
+        ignored["param"] = ("params",)
+    return ignored
+
+
+def _split_records(value: Any, features: tuple[str, ...]) -> list[dict[str, Any]] | None:
+    """``dataframe_split`` as records, when its columns are exactly the features and its
+    rows lists of as many values (else None: ``scoring_tables`` reads it)."""
+    if type(value) is not dict or value.keys() - SPLIT_KEYS:
+        return None
+    columns, data, index = value.get("columns"), value.get("data"), value.get("index")
+    if type(columns) is not list or type(data) is not list or len(columns) != len(features):
+        return None
+    if index is not None and (type(index) is not list or len(index) != len(data)):
+        return None
+    try:
+        if set(columns) != set(features):
+            return None
+    except TypeError:  # a name that is a list or an object
+        return None
+    n = len(columns)
+    if not all(type(row) is list and len(row) == n for row in data):
+        return None
+    return [dict(zip(columns, row, strict=True)) for row in data]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +81,7 @@ def infer_contract(
     unknown = [c for c in drop if c not in frame.columns or c == target]
     if unknown:
         raise DataContractError(
-            f"--drop: {unknown[0]!r} is not a column besides the target in {csv}; "
-            f"it has {columns}"
+            f"--drop: {unknown[0]!r} is not a column besides the target in {csv}; it has {columns}"
         )
     features: list[FeatureSpec] = []
     untyped: list[str] = []

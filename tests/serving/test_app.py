@@ -24,7 +24,8 @@ def _assert_clean_error(response: Any, status: int, field: str | None = None) ->
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
-    assert set(body) == {"error", "message", "details", "request_id"}
+    mlflow = {"error_code"} if response.request.url.path == "/invocations" else set()
+    assert set(body) == {"error", "message", "details", "request_id", *mlflow}
     assert body["request_id"] == response.headers["x-request-id"]
     text = response.text
     for leak in ("Traceback", 'File "', str(ROOT), "site-packages", "/tmp/"):
@@ -185,11 +186,14 @@ def test_predict_rejects_non_finite_literals(api: TestClient, literal: str, fiel
 def test_bodies_that_are_not_objects_are_rejected(
     api: TestClient, path: str, raw: bytes, status: int, error: str
 ) -> None:
+    status = 400 if path == "/invocations" else status  # MLflow's status: never 422
     body = _assert_clean_error(
         api.post(path, content=raw, headers={"content-type": "application/json"}), status
     )
     assert body["error"] == error
     assert ("JSON" in body["message"]) or ("object" in body["message"])
+    if path == "/invocations":
+        assert body["error_code"] == "BAD_REQUEST"
 
 
 @pytest.mark.parametrize(
@@ -202,6 +206,8 @@ def test_wrong_content_type_is_415(api: TestClient, path: str, content_type: str
         api.post(path, content=json.dumps(GOOD).encode(), headers=headers), 415
     )
     assert "application/json" in body["message"]
+    if path == "/invocations":  # MLflow's other media types are named too
+        assert "text/csv" in body["message"]
 
 
 def test_content_type_with_charset_is_accepted(api: TestClient) -> None:
@@ -359,7 +365,7 @@ ERROR_CASES = [
     pytest.param(
         "POST", "/predict/batch", b'{"instances": []}', "application/json", 422, id="batch"
     ),
-    pytest.param("POST", "/invocations", b'{"nope": 1}', "application/json", 422, id="invocations"),
+    pytest.param("POST", "/invocations", b'{"nope": 1}', "application/json", 400, id="invocations"),
     pytest.param(
         "POST",
         "/feedback",
@@ -390,8 +396,10 @@ def test_every_route_error_comes_from_the_one_mapping(
 
     real = http_errors.error_content
 
-    def marked(error: str, message: str, request_id: str, details: Any = None) -> bytes:
-        return real(error, f"[mapped] {message}", request_id, details)
+    def marked(
+        error: str, message: str, request_id: str, details: Any = None, mlflow_code: Any = None
+    ) -> bytes:
+        return real(error, f"[mapped] {message}", request_id, details, mlflow_code)
 
     monkeypatch.setattr(http_errors, "error_content", marked)
     headers = (
@@ -404,7 +412,8 @@ def test_every_route_error_comes_from_the_one_mapping(
     payload = response.json()
     assert payload["message"].startswith("[mapped] ")
     assert payload["request_id"] == "one-mapping"
-    assert set(payload) == {"error", "message", "details", "request_id"}
+    mlflow = {"error_code"} if path == "/invocations" else set()
+    assert set(payload) == {"error", "message", "details", "request_id", *mlflow}
 
 
 def test_get_predict_says_to_use_post(api: TestClient) -> None:
@@ -499,7 +508,7 @@ def test_duplicate_key_is_rejected_naming_its_path(
     api: TestClient, path: str, raw: str, field: str
 ) -> None:
     response = api.post(path, content=raw, headers={"content-type": "application/json"})
-    body = _assert_clean_error(response, 422, field)
+    body = _assert_clean_error(response, 400 if path == "/invocations" else 422, field)
     assert body["error"] == "duplicate_key"
     assert body["details"][0]["field"] == field
     assert body["details"][0]["rule"] == "duplicate_key"
@@ -514,7 +523,6 @@ ORDINARY_BODIES = [
         pytest.param("/invocations", {key: [GOOD] * 3}, id=key)
         for key in ("dataframe_records", "instances", "inputs")
     ],
-    pytest.param("/invocations", {"inputs": [list(GOOD.values())]}, id="inputs-lists"),
     pytest.param("/invocations", {"inputs": {k: [v] for k, v in GOOD.items()}}, id="columns"),
     pytest.param(
         "/invocations",
@@ -591,3 +599,36 @@ def test_app_freezes_the_start_up_heap_and_unfreezes_it_at_shutdown(
         assert calls == ["collect1", "freeze"]  # young generations only: no full pass
         assert client.get("/health").status_code == 200
     assert calls == ["collect1", "freeze", "unfreeze"]
+
+
+def test_ping_and_version_answer_as_mlflow_models_serve(api: TestClient) -> None:
+    from importlib import metadata
+
+    ping = api.get("/ping")
+    assert (ping.status_code, ping.content) == (200, b"\n")
+    assert ping.headers["content-type"] == "application/json"
+    version = api.get("/version")
+    assert (version.status_code, version.text) == (200, metadata.version("mlflow"))
+
+
+def test_invocations_scores_csv_and_counts_ignored_columns_in_metrics(api: TestClient) -> None:
+    def ignored() -> float:
+        text = api.get("/metrics").text
+        line = 'petalflow_invocations_ignored_inputs_total{kind="column"} '
+        return sum(float(r.split()[-1]) for r in text.splitlines() if r.startswith(line))
+
+    before = ignored()
+    csv = "id,sepal_length,sepal_width,petal_length,petal_width\n1,5.1,3.5,1.4,0.2\n"
+    response = api.post(
+        "/invocations", content=csv, headers={"content-type": "text/csv; charset=utf-8"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": ["setosa"]}
+    assert ignored() == before + 1
+
+
+def test_invocations_errors_carry_mlflows_error_code(api: TestClient) -> None:
+    response = api.post("/invocations", json={"inputs": [list(GOOD.values())]})
+    body = _assert_clean_error(response, 400)
+    assert body["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "stack_trace" not in body

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from petalflow.core.contract import numeric_contract
+from petalflow.core.errors import ClientError
 from petalflow.serving import duplicate_keys
 from petalflow.serving.duplicate_keys import DuplicateKeyError
 from petalflow.serving.request_models import build_request_models
 from petalflow.serving.scoring_protocol import keys_at_least, loads, parse_payload
+from petalflow.serving.scoring_tables import ScoringError
 from petalflow.training.data import FEATURE_NAMES
 
 MODELS = build_request_models(
@@ -23,9 +27,15 @@ ROWS = [ROW, {**ROW, "petal_width": 2.5}, ROW]
 FORMATS = [
     {"dataframe_records": ROWS},
     {"dataframe_split": {"columns": list(FEATURE_NAMES), "data": [list(r.values()) for r in ROWS]}},
-    {"dataframe_split": {"data": [list(r.values()) for r in ROWS]}},
+    {
+        "dataframe_split": {
+            "index": [7, 8, 9],
+            "columns": list(FEATURE_NAMES),
+            "data": [list(r.values()) for r in ROWS],
+        }
+    },
     {"instances": ROWS},
-    {"instances": [list(r.values()) for r in ROWS]},
+    {"instances": {f: [r[f] for r in ROWS] for f in FEATURE_NAMES}},
     {"inputs": ROWS},
     {"inputs": {f: [r[f] for r in ROWS] for f in FEATURE_NAMES}},
     {"dataframe_records": ROWS, "params": {"a": {"b": [1, 2]}, "c": [{"d": 1}]}},
@@ -42,7 +52,7 @@ def test_parse_payload_skips_the_precise_check_for_every_format(
     monkeypatch: pytest.MonkeyPatch, payload: dict[str, Any], indent: int | None
 ) -> None:
     monkeypatch.setattr(duplicate_keys, "repeated_keys", _never)
-    rows = parse_payload(json.dumps(payload, indent=indent).encode(), MODELS)
+    rows = parse_payload(json.dumps(payload, indent=indent).encode(), MODELS).rows
     assert rows.tolist() == [list(r.values()) for r in ROWS]
 
 
@@ -157,3 +167,96 @@ def test_loads_rejects_a_body_exactly_when_an_object_repeats_a_key(seed: int) ->
             loads(text.encode())
     else:
         assert loads(text.encode()) == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    ("payload", "ignored"),
+    [
+        ({"dataframe_records": ROWS}, {}),
+        (
+            {"dataframe_records": [{**r, "id": 1} for r in ROWS], "signature_name": "x"},
+            {"key": ("signature_name",), "column": ("id",)},
+        ),
+        ({"instances": ROWS, "params": {"a": 1, "b": 2}}, {"key": (), "param": ("a", "b")}),
+        ({"instances": ROWS, "params": [1]}, {"key": (), "param": ("params",)}),
+        ({"inputs": ROWS, "params": None}, {"key": ()}),
+        (
+            {"dataframe_split": {"columns": [*FEATURE_NAMES, "ts"], "data": [[1, 2, 3, 4, 5]]}},
+            {"column": ("ts",)},
+        ),
+    ],
+)
+def test_parse_payload_returns_what_it_ignored(
+    payload: dict[str, Any], ignored: dict[str, tuple[str, ...]]
+) -> None:
+    parsed = parse_payload(json.dumps(payload).encode(), MODELS)
+    assert parsed.ignored == ignored
+    assert len(parsed.rows) == (1 if "dataframe_split" in payload else len(ROWS))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"instances": [list(r.values()) for r in ROWS]},
+        {"inputs": [list(r.values()) for r in ROWS]},
+        {"dataframe_split": {"data": [list(r.values()) for r in ROWS]}},
+        {"dataframe_records": [list(r.values()) for r in ROWS]},
+    ],
+    ids=lambda p: next(iter(p)),
+)
+def test_parse_payload_refuses_rows_without_column_names(payload: dict[str, Any]) -> None:
+    with pytest.raises(ScoringError) as caught:
+        parse_payload(json.dumps(payload).encode(), MODELS)
+    assert caught.value.mlflow_code == "INVALID_PARAMETER_VALUE"
+    assert "without column names" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[1, 2]", b"1", b'"x"', b"null", b'{"rows": []}', b'{"instances": [], "inputs": []}'],
+)
+def test_parse_payload_refuses_a_body_without_exactly_one_format(body: bytes) -> None:
+    with pytest.raises(ScoringError) as caught:
+        parse_payload(body, MODELS)
+    assert caught.value.mlflow_code == "BAD_REQUEST"
+    assert "exactly one of the input fields" in caught.value.message
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b"this is,,,, not valid json", b'{"a": "\xff"}'])
+def test_parse_payload_refuses_malformed_json_with_400(body: bytes) -> None:
+    with pytest.raises(ClientError) as caught:
+        parse_payload(body, MODELS)
+    assert (caught.value.status, caught.value.code) == (400, "malformed_json")
+
+
+def test_parse_payload_reads_nan_literals_as_python_json_does() -> None:
+    body = b'{"dataframe_records": [{"sepal_length": NaN, "sepal_width": 3.5, '
+    body += b'"petal_length": 1.4, "petal_width": 0.2}]}'
+    with pytest.raises(ScoringError) as caught:  # a null, and sepal_length is not nullable
+        parse_payload(body, MODELS)
+    assert caught.value.details[0]["field"] == "dataframe_records.0.sepal_length"
+
+
+@pytest.mark.parametrize("media", ["csv", "parquet"])
+def test_parse_payload_reads_csv_and_parquet(media: str) -> None:
+    frame = pd.DataFrame([{**r, "id": i} for i, r in enumerate(ROWS)])
+    if media == "csv":
+        body = frame.to_csv(index=False).encode()
+    else:
+        out = io.BytesIO()
+        frame.to_parquet(out)
+        body = out.getvalue()
+    parsed = parse_payload(body, MODELS, media)
+    assert parsed.rows.tolist() == [list(r.values()) for r in ROWS]
+    assert parsed.ignored == {"column": ("id",)}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"dataframe_records": ROWS, "messages": []}, {"prompt": "x"}, {"inputs": ROWS, "input": 1}],
+)
+def test_parse_payload_refuses_mlflows_llm_input_keys(payload: dict[str, Any]) -> None:
+    with pytest.raises(ScoringError) as caught:
+        parse_payload(json.dumps(payload).encode(), MODELS)
+    assert caught.value.mlflow_code == "INVALID_PARAMETER_VALUE"
+    assert "LLM request" in caught.value.message

@@ -1,0 +1,111 @@
+"""CSV and parquet /invocations bodies, read as `mlflow models serve` reads them.
+
+CSV: UTF-8, a header row, read by pandas with the signature's types (numbers as float64,
+categories as text), so a value pandas cannot read as a number is a 400, and a gap is a
+null. One deliberate difference: when every row has one field more than the header,
+pandas takes the first field as the row index and shifts the others one column left;
+MLflow scores the shifted rows, petalflow refuses them.
+
+Parquet (needs pyarrow, as MLflow does): read by pandas, and each feature column's type
+checked as MLflow's schema enforcement checks it: a number column may be float, or an
+integer of at most 32 bits (64-bit integers only if every value is 0 or 1), or objects
+(nulls, say) whose values are numbers; a category column holds text.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from petalflow.core.contract import FeatureSpec
+from petalflow.serving.scoring_tables import INVALID_PARAMETER_VALUE, ScoringError, Table
+
+_PARSE = (
+    "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
+    "{kind} Pandas DataFrame produced using the `pandas.DataFrame.{writer}()` method"
+)
+
+
+def csv_table(body: bytes, specs: tuple[FeatureSpec, ...]) -> Table:
+    """The table of a CSV body (header row first); ScoringError as MLflow refuses it."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        message = f"the CSV body is not valid UTF-8: {exc.reason} at byte {exc.start}"
+        raise ScoringError(message) from None
+    dtypes: dict[str, Any] = {s.name: "float64" if s.numeric else object for s in specs}
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=dtypes)
+    except Exception as exc:  # pandas' parse errors name the line, never a server path
+        raise ScoringError(
+            f"{_PARSE.format(kind='CSV-formatted', writer='to_csv')}: {_short(exc)}"
+        ) from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise ScoringError(
+            "every CSV row has one field more than the header: pandas would read the first "
+            "as the row index and shift the others one column; send one field per column",
+            rule="csv_fields",
+        )
+    return _frame_table(frame, specs, "csv")
+
+
+def parquet_table(body: bytes, specs: tuple[FeatureSpec, ...]) -> Table:
+    """The table of a parquet body; ScoringError as MLflow refuses it (types included)."""
+    try:
+        frame = pd.read_parquet(io.BytesIO(body))
+    except Exception as exc:  # pyarrow's errors describe the bytes, never a server path
+        kind = {"kind": "Parquet", "writer": "to_parquet"}
+        raise ScoringError(f"{_PARSE.format(**kind)}: {_short(exc)}") from None
+    if frame.columns.has_duplicates:
+        raise ScoringError(
+            "parquet: a column name appears twice; send each column once",
+            rule="duplicate_key",
+            mlflow_code=INVALID_PARAMETER_VALUE,
+        )
+    for spec in specs:
+        if spec.name in frame.columns:
+            _check_type(frame[spec.name], spec)
+    return _frame_table(frame, specs, "parquet")
+
+
+def _check_type(column: pd.Series, spec: FeatureSpec) -> None:
+    """MLflow's rule for a column of the signature's type (double, or string)."""
+    dtype = column.dtype
+    text = isinstance(dtype, pd.StringDtype)
+    if not spec.numeric:
+        fits = text or dtype.kind == "O"
+    elif dtype.kind in "iu":  # safe up to 6 bytes; wider only for 0/1 (MLflow's rule)
+        fits = getattr(dtype, "itemsize", 8) <= 6 or bool(column.isin([0, 1]).all())
+    else:  # objects (all null, say) are read as numbers by MLflow: values decide
+        fits = dtype.kind == "f" or (dtype.kind == "O" and not text)
+    if not fits:
+        wanted = "double" if spec.numeric else "string"
+        raise ScoringError(
+            f"Incompatible input types for column {spec.name}: can not safely convert "
+            f"{dtype} to {wanted}",
+            field=spec.name,
+            rule="type",
+            mlflow_code=INVALID_PARAMETER_VALUE,
+        )
+
+
+def _frame_table(frame: pd.DataFrame, specs: tuple[FeatureSpec, ...], source: str) -> Table:
+    """The frame's columns: the features' values as Python objects, others by name only."""
+    features = {spec.name for spec in specs}
+    columns: dict[Any, list[Any]] = {
+        name: _values(frame[name]) if name in features else [] for name in frame.columns
+    }
+    return Table(columns, len(frame), source)
+
+
+def _values(column: pd.Series) -> list[Any]:
+    if column.dtype.kind in "iuf":
+        return column.to_numpy(dtype=np.float64, na_value=np.nan).tolist()
+    return column.astype(object).where(column.notna(), None).tolist()  # NaN, NA: null
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).replace("\n", " ")[:300]

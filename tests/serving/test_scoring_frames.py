@@ -1,0 +1,118 @@
+"""CSV and parquet bodies, read as `mlflow models serve` reads them (pandas, the
+signature's types, MLflow's column type rules for parquet)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from petalflow.core.contract import FeatureSpec
+from petalflow.serving.scoring_frames import csv_table, parquet_table
+from petalflow.serving.scoring_tables import ScoringError
+
+SPECS = (
+    FeatureSpec(name="island", type="category", categories=["Biscoe", "Dream"]),
+    FeatureSpec(name="mass", type="float", nullable=True),
+)
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    out = io.BytesIO()
+    frame.to_parquet(out)
+    return out.getvalue()
+
+
+def _refused(read: Any, body: bytes) -> ScoringError:
+    with pytest.raises(ScoringError) as caught:
+        read(body, SPECS)
+    assert caught.value.status == 400
+    return caught.value
+
+
+def test_csv_table_reads_the_header_and_the_signature_types() -> None:
+    table = csv_table(b"mass,island,id\n3750,Dream,7\n,Biscoe,8\n", SPECS)
+    assert table.rows == 2 and table.source == "csv"
+    assert list(table.columns) == ["mass", "island", "id"]
+    mass = table.columns["mass"]
+    assert mass[0] == 3750.0 and type(mass[0]) is float and np.isnan(mass[1])
+    assert table.columns["island"] == ["Dream", "Biscoe"]
+    assert table.columns["id"] == []  # not a feature: only its name is kept
+
+
+def test_csv_table_reads_quoted_values_and_an_index_column() -> None:
+    body = pd.DataFrame({"island": ["Dream"], "mass": [3.5]}).to_csv().encode()
+    table = csv_table(body, SPECS)
+    assert list(table.columns) == ["Unnamed: 0", "island", "mass"]
+    assert table.columns["mass"] == [3.5]
+    quoted = csv_table(b'"island","mass"\n"Dream","3.5"\n', SPECS)
+    assert quoted.columns == {"island": ["Dream"], "mass": [3.5]}
+
+
+def test_csv_table_reads_a_gap_in_a_category_column_as_null() -> None:
+    assert csv_table(b"island,mass\n,3\n", SPECS).columns["island"] == [None]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"", "Failed to parse input as a Pandas DataFrame"),
+        (b"island,mass\nDream,heavy\n", "Failed to parse input as a Pandas DataFrame"),
+        (b"island,mass\nDream,1\nDream,1,2,3\n", "Failed to parse input as a Pandas DataFrame"),
+        (b"island,mass\nDream,\xff\n", "not valid UTF-8"),
+        (b"island,mass\n3,Dream,1\n", "one field more than the header"),
+    ],
+)
+def test_csv_table_refuses_what_cannot_be_read_as_bad_request(body: bytes, words: str) -> None:
+    error = _refused(csv_table, body)
+    assert error.mlflow_code == "BAD_REQUEST"
+    assert words in error.message
+
+
+@pytest.mark.parametrize(
+    "mass",
+    [
+        pd.Series([3.5, np.nan], dtype="float64"),
+        pd.Series([3.5, 4.0], dtype="float32"),
+        pd.Series([3, 4], dtype="int32"),
+        pd.Series([3, 4], dtype="uint16"),
+        pd.Series([0, 1], dtype="int64"),  # 64-bit integers only as 0 and 1
+        pd.Series([None, None], dtype=object),  # all null: MLflow reads it as numbers
+    ],
+    ids=["float64", "float32", "int32", "uint16", "int64-0-1", "all-null"],
+)
+def test_parquet_table_takes_the_column_types_mlflow_takes(mass: pd.Series) -> None:
+    frame = pd.DataFrame({"island": ["Dream", "Biscoe"], "mass": mass})
+    table = parquet_table(_parquet(frame), SPECS)
+    assert table.rows == 2 and table.source == "parquet"
+    expected = [None if pd.isna(v) else float(v) for v in mass]
+    assert [None if v is None or np.isnan(v) else v for v in table.columns["mass"]] == expected
+    assert table.columns["island"] == ["Dream", "Biscoe"]
+
+
+@pytest.mark.parametrize(
+    ("island", "mass", "column"),
+    [
+        (["Dream"], pd.Series([3], dtype="int64"), "mass"),
+        (["Dream"], pd.Series(["3.5"]), "mass"),
+        (["Dream"], pd.Series([True]), "mass"),
+        ([1.5], pd.Series([3.5]), "island"),
+    ],
+    ids=["int64", "text", "bool", "number-as-category"],
+)
+def test_parquet_table_refuses_the_column_types_mlflow_refuses(
+    island: list[Any], mass: pd.Series, column: str
+) -> None:
+    body = _parquet(pd.DataFrame({"island": island, "mass": mass}))
+    error = _refused(parquet_table, body)
+    assert error.mlflow_code == "INVALID_PARAMETER_VALUE"
+    assert f"Incompatible input types for column {column}" in error.message
+
+
+def test_parquet_table_refuses_bytes_that_are_no_parquet() -> None:
+    error = _refused(parquet_table, b"PAR1 but not really")
+    assert error.mlflow_code == "BAD_REQUEST"
+    assert "Failed to parse input as a Pandas DataFrame" in error.message
