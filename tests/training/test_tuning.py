@@ -15,6 +15,7 @@ import mlflow
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
+from PIL import Image
 
 from petalflow.training import diagnostics
 from petalflow.training.trial_runs import PARENT_TAG
@@ -113,6 +114,13 @@ def test_tune_final_model_is_the_best_refit_and_evaluated_on_the_test_split(
     logged = {f.path for f in client.list_artifacts(info["run_id"], "evaluation")}
     assert logged == {f"evaluation/{n}" for n in (*diagnostics.PLOTS, *diagnostics.REPORTS)}
     assert "5-fold CV" in parent.data.tags["mlflow.note.content"]
+    assert f"accuracy {metrics['accuracy']:.4f}" in parent.data.tags["mlflow.note.content"]
+    experiment, run_id = parent.info.experiment_id, info["run_id"]
+    evaluation = folder / "mlruns" / experiment / run_id / "artifacts" / "evaluation"
+    for name in diagnostics.PLOTS:
+        with Image.open(evaluation / name) as image:
+            image.verify()
+        assert (evaluation / name).stat().st_size > 5000, name
 
 
 def test_tune_same_seed_gives_the_same_trials_and_identical_artifacts(twice: list[Any]) -> None:
