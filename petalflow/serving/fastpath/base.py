@@ -9,6 +9,7 @@ out as the preprocessing step's output matrix, column for column.
 from __future__ import annotations
 
 import logging
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -119,3 +120,13 @@ class FastPath(ABC):
     @abstractmethod
     def predict_one(self, row: Sequence[float]) -> list[float]:
         """The class probabilities of one row, with the least overhead."""
+
+
+def float32_row(pre: Preprocessor, row: Sequence[float]) -> tuple[list[float], list[int]]:
+    """One row as a tree sees it: transformed, cast to float32 (as scikit-learn's trees
+    compare), and its category slots; ValueError if a value is not finite after the cast."""
+    z, slots = pre.transform_row(row)
+    z32: list[float] = np.array(z, dtype=np.float32).tolist()
+    if not all(map(math.isfinite, z32)):
+        raise ValueError("the fast path needs finite inputs (after the float32 cast)")
+    return z32, slots

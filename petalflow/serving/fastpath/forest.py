@@ -22,6 +22,7 @@ from petalflow.serving.fastpath.base import (
     IntArray,
     Preprocessor,
     UnsupportedError,
+    float32_row,
 )
 
 logger = logging.getLogger(__name__)
@@ -89,10 +90,7 @@ class ForestFastPath(FastPath):
 
     def predict_one(self, row: Sequence[float]) -> list[float]:
         """Bisect per number, then one gather and a sequential sum over the trees."""
-        z, slots = self.pre.transform_row(row)
-        z32 = np.array(z, dtype=np.float32).tolist()
-        if not all(map(math.isfinite, z32)):
-            raise ValueError("the fast path needs finite inputs (after the float32 cast)")
+        z32, slots = float32_row(self.pre, row)
         index = [
             start + bisect_left(t, zf) for zf, (t, start) in zip(z32, self._numbers, strict=True)
         ]

@@ -9,7 +9,6 @@ left, the trees' values summed in tree order, then divided by their number.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from petalflow.serving.fastpath.base import (
     IntArray,
     Preprocessor,
     UnsupportedError,
+    float32_row,
 )
 
 logger = logging.getLogger(__name__)
@@ -78,10 +78,7 @@ class WalkingForestFastPath(FastPath):
 
     def predict_one(self, row: Sequence[float]) -> list[float]:
         """The row laid out as the classifier sees it, then a Python walk per tree."""
-        z, slots = self.pre.transform_row(row)
-        z32 = np.array(z, dtype=np.float32).tolist()
-        if not all(map(math.isfinite, z32)):
-            raise ValueError("the fast path needs finite inputs (after the float32 cast)")
+        z32, slots = float32_row(self.pre, row)
         x = [0.0] * self.pre.n_outputs
         for column, value in zip(self.pre.numeric_columns, z32, strict=True):
             x[column] = value
