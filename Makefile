@@ -10,7 +10,7 @@ ARTIFACTS_DIR ?= artifacts
 # Dockerfile's CMD and the documented commands use the same flags (a test checks).
 UVICORN_LIMITS := --http serve:HttpProtocol --limit-concurrency 1000 --timeout-keep-alive 5 --timeout-graceful-shutdown 5
 
-.PHONY: install tools lint format test test-fast train serve check-port run ui bench bench-scale bench-tuning monitor clean
+.PHONY: install tools lint format test test-fast train serve check-port run ui bench bench-scale bench-tuning bench-regression monitor clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -95,6 +95,12 @@ bench-tuning: $(STAMP)
 # bench/scale_results.md (several minutes; `bench/scale.py --help` for smaller runs).
 bench-scale: $(STAMP)
 	$(PY) bench/scale.py
+
+# This checkout against an earlier commit (BASE=<commit>; default: before issue #17's
+# /invocations rewrite), same model and bodies: single-row /invocations and /predict req/s,
+# interleaved; writes bench/regression_results.md.
+bench-regression: $(STAMP) tools
+	$(PY) bench/regression.py $(if $(BASE),--base $(BASE))
 
 monitor: $(STAMP)
 	$(PY) -m petalflow.monitor

@@ -43,6 +43,7 @@ class ServerSpec:
     args: list[str]
     env: dict[str, str]
     health: str
+    cwd: Path = ROOT  # the checkout whose serve.py (and petalflow) the server imports
 
 
 def free_port() -> int:
@@ -61,10 +62,11 @@ def base_env(work: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def train(work: Path, name: str, *args: str) -> Trained:
-    """Run train.py (cwd = the temp folder, so ./mlruns lands there) into ``work/name``."""
+def train(work: Path, name: str, *args: str, root: Path = ROOT) -> Trained:
+    """Run ``root``'s train.py (cwd = the temp folder, so ./mlruns lands there) into
+    ``work/name``."""
     target = work / name
-    command = [sys.executable, str(ROOT / "train.py"), "--artifacts-dir", str(target), *args]
+    command = [sys.executable, str(root / "train.py"), "--artifacts-dir", str(target), *args]
     done = subprocess.run(
         command,
         cwd=work,
@@ -80,22 +82,25 @@ def train(work: Path, name: str, *args: str) -> Trained:
     return Trained(name, target, str(run_id))
 
 
-def shipped_limits() -> list[str]:
+def shipped_limits(root: Path = ROOT) -> list[str]:
     """The uvicorn flags of `make serve`, the Docker image and the documented command
     (``UVICORN_LIMITS`` in the Makefile): petalflow is measured as users run it."""
-    found = re.search(r"^UVICORN_LIMITS := (.+)$", (ROOT / "Makefile").read_text(), re.M)
+    found = re.search(r"^UVICORN_LIMITS := (.+)$", (root / "Makefile").read_text(), re.M)
     if found is None:
         raise BenchError("the Makefile defines no UVICORN_LIMITS")
     return found.group(1).split()
 
 
-def petalflow_spec(work: Path, model: Trained, prediction_log: bool = True) -> ServerSpec:
+def petalflow_spec(
+    work: Path, model: Trained, prediction_log: bool = True, root: Path = ROOT
+) -> ServerSpec:
+    """petalflow as `make serve` runs it, from the checkout ``root``."""
     log = str(work / f"predictions-{model.name}.db") if prediction_log else ""
     args = [sys.executable, "-m", "uvicorn", "serve:app", "--workers", "1"]
-    args += ["--host", HOST, "--port", "{port}", *shipped_limits()]
+    args += ["--host", HOST, "--port", "{port}", *shipped_limits(root)]
     env = base_env(work, ARTIFACTS_DIR=str(model.artifacts_dir), PREDICTION_LOG=log)
     name = "petalflow" if prediction_log else "petalflow-nolog"
-    return ServerSpec(name, args, env, "/health")
+    return ServerSpec(name, args, env, "/health", root)
 
 
 def mlflow_spec(work: Path, model: Trained) -> ServerSpec:
@@ -133,7 +138,7 @@ class Server:
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [a.replace("{port}", str(self.port)) for a in spec.args],
-            cwd=ROOT,
+            cwd=spec.cwd,
             env=spec.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

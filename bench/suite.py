@@ -18,6 +18,7 @@ LABELS = {
     "pf": "petalflow",
     "pf_nolog": "petalflow, log off",
     "pf_batch": "petalflow",
+    "pf_base": "petalflow at base",
     "mlflow": "mlflow",
     "floor": "FastAPI floor",
 }
@@ -36,7 +37,7 @@ class Cell:
     model: str
     test: str
     connections: int
-    key: str  # which server: pf, pf_nolog, mlflow, floor (pf_batch: pf's /predict/batch)
+    key: str  # which server: pf, pf_nolog, mlflow, floor, pf_base (pf_batch: pf's batch)
     path: str
     body: str
     rows: int = 1
