@@ -68,7 +68,9 @@ def registry(tmp_path: Path, tracking_uri: str) -> Registry:
     # The two models must answer differently, or "from one model" would prove nothing.
     one_answers = [expected(found, run_ids["1"], row) for row in ROWS]
     two_answers = [expected(found, run_ids["2"], row) for row in ROWS]
-    assert all(a != pytest.approx(b, abs=1e-3) for a, b in zip(one_answers, two_answers))
+    assert all(
+        a != pytest.approx(b, abs=1e-3) for a, b in zip(one_answers, two_answers, strict=True)
+    )
     return found
 
 
@@ -128,7 +130,7 @@ class Load:
             version = body["model_version"]
             assert header == version
             seen.add(version)
-            answers = body["predictions"] if "predictions" in body else [body]
+            answers = body.get("predictions", [body])
             for row, answer in zip(rows, answers, strict=True):
                 want = expected(registry, version, row)
                 assert answer["class_probabilities"] == pytest.approx(want, rel=0, abs=1e-12)

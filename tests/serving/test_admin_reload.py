@@ -89,7 +89,8 @@ def test_admin_reload_switches_to_new_artifacts(served: Path, trained_rf: Path) 
     )
     assert model["model_version"] == new and model["source"] == str(served)
     pipeline = joblib.load(trained_rf / "model.joblib")
-    want = dict(zip(pipeline.classes_, pipeline.predict_proba(pd.DataFrame([ROW]))[0]))
+    proba = pipeline.predict_proba(pd.DataFrame([ROW]))[0]
+    want = dict(zip(pipeline.classes_, proba, strict=True))
     assert prediction.headers["x-model-version"] == prediction.json()["model_version"] == new
     assert prediction.json()["class_probabilities"] == pytest.approx(want, abs=1e-12)
     info_lines = [line for line in metrics.splitlines() if line.startswith("petalflow_model_info")]

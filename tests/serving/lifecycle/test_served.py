@@ -78,7 +78,8 @@ def test_a_request_finishes_on_the_model_it_started_with(
     second = prepare(load_from_artifacts(trained_rf), None, settings)
     holder: list[DataPlane] = []
     swapping = dataclasses.replace(
-        first, predictor=SwapDuringPredict(first, holder, second)  # type: ignore[arg-type]
+        first,
+        predictor=SwapDuringPredict(first, holder, second),  # type: ignore[arg-type]
     )
     plane = DataPlane(swapping, Telemetry(), settings)
     holder.append(plane)
