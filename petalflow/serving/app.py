@@ -41,6 +41,11 @@ class _Serving:
     plane: DataPlane
     follower: ModelFollower
 
+    @property
+    def version(self) -> str:
+        """The version served now (the access log's, for requests no model answered)."""
+        return self.plane.served.version
+
 
 def _start(
     settings: Settings, model: LoadedModel | None, telemetry: Telemetry

@@ -1,8 +1,9 @@
 """The data plane: every operation of the API, free of any transport.
 
-Handlers take a raw body (and the request id) and return the JSON answer, raising
-petalflow's errors for the HTTP layer to map; the routes and the ASGI endpoints only
-move bytes. Like MLServer's DataPlane, this is where behaviour lives.
+Handlers take a raw body (and the request id) and return the JSON answer with the model
+version that computed it, raising petalflow's errors for the HTTP layer to map; the routes
+and the ASGI endpoints only move bytes. Like MLServer's DataPlane, this is where behaviour
+lives. Each handler reads the served model once, at its start (see ``lifecycle.served``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ class Answer(NamedTuple):
 
     content: bytes
     model_version: str | None = None
+
+    @property
+    def headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The response headers it adds: ``X-Model-Version`` when a model answered."""
+        version = self.model_version
+        return () if version is None else ((b"x-model-version", version.encode()),)
 
 
 class DataPlane:

@@ -169,10 +169,6 @@ class RequestContextMiddleware:
         finally:
             self._observe(scope, route, status, start, request_id)
 
-    def _served_version(self) -> str | None:
-        served = getattr(getattr(self.serving, "plane", None), "served", None)
-        return getattr(served, "version", None)
-
     def _observe(
         self, scope: Scope, route: str | None, status: int, start: float, request_id: str
     ) -> None:
@@ -188,8 +184,8 @@ class RequestContextMiddleware:
                 "path": scope["path"],
                 "status": status,
                 "latency_ms": round(elapsed * 1000, 3),
-                # The version that answered; else (no prediction) the one served now.
-                "model_version": scope["state"].get("model_version") or self._served_version(),
+                "model_version": scope["state"].get("model_version")
+                or getattr(self.serving, "version", None),
             }
         )
 
@@ -203,8 +199,7 @@ async def _serve(
     request_id: str,
 ) -> None:
     """Read a JSON body (or, for MLflow's scoring endpoint, one of its media types), run
-    the handler (in a thread if large), send its answer with the ``X-Model-Version`` that
-    computed it (also kept in the scope's state for the access log)."""
+    the handler (in a thread if large), send its answer (and its ``X-Model-Version``)."""
     try:
         content_type = _header(scope, b"content-type")
         if endpoint.scoring:
@@ -230,12 +225,9 @@ async def _serve(
     except Exception as exc:
         await _send_json(send, *error_response(exc, request_id, endpoint.scoring))
         return
-    version = answer.model_version
-    if version is None:
-        await _send_json(send, 200, answer.content)
-        return
-    scope["state"]["model_version"] = version
-    await _send_json(send, 200, answer.content, (b"x-model-version", version.encode()))
+    if answer.model_version is not None:  # for the access log
+        scope["state"]["model_version"] = answer.model_version
+    await _send_json(send, 200, answer.content, *answer.headers)
 
 
 async def _arrival(receive: Receive, start: float, timeout: float) -> Message:

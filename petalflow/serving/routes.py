@@ -121,6 +121,26 @@ def _add_mlflow_health(app: FastAPI) -> None:
         return Response(mlflow_version, media_type="application/json")
 
 
+def _add_admin(app: FastAPI, serving: Serving) -> None:
+    """The operator's routes (``/admin/...``)."""
+    router = app.router
+
+    @router.post(
+        "/admin/reload",
+        response_model=ReloadResponse,
+        summary="Check the model source now; switch if it names another model",
+        description=_RELOAD,
+    )
+    async def admin_reload() -> dict[str, Any]:
+        outcome = await run_in_threadpool(serving.follower.check, True)
+        return {
+            "switched": outcome.switched,
+            "outcome": outcome.status,
+            "detail": outcome.detail,
+            **serving.plane.served.identity(),
+        }
+
+
 def add_routes(app: FastAPI, serving: Serving, telemetry: Telemetry, docs: RequestDocs) -> None:
     """Every route of the API, on ``app``'s own router."""
     router = app.router
@@ -148,25 +168,11 @@ def add_routes(app: FastAPI, serving: Serving, telemetry: Telemetry, docs: Reque
         return {"status": "ok"}
 
     _add_mlflow_health(app)
+    _add_admin(app, serving)
 
     @router.get("/model", response_model=ModelResponse)
     async def model_route() -> dict[str, Any]:
         return serving.plane.model_info()
-
-    @router.post(
-        "/admin/reload",
-        response_model=ReloadResponse,
-        summary="Check the model source now; switch if it names another model",
-        description=_RELOAD,
-    )
-    async def admin_reload() -> dict[str, Any]:
-        outcome = await run_in_threadpool(serving.follower.check, True)
-        return {
-            "switched": outcome.switched,
-            "outcome": outcome.status,
-            "detail": outcome.detail,
-            **serving.plane.served.identity(),
-        }
 
     @router.get("/monitoring/drift", response_model=DriftReport, responses=MONITORING_RESPONSES)
     async def monitoring_drift() -> dict[str, Any]:
