@@ -245,7 +245,8 @@ def test_moving_the_alias_under_load_switches_within_the_interval(
     )
     access = [line for line in lines if line.get("path") == "/predict"]
     assert {line["model_version"] for line in access} == {old, new}
-    httpx.get(server.url + "/monitoring/drift")  # flushes the prediction log
+    drift = httpx.get(server.url + "/monitoring/drift").json()  # also flushes the log
+    assert drift["model_version"] == new  # monitoring judges what is served now
     with sqlite3.connect(tmp_path / "predictions.db") as db:
         logged = {v for (v,) in db.execute("SELECT DISTINCT model_version FROM predictions")}
     assert logged == {old, new}
