@@ -27,6 +27,15 @@ from prometheus_client.registry import Collector
 logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: The labels of petalflow_model_info (empty string for an unknown value).
+MODEL_INFO_LABELS = (
+    "model_version",
+    "model_id",
+    "registered_model",
+    "registered_version",
+    "registered_alias",
+    "source",
+)
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
@@ -73,9 +82,15 @@ class Telemetry:
         self._prediction_children: dict[tuple[str, str], Any] = {}
         self.model_info = Gauge(
             "petalflow_model_info",
-            "The served model (value 1), labelled with its version and source",
-            ["model_version", "source"],
+            "The served model (value 1; 0 once a reload replaced it), labelled with its "
+            "version, logged-model id, registry entry and source",
+            list(MODEL_INFO_LABELS),
             multiprocess_mode="max",
+            registry=target,
+        )
+        self.reload_failures = Counter(
+            "petalflow_reload_failures",
+            "Candidate models a reload refused (the served model kept serving)",
             registry=target,
         )
         self._log_metrics = self._prediction_log_metrics()
@@ -123,6 +138,15 @@ class Telemetry:
             counter = self._prediction_children[key] = self.predictions.labels(*key)
         counter.inc(count)
 
+    def show_model(self, labels: dict[str, str], previous: dict[str, str] | None = None) -> None:
+        """Mark the served model (``MODEL_INFO_LABELS``); a replaced one goes to 0 (and,
+        in one process, away). Several workers: ``max`` shows each model some worker serves."""
+        if previous is not None and previous != labels:
+            self.model_info.labels(**previous).set(0)
+            if self.multiproc_dir is None:
+                self.model_info.remove(*(previous[name] for name in MODEL_INFO_LABELS))
+        self.model_info.labels(**labels).set(1)
+
     def count_ignored(self, kind: str, names: int) -> None:
         """Count ``names`` ignored names of one kind (``column``, ``key``, ``param``)."""
         self.ignored_inputs.labels(kind).inc(names)
@@ -146,7 +170,7 @@ class Telemetry:
             multiprocess.MultiProcessCollector(registry, path=str(self.multiproc_dir))
         else:
             own = (self.requests, self.latency, self.predictions, self.model_info)
-            for metric in (*own, self.ignored_inputs):
+            for metric in (*own, self.ignored_inputs, self.reload_failures):
                 registry.register(metric)
             if self.log_enabled:
                 for metric in self._log_metrics:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import sqlite3
@@ -12,16 +13,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
+from petalflow.core import store
 from petalflow.core.errors import PetalflowError
-from petalflow.monitoring.checks import Monitor, open_log
+from petalflow.monitoring.checks import open_log
 from petalflow.monitoring.prediction_log import PredictionLog
 from petalflow.observability.metrics import Telemetry
 from petalflow.serving.docs import add_docs
 from petalflow.serving.handlers import DataPlane
 from petalflow.serving.http_errors import install_error_handlers
+from petalflow.serving.lifecycle.follower import ModelFollower
+from petalflow.serving.lifecycle.follower import stop as stop_following
+from petalflow.serving.lifecycle.served import ServedModel, prepare
+from petalflow.serving.lifecycle.sources import source_of
 from petalflow.serving.loading import LoadedModel, load_model
 from petalflow.serving.middleware import RequestContextMiddleware
-from petalflow.serving.predictor import Predictor
 from petalflow.serving.routes import RequestDocs, add_routes
 from petalflow.serving.settings import Settings
 
@@ -32,18 +37,24 @@ class _Serving:
     """What the lifespan loaded. Not on ``app.state``: Starlette's State answers through
     ``__getattr__``, about a microsecond per lookup on the /predict hot path."""
 
-    __slots__ = ("plane",)
+    __slots__ = ("follower", "plane")
     plane: DataPlane
+    follower: ModelFollower
+
+    @property
+    def version(self) -> str:
+        """The version served now (the access log's, for requests no model answered)."""
+        return self.plane.served.version
 
 
 def _start(
     settings: Settings, model: LoadedModel | None, telemetry: Telemetry
-) -> tuple[LoadedModel, Predictor, PredictionLog | None]:
-    """Load and verify the model and open the log; one clear log line if that fails."""
+) -> tuple[ServedModel, PredictionLog | None]:
+    """Load, verify and warm the model and open the log; one clear log line if that fails."""
     try:
         loaded = model or load_model(settings.model_uri, settings.artifacts_dir)
-        predictor = Predictor(loaded, use_fast_path=settings.fast_path)
         log = open_log(settings, observer=telemetry)
+        served = prepare(loaded, log, settings)
         if log is not None:
             log.start()
             telemetry.log_enabled = True
@@ -53,7 +64,7 @@ def _start(
         known = isinstance(exc, (PetalflowError, OSError, sqlite3.Error))
         logger.error("cannot start: %s", exc if known else f"{type(exc).__name__}: {exc}")
         raise
-    return loaded, predictor, log
+    return served, log
 
 
 async def _stop(writer: asyncio.Task[None] | None, log: PredictionLog | None) -> None:
@@ -87,21 +98,38 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     telemetry = Telemetry(settings.prometheus_multiproc_dir)
     serving, docs = _Serving(), RequestDocs()
 
+    def install(candidate: LoadedModel, log: PredictionLog | None) -> None:
+        """A reload's candidate: verified and warmed here (a thread), then swapped in."""
+        served = prepare(candidate, log, settings)
+        previous = serving.plane.swap(served)
+        telemetry.show_model(served.info_labels(), previous.info_labels())
+        docs.describe(served.models)
+        app.openapi_schema = None  # FastAPI's cached schema described the previous model
+        logger.info("reload: serving %s instead of model %s", served.summary(), previous.version)
+        _freeze_heap()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loaded, predictor, log = _start(settings, model, telemetry)
-        monitor = Monitor(loaded, log, settings)
-        serving.plane = DataPlane(predictor, monitor, telemetry, settings)
-        docs.describe(serving.plane.models)
-        app.state.model_version = loaded.model_version  # for the access log (middleware)
-        telemetry.model_info.labels(loaded.model_version, loaded.source).set(1)
-        logger.info("serving model %s from %s", loaded.model_version, loaded.source)
+        served, log = _start(settings, model, telemetry)
+        serving.plane = DataPlane(served, telemetry, settings)
+        serving.follower = ModelFollower(
+            source_of(settings.model_uri, settings.artifacts_dir, store.resolve_tracking_uri()),
+            served.loaded,
+            functools.partial(install, log=log),
+            settings.reload_interval,
+            on_failure=telemetry.reload_failures.inc,
+        )
+        docs.describe(served.models)
+        telemetry.show_model(served.info_labels())
+        logger.info("serving %s", served.summary())
         writer = None if log is None else asyncio.create_task(log.write_from_loop())
+        poller = serving.follower.start()
         _freeze_heap()
         try:
             yield
         finally:
             gc.unfreeze()  # the app's objects may be collected again once it has stopped
+            await stop_following(poller)
             await _stop(writer, log)
 
     # No docs_url/redoc_url: add_docs serves them offline. FastAPI's OpenTelemetry hooks

@@ -1,8 +1,9 @@
 """The data plane: every operation of the API, free of any transport.
 
-Handlers take a raw body (and the request id) and return the JSON answer, raising
-petalflow's errors for the HTTP layer to map; the routes and the ASGI endpoints only
-move bytes. Like MLServer's DataPlane, this is where behaviour lives.
+Handlers take a raw body (and the request id) and return the JSON answer with the model
+version that computed it, raising petalflow's errors for the HTTP layer to map; the routes
+and the ASGI endpoints only move bytes. Like MLServer's DataPlane, this is where behaviour
+lives. Each handler reads the served model once, at its start (see ``lifecycle.served``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
+from prometheus_client.registry import Collector
 
 from petalflow.core.errors import TooManyRowsError, UnknownLabelError
-from petalflow.monitoring.checks import Monitor, MonitoringCollector
-from petalflow.observability.metrics import CachedCollector, Telemetry
+from petalflow.monitoring.checks import Monitor
+from petalflow.observability.metrics import Telemetry
 from petalflow.serving import scoring_protocol
 from petalflow.serving.ignored_inputs import IgnoredInputs
-from petalflow.serving.predictor import Predictor
-from petalflow.serving.request_models import RequestModels, build_request_models, parse
+from petalflow.serving.lifecycle.served import ServedModel
+from petalflow.serving.request_models import RequestModels, parse
 from petalflow.serving.schemas import FeedbackRequest
 from petalflow.serving.settings import Settings
 
@@ -46,63 +48,79 @@ class Scored(NamedTuple):
     classes: Sequence[str]
 
 
+class Answer(NamedTuple):
+    """A JSON answer, and the model version that computed it (the ``X-Model-Version``
+    header and the access log's; None where no model answered)."""
+
+    content: bytes
+    model_version: str | None = None
+
+    @property
+    def headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The response headers it adds: ``X-Model-Version`` when a model answered."""
+        version = self.model_version
+        return () if version is None else ((b"x-model-version", version.encode()),)
+
+
 class DataPlane:
-    """The served model's operations: predict, batch, MLflow scoring, feedback, reports."""
+    """The served model's operations: predict, batch, MLflow scoring, feedback, reports.
 
-    __slots__ = (
-        "collectors",
-        "ignored",
-        "models",
-        "monitor",
-        "predictor",
-        "settings",
-        "telemetry",
-        "version",
-    )
+    ``served`` is replaced whole by a reload (``swap``); every operation reads it once.
+    """
 
-    def __init__(
-        self, predictor: Predictor, monitor: Monitor, telemetry: Telemetry, settings: Settings
-    ) -> None:
-        self.predictor, self.monitor = predictor, monitor
+    __slots__ = ("ignored", "served", "settings", "telemetry")
+
+    def __init__(self, served: ServedModel, telemetry: Telemetry, settings: Settings) -> None:
+        self.served = served
         self.telemetry, self.settings = telemetry, settings
-        self.models: RequestModels = build_request_models(predictor.model.contract)
-        self.version = predictor.model.model_version
         self.ignored = IgnoredInputs(telemetry)
-        # Drift and accuracy gauges: computed at most every MONITORING_REFRESH_SECONDS.
-        gauges = MonitoringCollector(monitor)
-        refresh = settings.monitoring_refresh_seconds
-        self.collectors = [] if monitor.log is None else [CachedCollector(gauges, refresh)]
 
-    def _score(self, rows: np.ndarray, request_id: str) -> Scored:
+    def swap(self, served: ServedModel) -> ServedModel:
+        """Serve ``served`` from the next request on (one reference assignment, atomic);
+        returns the model it replaces. Requests already started finish on theirs."""
+        previous, self.served = self.served, served
+        return previous
+
+    @property
+    def monitor(self) -> Monitor:
+        """The monitor of the served model (drift and performance of its version)."""
+        return self.served.monitor
+
+    @property
+    def collectors(self) -> tuple[Collector, ...]:
+        """The served model's monitoring gauges for /metrics."""
+        return self.served.collectors
+
+    def _score(self, served: ServedModel, rows: np.ndarray, request_id: str) -> Scored:
         """Predict, then log (O(1) per request) and count the predictions; a reused
         client-chosen id replays its logged answer instead."""
         start = time.perf_counter()
         client_id = type(request_id) is ClientRequestId
         if client_id:
-            answered = self.monitor.answered(request_id, rows)
+            answered = served.monitor.answered(request_id, rows)
             if answered is not None:
                 latency_ms = round((time.perf_counter() - start) * 1000, 3)
                 labels, proba = list(answered.labels), np.asarray(answered.probabilities)
                 return Scored(labels, proba, latency_ms, answered.model_version, answered.classes)
-        labels, proba = self.predictor.predict(rows)
+        labels, proba = served.predictor.predict(rows)
         latency_ms = round((time.perf_counter() - start) * 1000, 3)  # microseconds
-        self.monitor.record(request_id, rows, labels, proba, remember=client_id)
+        served.monitor.record(request_id, rows, labels, proba, remember=client_id)
         if len(labels) == 1:
-            self.telemetry.count_predictions(self.version, labels[0])
+            self.telemetry.count_predictions(served.version, labels[0])
         else:
             for label, count in Counter(labels).items():
-                self.telemetry.count_predictions(self.version, label, count)
-        return Scored(labels, proba, latency_ms, self.version, self.predictor.classes)
+                self.telemetry.count_predictions(served.version, label, count)
+        return Scored(labels, proba, latency_ms, served.version, served.classes)
 
     def _check_rows(self, n: int, field: str) -> None:
         if n > self.settings.max_batch_rows:
             raise TooManyRowsError(field, n, self.settings.max_batch_rows)
 
-    def predict(self, body: bytes, request_id: str) -> bytes:
+    def predict(self, body: bytes, request_id: str) -> Answer:
         """POST /predict: one row -> label, probabilities, model version, latency."""
-        rows = self.models.parse_row(body)
-        scored = self._score(rows, request_id)
-        return orjson.dumps(
+        served = self.served
+        scored = self._score(served, served.models.parse_row(body), request_id)
+        content = orjson.dumps(
             {
                 "predicted_label": scored.labels[0],
                 "class_probabilities": dict(
@@ -112,65 +130,72 @@ class DataPlane:
                 "latency_ms": scored.latency_ms,
             }
         )
+        return Answer(content, scored.model_version)
 
-    def _batch_rows(self, body: bytes) -> np.ndarray:
+    @staticmethod
+    def _batch_rows(models: RequestModels, body: bytes) -> np.ndarray:
         """The rows of a /predict/batch body: vectorised checks, pydantic for errors."""
         try:
             payload = scoring_protocol.loads(body)
         except ValueError:
             payload = None
         if isinstance(payload, dict) and list(payload) == ["instances"]:
-            rows = self.models.fast_rows(payload["instances"])
+            rows = models.fast_rows(payload["instances"])
             if rows is not None:
                 return rows
-        batch: Any = parse(self.models.batch, body)
-        return self.models.rows_of(batch.instances)
+        batch: Any = parse(models.batch, body)
+        return models.rows_of(batch.instances)
 
-    def predict_batch(self, body: bytes, request_id: str) -> bytes:
+    def predict_batch(self, body: bytes, request_id: str) -> Answer:
         """POST /predict/batch: rows in request order, one model version and latency."""
-        rows = self._batch_rows(body)
+        served = self.served
+        rows = self._batch_rows(served.models, body)
         self._check_rows(len(rows), "instances")
-        scored = self._score(rows, request_id)
+        scored = self._score(served, rows, request_id)
         classes = scored.classes
         predictions = [
             {"predicted_label": label, "class_probabilities": dict(zip(classes, p, strict=True))}
             for label, p in zip(scored.labels, scored.proba.tolist(), strict=True)
         ]
         answer = {"predictions": predictions, "model_version": scored.model_version}
-        return orjson.dumps({**answer, "latency_ms": scored.latency_ms})
+        content = orjson.dumps({**answer, "latency_ms": scored.latency_ms})
+        return Answer(content, scored.model_version)
 
-    def invocations(self, body: bytes, request_id: str, media: str = "json") -> bytes:
+    def invocations(self, body: bytes, request_id: str, media: str = "json") -> Answer:
         """POST /invocations: MLflow's scoring protocol (``media``: json, csv, parquet),
         answered as MLflow does; what it ignores is logged and counted."""
+        served = self.served
         limit = self.settings.max_batch_rows
-        rows, ignored = scoring_protocol.parse_payload(body, self.models, media, limit)
+        rows, ignored = scoring_protocol.parse_payload(body, served.models, media, limit)
         self.ignored.note(ignored)
         self._check_rows(len(rows), "rows")
-        return orjson.dumps({"predictions": self._score(rows, request_id).labels})
+        scored = self._score(served, rows, request_id)
+        return Answer(orjson.dumps({"predictions": scored.labels}), scored.model_version)
 
-    def feedback(self, body: bytes, request_id: str) -> bytes:
+    def feedback(self, body: bytes, request_id: str) -> Answer:
         """POST /feedback: a ground-truth label joined to a logged prediction."""
+        served = self.served
         item = parse(FeedbackRequest, body)
-        classes = self.predictor.classes
+        classes = served.classes
         if item.true_label not in classes:
             message = f"true_label: unknown label {item.true_label!r}; use one of {classes}"
             raise UnknownLabelError(
                 message, [{"field": "true_label", "rule": "enum", "message": message}]
             )
-        return orjson.dumps(self.monitor.feedback(item.request_id, item.true_label))
+        return Answer(orjson.dumps(served.monitor.feedback(item.request_id, item.true_label)))
 
     def model_info(self) -> dict[str, Any]:
-        """GET /model: what is being served."""
-        loaded = self.predictor.model
+        """GET /model: what is being served, and which registry entry it came from."""
+        served = self.served
+        loaded = served.loaded
         return {
-            "model_version": loaded.model_version,
+            **served.identity(),
             "run_id": loaded.run_id,
-            "source": loaded.source,
             "sha256": loaded.sha256,
             "feature_names": loaded.feature_names,
             "class_names": loaded.class_names,
             "params": loaded.params,
             "metrics": loaded.metrics,
             "loaded_at": loaded.loaded_at,
-            "fast_path": self.predictor.fast is not None,
+            "fast_path": served.predictor.fast is not None,
         }

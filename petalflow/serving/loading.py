@@ -23,15 +23,22 @@ from petalflow.core import artifacts, store
 from petalflow.core.codec import RowCodec
 from petalflow.core.errors import ModelIntegrityError, ModelLoadError
 from petalflow.core.model_card import ModelCard, contract_of, run_files
+from petalflow.serving.registry import RegistryRef, logged_model_id, resolve
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(kw_only=True)
 class LoadedModel(ModelCard):
-    """A model card with its fitted pipeline: what the server scores with."""
+    """A model card with its fitted pipeline: what the server scores with.
+
+    ``model_id``: MLflow 3's logged-model id when known; ``registered_model``: name,
+    version and alias when served from the registry (else None).
+    """
 
     pipeline: Pipeline
+    model_id: str | None = None
+    registered_model: dict[str, Any] | None = None
 
     @cached_property
     def codec(self) -> RowCodec:
@@ -78,6 +85,7 @@ def load_from_artifacts(directory: Path) -> LoadedModel:
         )
     pipeline = joblib.load(model_path)
     run_id = info.get("run_id") or None
+    model_id = info.get("model_id") or logged_model_id(info.get("model_uri"))
     contract_path = directory / artifacts.CONTRACT_FILE
     contract = contract_of(
         _read_json(contract_path), str(contract_path), _classes(pipeline), info["feature_names"]
@@ -86,6 +94,7 @@ def load_from_artifacts(directory: Path) -> LoadedModel:
         pipeline=pipeline,
         model_version=run_id or f"sha256:{actual[:12]}",
         run_id=run_id,
+        model_id=model_id,
         source=str(directory),  # as configured: never a resolved server path
         sha256=actual,
         contract=contract,
@@ -95,17 +104,21 @@ def load_from_artifacts(directory: Path) -> LoadedModel:
     )
 
 
-def _download_model(uri: str, tracking_uri: str) -> tuple[Any, Any]:
-    """(pipeline, MLmodel metadata) of ``uri``; ModelLoadError naming the store if not."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-    from mlflow.models import Model
-
+def _check_reachable(uri: str, tracking_uri: str) -> None:
     if problem := store.unreachable(tracking_uri):
         raise ModelLoadError(
             f"cannot load {uri}: the MLflow tracking server at {tracking_uri} does not answer "
             f"({problem}); start it or fix MLFLOW_TRACKING_URI"
         )
+
+
+def _download_model(uri: str, tracking_uri: str, label: str) -> tuple[Any, Any]:
+    """(pipeline, MLmodel metadata) of ``uri``; ModelLoadError naming ``label`` (the URI
+    as configured) and the store if not."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+
     try:
         # One download serves both the MLmodel metadata and the model itself.
         with tempfile.TemporaryDirectory() as tmp:
@@ -116,18 +129,30 @@ def _download_model(uri: str, tracking_uri: str) -> tuple[Any, Any]:
     except (MlflowException, OSError) as exc:
         message = exc.message if isinstance(exc, MlflowException) else str(exc)
         raise ModelLoadError(
-            f"cannot load model {uri} from {tracking_uri}: {message.splitlines()[0]}; check the "
+            f"cannot load model {label} from {tracking_uri}: {message.splitlines()[0]}; check the "
             "name, version or alias (`mlflow ui` lists them) or train with --register-model"
         ) from None
 
 
-def load_from_uri(uri: str, tracking_uri: str | None = None) -> LoadedModel:
-    """Load any MLflow model URI and resolve the training run behind it."""
+def load_from_uri(
+    uri: str, tracking_uri: str | None = None, version: str | None = None
+) -> LoadedModel:
+    """Load any MLflow model URI and resolve the training run behind it.
+
+    A registry URI is resolved to one version first (``version``: the one its alias was
+    found to name), and exactly that version is downloaded.
+    """
     from mlflow.tracking import MlflowClient
 
     tracking_uri = tracking_uri or store.resolve_tracking_uri()
-    pipeline, model_info = _download_model(uri, tracking_uri)
-    run_id = model_info.run_id
+    _check_reachable(uri, tracking_uri)
+    ref = RegistryRef.parse(uri)
+    registered = resolve(ref, tracking_uri, version) if ref else None
+    label = f"{uri} (version {registered.version})" if registered and ref and ref.alias else uri
+    pinned = registered.pinned_uri if registered else uri
+    pipeline, model_info = _download_model(pinned, tracking_uri, label)
+    run_id = model_info.run_id or (registered.run_id if registered else None)
+    model_id = (registered.model_id if registered else None) or model_info.model_id
     files = run_files(run_id, tracking_uri) if run_id else {}
     params, metrics = files.get(artifacts.PARAMS_FILE), files.get(artifacts.METRICS_FILE)
     if run_id and (params is None or metrics is None):  # an older run: ask the store
@@ -143,6 +168,8 @@ def load_from_uri(uri: str, tracking_uri: str | None = None) -> LoadedModel:
         pipeline=pipeline,
         model_version=version,
         run_id=run_id,
+        model_id=model_id or logged_model_id(uri),
+        registered_model=registered.describe() if registered else None,
         source=uri,
         sha256=sha256,
         contract=contract_of(

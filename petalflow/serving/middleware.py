@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from petalflow.observability.logs import AccessLog
 from petalflow.observability.metrics import Telemetry
-from petalflow.serving.handlers import ClientRequestId
+from petalflow.serving.handlers import Answer, ClientRequestId
 from petalflow.serving.http_errors import (
     INVOCATIONS,
     PayloadTooLargeError,
@@ -177,7 +177,6 @@ class RequestContextMiddleware:
         self.telemetry.observe_request(path, scope["method"], status, elapsed)
         if not logger.isEnabledFor(logging.INFO):
             return
-        app_state = getattr(scope.get("app"), "state", None)
         _access_log(
             {
                 "request_id": request_id,
@@ -185,13 +184,14 @@ class RequestContextMiddleware:
                 "path": scope["path"],
                 "status": status,
                 "latency_ms": round(elapsed * 1000, 3),
-                "model_version": getattr(app_state, "model_version", None),
+                "model_version": scope["state"].get("model_version")
+                or getattr(self.serving, "version", None),
             }
         )
 
 
 async def _serve(
-    handler: Callable[..., bytes],
+    handler: Callable[..., Answer],
     endpoint: Endpoint,
     scope: Scope,
     receive: Receive,
@@ -199,7 +199,7 @@ async def _serve(
     request_id: str,
 ) -> None:
     """Read a JSON body (or, for MLflow's scoring endpoint, one of its media types), run
-    the handler (in a thread if large), send its answer."""
+    the handler (in a thread if large), send its answer (and its ``X-Model-Version``)."""
     try:
         content_type = _header(scope, b"content-type")
         if endpoint.scoring:
@@ -217,14 +217,17 @@ async def _serve(
                 break
         body = b"".join(chunks)
         if len(body) > endpoint.offload_above:
-            status, content = 200, await run_in_threadpool(handler, body, request_id, *media)
+            answer = await run_in_threadpool(handler, body, request_id, *media)
         else:
-            status, content = 200, handler(body, request_id, *media)
+            answer = handler(body, request_id, *media)
     except ClientDisconnectedError:
         raise
     except Exception as exc:
-        status, content = error_response(exc, request_id, endpoint.scoring)
-    await _send_json(send, status, content)
+        await _send_json(send, *error_response(exc, request_id, endpoint.scoring))
+        return
+    if answer.model_version is not None:  # for the access log
+        scope["state"]["model_version"] = answer.model_version
+    await _send_json(send, 200, answer.content, *answer.headers)
 
 
 async def _arrival(receive: Receive, start: float, timeout: float) -> Message:
@@ -256,10 +259,11 @@ def _finish(steps: Generator[Any, Any, Message], pending: Any) -> Generator[Any,
     return (yield from steps)
 
 
-async def _send_json(send: Send, status: int, content: bytes) -> None:
+async def _send_json(send: Send, status: int, content: bytes, *extra: tuple[bytes, bytes]) -> None:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(content)).encode()),
+        *extra,
     ]
     if status == 408:  # the rest of the body may still trickle in (RFC 9110, 15.5.9)
         headers.append((b"connection", b"close"))

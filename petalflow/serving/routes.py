@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from petalflow.observability.metrics import CONTENT_TYPE, Telemetry
 from petalflow.serving.handlers import DataPlane
 from petalflow.serving.http_errors import ERROR_RESPONSES, MONITORING_RESPONSES
+from petalflow.serving.lifecycle.follower import ModelFollower
 from petalflow.serving.request_models import RequestModels
 from petalflow.serving.schemas import (
     DriftReport,
@@ -28,6 +29,7 @@ from petalflow.serving.schemas import (
     PerformanceReport,
     PredictBatchResponse,
     PredictResponse,
+    ReloadResponse,
 )
 
 
@@ -35,6 +37,7 @@ class Serving(Protocol):
     """What the lifespan loaded (the routes read it at request time)."""
 
     plane: DataPlane
+    follower: ModelFollower
 
 
 class RequestDocs:
@@ -92,6 +95,13 @@ _DESCRIPTIONS = {
 }
 
 
+_RELOAD = (
+    "Re-resolves MODEL_URI's alias (models:/NAME@ALIAS), or re-reads ARTIFACTS_DIR's "
+    "model_info.json, and loads, verifies and warms a new model before swapping it in; a "
+    "refused candidate leaves the served model serving. Answers this worker's model only."
+)
+
+
 async def _answered_by_the_middleware() -> None:
     """Never called: ``RequestContextMiddleware`` answers POST on this path."""
     raise RuntimeError("POST bodies are answered by petalflow's ASGI middleware")
@@ -109,6 +119,26 @@ def _add_mlflow_health(app: FastAPI) -> None:
     @app.router.get("/version", summary="The MLflow version (MLflow's)")
     async def version() -> Response:
         return Response(mlflow_version, media_type="application/json")
+
+
+def _add_admin(app: FastAPI, serving: Serving) -> None:
+    """The operator's routes (``/admin/...``)."""
+    router = app.router
+
+    @router.post(
+        "/admin/reload",
+        response_model=ReloadResponse,
+        summary="Check the model source now; switch if it names another model",
+        description=_RELOAD,
+    )
+    async def admin_reload() -> dict[str, Any]:
+        outcome = await run_in_threadpool(serving.follower.check, True)
+        return {
+            "switched": outcome.switched,
+            "outcome": outcome.status,
+            "detail": outcome.detail,
+            **serving.plane.served.identity(),
+        }
 
 
 def add_routes(app: FastAPI, serving: Serving, telemetry: Telemetry, docs: RequestDocs) -> None:
@@ -138,6 +168,7 @@ def add_routes(app: FastAPI, serving: Serving, telemetry: Telemetry, docs: Reque
         return {"status": "ok"}
 
     _add_mlflow_health(app)
+    _add_admin(app, serving)
 
     @router.get("/model", response_model=ModelResponse)
     async def model_route() -> dict[str, Any]:

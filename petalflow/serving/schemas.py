@@ -5,7 +5,7 @@ The prediction request models come from the served model's contract (``request_m
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -42,12 +42,27 @@ class HealthResponse(BaseModel):
     status: str
 
 
-class ModelResponse(BaseModel):
-    """What is being served."""
+class RegisteredModel(BaseModel):
+    """The registry entry a model was served from (alias null for a version URI)."""
+
+    name: str
+    version: str
+    alias: str | None
+
+
+class ModelIdentity(BaseModel):
+    """Which model: run id, MLflow 3 logged-model id, registry entry, source as configured."""
 
     model_version: str
-    run_id: str | None
+    model_id: str | None
+    registered_model: RegisteredModel | None
     source: str
+
+
+class ModelResponse(ModelIdentity):
+    """What is being served."""
+
+    run_id: str | None
     sha256: str | None
     feature_names: list[str]
     class_names: list[str]
@@ -55,6 +70,14 @@ class ModelResponse(BaseModel):
     metrics: dict[str, float]
     loaded_at: str
     fast_path: bool
+
+
+class ReloadResponse(ModelIdentity):
+    """What a reload did, and the model served after it."""
+
+    switched: bool
+    outcome: Literal["switched", "unchanged", "refused", "unavailable"]
+    detail: str
 
 
 class FeedbackRequest(BaseModel):

@@ -39,6 +39,12 @@ class Settings(MonitoringSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="Log level of petalflow's loggers"
     )
+    reload_interval: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds between checks of the registry when MODEL_URI names an alias "
+        "(models:/NAME@ALIAS); 0 = never (POST /admin/reload still checks)",
+    )
     fast_path: bool = Field(default=True, description="Use the verified NumPy fast path")
     prometheus_multiproc_dir: Path | None = Field(
         default=None,

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
 
-from petalflow.observability.metrics import CachedCollector, supervisor_metrics_dir
+from petalflow.observability.metrics import CachedCollector, Telemetry, supervisor_metrics_dir
 
 
 def test_supervisor_metrics_dir_single_process_stays_in_memory() -> None:
@@ -60,3 +61,36 @@ def test_cached_collector_with_zero_interval_recomputes_every_time() -> None:
     cached.collect()
     cached.collect()
     assert inner.calls == 2
+
+
+def _info_samples(telemetry: Telemetry) -> list[tuple[dict[str, str], float]]:
+    families = text_string_to_metric_families(telemetry.render().decode())
+    family = next(f for f in families if f.name == "petalflow_model_info")
+    return [(s.labels, s.value) for s in family.samples]
+
+
+def _labels(version: str, registered: str = "") -> dict[str, str]:
+    return {
+        "model_version": version,
+        "model_id": f"m-{version}",
+        "registered_model": "iris" if registered else "",
+        "registered_version": registered,
+        "registered_alias": "champion" if registered else "",
+        "source": "models:/iris@champion",
+    }
+
+
+def test_show_model_replaces_the_previous_model_in_one_process() -> None:
+    telemetry = Telemetry()
+    telemetry.show_model(_labels("run1", "1"))
+    assert _info_samples(telemetry) == [(_labels("run1", "1"), 1.0)]
+    telemetry.show_model(_labels("run2", "2"), previous=_labels("run1", "1"))
+    assert _info_samples(telemetry) == [(_labels("run2", "2"), 1.0)]
+
+
+def test_reload_failures_start_at_zero_and_count() -> None:
+    telemetry = Telemetry()
+    text = telemetry.render().decode()
+    assert "petalflow_reload_failures_total 0.0" in text
+    telemetry.reload_failures.inc()
+    assert "petalflow_reload_failures_total 1.0" in telemetry.render().decode()

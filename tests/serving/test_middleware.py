@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from petalflow.observability.metrics import Telemetry
 from petalflow.serving import middleware
+from petalflow.serving.handlers import Answer
 from petalflow.serving.middleware import RequestContextMiddleware
 from petalflow.serving.settings import Settings
 
@@ -26,9 +27,9 @@ class Plane:
     def __init__(self) -> None:
         self.bodies: list[bytes] = []
 
-    def predict(self, body: bytes, request_id: str) -> bytes:
+    def predict(self, body: bytes, request_id: str) -> Answer:
         self.bodies.append(body)
-        return b'{"predicted_label": "setosa"}'
+        return Answer(b'{"predicted_label": "setosa"}', "v1")
 
 
 class Holder:

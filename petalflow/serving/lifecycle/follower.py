@@ -1,0 +1,132 @@
+"""Following a model source: notice a new model, load it off the request path, install it.
+
+One class for every followed URI: the served model (MODEL_URI) and, the same way, a
+shadow model. The follower only decides *when* to load and what to do when that fails;
+``install`` (given by the owner) verifies, warms and swaps the loaded model in, and
+raises to refuse it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from petalflow.core.errors import PetalflowError
+from petalflow.serving.lifecycle.sources import ModelSource
+from petalflow.serving.loading import LoadedModel
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["switched", "unchanged", "refused", "unavailable"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one check did: switched to ``key``, found it unchanged, refused the
+    candidate ``key`` (the current model keeps serving), or could not ask the source."""
+
+    status: Status
+    key: str | None
+    detail: str
+
+    @property
+    def switched(self) -> bool:
+        return self.status == "switched"
+
+
+def _describe(source: ModelSource, key: str) -> str:
+    describe = getattr(source, "describe", None)
+    return str(describe(key)) if describe is not None else f"{source.name} ({key})"
+
+
+class ModelFollower:
+    """Checks ``source`` (every ``interval`` s when it can move, or on demand) and hands
+    each new model to ``install``; a candidate that fails is refused, logged, counted
+    (``on_failure``) and not retried by the timer until the source names another one."""
+
+    def __init__(
+        self,
+        source: ModelSource,
+        current: LoadedModel,
+        install: Callable[[LoadedModel], None],
+        interval: float,
+        on_failure: Callable[[], None] = lambda: None,
+        role: str = "model",
+    ) -> None:
+        self.source, self.install, self.interval = source, install, interval
+        self.on_failure, self.role = on_failure, role
+        self.current = source.key_of(current)
+        self.refused: str | None = None
+        self._lock = threading.Lock()  # one check at a time: a poll and POST /admin/reload
+
+    @property
+    def polls(self) -> bool:
+        """Whether a timer checks the source (an alias, and an interval above 0)."""
+        return self.source.follows and self.interval > 0
+
+    def check(self, force: bool = False) -> Outcome:
+        """Ask the source which model it names; load and install it if it is new.
+
+        Blocking (a download, a verification): call it from a thread. ``force`` (an
+        explicit reload) retries a candidate that was refused before.
+        """
+        with self._lock:
+            try:
+                key = self.source.latest()
+            except Exception as exc:
+                logger.warning("%s reload: cannot check %s: %s", self.role, self.source.name, exc)
+                return Outcome("unavailable", None, f"cannot check {self.source.name}")
+            if key == self.current:
+                return Outcome("unchanged", key, f"{_describe(self.source, key)} is served")
+            if key == self.refused and not force:
+                return Outcome("refused", key, f"{_describe(self.source, key)} was refused")
+            return self._load(key)
+
+    def _load(self, key: str) -> Outcome:
+        name, was = _describe(self.source, key), _describe(self.source, self.current)
+        logger.info("%s reload: %s is new (serving %s): loading it", self.role, name, was)
+        try:
+            self.install(self.source.load(key))
+        except Exception as exc:
+            self.refused = key
+            self.on_failure()
+            logger.debug("%s reload of %s failed", self.role, name, exc_info=True)
+            logger.error(
+                "%s reload refused: %s: %s; still serving %s",
+                self.role,
+                name,
+                exc if isinstance(exc, PetalflowError) else f"{type(exc).__name__}: {exc}",
+                was,
+            )
+            return Outcome("refused", key, f"{name} was refused; the server log says why")
+        self.current, self.refused = key, None
+        return Outcome("switched", key, f"{name} is now served (was {was})")
+
+    async def follow(self) -> None:
+        """Check every ``interval`` s until cancelled (returns at once if it never polls)."""
+        if not self.polls:
+            return
+        while True:
+            await asyncio.sleep(self.interval)
+            await asyncio.to_thread(self.check)
+
+    def start(self) -> asyncio.Task[None] | None:
+        """The polling task on the running loop (None when nothing is polled)."""
+        if not self.polls:
+            return None
+        logger.info("%s reload: checking %s every %g s", self.role, self.source.name, self.interval)
+        return asyncio.create_task(self.follow(), name=f"petalflow-{self.role}-follower")
+
+
+async def stop(task: asyncio.Task[None] | None) -> None:
+    """Cancel a follower's polling task (a load in its thread finishes on its own)."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

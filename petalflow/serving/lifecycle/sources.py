@@ -1,0 +1,102 @@
+"""Where a served model comes from, and how to tell that it has changed.
+
+A source names each of its models by a key: the registry version an alias points at,
+the URI itself for a URI that cannot change (a version, a run, a logged model), or the
+sha256 that ``model_info.json`` records for a local artifacts folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Protocol
+
+from petalflow.core import artifacts
+from petalflow.core.errors import ModelLoadError
+from petalflow.serving.loading import LoadedModel, load_from_artifacts, load_from_uri
+from petalflow.serving.registry import RegistryRef, resolve
+
+
+class ModelSource(Protocol):
+    """A model source a follower can check and load from."""
+
+    #: As the user configured it (a URI or the artifacts folder as given).
+    name: str
+    #: Whether its model can change without a restart being asked for (an alias).
+    follows: bool
+
+    def latest(self) -> str:
+        """The key of the model the source names now (ModelLoadError if it cannot tell)."""
+        ...
+
+    def load(self, key: str) -> LoadedModel:
+        """Load the model of ``key`` (ModelLoadError if it cannot)."""
+        ...
+
+    def key_of(self, model: LoadedModel) -> str:
+        """The key of a model loaded from this source."""
+        ...
+
+
+class UriSource:
+    """Any MLflow model URI; a ``models:/NAME@ALIAS`` one follows its alias."""
+
+    def __init__(self, uri: str, tracking_uri: str) -> None:
+        self.name, self.tracking_uri = uri, tracking_uri
+        self.ref = RegistryRef.parse(uri)
+        self.follows = self.ref is not None and self.ref.follows_alias
+
+    def latest(self) -> str:
+        if self.ref is None or not self.follows:
+            return self.name  # a version, run or logged model never changes
+        return resolve(self.ref, self.tracking_uri).version
+
+    def load(self, key: str) -> LoadedModel:
+        version = key if self.follows else None
+        return load_from_uri(self.name, self.tracking_uri, version=version)
+
+    def key_of(self, model: LoadedModel) -> str:
+        if self.follows and model.registered_model:
+            return str(model.registered_model["version"])
+        return self.name
+
+    def describe(self, key: str) -> str:
+        """How log lines name a key: ``models:/NAME@ALIAS version N``, or the URI."""
+        return f"{self.name} version {key}" if self.follows else self.name
+
+
+class ArtifactsSource:
+    """A local training output folder, checked by the sha256 in its ``model_info.json``
+    (never followed on a timer: only ``POST /admin/reload`` checks it)."""
+
+    follows = False
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.name = str(directory)  # as configured: never a resolved server path
+
+    def latest(self) -> str:
+        path = self.directory / artifacts.MODEL_INFO_FILE
+        try:
+            return str(json.loads(path.read_text())["sha256"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelLoadError(
+                f"cannot read the sha256 in {path} ({type(exc).__name__}); is a training "
+                "writing it? retry when it has finished"
+            ) from None
+
+    def load(self, key: str) -> LoadedModel:
+        return load_from_artifacts(self.directory)  # checks the file's sha256 again
+
+    def key_of(self, model: LoadedModel) -> str:
+        return model.sha256 or ""
+
+    def describe(self, key: str) -> str:
+        return f"{self.name} (sha256 {key[:12]})"
+
+
+def source_of(
+    model_uri: str | None, artifacts_dir: Path, tracking_uri: str
+) -> UriSource | ArtifactsSource:
+    """The source a server is configured with: MODEL_URI, else ARTIFACTS_DIR."""
+    return UriSource(model_uri, tracking_uri) if model_uri else ArtifactsSource(artifacts_dir)

@@ -1,0 +1,178 @@
+"""The follower: when it loads, what it hands over, and how it refuses a candidate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from petalflow.core.errors import ModelLoadError
+from petalflow.serving.lifecycle.follower import ModelFollower, stop
+from petalflow.serving.loading import LoadedModel, load_from_artifacts
+
+HANG_GUARD_S = 30  # only against a hang
+
+
+class Source:
+    """A model source in memory: ``models`` by key; a key mapped to an exception fails."""
+
+    name = "models:/iris@champion"
+
+    def __init__(self, models: dict[str, LoadedModel | Exception], key: str, follows: bool = True):
+        self.models, self.key, self.follows = models, key, follows
+        self.loaded: list[str] = []
+
+    def latest(self) -> str:
+        if self.key == "unreachable":
+            raise ModelLoadError("the registry does not answer")
+        return self.key
+
+    def load(self, key: str) -> LoadedModel:
+        self.loaded.append(key)
+        model = self.models[key]
+        if isinstance(model, Exception):
+            raise model
+        return model
+
+    def key_of(self, model: LoadedModel) -> str:
+        return next(k for k, m in self.models.items() if m is model)
+
+
+@pytest.fixture(scope="module")
+def models(trained: Path, trained_rf: Path) -> dict[str, LoadedModel | Exception]:
+    return {
+        "1": load_from_artifacts(trained),
+        "2": load_from_artifacts(trained_rf),
+        "3": ModelLoadError("version 3 cannot be loaded"),
+    }
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.installed: list[LoadedModel] = []
+        self.failures = 0
+
+    def install(self, model: LoadedModel) -> None:
+        self.installed.append(model)
+
+    def fail(self) -> None:
+        self.failures += 1
+
+
+def _follower(
+    source: Source, models: dict[str, LoadedModel | Exception], interval: float = 30
+) -> tuple[ModelFollower, Recorder]:
+    recorder = Recorder()
+    current = models["1"]
+    assert isinstance(current, LoadedModel)
+    follower = ModelFollower(source, current, recorder.install, interval, recorder.fail)
+    return follower, recorder
+
+
+def test_follower_does_nothing_while_the_source_names_the_served_model(models) -> None:
+    source = Source(models, "1")
+    follower, recorder = _follower(source, models)
+    outcome = follower.check()
+    assert (outcome.status, outcome.switched) == ("unchanged", False)
+    assert source.loaded == [] and recorder.installed == []
+
+
+def test_follower_installs_the_new_model_once(models) -> None:
+    source = Source(models, "1")
+    follower, recorder = _follower(source, models)
+    source.key = "2"
+    outcome = follower.check()
+    assert (outcome.status, outcome.key) == ("switched", "2")
+    assert recorder.installed == [models["2"]]
+    assert follower.check().status == "unchanged"
+    assert source.loaded == ["2"] and follower.current == "2"
+
+
+def test_follower_refuses_a_failing_candidate_logs_and_counts_it(
+    models, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = Source(models, "1")
+    follower, recorder = _follower(source, models)
+    source.key = "3"
+    with caplog.at_level(logging.INFO, logger="petalflow.serving.lifecycle.follower"):
+        outcome = follower.check()
+    assert outcome.status == "refused" and recorder.failures == 1
+    assert recorder.installed == [] and follower.current == "1"
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in errors] == [
+        "model reload refused: models:/iris@champion (3): version 3 cannot be loaded; "
+        "still serving models:/iris@champion (1)"
+    ]
+
+
+def test_follower_retries_a_refused_candidate_only_when_forced(models) -> None:
+    source = Source(models, "3")
+    follower, recorder = _follower(source, models)
+    follower.check()
+    assert follower.check().status == "refused"  # the timer's next check: not loaded again
+    assert source.loaded == ["3"] and recorder.failures == 1
+    assert follower.check(force=True).status == "refused"
+    assert source.loaded == ["3", "3"] and recorder.failures == 2
+    source.key = "2"  # the alias moves on: loaded at once
+    assert follower.check().status == "switched" and follower.refused is None
+
+
+def test_follower_refuses_what_install_refuses(models) -> None:
+    source = Source(models, "2")
+
+    def refuse(model: LoadedModel) -> None:
+        raise ModelLoadError("warm-up failed")
+
+    current = models["1"]
+    assert isinstance(current, LoadedModel)
+    failures: list[int] = []
+    follower = ModelFollower(source, current, refuse, 30, lambda: failures.append(1))
+    assert follower.check().status == "refused"
+    assert failures == [1] and follower.current == "1"
+
+
+def test_follower_counts_no_failure_when_the_source_cannot_answer(models) -> None:
+    source = Source(models, "unreachable")
+    follower, recorder = _follower(source, models)
+    outcome = follower.check()
+    assert outcome.status == "unavailable" and recorder.failures == 0
+    assert "models:/iris@champion" in outcome.detail
+
+
+@pytest.mark.parametrize(("follows", "interval"), [(True, 0), (False, 1)])
+def test_follower_polls_only_an_alias_with_an_interval(models, follows, interval) -> None:
+    follower, _ = _follower(Source(models, "1", follows=follows), models, interval)
+    assert follower.polls is False
+
+    async def started() -> object:
+        return follower.start()
+
+    assert asyncio.run(started()) is None
+
+
+def test_follower_polls_until_the_new_model_is_installed(models) -> None:
+    source = Source(models, "1")
+    recorder = Recorder()
+    current = models["1"]
+    assert isinstance(current, LoadedModel)
+
+    async def run() -> None:
+        installed = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def install(model: LoadedModel) -> None:
+            recorder.install(model)
+            loop.call_soon_threadsafe(installed.set)
+
+        follower = ModelFollower(source, current, install, 0.01)
+        task = follower.start()
+        assert task is not None
+        source.key = "2"
+        await asyncio.wait_for(installed.wait(), HANG_GUARD_S)
+        await stop(task)
+        assert task.cancelled()
+
+    asyncio.run(run())
+    assert recorder.installed == [models["2"]]

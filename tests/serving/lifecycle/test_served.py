@@ -1,0 +1,102 @@
+"""The served model: prepared and warmed before it serves, and read once per request, so
+that a swap in the middle of a request never mixes two models in its answer."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from petalflow.core.errors import ModelLoadError
+from petalflow.observability.metrics import Telemetry
+from petalflow.serving.handlers import DataPlane
+from petalflow.serving.lifecycle.served import ServedModel, prepare
+from petalflow.serving.loading import load_from_artifacts
+from tests.conftest import make_settings
+
+ROW = {"sepal_length": 6.0, "sepal_width": 2.7, "petal_length": 5.1, "petal_width": 1.6}
+
+
+def _oracle(folder: Path) -> dict[str, float]:
+    """The pipeline's own probabilities for ROW (joblib, not petalflow's loader)."""
+    pipeline = joblib.load(folder / "model.joblib")
+    proba = pipeline.predict_proba(pd.DataFrame([ROW]))[0]
+    return dict(zip([str(c) for c in pipeline.classes_], proba.tolist(), strict=True))
+
+
+class BrokenPipeline:
+    classes_ = np.array(["setosa", "versicolor", "virginica"])
+
+    def predict_proba(self, frame: Any) -> np.ndarray:
+        raise RuntimeError("this pipeline cannot predict")
+
+
+def test_prepare_refuses_a_model_that_cannot_predict_its_verification_rows(
+    trained: Path,
+) -> None:
+    broken = dataclasses.replace(load_from_artifacts(trained), pipeline=BrokenPipeline())
+    settings = make_settings(trained, fast_path=False)
+    with pytest.raises(ModelLoadError, match="cannot predict its own verification rows"):
+        prepare(broken, None, settings)
+
+
+def test_prepare_builds_everything_from_the_new_model(trained: Path, trained_rf: Path) -> None:
+    settings = make_settings(trained)
+    served = prepare(load_from_artifacts(trained_rf), None, settings)
+    info = json.loads((trained_rf / "model_info.json").read_text())
+    assert served.version == info["run_id"] == served.monitor.model.model_version
+    assert served.classes == info["class_names"]
+    assert served.predictor.fast is not None  # verified exact, as at start-up
+    assert served.info_labels()["model_version"] == info["run_id"]
+    assert served.info_labels()["registered_model"] == ""
+
+
+class SwapDuringPredict:
+    """A predictor that swaps the plane's model in the middle of its own prediction."""
+
+    def __init__(self, served: ServedModel, plane: list[DataPlane], then: ServedModel) -> None:
+        self.inner, self.plane, self.then = served.predictor, plane, then
+        self.classes, self.fast = served.predictor.classes, served.predictor.fast
+
+    def predict(self, rows: np.ndarray) -> Any:
+        self.plane[0].swap(self.then)
+        return self.inner.predict(rows)
+
+
+@pytest.mark.parametrize("operation", ["predict", "predict_batch", "invocations"])
+def test_a_request_finishes_on_the_model_it_started_with(
+    trained: Path, trained_rf: Path, operation: str
+) -> None:
+    settings = make_settings(trained)
+    first = prepare(load_from_artifacts(trained), None, settings)
+    second = prepare(load_from_artifacts(trained_rf), None, settings)
+    holder: list[DataPlane] = []
+    swapping = dataclasses.replace(
+        first,
+        predictor=SwapDuringPredict(first, holder, second),  # type: ignore[arg-type]
+    )
+    plane = DataPlane(swapping, Telemetry(), settings)
+    holder.append(plane)
+    body = {
+        "predict": ROW,
+        "predict_batch": {"instances": [ROW]},
+        "invocations": {"dataframe_records": [ROW]},
+    }[operation]
+    answer = getattr(plane, operation)(json.dumps(body).encode(), "req-1")
+    assert plane.served is second  # swapped while the request ran
+    assert answer.model_version == first.version
+    content = json.loads(answer.content)
+    if operation == "predict":
+        assert content["model_version"] == first.version
+        assert content["class_probabilities"] == pytest.approx(_oracle(trained), abs=1e-12)
+    # The next request is answered by the new model.
+    after = json.loads(plane.predict(json.dumps(ROW).encode(), "req-2").content)
+    assert after["model_version"] == second.version
+    assert after["class_probabilities"] == pytest.approx(_oracle(trained_rf), abs=1e-12)
+    assert _oracle(trained) != pytest.approx(_oracle(trained_rf), abs=1e-3)

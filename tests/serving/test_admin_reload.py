@@ -1,0 +1,117 @@
+"""Identity and POST /admin/reload through the ASGI app, served from an artifacts folder."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from petalflow.serving.app import create_app
+from tests.conftest import make_settings
+
+ROW = {"sepal_length": 6.0, "sepal_width": 2.7, "petal_length": 5.1, "petal_width": 1.6}
+
+
+def _info(folder: Path) -> dict[str, object]:
+    return dict(json.loads((folder / "model_info.json").read_text()))
+
+
+def _failures(client: TestClient) -> float:
+    text = client.get("/metrics").text
+    found = re.search(r"^petalflow_reload_failures_total (\S+)$", text, re.MULTILINE)
+    assert found
+    return float(found.group(1))
+
+
+@pytest.fixture()
+def served(tmp_path: Path, trained: Path) -> Path:
+    """A copy of the logreg artifacts that the test may replace while it is served."""
+    return Path(shutil.copytree(trained, tmp_path / "artifacts"))
+
+
+def test_model_names_the_logged_model_and_no_registry_entry(served: Path) -> None:
+    with TestClient(create_app(make_settings(served))) as client:
+        body = client.get("/model").json()
+    info = _info(served)
+    assert body["model_version"] == info["run_id"]
+    assert body["model_id"] == str(info["model_uri"]).removeprefix("models:/")
+    assert body["registered_model"] is None
+    assert body["source"] == str(served)
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        ("/predict", ROW),
+        ("/predict/batch", {"instances": [ROW, ROW]}),
+        ("/invocations", {"dataframe_records": [ROW]}),
+    ],
+)
+def test_every_prediction_response_names_its_model_version(
+    api: TestClient, trained: Path, path: str, payload: object
+) -> None:
+    response = api.post(path, json=payload)
+    assert response.status_code == 200
+    assert response.headers["x-model-version"] == _info(trained)["run_id"]
+    if path != "/invocations":
+        assert response.json()["model_version"] == response.headers["x-model-version"]
+
+
+def test_errors_and_other_routes_carry_no_model_version(api: TestClient) -> None:
+    assert "x-model-version" not in api.post("/predict", json={}).headers
+    assert "x-model-version" not in api.get("/model").headers
+
+
+def test_admin_reload_switches_to_new_artifacts(served: Path, trained_rf: Path) -> None:
+    old, new = _info(served)["run_id"], _info(trained_rf)["run_id"]
+    with TestClient(create_app(make_settings(served))) as client:
+        unchanged = client.post("/admin/reload").json()
+        assert (unchanged["outcome"], unchanged["switched"]) == ("unchanged", False)
+        assert unchanged["model_version"] == old
+        for item in trained_rf.iterdir():  # a new training into the served folder
+            if item.is_file():
+                shutil.copy2(item, served / item.name)
+        answer = client.post("/admin/reload").json()
+        prediction = client.post("/predict", json=ROW)
+        model = client.get("/model").json()
+        metrics = client.get("/metrics").text
+        schema = client.get("/openapi.json")
+    assert (answer["outcome"], answer["switched"], answer["model_version"]) == (
+        "switched",
+        True,
+        new,
+    )
+    assert model["model_version"] == new and model["source"] == str(served)
+    pipeline = joblib.load(trained_rf / "model.joblib")
+    proba = pipeline.predict_proba(pd.DataFrame([ROW]))[0]
+    want = dict(zip(pipeline.classes_, proba, strict=True))
+    assert prediction.headers["x-model-version"] == prediction.json()["model_version"] == new
+    assert prediction.json()["class_probabilities"] == pytest.approx(want, abs=1e-12)
+    info_lines = [line for line in metrics.splitlines() if line.startswith("petalflow_model_info")]
+    assert len(info_lines) == 1 and f'model_version="{new}"' in info_lines[0]
+    assert schema.status_code == 200
+
+
+def test_admin_reload_refuses_a_tampered_model_and_keeps_serving(served: Path) -> None:
+    old = _info(served)["run_id"]
+    with TestClient(create_app(make_settings(served))) as client:
+        assert _failures(client) == 0
+        info = _info(served)
+        info["sha256"] = "0" * 64  # model.joblib no longer matches: refused unread
+        (served / "model_info.json").write_text(json.dumps(info))
+        answer = client.post("/admin/reload")
+        prediction = client.post("/predict", json=ROW).json()
+        failures = _failures(client)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["outcome"], body["switched"], body["model_version"]) == ("refused", False, old)
+    assert "model.joblib" not in answer.text  # the reason is in the server log only
+    assert body["detail"].endswith("was refused; the server log says why")
+    assert prediction["model_version"] == old
+    assert failures == 1
