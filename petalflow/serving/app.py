@@ -16,6 +16,7 @@ from petalflow.core.errors import PetalflowError
 from petalflow.monitoring.checks import Monitor, open_log
 from petalflow.monitoring.prediction_log import PredictionLog
 from petalflow.observability.metrics import Telemetry
+from petalflow.serving.api_keys import KeyGuard
 from petalflow.serving.docs import add_docs
 from petalflow.serving.handlers import DataPlane
 from petalflow.serving.http_errors import install_error_handlers
@@ -82,10 +83,26 @@ def _freeze_heap() -> None:
     logger.debug("froze %d start-up objects out of garbage collection", gc.get_freeze_count())
 
 
+def _key_guard(settings: Settings, telemetry: Telemetry) -> KeyGuard | None:
+    """The API-key check of the middleware; None (no check at all) without keys."""
+    if not settings.bearer_keys:
+        return None
+    return KeyGuard(settings.bearer_keys, settings.protect_predict, telemetry.count_auth_failure)
+
+
+def _log_protection(guard: KeyGuard | None) -> None:
+    if guard is None:
+        logger.info("API keys: none set (API_KEYS, API_KEYS_FILE); every route is open")
+    else:
+        roots = ", ".join(f"{root}, {root}/*" for root in guard.roots)
+        logger.info("API keys: %d; a key is needed on %s", guard.key_count, roots)
+
+
 def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     """Build the API. The model is loaded once, in the lifespan, unless one is given."""
     telemetry = Telemetry(settings.prometheus_multiproc_dir)
     serving, docs = _Serving(), RequestDocs()
+    guard = _key_guard(settings, telemetry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +113,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         app.state.model_version = loaded.model_version  # for the access log (middleware)
         telemetry.model_info.labels(loaded.model_version, loaded.source).set(1)
         logger.info("serving model %s from %s", loaded.model_version, loaded.source)
+        _log_protection(guard)
         writer = None if log is None else asyncio.create_task(log.write_from_loop())
         _freeze_heap()
         try:
@@ -120,5 +138,6 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         max_body_bytes=limit,
         serving=serving,
         body_timeout=settings.body_timeout_seconds,
+        guard=guard,
     )
     return app
