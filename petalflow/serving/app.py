@@ -17,7 +17,7 @@ from petalflow.monitoring.checks import Monitor, open_log
 from petalflow.monitoring.prediction_log import PredictionLog
 from petalflow.observability.metrics import Telemetry
 from petalflow.serving.api_keys import KeyGuard
-from petalflow.serving.docs import add_docs
+from petalflow.serving.docs import add_docs, document_api_keys
 from petalflow.serving.handlers import DataPlane
 from petalflow.serving.http_errors import install_error_handlers
 from petalflow.serving.loading import LoadedModel, load_model
@@ -131,6 +131,8 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     app.router.redirect_slashes = False  # /predict/ is a clear 404, not an empty 307
     install_error_handlers(app)
     add_routes(app, serving, telemetry, docs)
+    if guard is not None:
+        document_api_keys(app, guard)
     limit = settings.max_body_bytes
     app.add_middleware(
         RequestContextMiddleware,

@@ -28,6 +28,7 @@ KEY_A = "alpha-key-0123456789abcdef"
 KEY_B = "bravo_key_ABCDEFGHIJ0123456"
 KEY_C = "charlie.key~+/=0123456789xyz"
 ALL_KEYS = (KEY_A, KEY_B, KEY_C)
+PREDICTIONS = ("/predict", "/predict/batch", "/invocations")
 GOOD = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
 
@@ -423,3 +424,33 @@ def test_app_never_logs_a_key(trained: Path, caplog: pytest.LogCaptureFixture) -
     text = "\n".join(f"{r.getMessage()} {getattr(r, 'fields', '')}" for r in caplog.records)
     assert KEY_A not in text and KEY_B not in text
     assert "API keys: 1; a key is needed on /admin" in text
+
+
+def test_openapi_marks_the_protected_operations(keyed: TestClient, protected: TestClient) -> None:
+    """Swagger UI's Authorize button comes from these: it then sends the key."""
+    for client, marked in ((keyed, {"/feedback"}), (protected, {"/feedback", *PREDICTIONS})):
+        schema = client.get("/openapi.json").json()
+        assert schema["components"]["securitySchemes"]["apiKey"] == {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key of the server (API_KEYS, API_KEYS_FILE)",
+        }
+        secured = {
+            path
+            for path, operations in schema["paths"].items()
+            for operation in operations.values()
+            if operation.get("security") == [{"apiKey": []}]
+            and {"401", "403"} <= set(operation["responses"])
+        }
+        assert secured == marked
+        assert client.get("/openapi.json").json() == schema  # marking twice changes nothing
+
+
+def test_openapi_without_keys_has_no_security(api: TestClient) -> None:
+    schema = api.get("/openapi.json").json()
+    assert "securitySchemes" not in schema.get("components", {})
+    assert all(
+        "security" not in operation and "401" not in operation["responses"]
+        for operations in schema["paths"].values()
+        for operation in operations.values()
+    )
