@@ -10,6 +10,7 @@ import logging
 import sys
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from petalflow.observability.logs import configure_logging
 from petalflow.observability.metrics import supervisor_metrics_dir
@@ -20,14 +21,19 @@ from petalflow.serving.settings import Settings, get_settings
 logger = logging.getLogger("petalflow.serve")
 
 
+def _problem(error: ErrorDetails) -> str:
+    """One refused setting: its variable (unless the message names it) and the rule."""
+    message = error["msg"].removeprefix("Value error, ")
+    variable = ".".join(map(str, error["loc"])).upper()
+    return f"{variable}: {message}" if variable else message
+
+
 def _settings() -> Settings:
     try:
         settings = get_settings()
     except ValidationError as exc:
         configure_logging()
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(map(_problem, exc.errors(include_input=False)))
         logger.error("invalid configuration: %s", problems)
         raise SystemExit(2) from None
     if settings.prometheus_multiproc_dir is None:  # workers of one supervisor share metrics

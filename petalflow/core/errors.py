@@ -110,6 +110,21 @@ class ContractError(ModelLoadError):
     """A model contract (contract.json) that is missing or invalid."""
 
 
+class MissingApiKeyError(ClientError):
+    """A protected route asked without a usable ``Authorization: Bearer <key>`` header
+    (401, with a ``WWW-Authenticate: Bearer`` challenge); the message never quotes it."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class WrongApiKeyError(ClientError):
+    """A protected route asked with a key that is not configured (403)."""
+
+    status = 403
+    code = "forbidden"
+
+
 class UnknownLabelError(ClientError, ValueError):
     """A label that is not one of the model's classes."""
 

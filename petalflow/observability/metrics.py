@@ -75,6 +75,12 @@ class Telemetry:
             ["kind"],
             registry=target,
         )
+        self.auth_failures = Counter(
+            "petalflow_auth_failures",
+            "Requests refused for their API key: missing, malformed or wrong_key",
+            ["reason"],
+            registry=target,
+        )
         #: Whether the prediction log's metrics are exposed (set when the log starts).
         self.log_enabled = False
         self._request_children: dict[tuple[str, str, int], Any] = {}
@@ -151,6 +157,10 @@ class Telemetry:
         """Count ``names`` ignored names of one kind (``column``, ``key``, ``param``)."""
         self.ignored_inputs.labels(kind).inc(names)
 
+    def count_auth_failure(self, reason: str) -> None:
+        """Count one request refused for its API key (``missing``, ``malformed``, ``wrong_key``)."""
+        self.auth_failures.labels(reason).inc()
+
     def log_dropped(self, reason: str, rows: int) -> None:
         """The prediction log dropped ``rows`` predicted rows (a HealthObserver method)."""
         self.log_dropped_rows.labels(reason).inc(rows)
@@ -170,7 +180,7 @@ class Telemetry:
             multiprocess.MultiProcessCollector(registry, path=str(self.multiproc_dir))
         else:
             own = (self.requests, self.latency, self.predictions, self.model_info)
-            for metric in (*own, self.ignored_inputs, self.reload_failures):
+            for metric in (*own, self.ignored_inputs, self.reload_failures, self.auth_failures):
                 registry.register(metric)
             if self.log_enabled:
                 for metric in self._log_metrics:

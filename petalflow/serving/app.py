@@ -18,7 +18,8 @@ from petalflow.core.errors import PetalflowError
 from petalflow.monitoring.checks import open_log
 from petalflow.monitoring.prediction_log import PredictionLog
 from petalflow.observability.metrics import Telemetry
-from petalflow.serving.docs import add_docs
+from petalflow.serving.api_keys import KeyGuard
+from petalflow.serving.docs import add_docs, document_api_keys
 from petalflow.serving.handlers import DataPlane
 from petalflow.serving.http_errors import install_error_handlers
 from petalflow.serving.lifecycle.follower import ModelFollower
@@ -93,10 +94,26 @@ def _freeze_heap() -> None:
     logger.debug("froze %d start-up objects out of garbage collection", gc.get_freeze_count())
 
 
+def _key_guard(settings: Settings, telemetry: Telemetry) -> KeyGuard | None:
+    """The API-key check of the middleware; None (no check at all) without keys."""
+    if not settings.bearer_keys:
+        return None
+    return KeyGuard(settings.bearer_keys, settings.protect_predict, telemetry.count_auth_failure)
+
+
+def _log_protection(guard: KeyGuard | None) -> None:
+    if guard is None:
+        logger.info("API keys: none set (API_KEYS, API_KEYS_FILE); every route is open")
+    else:
+        roots = ", ".join(f"{root}, {root}/*" for root in guard.roots)
+        logger.info("API keys: %d; a key is needed on %s", guard.key_count, roots)
+
+
 def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     """Build the API. The model is loaded once, in the lifespan, unless one is given."""
     telemetry = Telemetry(settings.prometheus_multiproc_dir)
     serving, docs = _Serving(), RequestDocs()
+    guard = _key_guard(settings, telemetry)
 
     def install(candidate: LoadedModel, log: PredictionLog | None) -> None:
         """A reload's candidate: verified and warmed here (a thread), then swapped in."""
@@ -122,6 +139,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         docs.describe(served.models)
         telemetry.show_model(served.info_labels())
         logger.info("serving %s", served.summary())
+        _log_protection(guard)
         writer = None if log is None else asyncio.create_task(log.write_from_loop())
         poller = serving.follower.start()
         _freeze_heap()
@@ -141,6 +159,8 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     app.router.redirect_slashes = False  # /predict/ is a clear 404, not an empty 307
     install_error_handlers(app)
     add_routes(app, serving, telemetry, docs)
+    if guard is not None:
+        document_api_keys(app, guard)
     limit = settings.max_body_bytes
     app.add_middleware(
         RequestContextMiddleware,
@@ -148,5 +168,6 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         max_body_bytes=limit,
         serving=serving,
         body_timeout=settings.body_timeout_seconds,
+        guard=guard,
     )
     return app

@@ -3,13 +3,16 @@
 FastAPI's own pages load their JavaScript, CSS, favicon (and ReDoc's fonts) from CDNs, so
 they stay blank on a machine without internet. The ``fastapi-offline`` package ships those
 files (Swagger UI 5, ReDoc 2); they are mounted under ``/docs-static`` and the two pages are
-FastAPI's HTML pointed at them. ``/openapi.json`` is FastAPI's, unchanged.
+FastAPI's HTML pointed at them. ``/openapi.json`` is FastAPI's; with API keys, its
+protected operations say so (``document_api_keys``), which gives Swagger UI an Authorize
+button that sends the key.
 """
 
 from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import (
@@ -19,6 +22,8 @@ from fastapi.openapi.docs import (
 )
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+
+from petalflow.serving.api_keys import KeyGuard
 
 STATIC_URL = "/docs-static"
 ASSETS = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png")
@@ -73,3 +78,34 @@ def add_docs(app: FastAPI, docs_url: str = "/docs", redoc_url: str = "/redoc") -
             redoc_favicon_url=f"{static}/favicon.png",
             with_google_fonts=False,
         )
+
+
+_SCHEME = "apiKey"
+_REFUSED = {
+    "401": "No usable `Authorization: Bearer <key>` header (API keys are set)",
+    "403": "A key the server does not have",
+}
+
+
+def document_api_keys(app: FastAPI, guard: KeyGuard) -> None:
+    """Mark each operation whose path ``guard`` protects as needing a bearer key."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()  # FastAPI's, built once and cached; marking it again changes nothing
+        components = schema.setdefault("components", {})
+        description = "An API key of the server (API_KEYS, API_KEYS_FILE)"
+        bearer = {"type": "http", "scheme": "bearer", "description": description}
+        components.setdefault("securitySchemes", {})[_SCHEME] = bearer
+        error = {"$ref": "#/components/schemas/ErrorResponse"}
+        for path, operations in schema.get("paths", {}).items():
+            if not guard.protects(path):
+                continue
+            for operation in operations.values():
+                operation["security"] = [{_SCHEME: []}]
+                for status, text in _REFUSED.items():
+                    content = {"application/json": {"schema": error}}
+                    operation["responses"][status] = {"description": text, "content": content}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

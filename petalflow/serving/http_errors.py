@@ -54,6 +54,8 @@ INVOCATIONS = "/invocations"  # MLflow's scoring endpoint: its statuses and erro
 # back to the same status (mlflow.exceptions.ERROR_CODE_TO_HTTP_STATUS); other client errors
 # are BAD_REQUEST, other server errors INTERNAL_ERROR.
 _MLFLOW_CODES = {
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
     404: "ENDPOINT_NOT_FOUND",
     409: "RESOURCE_CONFLICT",
     429: "REQUEST_LIMIT_EXCEEDED",

@@ -1,5 +1,5 @@
-"""Pure ASGI middleware: request id, body limit and deadline, one JSON log line, request
-metrics, and the endpoints that take a JSON body.
+"""Pure ASGI middleware: request id, API keys, body limit and deadline, one JSON log line,
+request metrics, and the endpoints that take a JSON body.
 
 Pure ASGI (not BaseHTTPMiddleware) because it sits on the hot path of every request.
 The JSON-body operations (``ENDPOINTS``) are answered here, by the data plane, with one
@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from petalflow.observability.logs import AccessLog
 from petalflow.observability.metrics import Telemetry
+from petalflow.serving.api_keys import KeyGuard
 from petalflow.serving.handlers import Answer, ClientRequestId
 from petalflow.serving.http_errors import (
     INVOCATIONS,
@@ -85,7 +86,7 @@ def _request_id(scope: Scope, fresh: Callable[[], str]) -> str:
 
 
 class RequestContextMiddleware:
-    """Gives every HTTP request an id, a body limit, a log line and metrics."""
+    """Gives every HTTP request an id, an API-key check, a body limit, a log line and metrics."""
 
     def __init__(
         self,
@@ -94,8 +95,10 @@ class RequestContextMiddleware:
         max_body_bytes: int,
         serving: PlaneHolder,
         body_timeout: float,
+        guard: KeyGuard | None = None,
     ) -> None:
         self.app = app
+        self.guard = guard  # None without API keys
         self.telemetry = telemetry
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
@@ -119,8 +122,7 @@ class RequestContextMiddleware:
         request_id = _request_id(scope, self._new_id)
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
-        status = 500
-        started = False
+        status, started = 500, False
         route: str | None = None
 
         async def send_with_id(message: Message) -> None:
@@ -145,12 +147,11 @@ class RequestContextMiddleware:
             return message
 
         try:
-            declared = _content_length(scope)
-            if declared is not None and declared > limit:
-                too_large = PayloadTooLargeError(limit)
-                mlflow = scope["path"] == INVOCATIONS
-                await _send_json(send_with_id, *error_response(too_large, request_id, mlflow))
-            elif scope["method"] == "POST" and (endpoint := ENDPOINTS.get(scope["path"])):
+            if self.guard is not None and self.guard.protects(scope["path"]):  # keys set
+                self.guard.check(scope["headers"])  # 401/403 before the body is read
+            if (_content_length(scope) or 0) > limit:  # declared too large: not read
+                raise PayloadTooLargeError(limit)
+            if scope["method"] == "POST" and (endpoint := ENDPOINTS.get(scope["path"])):
                 route = scope["path"]
                 handler = getattr(self.serving.plane, endpoint.operation)
                 await _serve(handler, endpoint, scope, limited_receive, send_with_id, request_id)
@@ -267,6 +268,8 @@ async def _send_json(send: Send, status: int, content: bytes, *extra: tuple[byte
     ]
     if status == 408:  # the rest of the body may still trickle in (RFC 9110, 15.5.9)
         headers.append((b"connection", b"close"))
+    elif status == 401:  # the scheme a protected route takes (RFC 6750, 3)
+        headers.append((b"www-authenticate", b"Bearer"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": content})
 
@@ -286,11 +289,8 @@ def _content_length(scope: Scope) -> int | None:
 
 
 def _quiet_startup_failure(send: Send) -> Send:
-    """Drop the traceback Starlette attaches to a failed startup.
-
-    The lifespan has already logged one clear line (and the traceback at DEBUG);
-    uvicorn would otherwise print the whole traceback at ERROR.
-    """
+    """Drop the traceback Starlette attaches to a failed startup: the lifespan has already
+    logged one clear line (the traceback at DEBUG); uvicorn would print it all at ERROR."""
 
     async def wrapped(message: Message) -> None:
         if message["type"] == "lifespan.startup.failed":

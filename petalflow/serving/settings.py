@@ -5,16 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from petalflow.monitoring.settings import MonitoringSettings
+from petalflow.serving.api_keys import configured_keys
 
 
 class Settings(MonitoringSettings):
     """Everything the API can be configured with (environment variable = field name)."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+    # No input in validation errors: a refused API_KEYS must not be echoed anywhere.
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", hide_input_in_errors=True
+    )
 
     model_uri: str | None = Field(
         default=None, description="Any MLflow model URI; when unset, ARTIFACTS_DIR is served"
@@ -51,6 +55,31 @@ class Settings(MonitoringSettings):
         description="Folder shared by the workers' metrics; serve.py sets one per "
         "`uvicorn --workers N` supervisor when unset",
     )
+    api_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated API keys; when set, /feedback and /admin/* need "
+        "`Authorization: Bearer <key>`",
+    )
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="A file of API keys, one a line (blank lines and # comments skipped), "
+        "instead of API_KEYS",
+    )
+    protect_predict: bool = Field(
+        default=False,
+        description="With API keys, /predict, /predict/batch and /invocations need one too",
+    )
+    _keys: tuple[SecretStr, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _read_keys(self) -> Settings:
+        self._keys = configured_keys(self.api_keys, self.api_keys_file, self.protect_predict)
+        return self
+
+    @property
+    def bearer_keys(self) -> tuple[SecretStr, ...]:
+        """The API keys of API_KEYS or API_KEYS_FILE, read at start; () when none is set."""
+        return self._keys
 
     @field_validator("log_level", mode="before")
     @classmethod
