@@ -79,6 +79,18 @@ class Telemetry:
             registry=target,
         )
         self._log_metrics = self._prediction_log_metrics()
+        #: Whether the shadow's metrics are exposed (set when a shadow model is loaded).
+        self.shadow_enabled = False
+        self.shadow_failures = Counter(
+            "petalflow_shadow_failures",
+            "Requests the shadow model failed to score (the clients were answered)",
+            registry=target,
+        )
+        self.shadow_dropped = Counter(
+            "petalflow_shadow_dropped",
+            "Sampled requests the shadow did not score or log: its queue or the log was full",
+            registry=target,
+        )
 
     def _prediction_log_metrics(self) -> tuple[Any, ...]:
         """The prediction log's metrics (exposed once the log starts)."""
@@ -151,6 +163,9 @@ class Telemetry:
             if self.log_enabled:
                 for metric in self._log_metrics:
                     registry.register(metric)
+            if self.shadow_enabled:
+                registry.register(self.shadow_failures)
+                registry.register(self.shadow_dropped)
         for collector in collectors:
             registry.register(collector)
         return bytes(generate_latest(registry))

@@ -24,6 +24,7 @@ from petalflow.serving.middleware import RequestContextMiddleware
 from petalflow.serving.predictor import Predictor
 from petalflow.serving.routes import RequestDocs, add_routes
 from petalflow.serving.settings import Settings
+from petalflow.serving.shadow import Shadow, open_shadow
 
 logger = logging.getLogger(__name__)
 
@@ -38,25 +39,35 @@ class _Serving:
 
 def _start(
     settings: Settings, model: LoadedModel | None, telemetry: Telemetry
-) -> tuple[LoadedModel, Predictor, PredictionLog | None]:
-    """Load and verify the model and open the log; one clear log line if that fails."""
+) -> tuple[LoadedModel, Predictor, PredictionLog | None, Shadow | None]:
+    """Load and verify the model (and the shadow) and open the log; one clear log line
+    if that fails."""
     try:
         loaded = model or load_model(settings.model_uri, settings.artifacts_dir)
         predictor = Predictor(loaded, use_fast_path=settings.fast_path)
         log = open_log(settings, observer=telemetry)
+        shadow = None
+        if settings.shadow_model_uri:
+            shadow = open_shadow(settings, loaded.contract, log, telemetry)
         if log is not None:
             log.start()
             telemetry.log_enabled = True
             telemetry.log_up(True)
+        if shadow is not None:
+            shadow.start()
     except Exception as exc:
         logger.debug("start-up failed", exc_info=True)
         known = isinstance(exc, (PetalflowError, OSError, sqlite3.Error))
         logger.error("cannot start: %s", exc if known else f"{type(exc).__name__}: {exc}")
         raise
-    return loaded, predictor, log
+    return loaded, predictor, log, shadow
 
 
-async def _stop(writer: asyncio.Task[None] | None, log: PredictionLog | None) -> None:
+async def _stop(
+    writer: asyncio.Task[None] | None, log: PredictionLog | None, shadow: Shadow | None
+) -> None:
+    if shadow is not None:  # its last answers go to the log before that closes
+        shadow.close()
     if writer is not None:
         writer.cancel()
         try:
@@ -89,9 +100,9 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loaded, predictor, log = _start(settings, model, telemetry)
+        loaded, predictor, log, shadow = _start(settings, model, telemetry)
         monitor = Monitor(loaded, log, settings)
-        serving.plane = DataPlane(predictor, monitor, telemetry, settings)
+        serving.plane = DataPlane(predictor, monitor, telemetry, settings, shadow)
         docs.describe(serving.plane.models)
         app.state.model_version = loaded.model_version  # for the access log (middleware)
         telemetry.model_info.labels(loaded.model_version, loaded.source).set(1)
@@ -102,7 +113,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             yield
         finally:
             gc.unfreeze()  # the app's objects may be collected again once it has stopped
-            await _stop(writer, log)
+            await _stop(writer, log, shadow)
 
     # No docs_url/redoc_url: add_docs serves them offline. FastAPI's OpenTelemetry hooks
     # read the environment on every request; petalflow exports its own metrics.

@@ -16,8 +16,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
-from petalflow.core.errors import TooManyRowsError, UnknownLabelError
+from petalflow.core.errors import ShadowNotConfiguredError, TooManyRowsError, UnknownLabelError
 from petalflow.monitoring.checks import Monitor, MonitoringCollector
+from petalflow.monitoring.shadow_report import shadow_report
 from petalflow.observability.metrics import CachedCollector, Telemetry
 from petalflow.serving import scoring_protocol
 from petalflow.serving.ignored_inputs import IgnoredInputs
@@ -25,6 +26,7 @@ from petalflow.serving.predictor import Predictor
 from petalflow.serving.request_models import RequestModels, build_request_models, parse
 from petalflow.serving.schemas import FeedbackRequest
 from petalflow.serving.settings import Settings
+from petalflow.serving.shadow import Shadow
 
 logger = logging.getLogger(__name__)
 
@@ -56,14 +58,20 @@ class DataPlane:
         "monitor",
         "predictor",
         "settings",
+        "shadow",
         "telemetry",
         "version",
     )
 
     def __init__(
-        self, predictor: Predictor, monitor: Monitor, telemetry: Telemetry, settings: Settings
+        self,
+        predictor: Predictor,
+        monitor: Monitor,
+        telemetry: Telemetry,
+        settings: Settings,
+        shadow: Shadow | None = None,
     ) -> None:
-        self.predictor, self.monitor = predictor, monitor
+        self.predictor, self.monitor, self.shadow = predictor, monitor, shadow
         self.telemetry, self.settings = telemetry, settings
         self.models: RequestModels = build_request_models(predictor.model.contract)
         self.version = predictor.model.model_version
@@ -74,8 +82,8 @@ class DataPlane:
         self.collectors = [] if monitor.log is None else [CachedCollector(gauges, refresh)]
 
     def _score(self, rows: np.ndarray, request_id: str) -> Scored:
-        """Predict, then log (O(1) per request) and count the predictions; a reused
-        client-chosen id replays its logged answer instead."""
+        """Predict, then log (O(1) per request), hand the rows to the shadow (O(1)) and
+        count the predictions; a reused client-chosen id replays its logged answer instead."""
         start = time.perf_counter()
         client_id = type(request_id) is ClientRequestId
         if client_id:
@@ -87,6 +95,8 @@ class DataPlane:
         labels, proba = self.predictor.predict(rows)
         latency_ms = round((time.perf_counter() - start) * 1000, 3)  # microseconds
         self.monitor.record(request_id, rows, labels, proba, remember=client_id)
+        if self.shadow is not None:
+            self.shadow.offer(request_id, rows)
         if len(labels) == 1:
             self.telemetry.count_predictions(self.version, labels[0])
         else:
@@ -158,6 +168,15 @@ class DataPlane:
                 message, [{"field": "true_label", "rule": "enum", "message": message}]
             )
         return orjson.dumps(self.monitor.feedback(item.request_id, item.true_label))
+
+    def shadow_report(self) -> dict[str, Any]:
+        """GET /monitoring/shadow: the served model against the shadow, from the log."""
+        if self.shadow is None:
+            raise ShadowNotConfiguredError(
+                "no shadow model is configured; set SHADOW_MODEL_URI (e.g. "
+                "models:/NAME@challenger) to compare a second model on live traffic"
+            )
+        return shadow_report(self.monitor, self.shadow.model)
 
     def model_info(self) -> dict[str, Any]:
         """GET /model: what is being served."""

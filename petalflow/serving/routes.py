@@ -28,6 +28,7 @@ from petalflow.serving.schemas import (
     PerformanceReport,
     PredictBatchResponse,
     PredictResponse,
+    ShadowReport,
 )
 
 
@@ -155,6 +156,16 @@ def add_routes(app: FastAPI, serving: Serving, telemetry: Telemetry, docs: Reque
     )
     async def monitoring_performance() -> dict[str, Any]:
         result: dict[str, Any] = await run_in_threadpool(serving.plane.monitor.performance)
+        return result
+
+    @router.get(
+        "/monitoring/shadow",
+        response_model=ShadowReport,
+        responses={**MONITORING_RESPONSES, 404: ERROR_RESPONSES[404]},
+        summary="The served model against the shadow model",
+    )
+    async def monitoring_shadow() -> dict[str, Any]:
+        result: dict[str, Any] = await run_in_threadpool(serving.plane.shadow_report)
         return result
 
     @router.get(
