@@ -176,6 +176,7 @@ class DataPlane:
                 "no shadow model is configured; set SHADOW_MODEL_URI (e.g. "
                 "models:/NAME@challenger) to compare a second model on live traffic"
             )
+        self.shadow.drain()  # what this worker has queued is in the report, as in /drift
         return shadow_report(self.monitor, self.shadow.model)
 
     def model_info(self) -> dict[str, Any]:

@@ -93,6 +93,7 @@ class Shadow:
         self._random: Callable[[], float] = (rng or random.Random()).random
         # A deque: append and popleft are atomic C calls, no lock on the request path.
         self._pending: deque[tuple[str, np.ndarray]] = deque()
+        self._draining = threading.Lock()  # one drain at a time: the thread or a report
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.failing = False  # in a failure episode: logged once, until a drain succeeds
@@ -128,8 +129,12 @@ class Shadow:
             self._telemetry.shadow_dropped.inc()
 
     def drain(self) -> int:
-        """Score everything queued now (in this thread), ``batch_rows`` rows per predict
-        call; the requests scored and logged."""
+        """Score everything queued now (in this thread, after a drain under way finishes),
+        ``batch_rows`` rows per predict call; the requests scored and logged."""
+        with self._draining:
+            return self._drain()
+
+    def _drain(self) -> int:
         done = 0
         while self._pending:
             batch: list[tuple[str, np.ndarray]] = []
