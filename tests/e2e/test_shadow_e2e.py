@@ -4,6 +4,7 @@ two registered models itself; a shadow whose predict raises fails no request."""
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from pathlib import Path
@@ -21,6 +22,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from petalflow.__main__ import main as petalflow_main
 from tests.conftest import train_into
 
 pytestmark = pytest.mark.e2e
@@ -85,7 +87,7 @@ def counter(text: str, name: str) -> float:
 
 
 def test_a_shadow_challenger_is_compared_on_live_traffic_and_feedback(
-    start_server, registry: dict[str, Path]
+    start_server, registry: dict[str, Path], tmp_path: Path
 ) -> None:
     server = start_server(
         {
@@ -133,12 +135,21 @@ def test_a_shadow_challenger_is_compared_on_live_traffic_and_feedback(
     index = [list(answers).index(f) for f in labelled]
     true = [truth[i] for i in index]
     assert report["labelled"]["n_labelled"] == len(labelled)
+    f1 = {}
     for who, predicted in (("primary", ours), ("shadow", theirs)):
         mine = [str(predicted[i]) for i in index]
         assert report["labelled"][who]["accuracy"] == pytest.approx(accuracy_score(true, mine))
-        assert report["labelled"][who]["f1_macro"] == pytest.approx(
-            f1_score(true, mine, average="macro")
-        )
+        f1[who] = f1_score(true, mine, average="macro")
+        assert report["labelled"][who]["f1_macro"] == pytest.approx(f1[who])
+
+    # The loop closes: promote weighs the same live answers (40 labelled rows >= 30).
+    log = str(tmp_path / "predictions.db")  # where the start_server fixture puts it
+    status = petalflow_main(["promote", "--model-name", NAME, "--prediction-log", log])
+    version = client_versions.get_model_version_by_alias(NAME, "challenger").version
+    scores = json.loads(client_versions.get_model_version(NAME, version).tags["promotion.scores"])
+    assert scores["shadow"]["challenger"] == pytest.approx(f1["shadow"])
+    assert scores["shadow"]["champion"] == pytest.approx(f1["primary"])
+    assert status == (0 if all(s["challenger_better"] for s in scores.values()) else 1)
 
 
 def register_broken_shadow(champion_dir: Path) -> str:
