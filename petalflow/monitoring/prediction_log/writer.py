@@ -1,8 +1,6 @@
-"""The writer: the queue of recorded requests and the three things that drain it.
-
-The event loop's task (``write_from_loop``), a helper thread and ``flush``; see the
-package docstring for who writes when, and why.
-"""
+"""The writer: the queue of recorded requests (and shadow answers) and the three things
+that drain it: the event loop's task (``write_from_loop``), a helper thread and ``flush``;
+see the package docstring for who writes when, and why."""
 
 from __future__ import annotations
 
@@ -55,8 +53,7 @@ class Writer:
         self.linger, self.busy_timeout = linger, busy_timeout
         self.max_rows, self.prune_every, self.batch_size = max_rows, prune_every, batch_size
         self.max_pending, self.closed = max_pending, False
-        # A deque (not queue.Queue): one atomic C call on the request path. Shadow
-        # answers (``ShadowScores``) share it: one writer design for the whole log.
+        # A deque (not queue.Queue): one atomic C call on the request path.
         self.pending: deque[Item] = deque()
         # One writer at a time in this process: the event loop, the thread or flush().
         self._lock = threading.Lock()
@@ -68,20 +65,22 @@ class Writer:
         self._loop_handle = Handle()
 
     def enqueue(self, item: Item) -> bool:
-        """Queue ``item``: O(1); False if closed or full (a request's loss is counted by
-        reason; a shadow answer's is the shadow's to count: no prediction was lost)."""
-        if not self.closed and len(self.pending) < self.max_pending:
+        """Queue ``item``: O(1); False if closed or full (a request's loss counted by
+        reason). A shadow answer may fill only half the queue, never crowding out requests;
+        its loss is the shadow's to count (no prediction was lost)."""
+        request = type(item) is QueuedRequest
+        limit = self.max_pending if request else self.max_pending // 2
+        if not self.closed and len(self.pending) < limit:
             self.pending.append(item)
             return True
-        reason = health.CLOSED if self.closed else (self.health.reason or health.QUEUE_FULL)
-        if type(item) is QueuedRequest:
+        if request:
+            reason = health.CLOSED if self.closed else (self.health.reason or health.QUEUE_FULL)
             if reason == health.QUEUE_FULL:
                 self.health.fail(health.QUEUE_FULL, f"{self.max_pending} requests queued")
             self.health.drop((item.request_id,), item.n_rows, reason)
         return False
 
-    def _cannot_encode(self, item: Item) -> None:
-        # A logging failure must not fail a request: logged, counted, and the writer goes on.
+    def _cannot_encode(self, item: Item) -> None:  # logged, counted; the writer goes on
         logger.exception("could not serialize request %r", item.request_id)
         self.health.drop((item.request_id,), item.n_rows, health.UNSERIALIZABLE)
 
@@ -97,7 +96,7 @@ class Writer:
         if self._thread is not None:
             self._thread.join(timeout)
         elif self.pending:  # never started: nothing will write them
-            lost = [r for r in self.pending if type(r) is QueuedRequest]
+            lost = [r for r in self.pending if type(r) is QueuedRequest]  # not shadow answers
             rows = sum(r.n_rows for r in lost)
             self.health.drop([r.request_id for r in lost], rows, health.CLOSED)
             self.pending.clear()
@@ -220,8 +219,7 @@ class Writer:
         stayed busy for the connection's timeout (nothing written), else []. Any other
         error drops them, logged and counted: the writer must go on."""
         encoded = self._encoder.encode(items, self._cannot_encode)
-        n, kept = encoded.n_rows, encoded.kept
-        if not kept:
+        if not (kept := encoded.kept):
             return []
         try:
             with transaction(conn):
@@ -235,9 +233,9 @@ class Writer:
             logger.debug("could not write %d requests to %s", len(kept), self.path, exc_info=True)
             reason = health.reason_of(exc)
             self.health.fail(reason, exc)
-            self.health.drop([item.request_id for item in kept], n, reason)
+            self.health.drop([item.request_id for item in kept], encoded.n_rows, reason)
             return []
-        self._since_prune += n
+        self._since_prune += encoded.n_rows
         self.health.wrote()
         return []
 

@@ -118,6 +118,20 @@ def test_shadow_answers_dropped_when_the_queue_is_full_are_not_lost_predictions(
     log.close()
 
 
+def test_shadow_answers_fill_only_half_the_queue_leaving_room_for_requests(
+    tmp_path: Path,
+) -> None:
+    log = PredictionLog(tmp_path / "p.db", max_pending=4)  # not started: nothing drains
+    primary(log, "a", ["setosa"])
+    shadow(log, "a", ["setosa"])
+    assert not log.record_shadow("b", "s1", ["setosa"], SHADOW_CLASSES, [[1, 0, 0, 0]])
+    primary(log, "b", ["setosa"])
+    primary(log, "c", ["setosa"])  # the fourth item: requests may fill the queue
+    assert not log.record("d", "p1", [ROW], ["setosa"], CLASSES, [[1.0, 0.0, 0.0]])
+    assert log.dropped == 1
+    log.close()
+
+
 def test_prune_keeps_the_newest_max_rows_shadow_answers(tmp_path: Path) -> None:
     with PredictionLog(tmp_path / "p.db", max_rows=1000) as log:
         for i in range(1005):
