@@ -125,6 +125,17 @@ class WrongApiKeyError(ClientError):
     code = "forbidden"
 
 
+class ShadowError(PetalflowError):
+    """A shadow model (SHADOW_MODEL_URI) the server cannot use beside the served one."""
+
+
+class ShadowNotConfiguredError(ClientError, LookupError):
+    """A shadow report asked of a server that has no shadow model."""
+
+    status = 404
+    code = "not_found"
+
+
 class UnknownLabelError(ClientError, ValueError):
     """A label that is not one of the model's classes."""
 

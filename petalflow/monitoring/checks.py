@@ -54,7 +54,8 @@ class Monitor:
         # Resolved once: ``record`` runs on every request.
         self._writable = log if isinstance(log, PredictionLog) else None
 
-    def _require_log(self) -> PredictionLog | PredictionLogReader:
+    def require_log(self) -> PredictionLog | PredictionLogReader:
+        """The log; MonitoringDisabledError (503) when PREDICTION_LOG is empty."""
         if self.log is None:
             raise MonitoringDisabledError(
                 "the prediction log is disabled (PREDICTION_LOG is empty); set it to a "
@@ -93,7 +94,7 @@ class Monitor:
         if log is None:
             return None
         try:
-            found = self._read(lambda: log.lookup(request_id))
+            found = self.read(lambda: log.lookup(request_id))
         except PredictionLogUnavailableError:
             return None  # cannot tell: predictions are still served
         if found is None:
@@ -107,7 +108,7 @@ class Monitor:
             )
         return found
 
-    def _read(self, read: Callable[[], T]) -> T:
+    def read(self, read: Callable[[], T]) -> T:
         """``read()`` on the log; a log that cannot be read is a 503 saying why."""
         try:
             return read()
@@ -126,7 +127,7 @@ class Monitor:
 
     def drift(self) -> dict[str, Any]:
         """Drift of the last DRIFT_WINDOW predictions of this model against training."""
-        log = self._require_log()
+        log = self.require_log()
         if not self.model.reference:
             return {
                 "status": "unavailable",
@@ -135,7 +136,7 @@ class Monitor:
             }
         log.flush(timeout=1.0)  # a locked log: report what is written, not wait for it
         version = self.model.model_version
-        recent = self._read(lambda: log.recent(self.settings.drift_window, version))
+        recent = self.read(lambda: log.recent(self.settings.drift_window, version))
         report = drift.drift_report(
             self.model.reference,
             recent.features,
@@ -148,9 +149,9 @@ class Monitor:
 
     def performance(self) -> dict[str, Any]:
         """Live accuracy and macro F1 over labelled predictions, beside training's."""
-        log = self._require_log()
+        log = self.require_log()
         version = self.model.model_version
-        pairs = self._read(lambda: log.labelled(self.settings.performance_window, version))
+        pairs = self.read(lambda: log.labelled(self.settings.performance_window, version))
         if "accuracy" not in self.model.metrics:
             return {
                 "model_version": self.model.model_version,
@@ -172,11 +173,11 @@ class Monitor:
 
     def feedback(self, request_id: str, true_label: str) -> dict[str, Any]:
         """Join a ground-truth label to a logged prediction (404/409/422 as errors)."""
-        log = self._require_log()
+        log = self.require_log()
         if not isinstance(log, PredictionLog):
             raise TypeError("feedback needs the server's PredictionLog; a reader cannot write")
         try:
-            predicted = self._read(
+            predicted = self.read(
                 lambda: log.add_feedback(request_id, true_label, self.model.class_names)
             )
         except PredictionNotFoundError:

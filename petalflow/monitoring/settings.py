@@ -26,6 +26,9 @@ class MonitoringSettings(BaseSettings):
     drift_min_samples: int = Field(default=100, ge=10, description="Fewer: no drift verdict")
     performance_window: int = Field(default=500, ge=10, description="Labelled predictions")
     performance_min_labels: int = Field(default=20, ge=1, description="Fewer: no verdict")
+    shadow_window: int = Field(
+        default=10_000, ge=10, description="Newest rows the shadow comparison reads"
+    )
     accuracy_margin: float = Field(
         default=0.05, gt=0, lt=1, description="Alert when live accuracy < training - margin"
     )

@@ -39,6 +39,24 @@ MODEL_INFO_LABELS = (
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
+def _model_metrics() -> tuple[Gauge, Counter]:
+    """What is served (``petalflow_model_info``) and the reloads refused."""
+    info = Gauge(
+        "petalflow_model_info",
+        "The served model (value 1; 0 once a reload replaced it), labelled with its "
+        "version, logged-model id, registry entry and source",
+        list(MODEL_INFO_LABELS),
+        multiprocess_mode="max",
+        registry=None,
+    )
+    failures = Counter(
+        "petalflow_reload_failures",
+        "Candidate models a reload refused, served or shadow (the current one kept serving)",
+        registry=None,
+    )
+    return info, failures
+
+
 class Telemetry:
     """Request, latency, prediction and model-info metrics of one app."""
 
@@ -86,20 +104,20 @@ class Telemetry:
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[str, Any] = {}
         self._prediction_children: dict[tuple[str, str], Any] = {}
-        self.model_info = Gauge(
-            "petalflow_model_info",
-            "The served model (value 1; 0 once a reload replaced it), labelled with its "
-            "version, logged-model id, registry entry and source",
-            list(MODEL_INFO_LABELS),
-            multiprocess_mode="max",
-            registry=target,
-        )
-        self.reload_failures = Counter(
-            "petalflow_reload_failures",
-            "Candidate models a reload refused (the served model kept serving)",
-            registry=target,
-        )
+        self.model_info, self.reload_failures = _model_metrics()
         self._log_metrics = self._prediction_log_metrics()
+        #: Whether the shadow's metrics are exposed (set when a shadow model is loaded).
+        self.shadow_enabled = False
+        self.shadow_failures = Counter(
+            "petalflow_shadow_failures",
+            "Requests the shadow model failed to score (the clients were answered)",
+            registry=target,
+        )
+        self.shadow_dropped = Counter(
+            "petalflow_shadow_dropped",
+            "Sampled requests the shadow did not score or log: its queue or the log was full",
+            registry=target,
+        )
 
     def _prediction_log_metrics(self) -> tuple[Any, ...]:
         """The prediction log's metrics (exposed once the log starts)."""
@@ -185,6 +203,9 @@ class Telemetry:
             if self.log_enabled:
                 for metric in self._log_metrics:
                     registry.register(metric)
+            if self.shadow_enabled:
+                registry.register(self.shadow_failures)
+                registry.register(self.shadow_dropped)
         for collector in collectors:
             registry.register(collector)
         return bytes(generate_latest(registry))

@@ -7,8 +7,8 @@ import functools
 import gc
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
@@ -25,11 +25,13 @@ from petalflow.serving.http_errors import install_error_handlers
 from petalflow.serving.lifecycle.follower import ModelFollower
 from petalflow.serving.lifecycle.follower import stop as stop_following
 from petalflow.serving.lifecycle.served import ServedModel, prepare
-from petalflow.serving.lifecycle.sources import source_of
+from petalflow.serving.lifecycle.sources import UriSource, source_of
 from petalflow.serving.loading import LoadedModel, load_model
 from petalflow.serving.middleware import RequestContextMiddleware
+from petalflow.serving.predictor import Predictor
 from petalflow.serving.routes import RequestDocs, add_routes
 from petalflow.serving.settings import Settings
+from petalflow.serving.shadow import Shadow, open_shadow
 
 logger = logging.getLogger(__name__)
 
@@ -50,25 +52,35 @@ class _Serving:
 
 def _start(
     settings: Settings, model: LoadedModel | None, telemetry: Telemetry
-) -> tuple[ServedModel, PredictionLog | None]:
-    """Load, verify and warm the model and open the log; one clear log line if that fails."""
+) -> tuple[ServedModel, PredictionLog | None, Shadow | None]:
+    """Load, verify and warm the model (and the shadow) and open the log; one clear log
+    line if that fails."""
     try:
         loaded = model or load_model(settings.model_uri, settings.artifacts_dir)
         log = open_log(settings, observer=telemetry)
         served = prepare(loaded, log, settings)
+        shadow = None
+        if settings.shadow_model_uri:
+            shadow = open_shadow(settings, loaded.contract, log, telemetry)
         if log is not None:
             log.start()
             telemetry.log_enabled = True
             telemetry.log_up(True)
+        if shadow is not None:
+            shadow.start()
     except Exception as exc:
         logger.debug("start-up failed", exc_info=True)
         known = isinstance(exc, (PetalflowError, OSError, sqlite3.Error))
         logger.error("cannot start: %s", exc if known else f"{type(exc).__name__}: {exc}")
         raise
-    return served, log
+    return served, log, shadow
 
 
-async def _stop(writer: asyncio.Task[None] | None, log: PredictionLog | None) -> None:
+async def _stop(
+    writer: asyncio.Task[None] | None, log: PredictionLog | None, shadow: Shadow | None
+) -> None:
+    if shadow is not None:  # its last answers go to the log before that closes
+        shadow.close()
     if writer is not None:
         writer.cancel()
         try:
@@ -109,6 +121,59 @@ def _log_protection(guard: KeyGuard | None) -> None:
         logger.info("API keys: %d; a key is needed on %s", guard.key_count, roots)
 
 
+def _shadow_follower(
+    settings: Settings, shadow: Shadow | None, telemetry: Telemetry
+) -> ModelFollower | None:
+    """Follows SHADOW_MODEL_URI's alias as MODEL_URI's is followed (None without a shadow):
+    a new challenger is loaded and verified in a thread, then scores from the next drain."""
+    if shadow is None:
+        return None
+
+    def install(candidate: LoadedModel) -> None:
+        shadow.swap(candidate, Predictor(candidate, use_fast_path=settings.fast_path))
+
+    source = UriSource(str(settings.shadow_model_uri), store.resolve_tracking_uri())
+    return ModelFollower(
+        source,
+        shadow.model,
+        install,
+        settings.reload_interval,
+        on_failure=telemetry.reload_failures.inc,
+        role="shadow model",
+    )
+
+
+def _assemble(
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    settings: Settings,
+    serving: _Serving,
+    telemetry: Telemetry,
+    docs: RequestDocs,
+    guard: KeyGuard | None,
+) -> FastAPI:
+    """The FastAPI app: offline docs, error handlers, routes, key marks, the middleware."""
+    # No docs_url/redoc_url: add_docs serves them offline. FastAPI's OpenTelemetry hooks
+    # read the environment on every request; petalflow exports its own metrics.
+    no_otel = TelemetryConfig(tracing=False, metrics=False, logs=False, operation_spans=False)
+    options = {"docs_url": None, "redoc_url": None, "telemetry": no_otel}
+    app = FastAPI(title="petalflow", version="1", lifespan=lifespan, **options)  # type: ignore[arg-type]
+    add_docs(app)
+    app.router.redirect_slashes = False  # /predict/ is a clear 404, not an empty 307
+    install_error_handlers(app)
+    add_routes(app, serving, telemetry, docs)
+    if guard is not None:
+        document_api_keys(app, guard)
+    app.add_middleware(
+        RequestContextMiddleware,
+        telemetry=telemetry,
+        max_body_bytes=settings.max_body_bytes,
+        serving=serving,
+        body_timeout=settings.body_timeout_seconds,
+        guard=guard,
+    )
+    return app
+
+
 def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     """Build the API. The model is loaded once, in the lifespan, unless one is given."""
     telemetry = Telemetry(settings.prometheus_multiproc_dir)
@@ -118,6 +183,8 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     def install(candidate: LoadedModel, log: PredictionLog | None) -> None:
         """A reload's candidate: verified and warmed here (a thread), then swapped in."""
         served = prepare(candidate, log, settings)
+        if serving.plane.shadow is not None:  # the shadow must still take its rows
+            serving.plane.shadow.rebase(served.loaded.contract)
         previous = serving.plane.swap(served)
         telemetry.show_model(served.info_labels(), previous.info_labels())
         docs.describe(served.models)
@@ -127,8 +194,8 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        served, log = _start(settings, model, telemetry)
-        serving.plane = DataPlane(served, telemetry, settings)
+        served, log, shadow = _start(settings, model, telemetry)
+        serving.plane = DataPlane(served, telemetry, settings, shadow)
         serving.follower = ModelFollower(
             source_of(settings.model_uri, settings.artifacts_dir, store.resolve_tracking_uri()),
             served.loaded,
@@ -141,33 +208,16 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         logger.info("serving %s", served.summary())
         _log_protection(guard)
         writer = None if log is None else asyncio.create_task(log.write_from_loop())
-        poller = serving.follower.start()
+        shadow_follower = _shadow_follower(settings, shadow, telemetry)
+        pollers = [serving.follower.start(), shadow_follower.start() if shadow_follower else None]
         _freeze_heap()
         try:
             yield
         finally:
             gc.unfreeze()  # the app's objects may be collected again once it has stopped
-            await stop_following(poller)
-            await _stop(writer, log)
+            for poller in pollers:
+                await stop_following(poller)
+            await _stop(writer, log, shadow)
 
-    # No docs_url/redoc_url: add_docs serves them offline. FastAPI's OpenTelemetry hooks
-    # read the environment on every request; petalflow exports its own metrics.
-    no_otel = TelemetryConfig(tracing=False, metrics=False, logs=False, operation_spans=False)
-    options = {"docs_url": None, "redoc_url": None, "telemetry": no_otel}
-    app = FastAPI(title="petalflow", version="1", lifespan=lifespan, **options)  # type: ignore[arg-type]
-    add_docs(app)
-    app.router.redirect_slashes = False  # /predict/ is a clear 404, not an empty 307
-    install_error_handlers(app)
-    add_routes(app, serving, telemetry, docs)
-    if guard is not None:
-        document_api_keys(app, guard)
-    limit = settings.max_body_bytes
-    app.add_middleware(
-        RequestContextMiddleware,
-        telemetry=telemetry,
-        max_body_bytes=limit,
-        serving=serving,
-        body_timeout=settings.body_timeout_seconds,
-        guard=guard,
-    )
+    app = _assemble(lifespan, settings, serving, telemetry, docs, guard)
     return app

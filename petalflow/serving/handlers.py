@@ -18,15 +18,17 @@ import numpy as np
 import orjson
 from prometheus_client.registry import Collector
 
-from petalflow.core.errors import TooManyRowsError, UnknownLabelError
+from petalflow.core.errors import ShadowNotConfiguredError, TooManyRowsError, UnknownLabelError
 from petalflow.monitoring.checks import Monitor
+from petalflow.monitoring.shadow_report import shadow_report
 from petalflow.observability.metrics import Telemetry
 from petalflow.serving import scoring_protocol
 from petalflow.serving.ignored_inputs import IgnoredInputs
-from petalflow.serving.lifecycle.served import ServedModel
+from petalflow.serving.lifecycle.served import ServedModel, identity_of
 from petalflow.serving.request_models import RequestModels, parse
 from petalflow.serving.schemas import FeedbackRequest
 from petalflow.serving.settings import Settings
+from petalflow.serving.shadow import Shadow
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +68,19 @@ class DataPlane:
     """The served model's operations: predict, batch, MLflow scoring, feedback, reports.
 
     ``served`` is replaced whole by a reload (``swap``); every operation reads it once.
+    ``shadow`` (SHADOW_MODEL_URI) is offered every predicted request's rows.
     """
 
-    __slots__ = ("ignored", "served", "settings", "telemetry")
+    __slots__ = ("ignored", "served", "settings", "shadow", "telemetry")
 
-    def __init__(self, served: ServedModel, telemetry: Telemetry, settings: Settings) -> None:
-        self.served = served
+    def __init__(
+        self,
+        served: ServedModel,
+        telemetry: Telemetry,
+        settings: Settings,
+        shadow: Shadow | None = None,
+    ) -> None:
+        self.served, self.shadow = served, shadow
         self.telemetry, self.settings = telemetry, settings
         self.ignored = IgnoredInputs(telemetry)
 
@@ -92,8 +101,8 @@ class DataPlane:
         return self.served.collectors
 
     def _score(self, served: ServedModel, rows: np.ndarray, request_id: str) -> Scored:
-        """Predict, then log (O(1) per request) and count the predictions; a reused
-        client-chosen id replays its logged answer instead."""
+        """Predict, then log (O(1) per request), hand the rows to the shadow (O(1)) and
+        count the predictions; a reused client-chosen id replays its logged answer instead."""
         start = time.perf_counter()
         client_id = type(request_id) is ClientRequestId
         if client_id:
@@ -105,6 +114,8 @@ class DataPlane:
         labels, proba = served.predictor.predict(rows)
         latency_ms = round((time.perf_counter() - start) * 1000, 3)  # microseconds
         served.monitor.record(request_id, rows, labels, proba, remember=client_id)
+        if self.shadow is not None:
+            self.shadow.offer(request_id, rows)
         if len(labels) == 1:
             self.telemetry.count_predictions(served.version, labels[0])
         else:
@@ -184,6 +195,16 @@ class DataPlane:
             )
         return Answer(orjson.dumps(served.monitor.feedback(item.request_id, item.true_label)))
 
+    def shadow_report(self) -> dict[str, Any]:
+        """GET /monitoring/shadow: the served model against the shadow, from the log."""
+        if self.shadow is None:
+            raise ShadowNotConfiguredError(
+                "no shadow model is configured; set SHADOW_MODEL_URI (e.g. "
+                "models:/NAME@challenger) to compare a second model on live traffic"
+            )
+        self.shadow.drain()  # what this worker has queued is in the report, as in /drift
+        return shadow_report(self.monitor, self.shadow.model)
+
     def model_info(self) -> dict[str, Any]:
         """GET /model: what is being served, and which registry entry it came from."""
         served = self.served
@@ -198,4 +219,5 @@ class DataPlane:
             "metrics": loaded.metrics,
             "loaded_at": loaded.loaded_at,
             "fast_path": served.predictor.fast is not None,
+            "shadow": None if self.shadow is None else identity_of(self.shadow.model),
         }

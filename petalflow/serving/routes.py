@@ -30,6 +30,7 @@ from petalflow.serving.schemas import (
     PredictBatchResponse,
     PredictResponse,
     ReloadResponse,
+    ShadowReport,
 )
 
 
@@ -141,6 +142,35 @@ def _add_admin(app: FastAPI, serving: Serving) -> None:
         }
 
 
+def _add_monitoring(app: FastAPI, serving: Serving) -> None:
+    """The monitoring reports, computed from the prediction log in a worker thread."""
+    router = app.router
+
+    @router.get("/monitoring/drift", response_model=DriftReport, responses=MONITORING_RESPONSES)
+    async def monitoring_drift() -> dict[str, Any]:
+        result: dict[str, Any] = await run_in_threadpool(serving.plane.monitor.drift)
+        return result
+
+    @router.get(
+        "/monitoring/performance",
+        response_model=PerformanceReport,
+        responses=MONITORING_RESPONSES,
+    )
+    async def monitoring_performance() -> dict[str, Any]:
+        result: dict[str, Any] = await run_in_threadpool(serving.plane.monitor.performance)
+        return result
+
+    @router.get(
+        "/monitoring/shadow",
+        response_model=ShadowReport,
+        responses={**MONITORING_RESPONSES, 404: ERROR_RESPONSES[404]},
+        summary="The served model against the shadow model",
+    )
+    async def monitoring_shadow() -> dict[str, Any]:
+        result: dict[str, Any] = await run_in_threadpool(serving.plane.shadow_report)
+        return result
+
+
 def add_routes(app: FastAPI, serving: Serving, telemetry: Telemetry, docs: RequestDocs) -> None:
     """Every route of the API, on ``app``'s own router."""
     router = app.router
@@ -174,19 +204,7 @@ def add_routes(app: FastAPI, serving: Serving, telemetry: Telemetry, docs: Reque
     async def model_route() -> dict[str, Any]:
         return serving.plane.model_info()
 
-    @router.get("/monitoring/drift", response_model=DriftReport, responses=MONITORING_RESPONSES)
-    async def monitoring_drift() -> dict[str, Any]:
-        result: dict[str, Any] = await run_in_threadpool(serving.plane.monitor.drift)
-        return result
-
-    @router.get(
-        "/monitoring/performance",
-        response_model=PerformanceReport,
-        responses=MONITORING_RESPONSES,
-    )
-    async def monitoring_performance() -> dict[str, Any]:
-        result: dict[str, Any] = await run_in_threadpool(serving.plane.monitor.performance)
-        return result
+    _add_monitoring(app, serving)
 
     @router.get(
         "/metrics",

@@ -70,6 +70,9 @@ class ModelResponse(ModelIdentity):
     metrics: dict[str, float]
     loaded_at: str
     fast_path: bool
+    shadow: ModelIdentity | None = Field(
+        None, description="The shadow model (SHADOW_MODEL_URI) scoring beside it, if any."
+    )
 
 
 class ReloadResponse(ModelIdentity):
@@ -129,6 +132,40 @@ class PerformanceReport(BaseModel):
     n_labelled: int
     live: dict[str, float] | None
     training: dict[str, float | None]
+    prediction_log: PredictionLogHealth | None = None
+
+
+class ModelScores(BaseModel):
+    """One model's scores over the labelled rows both models answered."""
+
+    accuracy: float
+    f1_macro: float
+
+
+class ShadowLabelled(BaseModel):
+    """Both models over labelled feedback (the newest PERFORMANCE_WINDOW rows)."""
+
+    n_labelled: int
+    primary: ModelScores | None = Field(description="The served model's; null without labels")
+    shadow: ModelScores | None = Field(description="The shadow model's; null without labels")
+
+
+class LabelMatrix(BaseModel):
+    """counts[i][j]: rows the served model labelled labels[i] and the shadow labels[j]."""
+
+    labels: list[str]
+    counts: list[list[int]]
+
+
+class ShadowReport(BaseModel):
+    """/monitoring/shadow: the served model against the shadow (SHADOW_MODEL_URI)."""
+
+    primary_version: str = Field(description="The served model's version")
+    shadow_version: str = Field(description="The shadow model's version")
+    rows_compared: int = Field(description="Rows both answered (newest SHADOW_WINDOW)")
+    agreement_rate: float | None = Field(description="Share of them with the same label")
+    label_matrix: LabelMatrix
+    labelled: ShadowLabelled
     prediction_log: PredictionLogHealth | None = None
 
 

@@ -23,6 +23,14 @@ class Settings(MonitoringSettings):
     model_uri: str | None = Field(
         default=None, description="Any MLflow model URI; when unset, ARTIFACTS_DIR is served"
     )
+    shadow_model_uri: str | None = Field(
+        default=None,
+        description="A second model (any MLflow model URI) that scores sampled requests off "
+        "the request path, logged beside the served one; clients never see it",
+    )
+    shadow_sample: float = Field(
+        default=1.0, ge=0, le=1, description="Share of requests the shadow model scores, 0 to 1"
+    )
     artifacts_dir: Path = Field(default=Path("artifacts"), description="Local training output")
     max_batch_rows: int = Field(default=10_000, ge=1, description="Rows per /predict/batch")
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Request body limit")

@@ -2,7 +2,9 @@
 
 Both versions are scored on data neither trained on: the test split they share (same data
 set, same rows, same seed and test size, or the comparison is refused), and the newest
-labelled predictions of a prediction log when it holds at least ``MIN_FEEDBACK``. The
+labelled predictions of a prediction log when it holds at least ``MIN_FEEDBACK`` (both
+models re-scored on their features), and, when the challenger shadowed the champion on
+at least ``MIN_FEEDBACK`` of them, the answers both gave live (``shadow_evidence``). The
 challenger wins when it is at least ``min_delta`` better on every one. The aliases move
 (``champion`` to the winner, ``previous-champion`` to the version it replaced) and the
 decision is written as tags on both versions.
@@ -27,6 +29,7 @@ from petalflow.core.codec import RowCodec
 from petalflow.core.errors import DataContractError, InvalidSplitError, PromotionError, TableError
 from petalflow.training import cross_validation as cv
 from petalflow.training import data
+from petalflow.training.shadow_evidence import shadow_evidence
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +172,34 @@ def _evaluate(
     return scores, described
 
 
+def _add_shadow_evidence(
+    request: Request,
+    champion: ModelVersion,
+    challenger: ModelVersion,
+    scores: dict[str, dict[str, Any]],
+    described: list[str],
+) -> None:
+    """The ``shadow`` evaluation, when the prediction log holds enough of it."""
+    if request.prediction_log is None:
+        return
+    metric = cv.METRICS[request.metric]
+    runs = str(champion.run_id), str(challenger.run_id)
+    found = shadow_evidence(request.prediction_log, metric, *runs, MIN_FEEDBACK, MAX_FEEDBACK)
+    if found is None:
+        return
+    won = _better(metric, found.challenger, found.champion, request.min_delta)
+    scores["shadow"] = {
+        "challenger": found.challenger,
+        "champion": found.champion,
+        "challenger_better": won,
+    }
+    described.append(
+        f"{found.n_labelled} labelled predictions of {request.prediction_log} answered live "
+        f"by the champion (version {champion.version}) with the challenger (version "
+        f"{challenger.version}) as its shadow"
+    )
+
+
 def decide(client: MlflowClient, request: Request) -> Decision:
     """Compare, move the aliases and record the decision; PromotionError when it cannot."""
     hint = f"register one with --register-model {request.model_name} --alias {request.challenger}"
@@ -194,6 +225,7 @@ def decide(client: MlflowClient, request: Request) -> Decision:
             _load(request.model_name, challenger),
             _load(request.model_name, champion),
         )
+        _add_shadow_evidence(request, champion, challenger, scores, described)
         promoted = all(s["challenger_better"] for s in scores.values())
         decision = Decision(promoted, str(challenger.version), str(champion.version))
         decision.scores, decision.data = scores, described

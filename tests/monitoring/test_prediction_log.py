@@ -186,8 +186,8 @@ def test_prediction_log_records_queued_before_start_are_written(tmp_path: Path) 
 # Schema versions
 
 
-def test_prediction_log_start_creates_the_schema_at_user_version_2(log: PredictionLog) -> None:
-    assert pragma(log.path, "user_version") == schema.USER_VERSION == 2
+def test_prediction_log_start_creates_the_schema_at_user_version_3(log: PredictionLog) -> None:
+    assert pragma(log.path, "user_version") == schema.USER_VERSION == 3
     assert pragma(log.path, "journal_mode") == "wal"
     assert raw_rows(log.path) == raw_rows(log.path, "feedback") == []
 
@@ -196,7 +196,7 @@ def test_prediction_log_start_migrates_a_version_0_file(tmp_path: Path) -> None:
     path = tmp_path / "v0.db"
     make_file(path, VERSION_0_DDL)
     with PredictionLog(path) as log:
-        assert pragma(path, "user_version") == 2
+        assert pragma(path, "user_version") == 3
         conn = sqlite3.connect(path)
         try:
             indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
@@ -204,6 +204,7 @@ def test_prediction_log_start_migrates_a_version_0_file(tmp_path: Path) -> None:
             conn.close()
         assert "predictions_version" not in indexes
         assert "feedback_version" in indexes
+        assert "shadow_predictions" in indexes
         # The old rows are kept and usable.
         assert log.count() == 2
         assert log.recent(10).features.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
@@ -249,18 +250,43 @@ def test_schema_migrate_1_to_2_adds_the_conflicted_column_to_old_rows(tmp_path: 
         conn.close()
 
 
+def test_schema_migrate_2_to_3_adds_the_shadow_table_and_keeps_the_rows(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    make_file(path, VERSION_0_DDL)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        schema.migrate_0_to_1(conn)
+        schema.migrate_1_to_2(conn)
+        assert schema.MIGRATIONS[2] is schema.migrate_2_to_3
+        schema.migrate_2_to_3(conn)
+        assert schema.user_version(conn) == 3
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(shadow_predictions)")]
+        assert conn.execute("SELECT request_id FROM predictions").fetchall() == [("old",)]
+    finally:
+        conn.close()
+    assert columns == [
+        "request_id",
+        "created_at",
+        "model_version",
+        "n_rows",
+        "labels",
+        "probabilities",
+        "classes",
+    ]
+
+
 def test_prediction_log_start_refuses_a_newer_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
-    make_file(path, VERSION_0_DDL, user_version=3)
+    make_file(path, VERSION_0_DDL, user_version=4)
     threads = writer_threads()
     log = PredictionLog(path)  # the constructor does no I/O: start() refuses
     with pytest.raises(PredictionLogError) as raised:
         log.start()
     message = str(raised.value)
     assert str(path) in message
-    assert "schema version 3" in message and "newer petalflow" in message
+    assert "schema version 4" in message and "newer petalflow" in message
     assert REMEDY in message
-    assert pragma(path, "user_version") == 3  # left as it was
+    assert pragma(path, "user_version") == 4  # left as it was
     assert writer_threads() == threads  # no thread started for a refused file
 
 

@@ -405,7 +405,7 @@ def test_protect_predict_leaves_health_open(protected: TestClient, path: str) ->
 def test_no_keys_change_nothing(api: TestClient) -> None:
     response = api.post("/feedback", json={"request_id": "nope", "true_label": "setosa"})
     assert response.status_code == 503 and "www-authenticate" not in response.headers
-    assert api.get("/admin/reload").status_code == 404
+    assert api.get("/admin/x").status_code == 404
 
 
 def test_app_never_logs_a_key(trained: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -428,7 +428,8 @@ def test_app_never_logs_a_key(trained: Path, caplog: pytest.LogCaptureFixture) -
 
 def test_openapi_marks_the_protected_operations(keyed: TestClient, protected: TestClient) -> None:
     """Swagger UI's Authorize button comes from these: it then sends the key."""
-    for client, marked in ((keyed, {"/feedback"}), (protected, {"/feedback", *PREDICTIONS})):
+    writes = {"/feedback", "/admin/reload"}
+    for client, marked in ((keyed, writes), (protected, {*writes, *PREDICTIONS})):
         schema = client.get("/openapi.json").json()
         assert schema["components"]["securitySchemes"]["apiKey"] == {
             "type": "http",

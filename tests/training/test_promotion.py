@@ -198,3 +198,69 @@ def test_labelled_rows_are_newest_first_with_gaps_as_nan(tmp_path: Path) -> None
         rows, labels = reader.labelled_rows(10)
     assert labels == ["x", "y"]
     np.testing.assert_array_equal(rows, [[1.0, np.nan], [2.0, 3.0]])
+
+
+def _shadowed_log(path: Path, champion_run: str, shadow_run: str, shadow_labels: list[str]) -> None:
+    """The champion served every Iris row (its own answers), a shadow of ``shadow_run``
+    answered ``shadow_labels``, and feedback gave each row its true species."""
+    from petalflow.monitoring.prediction_log import PredictionLog
+
+    X, y = load_dataset()
+    champion = mlflow.sklearn.load_model(f"models:/{NAME}/1")
+    answers = champion.predict(X)
+    classes = list(champion.classes_)
+    with PredictionLog(path) as log:
+        for i, row in enumerate(X.to_numpy()):
+            log.record(f"r{i}", champion_run, [row.tolist()], [answers[i]], classes, [[1, 0, 0]])
+            log.record_shadow(f"r{i}", shadow_run, [shadow_labels[i]], classes, [[1, 0, 0]])
+        assert log.flush()
+        for i in range(len(X)):
+            log.add_feedback(f"r{i}", str(y.iloc[i]))
+
+
+@pytest.mark.parametrize("shadow", ["honest", "wrong", "other-version"])
+def test_promote_weighs_what_the_challenger_answered_as_a_shadow(
+    registry: MlflowClient, tmp_path: Path, shadow: str
+) -> None:
+    X, y = load_dataset()
+    truth = [str(t) for t in y]
+    champion_run = str(registry.get_model_version(NAME, "1").run_id)
+    challenger_run = str(registry.get_model_version(NAME, "2").run_id)
+    challenger = mlflow.sklearn.load_model(f"models:/{NAME}/2")
+    honest = [str(p) for p in challenger.predict(X)]
+    # "wrong": the challenger's live answers were all wrong, whatever it scores offline.
+    labels = sorted(set(truth))
+    answers = honest if shadow != "wrong" else [labels[labels.index(t) - 1] for t in truth]
+    run = challenger_run if shadow != "other-version" else "another-run"
+    _shadowed_log(tmp_path / "p.db", champion_run, run, answers)
+
+    status = petalflow_main(
+        ["promote", "--model-name", NAME, "--prediction-log", str(tmp_path / "p.db")]
+    )
+
+    scores = json.loads(_tags(registry, "2")["promotion.scores"])
+    assert scores["test_split"]["challenger_better"] is True
+    if shadow == "other-version":  # no evidence of this pair: the other evaluations decide
+        assert "shadow" not in scores and status == 0
+        return
+    champion_answers = [str(p) for p in mlflow.sklearn.load_model(f"models:/{NAME}/1").predict(X)]
+    assert scores["shadow"]["challenger"] == pytest.approx(
+        f1_score(truth, answers, average="macro")
+    )
+    assert scores["shadow"]["champion"] == pytest.approx(
+        f1_score(truth, champion_answers, average="macro")
+    )
+    assert status == (0 if shadow == "honest" else 1)
+    assert "150 labelled predictions" in _tags(registry, "2")["promotion.data"]
+    assert "answered live" in _tags(registry, "2")["promotion.data"]
+
+
+def test_promote_has_no_shadow_evidence_for_a_metric_of_probabilities(
+    registry: MlflowClient, tmp_path: Path
+) -> None:
+    X, _ = load_dataset()
+    runs = [str(registry.get_model_version(NAME, v).run_id) for v in ("1", "2")]
+    _shadowed_log(tmp_path / "p.db", *runs, ["setosa"] * len(X))
+    argv = ["promote", "--model-name", NAME, "--metric", "log_loss"]
+    petalflow_main([*argv, "--prediction-log", str(tmp_path / "p.db")])
+    assert "shadow" not in json.loads(_tags(registry, "2")["promotion.scores"])

@@ -1,4 +1,5 @@
-"""The queue's item, ``QueuedRequest``, and its encoding into the insert's parameters.
+"""The queue's items, ``QueuedRequest`` (the primary's answer) and ``ShadowScores`` (the
+shadow model's), and their encoding into the inserts' parameters.
 
 Encoding runs in the writer, never on the request path: ``record`` only queues the
 caller's arrays.
@@ -34,7 +35,12 @@ _ON_CONFLICT = (
     " ON CONFLICT (request_id) DO UPDATE SET conflicted = 1 "
     "WHERE predictions.features != excluded.features"
 )
-_WIDTH = _ROW.count("?")  # parameters per request
+# The first shadow answer of a request is kept (one shadow scores each request once).
+_SHADOW_INSERT = (
+    "INSERT OR IGNORE INTO shadow_predictions (request_id, created_at, model_version, "
+    "n_rows, labels, probabilities, classes) VALUES "
+)
+_SHADOW_ROW = "(?, ?, ?, ?, ?, ?, ?)"
 
 
 class QueuedRequest(NamedTuple):
@@ -49,6 +55,32 @@ class QueuedRequest(NamedTuple):
     labels: Sequence[str]
     probabilities: Rows
     classes: Sequence[str]
+
+
+class ShadowScores(NamedTuple):
+    """The shadow model's answer to one logged request (``SHADOW_MODEL_URI``): a queue
+    item beside the ``QueuedRequest`` items, written by the same writer."""
+
+    request_id: str
+    created_at: float
+    model_version: str
+    n_rows: int
+    labels: Sequence[str]
+    probabilities: Rows
+    classes: Sequence[str]
+
+
+Item = QueuedRequest | ShadowScores  # what the writer's queue holds
+
+
+class Encoded(NamedTuple):
+    """A transaction's parameters: the requests', the shadow answers', the requests'
+    predicted rows and the items encoded (of both kinds)."""
+
+    values: list[Any]
+    shadow: list[Any]
+    n_rows: int
+    kept: list[Item]
 
 
 def json_rows(rows: Rows) -> str:
@@ -70,18 +102,27 @@ class Encoder:
     def __init__(self) -> None:
         self._classes: tuple[Sequence[str] | None, str] = (None, "")
 
-    def encode(
-        self, items: list[QueuedRequest], failed: Callable[[QueuedRequest], None]
-    ) -> tuple[list[Any], int, list[QueuedRequest]]:
-        """The flat insert parameters of ``items``, their predicted rows, and the items
-        encoded; ``failed`` is called (inside the except) for each one that is not."""
+    def encode(self, items: list[Item], failed: Callable[[Item], None]) -> Encoded:
+        """The flat insert parameters of ``items`` (requests and shadow answers), their
+        predicted rows, and the items encoded; ``failed`` is called (inside the except)
+        for each one that is not."""
         cached, classes_json = self._classes
         numpy = orjson.OPT_SERIALIZE_NUMPY
         values: list[Any] = []
-        kept: list[QueuedRequest] = []
+        shadow: list[Any] = []
+        kept: list[Item] = []
         n = 0
         for item in items:
             try:
+                if isinstance(item, ShadowScores):
+                    shadow += (
+                        *item[:4],
+                        orjson.dumps(item.labels, option=numpy).decode(),
+                        json_rows(item.probabilities),
+                        orjson.dumps(item.classes, option=numpy).decode(),
+                    )
+                    kept.append(item)
+                    continue
                 if item.classes is not cached:
                     cached, classes_json = (
                         item.classes,
@@ -100,14 +141,18 @@ class Encoder:
             n += item.n_rows
             kept.append(item)
         self._classes = (cached, classes_json)
-        return values, n, kept
+        return Encoded(values, shadow, n, kept)
 
 
-def insert(conn: sqlite3.Connection, values: list[Any]) -> None:
-    """Insert the encoded requests ``values`` (from ``Encoder.encode``), in the caller's
-    transaction, ``_CHUNK`` requests per statement."""
-    step = _WIDTH * _CHUNK
-    for start in range(0, len(values), step):
-        chunk = values[start : start + step]
-        sql = _INSERT + ", ".join([_ROW] * (len(chunk) // _WIDTH)) + _ON_CONFLICT
-        conn.execute(sql, chunk)
+def insert(conn: sqlite3.Connection, encoded: Encoded) -> None:
+    """Insert the encoded items (from ``Encoder.encode``), in the caller's transaction,
+    ``_CHUNK`` requests per statement: the requests first, then the shadow answers."""
+    for values, head, row, tail in (
+        (encoded.values, _INSERT, _ROW, _ON_CONFLICT),
+        (encoded.shadow, _SHADOW_INSERT, _SHADOW_ROW, ""),
+    ):
+        width = row.count("?")
+        step = width * _CHUNK
+        for start in range(0, len(values), step):
+            chunk = values[start : start + step]
+            conn.execute(head + ", ".join([row] * (len(chunk) // width)) + tail, chunk)

@@ -16,6 +16,7 @@ from petalflow.core.errors import (
     PredictionNotFoundError,
     RequestIdConflictError,
 )
+from petalflow.monitoring.prediction_log import comparison
 from petalflow.monitoring.prediction_log.encoding import QueuedRequest
 
 logger = logging.getLogger(__name__)
@@ -251,3 +252,22 @@ class Reads:
         """The model version of the newest written request, None for an empty log."""
         with self._connection() as conn:
             return latest_model_version(conn)
+
+    def shadow_compared(
+        self, limit: int, primary_version: str, shadow_version: str
+    ) -> tuple[list[str], list[str]]:
+        """The primary's and the shadow's labels of the newest ``limit`` rows both answered."""
+        with self._connection() as conn:
+            return comparison.compared(conn, limit, primary_version, shadow_version)
+
+    def shadow_labelled(
+        self, limit: int, primary_version: str, shadow_version: str
+    ) -> list[comparison.Labelled]:
+        """(true, primary, shadow) labels of the newest ``limit`` labelled rows both answered."""
+        with self._connection() as conn:
+            return comparison.labelled(conn, limit, primary_version, shadow_version)
+
+    def shadow_version_pairs(self) -> list[tuple[str, str, int]]:
+        """(primary version, shadow version, requests) pairs in the log, newest first."""
+        with self._connection() as conn:
+            return comparison.version_pairs(conn)

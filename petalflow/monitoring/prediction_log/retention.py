@@ -22,11 +22,17 @@ _PRUNE_FEEDBACK = (
     "DELETE FROM feedback WHERE rowid <= "
     "(SELECT rowid FROM feedback ORDER BY rowid DESC LIMIT 1 OFFSET ?)"
 )
+# The newest ``max_rows`` shadow answers: at least one per request still kept.
+_PRUNE_SHADOW = (
+    "DELETE FROM shadow_predictions WHERE rowid <= "
+    "(SELECT rowid FROM shadow_predictions ORDER BY rowid DESC LIMIT 1 OFFSET ?)"
+)
 
 
 def prune(conn: sqlite3.Connection, max_rows: int, path: Path) -> int:
     """Delete the requests with ``max_rows`` rows newer than them (never the newest) and
-    all but the newest ``max_rows`` feedback labels; the predicted rows deleted.
+    all but the newest ``max_rows`` feedback labels and shadow answers; the predicted rows
+    deleted.
 
     A failure is logged and deletes nothing: retention must not stop the writer.
     """
@@ -40,6 +46,7 @@ def prune(conn: sqlite3.Connection, max_rows: int, path: Path) -> int:
                 first_kept, deleted = found or (2**63 - 1, total)  # None: keep nothing
                 conn.execute("DELETE FROM predictions WHERE id < ?", (first_kept,))
             conn.execute(_PRUNE_FEEDBACK, (max_rows,))
+            conn.execute(_PRUNE_SHADOW, (max_rows,))
     except sqlite3.Error:
         logger.exception("could not prune %s", path)
         return 0

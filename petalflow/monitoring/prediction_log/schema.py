@@ -1,8 +1,9 @@
 """The log's tables, their version (``PRAGMA user_version``) and the migrations to it.
 
 Version 0 is a file of a petalflow that never set ``user_version`` (the same tables, plus
-the old ``predictions_version`` index); version 1 dropped that index; version 2 (current)
-adds ``predictions.conflicted``. A file of the
+the old ``predictions_version`` index); version 1 dropped that index; version 2 adds
+``predictions.conflicted``; version 3 (current) adds the ``shadow_predictions`` table (the
+shadow model's answers, beside the primary's, by request id). A file of the
 older per-row layout (no ``n_rows`` column) or of a newer version is refused.
 """
 
@@ -18,7 +19,7 @@ from petalflow.monitoring.prediction_log.database import transaction
 
 logger = logging.getLogger(__name__)
 
-USER_VERSION = 2
+USER_VERSION = 3
 REMEDY = "move it away or point PREDICTION_LOG at a new file"
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS predictions (
@@ -35,6 +36,14 @@ _TABLES = (
     PRIMARY KEY (request_id, row_index))""",
     "CREATE INDEX IF NOT EXISTS feedback_version ON feedback (model_version, labelled_at)",
 )
+# The shadow model's answer to a request the primary answered (SHADOW_MODEL_URI); its
+# rows are the request's, in the same order, so that feedback ids address them too.
+_SHADOW_TABLE = """CREATE TABLE IF NOT EXISTS shadow_predictions (
+    request_id TEXT NOT NULL PRIMARY KEY, created_at REAL NOT NULL,
+    model_version TEXT NOT NULL, n_rows INTEGER NOT NULL,
+    labels TEXT NOT NULL,  -- JSON [shadow's label, ...], one per row
+    probabilities TEXT NOT NULL,  -- JSON [[p_class0, ...], ...] over the shadow's classes
+    classes TEXT NOT NULL)  -- JSON: the shadow's classes"""
 
 
 def user_version(conn: sqlite3.Connection) -> int:
@@ -86,16 +95,23 @@ def migrate_1_to_2(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA user_version = 2")
 
 
+def migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """Version 2 -> 3: the ``shadow_predictions`` table (additive: no row rewritten)."""
+    conn.execute(_SHADOW_TABLE)
+    conn.execute("PRAGMA user_version = 3")
+
+
 # MIGRATIONS[v] upgrades a file of version v to v + 1, in the caller's transaction.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: migrate_0_to_1,
     1: migrate_1_to_2,
+    2: migrate_2_to_3,
 }
 
 
 def create(conn: sqlite3.Connection) -> None:
     """The tables of the current version, in a file that has none."""
-    for statement in _TABLES:
+    for statement in (*_TABLES, _SHADOW_TABLE):
         conn.execute(statement)
     conn.execute(f"PRAGMA user_version = {USER_VERSION}")
 

@@ -18,7 +18,7 @@ from petalflow.core.errors import (
 )
 from petalflow.monitoring.prediction_log import queries, retention
 from petalflow.monitoring.prediction_log.database import connect, open_readonly
-from petalflow.monitoring.prediction_log.encoding import QueuedRequest, Rows
+from petalflow.monitoring.prediction_log.encoding import QueuedRequest, Rows, ShadowScores
 from petalflow.monitoring.prediction_log.health import Health, HealthObserver
 from petalflow.monitoring.prediction_log.logfile import REFUSE, LogFile
 from petalflow.monitoring.prediction_log.schema import REMEDY
@@ -151,6 +151,23 @@ class PredictionLog(queries.Reads):
             self._remembered[request_id] = item
             if len(self._remembered) > _REMEMBERED_IDS:
                 del self._remembered[next(iter(self._remembered))]
+        return self._writer.enqueue(item)
+
+    def record_shadow(
+        self,
+        request_id: str,
+        model_version: str,
+        labels: Sequence[str],
+        classes: Sequence[str],
+        probabilities: Rows,
+        created_at: float | None = None,
+    ) -> bool:
+        """Queue a shadow model's answer to the recorded request ``request_id`` (its rows
+        in the same order): O(1); False if dropped (queue full or log closed)."""
+        when = time.time() if created_at is None else created_at
+        item = ShadowScores(
+            request_id, when, model_version, len(labels), labels, probabilities, classes
+        )
         return self._writer.enqueue(item)
 
     def lookup(self, request_id: str) -> QueuedRequest | None:

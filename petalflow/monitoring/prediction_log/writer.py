@@ -1,8 +1,6 @@
-"""The writer: the queue of recorded requests and the three things that drain it.
-
-The event loop's task (``write_from_loop``), a helper thread and ``flush``; see the
-package docstring for who writes when, and why.
-"""
+"""The writer: the queue of recorded requests (and shadow answers) and the three things
+that drain it: the event loop's task (``write_from_loop``), a helper thread and ``flush``;
+see the package docstring for who writes when, and why."""
 
 from __future__ import annotations
 
@@ -17,7 +15,7 @@ from typing import Any
 
 from petalflow.monitoring.prediction_log import database, health, retention
 from petalflow.monitoring.prediction_log.database import Handle, is_busy, transaction
-from petalflow.monitoring.prediction_log.encoding import Encoder, QueuedRequest, insert
+from petalflow.monitoring.prediction_log.encoding import Encoder, Item, QueuedRequest, insert
 from petalflow.monitoring.prediction_log.logfile import LogFile
 
 logger = logging.getLogger(__name__)
@@ -55,8 +53,8 @@ class Writer:
         self.linger, self.busy_timeout = linger, busy_timeout
         self.max_rows, self.prune_every, self.batch_size = max_rows, prune_every, batch_size
         self.max_pending, self.closed = max_pending, False
-        # A deque, not queue.Queue: append is one atomic C call on the request path.
-        self.pending: deque[QueuedRequest] = deque()
+        # A deque (not queue.Queue): one atomic C call on the request path.
+        self.pending: deque[Item] = deque()
         # One writer at a time in this process: the event loop, the thread or flush().
         self._lock = threading.Lock()
         self._since_prune = 0
@@ -66,19 +64,23 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._loop_handle = Handle()
 
-    def enqueue(self, request: QueuedRequest) -> bool:
-        """Queue ``request``: O(1); False (counted by reason) if closed or full."""
-        if not self.closed and len(self.pending) < self.max_pending:
-            self.pending.append(request)
+    def enqueue(self, item: Item) -> bool:
+        """Queue ``item``: O(1); False if closed or full (a request's loss counted by
+        reason). A shadow answer may fill only half the queue, never crowding out requests;
+        its loss is the shadow's to count (no prediction was lost)."""
+        request = type(item) is QueuedRequest
+        limit = self.max_pending if request else self.max_pending // 2
+        if not self.closed and len(self.pending) < limit:
+            self.pending.append(item)
             return True
-        reason = health.CLOSED if self.closed else (self.health.reason or health.QUEUE_FULL)
-        if reason == health.QUEUE_FULL:
-            self.health.fail(health.QUEUE_FULL, f"{self.max_pending} requests queued")
-        self.health.drop((request.request_id,), request.n_rows, reason)
+        if request:
+            reason = health.CLOSED if self.closed else (self.health.reason or health.QUEUE_FULL)
+            if reason == health.QUEUE_FULL:
+                self.health.fail(health.QUEUE_FULL, f"{self.max_pending} requests queued")
+            self.health.drop((item.request_id,), item.n_rows, reason)
         return False
 
-    def _cannot_encode(self, item: QueuedRequest) -> None:
-        # A logging failure must not fail a request: logged, counted, and the writer goes on.
+    def _cannot_encode(self, item: Item) -> None:  # logged, counted; the writer goes on
         logger.exception("could not serialize request %r", item.request_id)
         self.health.drop((item.request_id,), item.n_rows, health.UNSERIALIZABLE)
 
@@ -94,8 +96,9 @@ class Writer:
         if self._thread is not None:
             self._thread.join(timeout)
         elif self.pending:  # never started: nothing will write them
-            rows = sum(r.n_rows for r in self.pending)
-            self.health.drop([r.request_id for r in self.pending], rows, health.CLOSED)
+            lost = [r for r in self.pending if type(r) is QueuedRequest]  # not shadow answers
+            rows = sum(r.n_rows for r in lost)
+            self.health.drop([r.request_id for r in lost], rows, health.CLOSED)
             self.pending.clear()
 
     async def write_from_loop(self) -> None:
@@ -125,8 +128,7 @@ class Writer:
                     self._loop_behind = not drained
                     if drains % _CHECKPOINT_DRAINS == 0:
                         self._checkpoint_due = True
-                    # Wake the thread only when it has work: each wake-up costs the loop
-                    # a GIL hand-off.
+                    # Wake the thread only when it has work (a wake-up is a GIL hand-off).
                     if self._loop_behind or self._checkpoint_due or self._prune_due():
                         self._wake.set()
             finally:
@@ -175,10 +177,10 @@ class Writer:
             return False
         return True
 
-    def _take(self, on_loop: bool) -> list[QueuedRequest]:
+    def _take(self, on_loop: bool) -> list[Item]:
         """The next transaction's requests: ``batch_size`` of them, or on the event loop
         up to ``_LOOP_CHUNK`` predicted rows."""
-        items: list[QueuedRequest] = []
+        items: list[Item] = []
         rows = 0
         while self.pending and len(items) < self.batch_size:
             if on_loop and rows >= _LOOP_CHUNK:
@@ -212,16 +214,16 @@ class Writer:
         finally:
             self._lock.release()
 
-    def _insert(self, conn: sqlite3.Connection, items: list[QueuedRequest]) -> list[Any]:
+    def _insert(self, conn: sqlite3.Connection, items: list[Any]) -> list[Any]:
         """Write ``items`` in one transaction; the ones to queue again if the database
         stayed busy for the connection's timeout (nothing written), else []. Any other
         error drops them, logged and counted: the writer must go on."""
-        values, n, kept = self._encoder.encode(items, self._cannot_encode)
-        if not values:
+        encoded = self._encoder.encode(items, self._cannot_encode)
+        if not (kept := encoded.kept):
             return []
         try:
             with transaction(conn):
-                insert(conn, values)
+                insert(conn, encoded)
         except Exception as exc:
             if is_busy(exc):
                 logger.debug("%s is busy; %d requests stay queued", self.path, len(kept))
@@ -231,9 +233,9 @@ class Writer:
             logger.debug("could not write %d requests to %s", len(kept), self.path, exc_info=True)
             reason = health.reason_of(exc)
             self.health.fail(reason, exc)
-            self.health.drop([item.request_id for item in kept], n, reason)
+            self.health.drop([item.request_id for item in kept], encoded.n_rows, reason)
             return []
-        self._since_prune += n
+        self._since_prune += encoded.n_rows
         self.health.wrote()
         return []
 

@@ -31,6 +31,16 @@ logger = logging.getLogger(__name__)
 _WARM_ROWS = 8
 
 
+def identity_of(loaded: LoadedModel) -> dict[str, Any]:
+    """Which model ``loaded`` is: version (run id), logged-model id, registry entry, source."""
+    return {
+        "model_version": loaded.model_version,
+        "model_id": loaded.model_id,
+        "registered_model": loaded.registered_model,
+        "source": loaded.source,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class ServedModel:
     """The model, its predictor, request models and monitor (``version`` and ``classes``
@@ -46,13 +56,7 @@ class ServedModel:
 
     def identity(self) -> dict[str, Any]:
         """Which model this is: version (run id), logged-model id, registry entry, source."""
-        loaded = self.loaded
-        return {
-            "model_version": loaded.model_version,
-            "model_id": loaded.model_id,
-            "registered_model": loaded.registered_model,
-            "source": loaded.source,
-        }
+        return identity_of(self.loaded)
 
     def info_labels(self) -> dict[str, str]:
         """The labels of ``petalflow_model_info`` (empty where unknown)."""
