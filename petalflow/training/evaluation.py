@@ -34,8 +34,12 @@ class Predictions:
 
 
 def predict(model: Pipeline, X: pd.DataFrame) -> Predictions:
-    """``model``'s predicted classes and probabilities on ``X``."""
-    return Predictions([str(c) for c in model.classes_], model.predict(X), model.predict_proba(X))
+    """``model``'s predicted classes and probabilities on ``X``: a pipeline's steps
+    transform ``X`` once for both (what its predict and predict_proba each do)."""
+    final: Any = model
+    if isinstance(model, Pipeline) and len(model.steps) > 1:
+        X, final = model[:-1].transform(X), model.steps[-1][1]
+    return Predictions([str(c) for c in model.classes_], final.predict(X), final.predict_proba(X))
 
 
 @dataclass(frozen=True)

@@ -333,7 +333,7 @@ def test_scores_of_coded_labels_equal_sklearn_on_the_text_bit_for_bit(n_classes:
     assert set(got) == set(expected)
     for key, value in expected.items():
         assert got[key] == float(value), key  # exact: the same bits as on the text
-    assert 0.5 < got["accuracy"] < 1.0
+    assert 1 / n_classes < got["accuracy"] < 1.0  # neither perfect nor chance
     matrix = evaluation.confusion(model, frame, y)
     assert matrix["matrix"] == confusion_matrix(y, predicted, labels=classes).tolist()
 
@@ -347,3 +347,11 @@ def test_coded_keeps_scikit_learns_label_order_and_marks_labels_the_model_lacks(
     assert codes.truth.tolist() == [0, 2, 1]
     assert codes.predicted.tolist() == [2, 1, 2]
     assert codes.classes == [1, 2]
+
+
+def test_predict_transforms_once_and_answers_as_the_pipeline(fitted: Any) -> None:
+    model, X, _ = fitted
+    answers = evaluation.predict(model, X)
+    np.testing.assert_array_equal(answers.predicted, model.predict(X))
+    np.testing.assert_array_equal(answers.proba, model.predict_proba(X))
+    assert answers.classes == ["alpha", "beta", "gamma"]
