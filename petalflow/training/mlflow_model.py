@@ -82,7 +82,7 @@ def signature(contract: ModelContract, pipeline: Pipeline, example: Any) -> Mode
 
 class ContractDataset(PandasDataset):
     """A logged data set whose schema is its data contract's. MLflow would infer one by
-    looking at every cell in Python (1,000,000 rows x 20 columns: ~40 s) and could only
+    looking at every cell in Python (1,000,000 rows x 20 columns: 30-60 s) and could only
     guess what the contract states: which columns may be missing."""
 
     def __init__(self, frame: Any, schema: Schema, **kwargs: Any) -> None:
