@@ -129,6 +129,15 @@ def _positive_class(raw: RawTable, classes: list[str]) -> str | None:
     return wanted if wanted is not None else classes[1]
 
 
+def _release_arrow_memory() -> None:
+    """Hand the pages Arrow's allocator keeps after the text table is freed back to the
+    system: it keeps them for reuse (~280 MiB after a 1,000,000-row CSV), and they would
+    sit under the model's fit, the training's peak."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def prepare(dataset: str, test_size: float, seed: int) -> Dataset:
     """Load, check and type the data set, and split it, once.
 
@@ -140,6 +149,8 @@ def prepare(dataset: str, test_size: float, seed: int) -> Dataset:
     X, y = typed_table(raw.frame, contract.features, contract.target, raw.source, raw.rows)
     features = tuple(_resolved(f, X[f.name]) for f in contract.features)
     positive = _positive_class(raw, sorted(set(y.unique())))
+    del raw  # the table as read: text cells, held by Arrow
+    _release_arrow_memory()
     logger.info("data set %s: %d rows, %d features", contract.name, len(y), len(features))
     split = split_dataset(X, y, test_size, seed)
     return Dataset(contract.name, features, contract.target, positive, X, y, split)

@@ -29,6 +29,12 @@ EVALUATION_DIR = "evaluation"
 # whose drop it measures.
 IMPORTANCE_REPEATS = 5
 IMPORTANCE_SCORING = "f1_macro"
+# Test rows it shuffles at most (sklearn's max_samples): 1,000,000 rows' 200,000 test rows
+# x 19 features x 5 repeats would be 19 million rows to predict (~70 s, ~14 GiB); 5,000
+# rows x 19 x 5 take ~0.8 s.
+MAX_IMPORTANCE_ROWS = 5_000
+# Rows of shuffled frames predicted per call (whole features; at least one).
+PREDICT_ROWS = 100_000
 PLOTS = (
     "roc_curve.png",
     "precision_recall_curve.png",
@@ -49,11 +55,16 @@ class TestSplit:
     seed: int
 
 
-def classification_reports(y: pd.Series, predicted: np.ndarray, classes: list[str]) -> Any:
-    """scikit-learn's classification report as a dict (JSON) and as its text table."""
-    kwargs: dict[str, Any] = {"labels": classes, "zero_division": 0}
-    as_dict = classification_report(y, predicted, output_dict=True, **kwargs)
-    return as_dict, classification_report(y, predicted, digits=4, **kwargs)
+def classification_reports(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> Any:
+    """scikit-learn's classification report as a dict (JSON) and as its text table, of
+    labels coded as their index in ``classes`` (-1: none of them)."""
+    kwargs: dict[str, Any] = {
+        "labels": list(range(len(classes))),
+        "target_names": classes,
+        "zero_division": 0,
+    }
+    as_dict = classification_report(truth, predicted, output_dict=True, **kwargs)
+    return as_dict, classification_report(truth, predicted, digits=4, **kwargs)
 
 
 def macro_f1(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
@@ -70,49 +81,84 @@ def macro_f1(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.nda
     return scores / n_classes
 
 
-def permuted_rows(X: pd.DataFrame, rng: np.random.Generator, repeats: int) -> pd.DataFrame:
+def permuted_rows(
+    X: pd.DataFrame, rng: np.random.Generator, repeats: int, columns: range | None = None
+) -> pd.DataFrame:
     """``X`` stacked once per (feature, repeat), in that order, each block with that
-    feature's column shuffled: one frame, so the model predicts them all in one call."""
-    n, blocks = len(X), X.shape[1] * repeats
+    feature's column shuffled: one frame, so the model predicts them all in one call.
+    ``columns`` (positions, default all) limits the blocks to those features; the
+    shuffles are drawn feature by feature, so consecutive ranges draw what one call would."""
+    shuffled = range(X.shape[1]) if columns is None else columns
+    n, blocks = len(X), len(shuffled) * repeats
     stacked: dict[str, pd.Series] = {}
     for j, column in enumerate(X.columns):
         source = np.tile(np.arange(n), blocks)
-        for block in range(j * repeats, (j + 1) * repeats):
-            source[block * n : (block + 1) * n] = rng.permutation(n)
+        if j in shuffled:
+            first = (j - shuffled.start) * repeats
+            for block in range(first, first + repeats):
+                source[block * n : (block + 1) * n] = rng.permutation(n)
         stacked[column] = X[column].take(source).reset_index(drop=True)
     return pd.DataFrame(stacked, columns=X.columns)
 
 
+def importance_rows(split: TestSplit) -> TestSplit:
+    """The test rows permutation importance shuffles: all of them up to
+    MAX_IMPORTANCE_ROWS, else that many, evenly spaced (the split is already shuffled)."""
+    n = len(split.X)
+    if n <= MAX_IMPORTANCE_ROWS:
+        return split
+    picked = np.unique(np.linspace(0, n - 1, MAX_IMPORTANCE_ROWS).astype(np.intp))
+    X = split.X.iloc[picked].reset_index(drop=True)
+    return TestSplit(
+        X, split.y.iloc[picked].reset_index(drop=True), split.positive_class, split.seed
+    )
+
+
 def importances(pipeline: Pipeline, split: TestSplit) -> list[dict[str, float | str]]:
-    """Permutation importance of each input feature on the test split, largest first:
-    the mean (and std) drop in macro F1 over IMPORTANCE_REPEATS shuffles of its column."""
+    """Permutation importance of each input feature on the test split (``importance_rows``),
+    largest first: the mean (and std) drop in macro F1 over IMPORTANCE_REPEATS shuffles
+    of its column. The shuffled frames are predicted a few features at a time, in calls
+    of at most about PREDICT_ROWS rows, so their memory stays small."""
+    split = importance_rows(split)
     classes = [str(c) for c in pipeline.classes_]
-    codes = {c: i for i, c in enumerate(classes)}
-    truth = np.array([codes.get(str(v), -1) for v in split.y])
+    truth = _codes(split.y.to_numpy(), classes)
     n, repeats = len(split.X), IMPORTANCE_REPEATS
-    baseline = macro_f1(truth, _codes(pipeline, split.X, codes)[None, :], len(classes))[0]
-    rows = permuted_rows(split.X, np.random.default_rng(split.seed), repeats)
-    shuffled = _codes(pipeline, rows, codes).reshape(-1, n)
+    baseline = macro_f1(truth, _codes(pipeline.predict(split.X), classes)[None, :], len(classes))[0]
+    rng = np.random.default_rng(split.seed)
+    step = max(1, PREDICT_ROWS // max(n * repeats, 1))
+    found: list[np.ndarray] = []
+    for start in range(0, split.X.shape[1], step):
+        columns = range(start, min(start + step, split.X.shape[1]))
+        rows = permuted_rows(split.X, rng, repeats, columns)
+        found.append(_codes(pipeline.predict(rows), classes).reshape(-1, n))
+    shuffled = np.concatenate(found)
     drops = (baseline - macro_f1(truth, shuffled, len(classes))).reshape(-1, repeats)
-    found: list[dict[str, float | str]] = [
+    ranked: list[dict[str, float | str]] = [
         {"feature": str(name), "importance_mean": float(d.mean()), "importance_std": float(d.std())}
         for name, d in zip(split.X.columns, drops, strict=True)
     ]
-    return sorted(found, key=lambda r: (-float(r["importance_mean"]), str(r["feature"])))
+    return sorted(ranked, key=lambda r: (-float(r["importance_mean"]), str(r["feature"])))
 
 
-def _codes(pipeline: Pipeline, X: pd.DataFrame, codes: dict[str, int]) -> np.ndarray:
-    return np.array([codes[str(p)] for p in pipeline.predict(X)])
+def _codes(labels: np.ndarray, classes: list[str]) -> np.ndarray:
+    """Each label's index in ``classes`` (as text; -1 for a label the model lacks)."""
+    return pd.Index(classes, dtype=object).get_indexer(pd.Index(labels, dtype=object).astype(str))
 
 
-def write_evaluation(pipeline: Pipeline, split: TestSplit, folder: Path) -> list[Path]:
-    """Every plot and report of ``pipeline`` on ``split`` into ``folder``; the files."""
+def write_evaluation(
+    pipeline: Pipeline, split: TestSplit, folder: Path, proba: np.ndarray | None = None
+) -> list[Path]:
+    """Every plot and report of ``pipeline`` on ``split`` into ``folder``; the files.
+    ``proba``: the pipeline's probabilities on ``split.X``, when the caller has them."""
     folder.mkdir(parents=True, exist_ok=True)
     classes = [str(c) for c in pipeline.classes_]
-    proba = pipeline.predict_proba(split.X)
-    predicted = np.asarray(pipeline.classes_)[proba.argmax(axis=1)]
+    proba = pipeline.predict_proba(split.X) if proba is None else proba
+    chosen = proba.argmax(axis=1)
     truth = [str(v) for v in split.y]
-    counts = confusion_matrix(truth, [str(p) for p in predicted], labels=classes)
+    # Codes 0..k-1 in the classes' (sorted) order: scikit-learn counts them as it would
+    # the text, without comparing strings row by row.
+    truth_codes = _codes(split.y.to_numpy(), classes)
+    counts = confusion_matrix(truth_codes, chosen, labels=range(len(classes)))
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     ranked = importances(pipeline, split)
     drawn = {
@@ -129,7 +175,7 @@ def write_evaluation(pipeline: Pipeline, split: TestSplit, folder: Path) -> list
         "permutation_importance.png": figures.importance_figure(ranked, IMPORTANCE_SCORING),
     }
     written = [figures.save_png(figure, folder / name) for name, figure in drawn.items()]
-    report, text = classification_reports(split.y.astype(str), predicted.astype(str), classes)
+    report, text = classification_reports(truth_codes, chosen, classes)
     artifacts.write_json(folder / "classification_report.json", report)
     (folder / "classification_report.txt").write_text(text)
     artifacts.write_json(folder / "permutation_importance.json", ranked)

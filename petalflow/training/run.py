@@ -17,7 +17,6 @@ from typing import Any
 
 import joblib
 import mlflow
-from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -60,6 +59,9 @@ class Recipe:
     extra_metrics: dict[str, float] = field(default_factory=dict)  # beside the test scores
 
 
+# The logged data set's digest: the start of the dataset_sha256 tag (MLflow's own are 8).
+DIGEST_CHARS = 8
+
 # A plan turns the open run into the recipe to fit (tune searches first, in that run).
 Plan = Callable[[MlflowClient, Run], Recipe]
 
@@ -69,6 +71,7 @@ class _Fitted:
     """The fitted pipeline and what is derived from it."""
 
     pipeline: Pipeline
+    answers: metrics.Predictions  # on the test split
     scores: dict[str, float]
     matrix: dict[str, Any]
     contract: ModelContract
@@ -143,13 +146,14 @@ def _publish(
 def _fit(recipe: Recipe, dataset: data.Dataset) -> _Fitted:
     split = dataset.split
     pipeline = recipe.pipeline.fit(split.X_train, split.y_train)
-    scores = metrics.evaluate(pipeline, split.X_test, split.y_test, dataset.positive_class)
+    answers = metrics.predict(pipeline, split.X_test)
+    scores = metrics.scores(answers, split.y_test, dataset.positive_class)
     scores.update(recipe.extra_metrics)
-    matrix = metrics.confusion(pipeline, split.X_test, split.y_test)
+    matrix = metrics.counts(answers, split.y_test)
     logger.info("%s", recipe.summary)
     logger.info("accuracy=%.4f f1_macro=%.4f", scores["accuracy"], scores["f1_macro"])
     contract = data.model_contract(dataset, pipeline.classes_)
-    return _Fitted(pipeline, scores, matrix, contract)
+    return _Fitted(pipeline, answers, scores, matrix, contract)
 
 
 def _write_artifacts(recipe: Recipe, dataset: data.Dataset, fitted: _Fitted, staging: Path) -> None:
@@ -165,7 +169,9 @@ def _write_artifacts(recipe: Recipe, dataset: data.Dataset, fitted: _Fitted, sta
     artifacts.write_json(staging / artifacts.CONTRACT_FILE, fitted.contract.to_json())
 
 
-def _tags(recipe: Recipe, dataset: data.Dataset, fitted: _Fitted, root: Path) -> dict[str, str]:
+def _tags(
+    recipe: Recipe, dataset: data.Dataset, fitted: _Fitted, root: Path, sha256: str
+) -> dict[str, str]:
     """The data set's tags, the git commit, and the run's name and description."""
     commit = tracking.git_commit(root)
     split = dataset.split
@@ -178,7 +184,7 @@ def _tags(recipe: Recipe, dataset: data.Dataset, fitted: _Fitted, root: Path) ->
     )
     return {
         "dataset": dataset.name,
-        "dataset_sha256": data.dataset_sha256(dataset.X, dataset.y),
+        "dataset_sha256": sha256,
         **({"git_commit": commit} if commit else {}),
         "mlflow.runName": recipe.name,
         "mlflow.note.content": note,
@@ -196,16 +202,19 @@ def _log_run(
     """Params, metrics, tags, the data set input, and the figures and reports."""
     tracking.log_params_once(client, run.info.run_id, recipe.params)
     mlflow.log_metrics(fitted.scores)
-    mlflow.set_tags(_tags(recipe, dataset, fitted, root))
-    table = dataset.X.assign(**{dataset.target: dataset.y})
-    mlflow.log_input(
-        from_pandas(table, name=dataset.name, targets=dataset.target),
-        context="training",
+    sha256 = data.dataset_sha256(dataset.X, dataset.y)
+    mlflow.set_tags(_tags(recipe, dataset, fitted, root, sha256))
+    table = dataset.X.assign(**{dataset.target: dataset.y})  # copy-on-write: no cells copied
+    logged = mlflow_model.training_input(
+        table, dataset.features, dataset.target, dataset.name, sha256[:DIGEST_CHARS]
     )
+    mlflow.log_input(logged, context="training")
     split = dataset.split
     test = diagnostics.TestSplit(split.X_test, split.y_test, dataset.positive_class, recipe.seed)
     with tempfile.TemporaryDirectory(prefix="petalflow-evaluation-") as folder:
-        diagnostics.write_evaluation(fitted.pipeline, test, Path(folder) / "evaluation")
+        diagnostics.write_evaluation(
+            fitted.pipeline, test, Path(folder) / "evaluation", fitted.answers.proba
+        )
         counts = fitted.matrix
         figures.save_png(
             figures.confusion_figure(counts["labels"], counts["matrix"], normalized=False),

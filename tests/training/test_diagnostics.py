@@ -178,3 +178,43 @@ def test_description_names_the_data_split_and_headline_scores() -> None:
     assert "iris: 150 rows, 4 features" in text
     assert "stratified, test size 0.2, seed 42: 120 training rows, 30 test rows" in text
     assert "accuracy 0.9333" in text and "f1_macro 0.9000" in text
+
+
+def test_write_evaluation_reports_equal_sklearns_on_the_text(tmp_path: Path) -> None:
+    model, split = _iris_split()
+    diagnostics.write_evaluation(model, split, tmp_path)
+    predicted = model.predict(split.X)
+    kwargs = {"labels": ["setosa", "versicolor", "virginica"], "zero_division": 0}
+    expected = classification_report(split.y, predicted, output_dict=True, **kwargs)
+    written = json.loads((tmp_path / "classification_report.json").read_text())
+    assert written == json.loads(json.dumps(expected))
+    text = (tmp_path / "classification_report.txt").read_text()
+    assert text == classification_report(split.y, predicted, digits=4, **kwargs)
+
+
+def test_importances_predicted_in_chunks_equal_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    model, split = _iris_split()
+    whole = diagnostics.importances(model, split)
+    # 45 test rows x 5 repeats: one feature per call.
+    monkeypatch.setattr(diagnostics, "PREDICT_ROWS", 1)
+    assert diagnostics.importances(model, split) == whole
+    monkeypatch.setattr(diagnostics, "PREDICT_ROWS", 2 * 45 * diagnostics.IMPORTANCE_REPEATS)
+    assert diagnostics.importances(model, split) == whole
+
+
+def test_importances_shuffle_at_most_max_rows_evenly_spaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model, split = _iris_split()
+    monkeypatch.setattr(diagnostics, "MAX_IMPORTANCE_ROWS", 9)
+    picked = diagnostics.importance_rows(split)
+    positions = [0, 5, 11, 16, 22, 27, 33, 38, 44]  # linspace(0, 44, 9), truncated
+    pd.testing.assert_frame_equal(picked.X, split.X.iloc[positions].reset_index(drop=True))
+    assert picked.y.tolist() == split.y.iloc[positions].tolist()
+    # The oracle: the full computation on those rows alone.
+    alone = diagnostics.TestSplit(picked.X, picked.y, None, split.seed)
+    monkeypatch.setattr(diagnostics, "MAX_IMPORTANCE_ROWS", 10_000)
+    expected = diagnostics.importances(model, alone)
+    monkeypatch.setattr(diagnostics, "MAX_IMPORTANCE_ROWS", 9)
+    assert diagnostics.importances(model, split) == expected
+    assert diagnostics.importance_rows(alone) is alone

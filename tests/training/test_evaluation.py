@@ -22,9 +22,11 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
     confusion_matrix,
     f1_score,
     log_loss,
+    precision_recall_fscore_support,
     precision_score,
     recall_score,
     roc_auc_score,
@@ -292,3 +294,64 @@ def test_binary_targets_add_roc_auc_and_average_precision_of_the_positive_class(
         assert scores["roc_auc"] == roc_auc_score(truth, proba[:, column])
         assert scores["average_precision"] == average_precision_score(truth, proba[:, column])
         assert scores["roc_auc_ovr"] == scores["roc_auc"]
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_scores_of_coded_labels_equal_sklearn_on_the_text_bit_for_bit(n_classes: int) -> None:
+    # Labels whose text order ("Zeta" < "alpha" < "Ärger") differs from their order of
+    # appearance; the oracle: scikit-learn's functions on the strings themselves.
+    rng = np.random.default_rng(7)
+    X, codes = make_classification(
+        n_samples=3000, n_features=6, n_informative=4, n_classes=n_classes, random_state=7
+    )
+    names = np.array(["alpha", "Ärger", "Zeta"][:n_classes])
+    y = pd.Series(names[codes], dtype="str")
+    noisy = X + rng.normal(scale=2.0, size=X.shape)  # keeps every score below 1
+    frame = pd.DataFrame(noisy, columns=[f"f{i}" for i in range(6)])
+    model = Pipeline([("s", StandardScaler()), ("c", LogisticRegression())]).fit(frame, y)
+    got = evaluation.evaluate(model, frame, y)
+    predicted, proba = model.predict(frame), model.predict_proba(frame)
+    classes = sorted(names)
+    assert list(model.classes_) == classes
+    expected = {
+        "accuracy": accuracy_score(y, predicted),
+        "f1_macro": f1_score(y, predicted, average="macro", zero_division=0),
+        "precision_macro": precision_score(y, predicted, average="macro", zero_division=0),
+        "recall_macro": recall_score(y, predicted, average="macro", zero_division=0),
+        "log_loss": log_loss(y, proba, labels=classes),
+    }
+    if n_classes == 2:
+        truth = y == classes[1]
+        expected["roc_auc"] = expected["roc_auc_ovr"] = roc_auc_score(truth, proba[:, 1])
+        expected["average_precision"] = average_precision_score(truth, proba[:, 1])
+    else:
+        expected["roc_auc_ovr"] = roc_auc_score(y, proba, multi_class="ovr", labels=classes)
+    per_class = precision_recall_fscore_support(y, predicted, labels=classes, zero_division=0)
+    for i, name in enumerate(classes):
+        for prefix, values in zip(("precision", "recall", "f1", "support"), per_class, strict=True):
+            expected[f"{prefix}_{name}"] = values[i]
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        assert got[key] == float(value), key  # exact: the same bits as on the text
+    assert 1 / n_classes < got["accuracy"] < 1.0  # neither perfect nor chance
+    matrix = evaluation.confusion(model, frame, y)
+    assert matrix["matrix"] == confusion_matrix(y, predicted, labels=classes).tolist()
+
+
+def test_coded_keeps_scikit_learns_label_order_and_marks_labels_the_model_lacks() -> None:
+    answers = evaluation.Predictions(
+        ["b", "c"], np.array(["c", "b", "c"], dtype=object), np.zeros((3, 2))
+    )
+    codes = evaluation.coded(pd.Series(["a", "c", "b"], dtype="str"), answers)
+    # Sorted labels seen: a, b, c.
+    assert codes.truth.tolist() == [0, 2, 1]
+    assert codes.predicted.tolist() == [2, 1, 2]
+    assert codes.classes == [1, 2]
+
+
+def test_predict_transforms_once_and_answers_as_the_pipeline(fitted: Any) -> None:
+    model, X, _ = fitted
+    answers = evaluation.predict(model, X)
+    np.testing.assert_array_equal(answers.predicted, model.predict(X))
+    np.testing.assert_array_equal(answers.proba, model.predict_proba(X))
+    assert answers.classes == ["alpha", "beta", "gamma"]

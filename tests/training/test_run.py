@@ -424,3 +424,30 @@ def test_train_run_name_of_a_forest_names_its_trees_and_depth(
 ) -> None:
     info = json.loads((trained_rf / "model_info.json").read_text())
     assert client.get_run(info["run_id"]).info.run_name == "rf-n_estimators30-max_depthnone-seed42"
+
+
+def test_train_logs_the_data_set_with_the_contract_schema_and_the_table_digest(
+    user_table: Path, tmp_path: Path, tracking_uri: str
+) -> None:
+    # The oracle: the contract written by hand in tests/training/conftest.py, and the
+    # dataset_sha256 tag's own definition.
+    target = train_into(tmp_path / "a", "--dataset", str(user_table))
+    run = MlflowClient(tracking_uri).get_run(
+        json.loads((target / "model_info.json").read_text())["run_id"]
+    )
+    [logged] = run.inputs.dataset_inputs
+    assert [t.value for t in logged.tags if t.key == "mlflow.data.context"] == ["training"]
+    dataset = logged.dataset
+    assert dataset.name == "levels"
+    assert dataset.digest == run.data.tags["dataset_sha256"][:8]
+    assert json.loads(dataset.profile) == {"num_rows": 240, "num_elements": 240 * 6}
+    assert dataset.source_type == "code"
+    schema = json.loads(dataset.schema)["mlflow_colspec"]
+    assert schema == [
+        {"type": "double", "name": "tenure months", "required": True},
+        {"type": "double", "name": "größe", "required": True},
+        {"type": "string", "name": "plan", "required": True},
+        {"type": "double", "name": "active", "required": True},
+        {"type": "double", "name": "score", "required": False},
+        {"type": "string", "name": "level", "required": True},
+    ]
