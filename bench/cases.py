@@ -31,6 +31,7 @@ from bench.suite import (
 )
 
 COST_SECONDS = 2
+PEER_SPECS = {"mlserver": peers.mlserver_spec, "bentoml": peers.bentoml_spec}
 
 
 @dataclass
@@ -128,9 +129,6 @@ def bench_penguins(
             server.stop()
 
 
-PEER_SPECS = {"mlserver": peers.mlserver_spec, "bentoml": peers.bentoml_spec}
-
-
 def train_case(work: Path, dataset: str, name: str, args: argparse.Namespace) -> servers.Trained:
     extra = ("--model", "rf", "--n-estimators", str(args.rf_trees)) if name == "rf" else ()
     case = case_name(dataset, name)
@@ -143,9 +141,7 @@ def measure(args: argparse.Namespace, wrk: str, work: Path) -> Results:
     bodies = write_bodies(work / "bodies", penguins="penguins" in args.datasets)
     (work / "logs").mkdir()
     results = Results()
-    # The peers serve Iris only: MLServer's scikit-learn runtime takes one numeric tensor.
-    wanted = args.peers if "iris" in args.datasets else ()
-    venvs = {key: peers.ensure_venv(peers.PEERS[key], args.peers_venv_dir) for key in wanted}
+    venvs = {key: peers.ensure_venv(peers.PEERS[key], args.peers_venv_dir) for key in args.peers}
     for dataset in args.datasets:
         for name in args.models:
             model = train_case(work, dataset, name, args)

@@ -139,6 +139,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         build_parser().error("--models: choose from logreg, rf")
     if not set(args.datasets) <= set(DATASETS) or not args.datasets:
         build_parser().error(f"--datasets: choose from {', '.join(DATASETS)}")
+    if "iris" not in args.datasets:  # the peers serve the Iris models only
+        args.peers = ()
     counts = (args.rounds, args.duration, args.cold_starts, args.cost_rounds, *args.connections)
     if min(*counts, args.latency_connections, args.latency_seconds) < 1:
         build_parser().error(
@@ -165,8 +167,7 @@ def render(args: argparse.Namespace, header_lines: list[str], results: Results) 
         if iris
         else []
     )
-    peers = args.peers if iris else ()
-    if "mlserver" in peers:
+    if "mlserver" in args.peers:
         found += peer_goals(results.summaries, conns=conns)
     if "penguins" in args.datasets:
         found += penguin_goals(results.summaries, conns=conns)
@@ -200,7 +201,7 @@ def render(args: argparse.Namespace, header_lines: list[str], results: Results) 
             *report.cost_table(results.costs, COST_SECONDS, results.summaries, conns),
             "",
         ]
-    if peers:
+    if args.peers:
         lines += [
             "## Peers (petalflow, log on, / peer on the same rows)",
             "",

@@ -167,6 +167,8 @@ def test_peers_join_the_full_run_only() -> None:
     assert run.parse_args(["--quick", "--peers", "bentoml"]).peers == ("bentoml",)
     with pytest.raises(SystemExit):
         run.parse_args(["--peers", "torchserve"])
+    # Iris only: MLServer's scikit-learn runtime decodes one numeric tensor.
+    assert run.parse_args(["--datasets", "penguins"]).peers == ()
 
 
 def test_peer_cells_join_the_groups_of_their_test() -> None:
