@@ -94,7 +94,10 @@ def ensure_venv(peer: Peer, root: Path) -> Path:
     for step in steps:
         done = subprocess.run(step, capture_output=True, text=True, timeout=1800, check=False)
         if done.returncode != 0:
-            raise BenchError(f"building {peer.label}'s venv failed:\n{done.stderr[-3000:]}")
+            raise BenchError(
+                f"building {peer.label}'s venv in {folder} failed (`--peers none` runs the "
+                f"bench without the peers):\n{done.stderr[-3000:]}"
+            )
     stamp.write_text("\n".join(peer.pins()) + "\n")
     return folder
 

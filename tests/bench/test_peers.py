@@ -155,7 +155,10 @@ def test_a_failed_install_names_the_peer(tmp_path: Path, monkeypatch: pytest.Mon
         return subprocess.CompletedProcess(command, 1, "", "No matching distribution")
 
     monkeypatch.setattr(peers.subprocess, "run", fail)
-    with pytest.raises(BenchError, match="building MLServer's venv failed:\nNo matching"):
+    with pytest.raises(
+        BenchError,
+        match=r"building MLServer's venv in .* failed \(`--peers none` runs .*\):\nNo matching",
+    ):
         peers.ensure_venv(peers.PEERS["mlserver"], tmp_path)
     assert not (peers.venv_dir(peers.PEERS["mlserver"], tmp_path) / ".installed").exists()
 
