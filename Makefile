@@ -83,6 +83,8 @@ run: check-port $(STAMP) $(ARTIFACTS_DIR)/model_info.json serve
 ui: $(STAMP)
 	$(VENV)/bin/mlflow ui
 
+# The full run also serves Iris with MLServer and BentoML from their own venvs, built once
+# under ~/.cache/petalflow-bench (docs/performance.md, "Peers"); --quick runs none.
 bench: $(STAMP) tools
 	$(PY) bench/run.py
 

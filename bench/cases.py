@@ -1,7 +1,8 @@
 """The benchmark's cases: each trained model, the servers started for it, what is driven.
 
 An Iris model gets every measurement (cold starts, wrk rounds against mlflow and the
-floor, log-off cells, the paired logging-cost rounds, the latency client). A penguins
+floor, log-off cells, the paired logging-cost rounds, the latency client), and in the
+full run the peers' cells too (MLServer, BentoML: bench/peers.py). A penguins
 model (issue #13) gets the throughput cells against mlflow only, with penguins rows.
 """
 
@@ -11,11 +12,12 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import servers
+from bench import peers, servers
 from bench.loadgen import BenchError
 from bench.payloads import PENGUINS, write_bodies
 from bench.suite import (
     SINGLE,
+    Cell,
     Latency,
     Plan,
     Summary,
@@ -29,6 +31,7 @@ from bench.suite import (
 )
 
 COST_SECONDS = 2
+PEER_SPECS = {"mlserver": peers.mlserver_spec, "bentoml": peers.bentoml_spec}
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Results:
     cold: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     costs: dict[str, list[float]] = field(default_factory=dict)
     latencies: list[Latency] = field(default_factory=list)
+    sizes: dict[Cell, tuple[int, int]] = field(default_factory=dict)  # request, response bytes
 
 
 def bench_model(
@@ -48,8 +52,10 @@ def bench_model(
     bodies: dict[str, Path],
     args: argparse.Namespace,
     results: Results,
+    venvs: dict[str, Path],
 ) -> None:
-    """Start petalflow (log on and off), mlflow and the floor; drive them; stop them."""
+    """Start petalflow (log on and off), mlflow, the floor and the peers whose venvs are in
+    ``venvs``; drive them; stop them."""
     running: dict[str, servers.Server] = {}
 
     def start(key: str, spec: servers.ServerSpec) -> None:
@@ -59,6 +65,8 @@ def bench_model(
         start("pf", servers.petalflow_spec(work, model))  # started together, awaited in turn
         start("pf_nolog", servers.petalflow_spec(work, model, prediction_log=False))
         start("mlflow", servers.mlflow_spec(work, model))
+        for key, venv in venvs.items():
+            start(key, PEER_SPECS[key](work, model, venv))
         running["pf"].wait_healthy()
         status, body = servers.post(running["pf"].url + "/predict", bodies["predict"].read_bytes())
         if status != 200:
@@ -69,12 +77,12 @@ def bench_model(
         for server in running.values():
             server.wait_healthy()
         conns = args.connections
-        groups = scenarios(model.name, conns)
-        check_servers(running, bodies, [cell for group in groups for cell in group])
+        groups = scenarios(model.name, conns, peers=tuple(venvs))
+        cells = [cell for group in groups for cell in group]
+        results.sizes.update(check_servers(running, bodies, cells))
         results.summaries += run_rounds(plan, running, bodies, groups)
-        cells = [c for group in groups for c in group if c.test == SINGLE]
         pf, nolog = (
-            next(c for c in cells if c.key == key and c.connections == max(conns))
+            next(c for c in cells if (c.key, c.test, c.connections) == (key, SINGLE, max(conns)))
             for key in ("pf", "pf_nolog")
         )
         results.costs[model.name] = paired_ratios(
@@ -114,7 +122,7 @@ def bench_penguins(
         for server in running.values():
             server.wait_healthy()
         groups = scenarios(model.name, args.connections, PENGUINS, full=False)
-        check_servers(running, bodies, [cell for group in groups for cell in group])
+        results.sizes.update(check_servers(running, bodies, [c for g in groups for c in g]))
         results.summaries += run_rounds(plan, running, bodies, groups)
     finally:
         for server in reversed(running.values()):
@@ -133,6 +141,7 @@ def measure(args: argparse.Namespace, wrk: str, work: Path) -> Results:
     bodies = write_bodies(work / "bodies", penguins="penguins" in args.datasets)
     (work / "logs").mkdir()
     results = Results()
+    venvs = {key: peers.ensure_venv(peers.PEERS[key], args.peers_venv_dir) for key in args.peers}
     for dataset in args.datasets:
         for name in args.models:
             model = train_case(work, dataset, name, args)
@@ -144,5 +153,5 @@ def measure(args: argparse.Namespace, wrk: str, work: Path) -> Results:
             specs = [servers.petalflow_spec(work, model), servers.mlflow_spec(work, model)]
             results.cold[name] = cold_starts(specs, work / "logs" / name, args.cold_starts)
             print(f"benchmarking {name} ...", flush=True)
-            bench_model(model, work, plan, bodies, args, results)
+            bench_model(model, work, plan, bodies, args, results, venvs)
     return results

@@ -22,6 +22,7 @@ class Target:
     op: str  # "≥" or "≤"
     value: float
     unit: str = "x"
+    models: tuple[str, ...] = ("logreg", "rf")  # the models the target applies to
 
 
 # Issue #11 (throughput, batches, logging cost, cold start, p50) and #18 (latency stalls).
@@ -39,6 +40,19 @@ TARGETS: dict[str, Target] = {
 # Issue #13, point 8: a table with categories and gaps, served by both (bench/run.py).
 PENGUIN_TARGETS: dict[str, Target] = {
     "penguins_vs_mlflow": Target("penguins /predict req/s vs mlflow, {conns} conns", "≥", 15),
+}
+
+# Issue #16, points 1 and 4: petalflow against MLServer on the same rows (log on).
+# Batches: petalflow's /predict/batch (labels + probabilities) against MLServer's V2
+# ``predict_proba`` (probabilities only); single rows: /predict against V2 infer.
+PEER_TARGETS: dict[str, Target] = {
+    "mlserver_batch_logreg": Target(
+        "1,000-row batch rows/s vs MLServer, {conns} conns", "≥", 1.5, models=("logreg",)
+    ),
+    "mlserver_batch_rf": Target(
+        "1,000-row batch rows/s vs MLServer, {conns} conns", "≥", 2, models=("rf",)
+    ),
+    "mlserver_single": Target("/predict req/s vs MLServer, {conns} conns", "≥", 5),
 }
 
 # Issue #13, point 9: `make bench-scale` (bench/scale.py); ``{window}`` is the drift window.
@@ -162,6 +176,30 @@ def penguin_goals(
         for t in PENGUIN_TARGETS.values():
             name = t.name.format(conns=conns)
             out.append(Goal(name, model, t.op, t.value, ratio_of(pf, mlflow), t.unit))
+    return out
+
+
+def peer_goals(
+    summaries: list[Summary], models: tuple[str, ...] = ("logreg", "rf"), conns: int = 16
+) -> list[Goal]:
+    """The MLServer targets for each model they apply to (n/a when not measured)."""
+    out = []
+    for model in models:
+        pf, single, pf_batch, batch = (
+            get(summaries, model, test, conns, key)
+            for test, key in (
+                (SINGLE, "pf"),
+                (SINGLE, "mlserver"),
+                (BATCH, "pf_batch"),
+                (BATCH, "mlserver"),
+            )
+        )
+        rows = ratio_of(pf_batch, batch, "rows_per_s")
+        values = {"mlserver_single": ratio_of(pf, single)}
+        for key, t in PEER_TARGETS.items():
+            if model in t.models:
+                value = values.get(key, rows)
+                out.append(Goal(t.name.format(conns=conns), model, t.op, t.value, value, t.unit))
     return out
 
 

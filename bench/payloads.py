@@ -73,9 +73,30 @@ def bodies_of(one: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]
     }
 
 
+def v2_request(rows: list[dict[str, float]]) -> dict[str, Any]:
+    """The same Iris rows as an inference request of the V2 protocol (MLServer): one FP64
+    tensor [rows, 4], row-major, columns in FEATURE_NAMES order, and ``predict_proba`` as
+    the output asked for (the scikit-learn runtime's default output is ``predict``)."""
+    data = [float(row[name]) for row in rows for name in FEATURE_NAMES]
+    return {
+        "inputs": [
+            {
+                "name": "input-0",
+                "shape": [len(rows), len(FEATURE_NAMES)],
+                "datatype": "FP64",
+                "data": data,
+            }
+        ],
+        "outputs": [{"name": "predict_proba"}],
+    }
+
+
 def write_bodies(folder: Path, penguins: bool = False) -> dict[str, Path]:
-    """Write every body once (penguins' too, named ``penguins_*``); their paths by name."""
-    bodies = bodies_of(ONE_ROW, batch_rows())
+    """Write every body once (penguins' too, named ``penguins_*``); their paths by name.
+    Iris's rows also go as V2 requests (``v2_1``, ``v2_1000``) for MLServer."""
+    rows = batch_rows()
+    bodies = bodies_of(ONE_ROW, rows)
+    bodies.update({"v2_1": v2_request([ONE_ROW]), "v2_1000": v2_request(rows)})
     if penguins:
         found = bodies_of(ONE_PENGUIN, penguin_rows())
         bodies.update({PENGUINS + name: body for name, body in found.items()})

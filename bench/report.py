@@ -15,7 +15,8 @@ from pathlib import Path
 
 from bench import servers
 from bench.goals import get, ratio_of
-from bench.suite import SINGLE, Latency, Summary
+from bench.peers import CONTENT, PEERS
+from bench.suite import BATCH, SINGLE, Cell, Latency, Summary
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARIES = ("fastapi", "starlette", "uvicorn", "pydantic", "numpy", "scikit-learn", "mlflow")
@@ -113,9 +114,27 @@ def header(
             if "penguins" in args.datasets
             else []
         ),
+        *(peer_method(args.peers, args.peers_venv_dir) if args.peers else []),
         "- petalflow writes its prediction log (SQLite, in the temporary folder) and "
         'metrics, unless marked "log off" (PREDICTION_LOG=""). Raw wrk and latency output: '
         f"`{raw_shown}/`.",
+    ]
+
+
+def peer_method(keys: tuple[str, ...], venv_root: Path) -> list[str]:
+    """How the peers were run: versions, settings, bodies."""
+    pins = "; ".join(f"{PEERS[k].label}: {', '.join(PEERS[k].pins())}" for k in keys)
+    return [
+        "- Peers (Iris models only; one worker each, 127.0.0.1, their own venvs under "
+        f"`{venv_root}`: {pins}). MLServer: `mlserver start` with the scikit-learn runtime "
+        "on the same model.joblib, `parallel_workers: 0`, adaptive batching off, its other "
+        "settings default (its access log on, like petalflow's); V2 `POST "
+        "/v2/models/iris/infer` with one FP64 tensor [rows, 4] and `outputs: "
+        '[{"name": "predict_proba"}]`. BentoML: `bentoml serve` of bench/bento_iris.py '
+        "(`@bentoml.service`, one worker), `POST /predict` with petalflow's /predict body and "
+        "`POST /predict_batch` with petalflow's `instances` body. Before the rounds each "
+        "peer's 1,000-row answer is checked against petalflow's /predict/batch: every "
+        "probability within 1e-9, the same labels (MLServer: its most probable class).",
     ]
 
 
@@ -201,5 +220,56 @@ def latency_table(latencies: list[Latency]) -> list[str]:
             f"| {x.model} | {x.connections} | {x.label} | {r.requests:,} | {r.rps:,.0f} "
             f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.max_ms:.2f} "
             f"| {r.coverage:.3f} ({r.min_coverage:.3f}) | {r.errors} |"
+        )
+    return lines
+
+
+def peers_table(summaries: list[Summary]) -> list[str]:
+    """Every peer cell beside petalflow's cell of the same test and connection count
+    (log on): single rows in req/s (/predict), batches in rows/s (/predict/batch)."""
+    lines = [
+        "| Model | Test | Conns | Peer | petalflow | peer | petalflow / peer |",
+        "|---|---|--:|---|--:|--:|--:|",
+    ]
+    for s in summaries:
+        c = s.cell
+        if c.key not in PEERS:
+            continue
+        ours = get(
+            summaries, c.model, c.test, c.connections, "pf_batch" if c.test == BATCH else "pf"
+        )
+        unit, attr = ("rows/s", "rows_per_s") if c.test == BATCH else ("req/s", "rps")
+        shown = f"{getattr(ours, attr):,.0f} {unit}" if ours else "n/a"
+        ratio = ratio_of(ours, s, attr)
+        lines.append(
+            f"| {c.model} | {c.test} | {c.connections} | {c.label} | {shown} "
+            f"| {getattr(s, attr):,.0f} {unit} | {'n/a' if ratio is None else f'{ratio:.2f}x'} |"
+        )
+    return lines
+
+
+def _content_key(cell: Cell) -> str:
+    if cell.path == "/invocations":  # petalflow's too: the MLflow scoring protocol
+        return "mlflow"
+    if cell.key.startswith("pf"):
+        return "pf_batch" if cell.path == "/predict/batch" else "pf"
+    return cell.key
+
+
+def sizes_table(sizes: dict[Cell, tuple[int, int]]) -> list[str]:
+    """The bytes of one request and its response per server and test (one connection
+    count: the bodies do not depend on it), and what each response holds."""
+    lines = [
+        "| Model | Test | Server | request bytes | response bytes | the response holds |",
+        "|---|---|---|--:|--:|---|",
+    ]
+    seen = set()
+    for cell, (request, response) in sizes.items():
+        if (cell.model, cell.test, cell.key, cell.path) in seen:
+            continue
+        seen.add((cell.model, cell.test, cell.key, cell.path))
+        lines.append(
+            f"| {cell.model} | {cell.test} | {cell.label} | {request:,} | {response:,} "
+            f"| {CONTENT[_content_key(cell)]} |"
         )
     return lines

@@ -6,6 +6,10 @@ server with one uvicorn worker on loopback, drives them with wrk in interleaved 
 (bench/results.md by default; raw outputs under bench/results/). `--quick` is the smoke
 test: logreg only, one short round.
 
+In the full run MLServer and BentoML (bench/peers.py) serve the Iris models beside
+petalflow, each from its own venv built once and cached (`--peers`, `--peers-venv-dir`);
+`--quick` leaves them out.
+
 The penguins case (issue #13: a table with categories and gaps) trains the same models
 with `--dataset penguins` and drives petalflow and mlflow on them with penguins rows
 (single-row and 1,000-row batches, nulls included); `--datasets` picks the cases.
@@ -25,8 +29,9 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `petalflow` i
 
 from bench import report, servers
 from bench.cases import COST_SECONDS, Results, measure
-from bench.goals import goals, goals_table, penguin_goals
+from bench.goals import goals, goals_table, peer_goals, penguin_goals
 from bench.loadgen import BenchError, ensure_wrk
+from bench.peers import PEERS, default_venv_root
 
 ROOT = servers.ROOT
 DATASETS = ("iris", "penguins")
@@ -39,6 +44,7 @@ QUICK = {
     "cold_starts": 1,
     "cost_rounds": 2,
     "latency_seconds": 2,
+    "peers": "none",
 }
 FULL = {
     "datasets": "iris,penguins",
@@ -49,6 +55,7 @@ FULL = {
     "cold_starts": 3,
     "cost_rounds": 24,
     "latency_seconds": 10,
+    "peers": ",".join(PEERS),
 }
 
 
@@ -95,6 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=8,
         help="connections of the latency client (default 8)",
     )
+    p.add_argument(
+        "--peers",
+        help=f"comma-separated peers on the Iris models: {','.join(PEERS)}, or none "
+        f"(default {FULL['peers']}; --quick: none)",
+    )
+    p.add_argument(
+        "--peers-venv-dir",
+        type=Path,
+        default=default_venv_root(),
+        help="where the peers' venvs are built once and reused "
+        "(default %(default)s: $XDG_CACHE_HOME or ~/.cache)",
+    )
     p.add_argument("--rf-trees", type=int, default=200, help="trees of the rf model (default 200)")
     p.add_argument(
         "--output", type=Path, default=ROOT / "bench" / "results.md", help="Markdown report"
@@ -113,10 +132,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     args.datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
     args.connections = sorted({int(c) for c in args.connections.split(",")})
+    args.peers = tuple(x.strip() for x in args.peers.split(",") if x.strip() not in ("", "none"))
+    if not set(args.peers) <= PEERS.keys():
+        build_parser().error(f"--peers: choose from {', '.join(PEERS)}, or none")
     if not set(args.models) <= {"logreg", "rf"} or not args.models:
         build_parser().error("--models: choose from logreg, rf")
     if not set(args.datasets) <= set(DATASETS) or not args.datasets:
         build_parser().error(f"--datasets: choose from {', '.join(DATASETS)}")
+    if "iris" not in args.datasets:  # the peers serve the Iris models only
+        args.peers = ()
     counts = (args.rounds, args.duration, args.cold_starts, args.cost_rounds, *args.connections)
     if min(*counts, args.latency_connections, args.latency_seconds) < 1:
         build_parser().error(
@@ -143,6 +167,8 @@ def render(args: argparse.Namespace, header_lines: list[str], results: Results) 
         if iris
         else []
     )
+    if "mlserver" in args.peers:
+        found += peer_goals(results.summaries, conns=conns)
     if "penguins" in args.datasets:
         found += penguin_goals(results.summaries, conns=conns)
     lines = [
@@ -175,6 +201,26 @@ def render(args: argparse.Namespace, header_lines: list[str], results: Results) 
             *report.cost_table(results.costs, COST_SECONDS, results.summaries, conns),
             "",
         ]
+    if args.peers:
+        lines += [
+            "## Peers (petalflow, log on, / peer on the same rows)",
+            "",
+            *report.peers_table(results.summaries),
+            "",
+            "Like for like: BentoML returns what petalflow returns (label and named "
+            "probabilities per row; not petalflow's model_version and latency_ms) from the "
+            "same bodies. MLServer returns the probabilities only, as an unnamed tensor: "
+            "no labels (its scikit-learn runtime would add them as a second output, "
+            "`predict`, at the cost of a second model call), so petalflow's batch answer "
+            "carries more per row than MLServer's.",
+            "",
+        ]
+    lines += [
+        "## Bodies (bytes of one request and of its response)",
+        "",
+        *report.sizes_table(results.sizes),
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -37,13 +37,15 @@ class Trained:
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """How to start one server; ``{port}`` in ``args`` is replaced by its port."""
+    """How to start one server; ``{port}`` in ``args`` is replaced by its port, a free one
+    unless ``port`` is given (MLServer reads its ports from a file written beforehand)."""
 
     name: str
     args: list[str]
     env: dict[str, str]
     health: str
     cwd: Path = ROOT  # the checkout whose serve.py (and petalflow) the server imports
+    port: int | None = None
 
 
 def free_port() -> int:
@@ -131,7 +133,7 @@ class Server:
 
     def __init__(self, spec: ServerSpec, log: Path) -> None:
         self.spec, self.log = spec, log
-        self.port = free_port()
+        self.port = spec.port or free_port()
         self.url = f"http://{HOST}:{self.port}"
         log.parent.mkdir(parents=True, exist_ok=True)
         self._log = log.open("wb")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bench.latency import LatencyResult, measure, summary
 from bench.loadgen import BenchError, WrkResult, run_wrk
+from bench.peers import INFER_PATH, PEERS, check_agreement
 from bench.servers import Server, ServerSpec, post
 
 SINGLE, BATCH = "single row", "1,000-row batch"
@@ -21,6 +22,7 @@ LABELS = {
     "pf_base": "petalflow at base",
     "mlflow": "mlflow",
     "floor": "FastAPI floor",
+    **{key: peer.label for key, peer in PEERS.items()},
 }
 LATENCY_KEYS = ("pf", "pf_nolog", "floor")  # the servers the latency client measures
 
@@ -73,12 +75,35 @@ class Summary:
         return self.rps * self.cell.rows
 
 
+def peer_cells(model: str, peers: tuple[str, ...], connections: list[int]) -> list[Cell]:
+    """The peers' cells (issue #16): single rows at every connection count, 1,000-row
+    batches at the highest; MLServer through the V2 protocol, BentoML with petalflow's
+    bodies."""
+    c = max(connections)
+    cells = []
+    for key in peers:
+        single, batch = (
+            ((INFER_PATH, "v2_1"), (INFER_PATH, "v2_1000"))
+            if key == "mlserver"
+            else (("/predict", "predict"), ("/predict_batch", "instances_1000"))
+        )
+        cells += [Cell(model, SINGLE, n, key, *single) for n in connections]
+        cells.append(Cell(model, BATCH, c, key, *batch, 1000))
+    return cells
+
+
 def scenarios(
-    model: str, connections: list[int], bodies: str = "", full: bool = True
+    model: str,
+    connections: list[int],
+    bodies: str = "",
+    full: bool = True,
+    peers: tuple[str, ...] = (),
 ) -> list[list[Cell]]:
     """Groups of cells run back to back (A/B/C) in every round; ``bodies`` prefixes the
     body names (``penguins_``). Without ``full`` (a penguins case): petalflow and mlflow
-    only, no log-off or floor cells."""
+    only, no log-off or floor cells. ``peers`` join the group of their test and
+    connection count."""
+    extra = peer_cells(model, peers, connections)
     groups = []
     for c in connections:
         group = [Cell(model, SINGLE, c, "pf", "/predict", bodies + "predict")]
@@ -87,7 +112,7 @@ def scenarios(
         group.append(Cell(model, SINGLE, c, "mlflow", "/invocations", bodies + "records_1"))
         if full:
             group.append(Cell(model, SINGLE, c, "floor", "/predict", bodies + "predict"))
-        groups.append(group)
+        groups.append(group + [x for x in extra if (x.test, x.connections) == (SINGLE, c)])
     c = max(connections)
     records, instances = bodies + "records_1000", bodies + "instances_1000"
     groups.append(
@@ -95,23 +120,34 @@ def scenarios(
             Cell(model, BATCH, c, "pf", "/invocations", records, 1000),
             Cell(model, BATCH, c, "pf_batch", "/predict/batch", instances, 1000),
             Cell(model, BATCH, c, "mlflow", "/invocations", records, 1000),
+            *(x for x in extra if x.test == BATCH),
         ]
     )
     return groups
 
 
-def check_servers(servers: dict[str, Server], bodies: dict[str, Path], cells: list[Cell]) -> None:
-    """Every cell answers 200 once; petalflow's and mlflow's batch predictions agree."""
+def check_servers(
+    servers: dict[str, Server], bodies: dict[str, Path], cells: list[Cell]
+) -> dict[Cell, tuple[int, int]]:
+    """Every cell answers 200 once; petalflow's and mlflow's batch predictions agree, and
+    so do a peer's and petalflow's /predict/batch. The bytes of each cell's request and
+    response body."""
     batch: dict[str, bytes] = {}
+    sizes = {}
     for cell in cells:
-        status, content = post(servers[cell.server].url + cell.path, bodies[cell.body].read_bytes())
+        body = bodies[cell.body].read_bytes()
+        status, content = post(servers[cell.server].url + cell.path, body)
         if status != 200:
             raise BenchError(f"{cell.label} answered {status}: {content[:500]!r}")
-        if cell.test == BATCH and cell.path == "/invocations":
+        sizes[cell] = (len(body), len(content))
+        if cell.test == BATCH:
             batch[cell.key] = content
     ours, theirs = batch.get("pf"), batch.get("mlflow")
     if ours and theirs and json.loads(ours) != json.loads(theirs):
         raise BenchError("petalflow's and mlflow's /invocations predictions differ")
+    for key in PEERS.keys() & batch.keys():
+        check_agreement(batch["pf_batch"], batch[key], key)
+    return sizes
 
 
 def summarize(cell: Cell, results: list[WrkResult]) -> Summary:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.goals import (
+    PEER_TARGETS,
     PENGUIN_TARGETS,
     SCALE_TARGETS,
     TARGETS,
@@ -32,6 +33,11 @@ DOC_ROWS = {
     "max_latency": "maximum latency with the log on, 8 connections, 10 s",
     "p99_log_ratio": "p99 latency with the log on / off, 8 connections",
 }
+PEER_DOC_ROWS = {
+    "mlserver_batch_logreg": "logreg: 1,000-row batch rows/s vs MLServer (`/predict/batch`)",
+    "mlserver_batch_rf": "rf: 1,000-row batch rows/s vs MLServer (`/predict/batch`)",
+    "mlserver_single": "`/predict` req/s vs MLServer (V2 infer, one row)",
+}
 
 
 def _doc_targets() -> dict[str, str]:
@@ -45,10 +51,21 @@ def _doc_targets() -> dict[str, str]:
 
 def test_docs_state_the_targets_of_bench_goals() -> None:
     assert DOC_ROWS.keys() == TARGETS.keys()
+    assert PEER_DOC_ROWS.keys() == PEER_TARGETS.keys()
     stated = _doc_targets()
-    for key, target in TARGETS.items():
-        op = {"≥": ">=", "≤": "<="}[target.op]
-        assert stated.get(DOC_ROWS[key]) == f"{op} {target.value:g}{target.unit}", key
+    for rows, targets in ((DOC_ROWS, TARGETS), (PEER_DOC_ROWS, PEER_TARGETS)):
+        for key, target in targets.items():
+            op = {"≥": ">=", "≤": "<="}[target.op]
+            assert stated.get(rows[key]) == f"{op} {target.value:g}{target.unit}", key
+
+
+def test_issue_16_targets() -> None:
+    values = {key: (t.op, t.value, t.unit, t.models) for key, t in PEER_TARGETS.items()}
+    assert values == {
+        "mlserver_batch_logreg": ("≥", 1.5, "x", ("logreg",)),
+        "mlserver_batch_rf": ("≥", 2, "x", ("rf",)),
+        "mlserver_single": ("≥", 5, "x", ("logreg", "rf")),
+    }
 
 
 def test_issue_targets() -> None:
