@@ -12,7 +12,7 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import peers, servers
+from bench import lifecycle, peers, servers
 from bench.loadgen import BenchError
 from bench.payloads import PENGUINS, write_bodies
 from bench.suite import (
@@ -43,6 +43,40 @@ class Results:
     costs: dict[str, list[float]] = field(default_factory=dict)
     latencies: list[Latency] = field(default_factory=list)
     sizes: dict[Cell, tuple[int, int]] = field(default_factory=dict)  # request, response bytes
+    reloads: list[lifecycle.ReloadRun] = field(default_factory=list)
+
+
+def _start_all(
+    model: servers.Trained,
+    work: Path,
+    bodies: dict[str, Path],
+    venvs: dict[str, Path],
+    running: dict[str, servers.Server],
+) -> str:
+    """Start every server of an Iris case into ``running`` and wait for them; returns the
+    registered name the reload server follows."""
+
+    def start(key: str, spec: servers.ServerSpec) -> None:
+        running[key] = servers.Server(spec, work / "logs" / f"{model.name}-{spec.name}.log")
+
+    start("pf", servers.petalflow_spec(work, model))  # started together, awaited in turn
+    start("pf_nolog", servers.petalflow_spec(work, model, prediction_log=False))
+    start("mlflow", servers.mlflow_spec(work, model))
+    start("pf_shadow", lifecycle.shadow_spec(work, model))
+    registered = lifecycle.register(work, model)
+    start("pf_reload", lifecycle.reload_spec(work, model, registered))
+    for key, venv in venvs.items():
+        start(key, PEER_SPECS[key](work, model, venv))
+    running["pf"].wait_healthy()
+    status, body = servers.post(running["pf"].url + "/predict", bodies["predict"].read_bytes())
+    if status != 200:
+        raise BenchError(f"petalflow /predict answered {status}: {body[:300]!r}")
+    floor_body = work / f"floor-{model.name}.json"
+    floor_body.write_bytes(body)  # a real response: the floor returns the same bytes
+    start("floor", servers.floor_spec(work, floor_body))
+    for server in running.values():
+        server.wait_healthy()
+    return registered
 
 
 def bench_model(
@@ -54,30 +88,14 @@ def bench_model(
     results: Results,
     venvs: dict[str, Path],
 ) -> None:
-    """Start petalflow (log on and off), mlflow, the floor and the peers whose venvs are in
-    ``venvs``; drive them; stop them."""
+    """Start petalflow (log on and off, with a shadow, following an alias), mlflow, the
+    floor and the peers whose venvs are in ``venvs``; drive them; stop them."""
     running: dict[str, servers.Server] = {}
-
-    def start(key: str, spec: servers.ServerSpec) -> None:
-        running[key] = servers.Server(spec, work / "logs" / f"{model.name}-{spec.name}.log")
-
     try:
-        start("pf", servers.petalflow_spec(work, model))  # started together, awaited in turn
-        start("pf_nolog", servers.petalflow_spec(work, model, prediction_log=False))
-        start("mlflow", servers.mlflow_spec(work, model))
-        for key, venv in venvs.items():
-            start(key, PEER_SPECS[key](work, model, venv))
-        running["pf"].wait_healthy()
-        status, body = servers.post(running["pf"].url + "/predict", bodies["predict"].read_bytes())
-        if status != 200:
-            raise BenchError(f"petalflow /predict answered {status}: {body[:300]!r}")
-        floor_body = work / f"floor-{model.name}.json"
-        floor_body.write_bytes(body)  # a real response: the floor returns the same bytes
-        start("floor", servers.floor_spec(work, floor_body))
-        for server in running.values():
-            server.wait_healthy()
-        conns = args.connections
+        registered = _start_all(model, work, bodies, venvs, running)
+        conns, lat, seconds = args.connections, args.latency_connections, args.latency_seconds
         groups = scenarios(model.name, conns, peers=tuple(venvs))
+        lifecycle.add_shadow_cell(groups, model.name, max(conns))
         cells = [cell for group in groups for cell in group]
         results.sizes.update(check_servers(running, bodies, cells))
         results.summaries += run_rounds(plan, running, bodies, groups)
@@ -88,13 +106,12 @@ def bench_model(
         results.costs[model.name] = paired_ratios(
             plan, running, bodies, (pf, nolog), args.cost_rounds, COST_SECONDS
         )
-        results.latencies += latency_runs(
-            running,
-            bodies,
-            model.name,
-            args.latency_connections,
-            args.latency_seconds,
-            plan.raw_dir,
+        results.latencies += latency_runs(running, bodies, model.name, lat, seconds, plan.raw_dir)
+        body = bodies["predict"].read_bytes()
+        results.reloads.append(
+            lifecycle.reload_latency(
+                running["pf_reload"], registered, body, model.name, lat, seconds, plan.raw_dir
+            )
         )
     finally:
         for server in reversed(running.values()):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+from bench.lifecycle import ReloadRun
 from bench.suite import BATCH, SINGLE, Latency, Summary, case_name
 
 TREND = {"≥": lambda value, target: value >= target, "≤": lambda value, target: value <= target}
@@ -53,6 +54,15 @@ PEER_TARGETS: dict[str, Target] = {
         "1,000-row batch rows/s vs MLServer, {conns} conns", "≥", 2, models=("rf",)
     ),
     "mlserver_single": Target("/predict req/s vs MLServer, {conns} conns", "≥", 5),
+}
+
+# Issue #15, point 6: the serving lifecycle (bench/lifecycle.py). Its third figure, the
+# single-row ratio against mlflow (>= 25x), is ``vs_mlflow`` above.
+LIFECYCLE_TARGETS: dict[str, Target] = {
+    "shadow": Target(
+        "/predict req/s with a shadow (SHADOW_SAMPLE=1) vs without, {conns} conns", "≥", 0.7
+    ),
+    "reload_p99": Target("/predict p99 during reloads / steady p99, {lat} conns", "≤", 3),
 }
 
 # Issue #13, point 9: `make bench-scale` (bench/scale.py); ``{window}`` is the drift window.
@@ -160,6 +170,28 @@ def goals(
     for model in models:
         values = measured(model, summaries, cold, costs, latencies, conns)
         for key, t in TARGETS.items():
+            name = t.name.format(conns=conns, lat=latency_conns)
+            out.append(Goal(name, model, t.op, t.value, values[key], t.unit))
+    return out
+
+
+def lifecycle_goals(
+    summaries: list[Summary],
+    reloads: list[ReloadRun],
+    models: tuple[str, ...] = ("logreg", "rf"),
+    conns: int = 16,
+    latency_conns: int = 8,
+) -> list[Goal]:
+    """The shadow's throughput ratio and the p99 ratio across reloads, per model."""
+    out = []
+    for model in models:
+        pf, shadowed = (get(summaries, model, SINGLE, conns, key) for key in ("pf", "pf_shadow"))
+        run = next((r for r in reloads if r.model == model), None)
+        values = {
+            "shadow": ratio_of(shadowed, pf),
+            "reload_p99": run.reloading.p99_ms / run.steady.p99_ms if run else None,
+        }
+        for key, t in LIFECYCLE_TARGETS.items():
             name = t.name.format(conns=conns, lat=latency_conns)
             out.append(Goal(name, model, t.op, t.value, values[key], t.unit))
     return out

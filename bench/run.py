@@ -27,9 +27,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` and `petalflow` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import report, servers
+from bench import lifecycle, report, servers
 from bench.cases import COST_SECONDS, Results, measure
-from bench.goals import goals, goals_table, peer_goals, penguin_goals
+from bench.goals import goals, goals_table, lifecycle_goals, peer_goals, penguin_goals
 from bench.loadgen import BenchError, ensure_wrk
 from bench.peers import PEERS, default_venv_root
 
@@ -167,6 +167,8 @@ def render(args: argparse.Namespace, header_lines: list[str], results: Results) 
         if iris
         else []
     )
+    if iris:
+        found += lifecycle_goals(results.summaries, results.reloads, conns=conns, latency_conns=lat)
     if "mlserver" in args.peers:
         found += peer_goals(results.summaries, conns=conns)
     if "penguins" in args.datasets:
@@ -199,6 +201,16 @@ def render(args: argparse.Namespace, header_lines: list[str], results: Results) 
             f"## Prediction log + metrics cost (paired rounds, {conns} connections)",
             "",
             *report.cost_table(results.costs, COST_SECONDS, results.summaries, conns),
+            "",
+            f"## Serving lifecycle (reloads every {lifecycle.RELOAD_EVERY:g} s; a shadow)",
+            "",
+            *lifecycle.reload_table(results.reloads),
+            "",
+            "The reload server follows `models:/bench-<model>@champion`; the bench moves the "
+            "alias between two versions and calls `POST /admin/reload` (download, load, "
+            "verification, warm-up, swap) while the latency client runs. The shadowed server "
+            "scores every request a second time with a copy of its model (`SHADOW_SAMPLE=1`); "
+            "its /predict cell is in the wrk measurements (petalflow with a shadow).",
             "",
         ]
     if args.peers:

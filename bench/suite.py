@@ -20,6 +20,7 @@ LABELS = {
     "pf_nolog": "petalflow, log off",
     "pf_batch": "petalflow",
     "pf_base": "petalflow at base",
+    "pf_shadow": "petalflow with a shadow",
     "mlflow": "mlflow",
     "floor": "FastAPI floor",
     **{key: peer.label for key, peer in PEERS.items()},

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.goals import (
+    LIFECYCLE_TARGETS,
     PEER_TARGETS,
     PENGUIN_TARGETS,
     SCALE_TARGETS,
@@ -15,10 +16,12 @@ from bench.goals import (
     Goal,
     goals,
     goals_table,
+    lifecycle_goals,
     penguin_goals,
     scale_goals,
 )
 from bench.latency import LatencyResult
+from bench.lifecycle import ReloadRun
 from bench.suite import BATCH, SINGLE, Cell, Latency, Summary
 from tests.conftest import ROOT
 
@@ -39,6 +42,12 @@ PEER_DOC_ROWS = {
     "mlserver_single": "`/predict` req/s vs MLServer (V2 infer, one row)",
 }
 
+LIFECYCLE_DOC_ROWS = {
+    "shadow": "`/predict` req/s with a shadow model (`SHADOW_SAMPLE=1`) vs without",
+    "reload_p99": "`/predict` p99 while the model is reloaded every second / steady p99, "
+    "8 connections",
+}
+
 
 def _doc_targets() -> dict[str, str]:
     rows = {}
@@ -52,8 +61,10 @@ def _doc_targets() -> dict[str, str]:
 def test_docs_state_the_targets_of_bench_goals() -> None:
     assert DOC_ROWS.keys() == TARGETS.keys()
     assert PEER_DOC_ROWS.keys() == PEER_TARGETS.keys()
+    assert LIFECYCLE_DOC_ROWS.keys() == LIFECYCLE_TARGETS.keys()
     stated = _doc_targets()
-    for rows, targets in ((DOC_ROWS, TARGETS), (PEER_DOC_ROWS, PEER_TARGETS)):
+    pairs = ((DOC_ROWS, TARGETS), (PEER_DOC_ROWS, PEER_TARGETS))
+    for rows, targets in (*pairs, (LIFECYCLE_DOC_ROWS, LIFECYCLE_TARGETS)):
         for key, target in targets.items():
             op = {"≥": ">=", "≤": "<="}[target.op]
             assert stated.get(rows[key]) == f"{op} {target.value:g}{target.unit}", key
@@ -170,3 +181,18 @@ def test_issue_13_targets() -> None:
     found = scale_goals(1.5, 2.51, 250.0, 100_000)
     assert [g.verdict for g in found] == ["PASS", "FAIL", "PASS"]
     assert found[2].name == "drift check over a 100,000-row window"
+
+
+def test_issue_15_targets_and_their_figures() -> None:
+    values = {key: (t.op, t.value, t.unit) for key, t in LIFECYCLE_TARGETS.items()}
+    assert values == {"shadow": ("≥", 0.7, "x"), "reload_p99": ("≤", 3, "x")}
+    summaries = [_summary(SINGLE, 16, "pf", 5000), _summary(SINGLE, 16, "pf_shadow", 3500)]
+    steady = _latency("pf", [1] * 98 + [4, 9]).result  # p99 4 ms
+    during = _latency("pf", [1] * 97 + [12, 12, 30]).result  # p99 12 ms
+    found = lifecycle_goals(summaries, [ReloadRun("logreg", 8, steady, during, 7)])
+    logreg = {g.name: (g.value, g.verdict) for g in found if g.model == "logreg"}
+    assert logreg == {
+        "/predict req/s with a shadow (SHADOW_SAMPLE=1) vs without, 16 conns": (0.7, "PASS"),
+        "/predict p99 during reloads / steady p99, 8 conns": (3.0, "PASS"),
+    }
+    assert {g.verdict for g in found if g.model == "rf"} == {"n/a"}

@@ -25,6 +25,7 @@ MEASURED = [
     ("single row", 1, "FastAPI floor /predict"),
     ("single row", 16, "petalflow /predict"),
     ("single row", 16, "petalflow, log off /predict"),
+    ("single row", 16, "petalflow with a shadow /predict"),
     ("single row", 16, "mlflow /invocations"),
     ("single row", 16, "FastAPI floor /predict"),
     ("1,000-row batch", 16, "petalflow /invocations"),
@@ -40,6 +41,8 @@ GOALS = [
     "prediction log + metrics cost, 16 conns",
     "max latency, log on, 8 conns",
     "p99 log on / p99 log off, 8 conns",
+    "/predict req/s with a shadow (SHADOW_SAMPLE=1) vs without, 16 conns",
+    "/predict p99 during reloads / steady p99, 8 conns",
 ]
 LATENCY = ["petalflow /predict", "petalflow, log off /predict", "FastAPI floor /predict"]
 
@@ -132,3 +135,13 @@ def test_machine_and_command_are_recorded(report: str) -> None:
     needles = ("- Date: ", "- Machine: ", "- Python ", "bench/run.py --quick", "wrk ")
     for needle in (*needles, "- Latency: ", "perf_counter_ns"):
         assert needle in report, needle
+
+
+def test_reloads_happen_under_the_latency_client(report: str) -> None:
+    section = report.split("## Serving lifecycle", 1)[1].split("\n## ", 1)[0]
+    row = next(_cells(x) for x in section.splitlines() if x.startswith("| logreg | 8 |"))
+    assert int(row[2]) >= 1, row  # at least one switch answered during the run
+    for run in row[3:5]:
+        p50, p99, top = (float(v) for v in run.split(" / "))
+        assert 0 < p50 <= p99 <= top, row
+    assert re.fullmatch(NUMBER + "x", row[5]), row
