@@ -44,14 +44,14 @@ PENGUIN_TARGETS: dict[str, Target] = {
 }
 
 # Issue #16, points 1 and 4: petalflow against MLServer on the same rows (log on).
-# Batches: petalflow's /predict/batch (labels + probabilities) against MLServer's V2
-# ``predict_proba`` (probabilities only); single rows: /predict against V2 infer.
+# Batches: petalflow's columnar /predict/batch (labels + probabilities) against
+# MLServer's V2 ``predict_proba`` (probabilities only; both column-major bodies); single rows: /predict against V2 infer.
 PEER_TARGETS: dict[str, Target] = {
     "mlserver_batch_logreg": Target(
-        "1,000-row batch rows/s vs MLServer, {conns} conns", "≥", 1.5, models=("logreg",)
+        "columnar 1,000-row batch rows/s vs MLServer, {conns} conns", "≥", 1.5, models=("logreg",)
     ),
     "mlserver_batch_rf": Target(
-        "1,000-row batch rows/s vs MLServer, {conns} conns", "≥", 2, models=("rf",)
+        "columnar 1,000-row batch rows/s vs MLServer, {conns} conns", "≥", 2, models=("rf",)
     ),
     "mlserver_single": Target("/predict req/s vs MLServer, {conns} conns", "≥", 5),
 }
@@ -217,16 +217,16 @@ def peer_goals(
     """The MLServer targets for each model they apply to (n/a when not measured)."""
     out = []
     for model in models:
-        pf, single, pf_batch, batch = (
+        pf, single, columnar, batch = (
             get(summaries, model, test, conns, key)
             for test, key in (
                 (SINGLE, "pf"),
                 (SINGLE, "mlserver"),
-                (BATCH, "pf_batch"),
+                (BATCH, "pf_columnar"),
                 (BATCH, "mlserver"),
             )
         )
-        rows = ratio_of(pf_batch, batch, "rows_per_s")
+        rows = ratio_of(columnar, batch, "rows_per_s")
         values = {"mlserver_single": ratio_of(pf, single)}
         for key, t in PEER_TARGETS.items():
             if model in t.models:

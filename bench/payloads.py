@@ -64,12 +64,15 @@ def penguin_rows(n: int = BATCH_ROWS, seed: int = SEED) -> list[dict[str, Any]]:
 
 def bodies_of(one: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """A data set's bodies: /predict's row, and the same row and the batch for
-    /invocations (``dataframe_records``) and /predict/batch (``instances``)."""
+    /invocations (``dataframe_records``) and /predict/batch (``instances``, and the
+    columnar form: ``columns`` and ``data``, a gap as null)."""
+    columns = list(dict.fromkeys(name for row in rows for name in row))
     return {
         "predict": one,
         "records_1": {"dataframe_records": [one]},
         "records_1000": {"dataframe_records": rows},
         "instances_1000": {"instances": rows},
+        "columns_1000": {"columns": columns, "data": [[r.get(c) for c in columns] for r in rows]},
     }
 
 

@@ -61,6 +61,7 @@ PEERS = {
 CONTENT = {
     "pf": "label + every class's probability (named), model_version, latency_ms",
     "pf_batch": "per row: label + every class's probability (named); model_version, latency_ms",
+    "pf_columnar": "labels, a probability matrix and its class order; model_version, latency_ms",
     "mlflow": "labels only (MLflow scoring protocol)",
     "floor": "a constant petalflow /predict response (no model)",
     "mlserver": "probabilities only: an FP64 tensor [rows, classes] in the model's class "
@@ -168,6 +169,9 @@ def batch_outcomes(key: str, content: bytes) -> tuple[list[str] | None, list[lis
         n, k = output["shape"]
         data = [float(x) for x in output["data"]]
         return None, [data[i * k : (i + 1) * k] for i in range(n)]
+    if key == "pf_columnar":  # probability rows in the answer's own class order
+        order = sorted(range(len(body["classes"])), key=body["classes"].__getitem__)
+        return body["labels"], [[float(row[i]) for i in order] for row in body["probabilities"]]
     rows = body["predictions"] if key == "pf_batch" else body
     labels = [str(r["predicted_label"]) for r in rows]
     probabilities = [[float(v) for _, v in sorted(r["class_probabilities"].items())] for r in rows]

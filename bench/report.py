@@ -236,7 +236,7 @@ def peers_table(summaries: list[Summary]) -> list[str]:
         if c.key not in PEERS:
             continue
         ours = get(
-            summaries, c.model, c.test, c.connections, "pf_batch" if c.test == BATCH else "pf"
+            summaries, c.model, c.test, c.connections, "pf_columnar" if c.test == BATCH else "pf"
         )
         unit, attr = ("rows/s", "rows_per_s") if c.test == BATCH else ("req/s", "rps")
         shown = f"{getattr(ours, attr):,.0f} {unit}" if ours else "n/a"
@@ -251,6 +251,8 @@ def peers_table(summaries: list[Summary]) -> list[str]:
 def _content_key(cell: Cell) -> str:
     if cell.path == "/invocations":  # petalflow's too: the MLflow scoring protocol
         return "mlflow"
+    if cell.key == "pf_columnar":
+        return cell.key
     if cell.key.startswith("pf"):
         return "pf_batch" if cell.path == "/predict/batch" else "pf"
     return cell.key

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.latency import LatencyResult, measure, summary
 from bench.loadgen import BenchError, WrkResult, run_wrk
-from bench.peers import INFER_PATH, PEERS, check_agreement
+from bench.peers import INFER_PATH, PEERS, batch_outcomes, check_agreement
 from bench.servers import Server, ServerSpec, post
 
 SINGLE, BATCH = "single row", "1,000-row batch"
@@ -21,6 +21,7 @@ LABELS = {
     "pf_batch": "petalflow",
     "pf_base": "petalflow at base",
     "pf_shadow": "petalflow with a shadow",
+    "pf_columnar": "petalflow, columnar",
     "mlflow": "mlflow",
     "floor": "FastAPI floor",
     **{key: peer.label for key, peer in PEERS.items()},
@@ -120,6 +121,7 @@ def scenarios(
         [
             Cell(model, BATCH, c, "pf", "/invocations", records, 1000),
             Cell(model, BATCH, c, "pf_batch", "/predict/batch", instances, 1000),
+            Cell(model, BATCH, c, "pf_columnar", "/predict/batch", bodies + "columns_1000", 1000),
             Cell(model, BATCH, c, "mlflow", "/invocations", records, 1000),
             *(x for x in extra if x.test == BATCH),
         ]
@@ -146,6 +148,10 @@ def check_servers(
     ours, theirs = batch.get("pf"), batch.get("mlflow")
     if ours and theirs and json.loads(ours) != json.loads(theirs):
         raise BenchError("petalflow's and mlflow's /invocations predictions differ")
+    if {"pf_batch", "pf_columnar"} <= batch.keys():
+        rows, columnar = (batch_outcomes(k, batch[k]) for k in ("pf_batch", "pf_columnar"))
+        if rows != columnar:
+            raise BenchError("petalflow's columnar and row-form batch answers differ")
     for key in PEERS.keys() & batch.keys():
         check_agreement(batch["pf_batch"], batch[key], key)
     return sizes

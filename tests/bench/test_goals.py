@@ -37,8 +37,8 @@ DOC_ROWS = {
     "p99_log_ratio": "p99 latency with the log on / off, 8 connections",
 }
 PEER_DOC_ROWS = {
-    "mlserver_batch_logreg": "logreg: 1,000-row batch rows/s vs MLServer (`/predict/batch`)",
-    "mlserver_batch_rf": "rf: 1,000-row batch rows/s vs MLServer (`/predict/batch`)",
+    "mlserver_batch_logreg": "logreg: 1,000-row batch rows/s vs MLServer (`/predict/batch`, columnar)",
+    "mlserver_batch_rf": "rf: 1,000-row batch rows/s vs MLServer (`/predict/batch`, columnar)",
     "mlserver_single": "`/predict` req/s vs MLServer (V2 infer, one row)",
 }
 

@@ -53,6 +53,9 @@ def test_written_bodies_send_the_same_flower_to_every_server(tmp_path: Path) -> 
     v2_batch = json.loads(paths["v2_1000"].read_text())["inputs"][0]["data"]
     instances = json.loads(paths["instances_1000"].read_text())["instances"]
     assert v2_batch == [row[name] for row in instances for name in FEATURE_NAMES]
+    columnar = json.loads(paths["columns_1000"].read_text())
+    assert columnar["columns"] == list(FEATURE_NAMES)
+    assert [dict(zip(FEATURE_NAMES, r, strict=True)) for r in columnar["data"]] == instances
 
 
 def test_mlserver_config_has_no_worker_pool_and_the_joblib_model(tmp_path: Path) -> None:
@@ -80,6 +83,14 @@ def test_batch_outcomes_read_each_servers_answer() -> None:
     assert peers.batch_outcomes("pf_batch", _bytes("pf_batch")) == (labels, expected)
     assert peers.batch_outcomes("bentoml", _bytes("bentoml")) == (labels, expected)
     assert peers.batch_outcomes("mlserver", _bytes("mlserver")) == (None, expected)
+    columnar = {  # the answer's class order, not sorted: rows come back in sorted order
+        "labels": labels,
+        "classes": ["virginica", "setosa", "versicolor"],
+        "probabilities": [[r[2], r[0], r[1]] for r in expected],
+        "model_version": "abc",
+        "latency_ms": 1.0,
+    }
+    assert peers.batch_outcomes("pf_columnar", json.dumps(columnar).encode()) == (labels, expected)
 
 
 @pytest.mark.parametrize("key", ["mlserver", "bentoml"])
@@ -197,17 +208,18 @@ def _summary(model: str, test: str, key: str, rps: float, conns: int = 16) -> Su
 
 def test_peer_goals_compare_petalflows_batch_and_row_with_mlservers() -> None:
     summaries = [
-        _summary("logreg", BATCH, "pf_batch", 150),  # 150,000 rows/s
+        _summary("logreg", BATCH, "pf_columnar", 150),  # 150,000 rows/s
+        _summary("logreg", BATCH, "pf_batch", 90),  # the row form: not the batch compared
         _summary("logreg", BATCH, "pf", 900),  # /invocations: not the batch compared
         _summary("logreg", BATCH, "mlserver", 100),  # 1.5x: inclusive
         _summary("logreg", SINGLE, "pf", 4990),
         _summary("logreg", SINGLE, "mlserver", 1000),  # 4.99x
-        _summary("rf", BATCH, "pf_batch", 190),
+        _summary("rf", BATCH, "pf_columnar", 190),
         _summary("rf", BATCH, "mlserver", 100),  # 1.9x: rf's target is 2x
     ]
     found = {(g.name, g.model): g for g in peer_goals(summaries, conns=16)}
     batch, single = (
-        "1,000-row batch rows/s vs MLServer, 16 conns",
+        "columnar 1,000-row batch rows/s vs MLServer, 16 conns",
         "/predict req/s vs MLServer, 16 conns",
     )
     assert [(g.value, g.target, g.verdict) for g in [found[batch, "logreg"]]] == [
@@ -224,7 +236,8 @@ def test_peers_table_gives_petalflow_over_peer() -> None:
     summaries = [
         _summary("rf", SINGLE, "pf", 2000),
         _summary("rf", SINGLE, "bentoml", 80),
-        _summary("rf", BATCH, "pf_batch", 30),
+        _summary("rf", BATCH, "pf_columnar", 30),
+        _summary("rf", BATCH, "pf_batch", 20),
         _summary("rf", BATCH, "mlserver", 40),
     ]
     rows = report.peers_table(summaries)[2:]

@@ -41,6 +41,8 @@ def test_penguin_bodies_hold_table_rows_with_gaps_as_null(tmp_path: Path) -> Non
     records = json.loads(paths["penguins_records_1000"].read_text())["dataframe_records"]
     instances = json.loads(paths["penguins_instances_1000"].read_text())["instances"]
     assert records == instances == rows
+    columnar = json.loads(paths["penguins_columns_1000"].read_text())
+    assert [dict(zip(columnar["columns"], r, strict=True)) for r in columnar["data"]] == rows
     assert "predict" in paths and "records_1000" in paths  # Iris's bodies unchanged
 
 
