@@ -160,8 +160,8 @@ def _split_rows(value: Any, models: RequestModels) -> np.ndarray | None:
     if type(value) is not dict or value.keys() - SPLIT_KEYS:
         return None
     data, index = value.get("data"), value.get("index")
-    if index is not None and (type(index) is not list or type(data) is not list):
+    if type(data) is not list:
         return None
-    if index is not None and len(index) != len(data):
+    if index is not None and (type(index) is not list or len(index) != len(data)):
         return None
     return models.fast_split(value.get("columns"), data)
