@@ -102,6 +102,47 @@ def _check_names(names: Any, models: RequestModels) -> None:
         raise _refuse("columns", "missing", message)
 
 
+def json_schema(models: RequestModels) -> dict[str, Any]:
+    """The columnar body's JSON schema: the row model's value rules, every column's
+    (a value's rule depends on its column, which JSON Schema cannot say), and an example."""
+    properties = models.row.model_json_schema()["properties"]
+    values: dict[str, Any] = {}
+    for name in models.features:  # the rules only: no title, description, example
+        rules = {k: v for k, v in properties[name].items() if k not in _NOTES}
+        values.setdefault(repr(sorted(rules.items())), rules)
+    kinds = list(values.values())
+    n, required = len(models.features), sum(not s.nullable for s in models.specs)
+    row = {"type": "array", "minItems": required, "maxItems": n}
+    row["items"] = kinds[0] if len(kinds) == 1 else {"anyOf": kinds}
+    example = models.example
+    schema: dict[str, Any] = {
+        "title": "PredictBatchColumnarRequest",
+        "description": "Several rows in columns: the names (features, each once, in any "
+        "order; a nullable one may be left out), then each row's values in that order. "
+        "The row limit is a setting (MAX_BATCH_ROWS).",
+        "type": "object",
+        "properties": {
+            "columns": {
+                "type": "array",
+                "items": {"enum": list(models.features)},
+                "uniqueItems": True,
+                "minItems": required,
+                "maxItems": n,
+            },
+            "data": {"type": "array", "minItems": 1, "items": row},
+        },
+        "required": list(KEYS),
+        "additionalProperties": False,
+    }
+    if example is not None:
+        columns = list(models.features)
+        schema["examples"] = [{"columns": columns, "data": [[example[c] for c in columns]]}]
+    return schema
+
+
+_NOTES = frozenset({"title", "description", "examples", "default"})
+
+
 def _validated(names: list[str], data: list[list[Any]], models: RequestModels) -> np.ndarray:
     """The rows, validated one by one by the row model: the error names the first invalid
     row's fields (``data.<row>.<feature>``) and rules."""

@@ -334,7 +334,11 @@ def test_openapi_documents_request_bodies(api: TestClient) -> None:
     assert row["required"] == list(FEATURE_NAMES)
     for prop in row["properties"].values():  # the contract's bounds
         assert (prop["exclusiveMinimum"], prop["maximum"]) == (0, 100)
-    assert body("/predict/batch")["properties"]["instances"]["items"] == row
+    rows, columnar = body("/predict/batch")["oneOf"]
+    assert rows["properties"]["instances"]["items"] == row
+    assert columnar["required"] == ["columns", "data"]
+    assert columnar["properties"]["columns"]["items"]["enum"] == list(FEATURE_NAMES)
+    assert columnar["examples"][0]["columns"] == list(FEATURE_NAMES)
     assert set(body("/feedback")["properties"]) == {"request_id", "true_label"}
     assert body("/invocations")["type"] == "object"
 
