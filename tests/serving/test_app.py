@@ -465,6 +465,12 @@ DUPLICATE_CASES = [
         "instances",
         id="batch-top",
     ),
+    pytest.param(
+        "/predict/batch",
+        f'{{{SPLIT}, "data": [[5.1, 3.5, 1.4, 0.2]], "data": [[7.7, 3.5, 1.4, 0.2]]}}',
+        "data",
+        id="batch-columnar",
+    ),
     *[
         pytest.param(
             "/invocations", f'{{"{key}": {_rows(FLIPPED)}}}', f"{key}.3.sepal_length", id=key
@@ -523,6 +529,11 @@ def test_duplicate_key_is_rejected_naming_its_path(
 ORDINARY_BODIES = [
     pytest.param("/predict", GOOD, id="predict"),
     pytest.param("/predict/batch", {"instances": [GOOD] * 3}, id="batch"),
+    pytest.param(
+        "/predict/batch",
+        {"columns": list(GOOD), "data": [list(GOOD.values())] * 3},
+        id="batch-columnar",
+    ),
     *[
         pytest.param("/invocations", {key: [GOOD] * 3}, id=key)
         for key in ("dataframe_records", "instances", "inputs")
