@@ -109,6 +109,7 @@ class Columns:
     high_open: np.ndarray
     integral: np.ndarray  # indices of int features
     nullable: np.ndarray  # True where null is allowed
+    positions: dict[str, int]  # feature name -> its index
 
     @classmethod
     def of(cls, contract: ModelContract) -> Columns:
@@ -125,6 +126,7 @@ class Columns:
             high_open=np.array([is_open for _, is_open in highs]),
             integral=np.array([j for j, f in enumerate(features) if f.type == "int"], dtype=int),
             nullable=np.array([f.nullable for f in features]),
+            positions={name: j for j, name in enumerate(contract.feature_names)},
         )
 
     def valid(self, rows: np.ndarray) -> bool:
@@ -160,7 +162,40 @@ def fast_rows(records: Any, columns: Columns) -> np.ndarray | None:
     return rows if rows is not None and columns.valid(rows) else None
 
 
-def _plain_rows(values: list[tuple[Any, ...]], n_rows: int, n: int) -> np.ndarray | None:
+def fast_split(names: Any, data: Any, columns: Columns) -> np.ndarray | None:
+    """Encoded rows of ``data`` (lists of values under the column ``names``, in any order)
+    when the names are exactly the features, each once, every row is a list of as many
+    values and every value obeys its column's rules; None otherwise.
+
+    The columnar bodies (/predict/batch's ``columns`` and ``data``, MLflow's
+    ``dataframe_split``) take this path: no object per row.
+    """
+    n = len(columns.features)
+    if type(names) is not list or type(data) is not list or not data or len(names) != n:
+        return None
+    try:
+        order = [columns.positions[name] for name in names]
+    except (KeyError, TypeError):  # not a feature, or unhashable (a list, an object)
+        return None
+    # every row a list of n values: two passes at C speed, no Python call per row
+    if len(set(order)) != n or set(map(type, data)) != {list} or set(map(len, data)) != {n}:
+        return None
+    if columns.plain:
+        table = _plain_rows(data, len(data), n)
+        if table is None:
+            return None
+        rows = table if order == sorted(order) else table[:, np.argsort(order)]
+    else:
+        rows = np.empty((len(data), n), dtype=np.float64)
+        for j, column in enumerate(zip(*data, strict=True)):
+            encoded = columns.checks[order[j]](column)
+            if encoded is None:
+                return None
+            rows[:, order[j]] = encoded
+    return rows if columns.valid(rows) else None
+
+
+def _plain_rows(values: Sequence[Sequence[Any]], n_rows: int, n: int) -> np.ndarray | None:
     """Numbers only: one type check and one conversion for the whole batch."""
     flat = list(chain.from_iterable(values))
     if not set(map(type, flat)) <= _NUMBERS:

@@ -22,7 +22,7 @@ from petalflow.core.errors import ShadowNotConfiguredError, TooManyRowsError, Un
 from petalflow.monitoring.checks import Monitor
 from petalflow.monitoring.shadow_report import shadow_report
 from petalflow.observability.metrics import Telemetry
-from petalflow.serving import scoring_protocol
+from petalflow.serving import columnar_request, scoring_protocol
 from petalflow.serving.ignored_inputs import IgnoredInputs
 from petalflow.serving.lifecycle.served import ServedModel, identity_of
 from petalflow.serving.request_models import RequestModels, parse
@@ -143,34 +143,50 @@ class DataPlane:
         )
         return Answer(content, scored.model_version)
 
-    @staticmethod
-    def _batch_rows(models: RequestModels, body: bytes) -> np.ndarray:
-        """The rows of a /predict/batch body: vectorised checks, pydantic for errors."""
+    def _batch_rows(self, models: RequestModels, body: bytes) -> tuple[np.ndarray, bool]:
+        """The rows of a /predict/batch body, and whether it was columnar: vectorised
+        checks, pydantic for errors; more than MAX_BATCH_ROWS rows are refused (413)."""
         try:
             payload = scoring_protocol.loads(body)
         except ValueError:
             payload = None
+        if columnar_request.is_columnar(payload):
+            self._check_rows(columnar_request.row_count(payload), "data")
+            return columnar_request.columnar_rows(payload, models), True
         if isinstance(payload, dict) and list(payload) == ["instances"]:
             rows = models.fast_rows(payload["instances"])
             if rows is not None:
-                return rows
+                self._check_rows(len(rows), "instances")
+                return rows, False
         batch: Any = parse(models.batch, body)
-        return models.rows_of(batch.instances)
+        self._check_rows(len(batch.instances), "instances")
+        return models.rows_of(batch.instances), False
 
     def predict_batch(self, body: bytes, request_id: str) -> Answer:
-        """POST /predict/batch: rows in request order, one model version and latency."""
+        """POST /predict/batch: rows in request order, one model version and latency;
+        a columnar body (columns, data) gets a columnar answer (labels, probabilities)."""
         served = self.served
-        rows = self._batch_rows(served.models, body)
-        self._check_rows(len(rows), "instances")
+        rows, columnar = self._batch_rows(served.models, body)
         scored = self._score(served, rows, request_id)
-        classes = scored.classes
-        predictions = [
-            {"predicted_label": label, "class_probabilities": dict(zip(classes, p, strict=True))}
-            for label, p in zip(scored.labels, scored.proba.tolist(), strict=True)
-        ]
-        answer = {"predictions": predictions, "model_version": scored.model_version}
-        content = orjson.dumps({**answer, "latency_ms": scored.latency_ms})
-        return Answer(content, scored.model_version)
+        if columnar:  # straight from numpy: no object per row
+            answer: dict[str, Any] = {
+                "labels": scored.labels,
+                "classes": scored.classes,
+                "probabilities": np.ascontiguousarray(scored.proba, dtype=np.float64),
+            }
+        else:
+            classes = scored.classes
+            answer = {
+                "predictions": [
+                    {
+                        "predicted_label": label,
+                        "class_probabilities": dict(zip(classes, p, strict=True)),
+                    }
+                    for label, p in zip(scored.labels, scored.proba.tolist(), strict=True)
+                ]
+            }
+        answer.update(model_version=scored.model_version, latency_ms=scored.latency_ms)
+        return Answer(orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), scored.model_version)
 
     def invocations(self, body: bytes, request_id: str, media: str = "json") -> Answer:
         """POST /invocations: MLflow's scoring protocol (``media``: json, csv, parquet),

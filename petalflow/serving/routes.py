@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from petalflow.observability.metrics import CONTENT_TYPE, Telemetry
+from petalflow.serving import columnar_request
 from petalflow.serving.handlers import DataPlane
 from petalflow.serving.http_errors import ERROR_RESPONSES, MONITORING_RESPONSES
 from petalflow.serving.lifecycle.follower import ModelFollower
@@ -27,11 +28,14 @@ from petalflow.serving.schemas import (
     InvocationsResponse,
     ModelResponse,
     PerformanceReport,
+    PredictBatchColumnarResponse,
     PredictBatchResponse,
     PredictResponse,
     ReloadResponse,
     ShadowReport,
 )
+
+BatchResponse = PredictBatchResponse | PredictBatchColumnarResponse  # as the request's form
 
 
 class Serving(Protocol):
@@ -59,7 +63,7 @@ class RequestDocs:
             "/predict": models.row.model_json_schema(),
             "/predict/batch": models.batch.model_json_schema(
                 ref_template="#/components/schemas/{model}"
-            ),
+            ),  # and the columnar form, below
             "/invocations": {
                 "type": "object",
                 "description": "MLflow's scoring protocol: one of dataframe_split, "
@@ -72,6 +76,8 @@ class RequestDocs:
             if "$defs" in schema:  # the batch's row model: inline it (one level deep)
                 row = next(iter(schema.pop("$defs").values()))
                 schema["properties"]["instances"]["items"] = row
+            if path == "/predict/batch":
+                schema = {"oneOf": [schema, columnar_request.json_schema(models)]}
             content: dict[str, Any] = {"application/json": {"schema": schema}}
             if path == "/invocations":  # MLflow's other media types; utf-8 only
                 header = ", ".join(models.features)
@@ -86,7 +92,9 @@ _DESCRIPTIONS = {
     "predict": "Label, class probabilities, model version (the MLflow run id) and latency "
     "of one row. Every feature is required, a JSON number inside the contract's bounds.",
     "predict_batch": "The same for each row of `instances`, in order, with one model "
-    "version and latency (MAX_BATCH_ROWS rows at most).",
+    "version and latency (MAX_BATCH_ROWS rows at most). The columnar form (`columns`, "
+    "then `data` rows of values) is answered in columns: `labels`, and `probabilities` "
+    "rows in the order of `classes`; it is the cheaper form for large batches.",
     "invocations": "What `mlflow models serve` answers for the same payload "
     "(`dataframe_split`, `dataframe_records`, `instances` or `inputs` JSON, CSV or parquet), "
     "with MLflow's status codes and `error_code`; the README's compatibility table lists "
@@ -176,7 +184,7 @@ def add_routes(app: FastAPI, serving: Serving, telemetry: Telemetry, docs: Reque
     router = app.router
     documented = {
         "/predict": ("predict", "Predict one row", PredictResponse),
-        "/predict/batch": ("predict_batch", "Predict a batch of rows", PredictBatchResponse),
+        "/predict/batch": ("predict_batch", "Predict a batch of rows", BatchResponse),
         "/invocations": ("invocations", "MLflow scoring protocol", InvocationsResponse),
         "/feedback": ("feedback", "Ground truth for a past prediction", FeedbackResponse),
     }

@@ -32,6 +32,16 @@ class PredictBatchResponse(BaseModel):
     latency_ms: float = Field(ge=0)
 
 
+class PredictBatchColumnarResponse(BaseModel):
+    """The answer of /predict/batch to a columnar body (columns, data), rows in order."""
+
+    labels: list[str] = Field(description="Each row's predicted label")
+    classes: list[str] = Field(description="The order of each probability row")
+    probabilities: list[list[float]] = Field(description="Each row's class probabilities")
+    model_version: str
+    latency_ms: float = Field(ge=0)
+
+
 class InvocationsResponse(BaseModel):
     """MLflow scoring protocol answer: what `mlflow models serve` returns."""
 

@@ -33,6 +33,25 @@ def test_uvicorn_serves_predictions_and_logs_json_lines(start_server, trained: P
     assert any("serving model" in line["message"] for line in lines)
 
 
+def test_uvicorn_answers_a_columnar_batch_as_the_row_form(start_server, trained: Path) -> None:
+    server = start_server({"ARTIFACTS_DIR": str(trained)})
+    other = {"sepal_length": 5.0, "sepal_width": 3.4, "petal_length": 1.5, "petal_width": 0.2}
+    columns = ["petal_width", "petal_length", "sepal_width", "sepal_length"]
+    body = {"columns": columns, "data": [[row[c] for c in columns] for row in (GOOD, other)]}
+    columnar = httpx.post(server.url + "/predict/batch", json=body)
+    rows = httpx.post(server.url + "/predict/batch", json={"instances": [GOOD, other]})
+    assert columnar.status_code == rows.status_code == 200, (columnar.text, rows.text)
+    answer, predictions = columnar.json(), rows.json()["predictions"]
+    assert (
+        answer["labels"] == [p["predicted_label"] for p in predictions] == ["virginica", "setosa"]
+    )
+    classes = answer["classes"]
+    assert answer["probabilities"] == [
+        [p["class_probabilities"][c] for c in classes] for p in predictions
+    ]
+    assert columnar.headers["x-model-version"] == answer["model_version"]
+
+
 def _failed_start(start_server, env: dict[str, str | None]) -> str:
     server: ServerProcess = start_server(env, healthy=False)
     try:

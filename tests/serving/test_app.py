@@ -334,7 +334,11 @@ def test_openapi_documents_request_bodies(api: TestClient) -> None:
     assert row["required"] == list(FEATURE_NAMES)
     for prop in row["properties"].values():  # the contract's bounds
         assert (prop["exclusiveMinimum"], prop["maximum"]) == (0, 100)
-    assert body("/predict/batch")["properties"]["instances"]["items"] == row
+    rows, columnar = body("/predict/batch")["oneOf"]
+    assert rows["properties"]["instances"]["items"] == row
+    assert columnar["required"] == ["columns", "data"]
+    assert columnar["properties"]["columns"]["items"]["enum"] == list(FEATURE_NAMES)
+    assert columnar["examples"][0]["columns"] == list(FEATURE_NAMES)
     assert set(body("/feedback")["properties"]) == {"request_id", "true_label"}
     assert body("/invocations")["type"] == "object"
 
@@ -461,6 +465,12 @@ DUPLICATE_CASES = [
         "instances",
         id="batch-top",
     ),
+    pytest.param(
+        "/predict/batch",
+        f'{{{SPLIT}, "data": [[5.1, 3.5, 1.4, 0.2]], "data": [[7.7, 3.5, 1.4, 0.2]]}}',
+        "data",
+        id="batch-columnar",
+    ),
     *[
         pytest.param(
             "/invocations", f'{{"{key}": {_rows(FLIPPED)}}}', f"{key}.3.sepal_length", id=key
@@ -519,6 +529,11 @@ def test_duplicate_key_is_rejected_naming_its_path(
 ORDINARY_BODIES = [
     pytest.param("/predict", GOOD, id="predict"),
     pytest.param("/predict/batch", {"instances": [GOOD] * 3}, id="batch"),
+    pytest.param(
+        "/predict/batch",
+        {"columns": list(GOOD), "data": [list(GOOD.values())] * 3},
+        id="batch-columnar",
+    ),
     *[
         pytest.param("/invocations", {key: [GOOD] * 3}, id=key)
         for key in ("dataframe_records", "instances", "inputs")

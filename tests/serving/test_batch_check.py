@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from petalflow.core.contract import ModelContract, numeric_contract
-from petalflow.serving.batch_check import Columns, fast_rows
+from petalflow.serving.batch_check import Columns, fast_rows, fast_split
 from petalflow.serving.request_models import build_request_models
 
 
@@ -298,3 +298,54 @@ def test_fast_rows_of_a_plain_contract_keeps_rows_and_feature_order() -> None:
     assert fast_rows([{"a": 1, "b": 2, "c": 10**400}], Columns.of(contract)) is None
     assert fast_rows([{"a": 1, "b": 2, "c": None}], Columns.of(contract)) is None
     assert fast_rows([{"a": 1, "b": 2, "c": "3"}], Columns.of(contract)) is None
+
+
+def _split_of(records: list[dict[str, Any]], rng: random.Random) -> tuple[list[Any], list[Any]]:
+    """The records as shuffled column names and rows of values (a key left out: null)."""
+    names = list(VALID)
+    rng.shuffle(names)
+    return names, [[r.get(name) for name in names] for r in records]
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_fast_split_of_a_mixed_contract_never_accepts_more_than_pydantic(seed: int) -> None:
+    rng = random.Random(seed)
+    records = [_mixed_record(rng) for _ in range(rng.randint(1, 4))]
+    records = [{k: v for k, v in r.items() if k != "extra"} for r in records]
+    names, data = _split_of(records, rng)
+    complete = [{name: r.get(name) for name in VALID} for r in records]
+    fast, slow = MIXED_MODELS.fast_split(names, data), _pydantic_rows(complete)
+    if slow is None:
+        assert fast is None
+    elif fast is not None:
+        assert np.array_equal(fast, slow, equal_nan=True)
+
+
+def test_fast_split_of_a_plain_contract_puts_columns_in_feature_order() -> None:
+    contract = numeric_contract("d", ["a", "b", "c"], ["x", "y"], "t", {"gt": 0})
+    columns = Columns.of(contract)
+    rows = fast_split(["c", "a", "b"], [[3, 1.5, 2], [6.0, 4, 5]], columns)
+    assert rows is not None and rows.tolist() == [[1.5, 2.0, 3.0], [4.0, 5.0, 6.0]]
+
+
+@pytest.mark.parametrize(
+    ("names", "data"),
+    [
+        (["a", "b", "b"], [[1, 2, 3]]),  # a column twice
+        (["a", "b", "d"], [[1, 2, 3]]),  # not a feature
+        (["a", "b"], [[1, 2]]),
+        (["a", "b", ["c"]], [[1, 2, 3]]),
+        (["a", "b", "c"], []),
+        (["a", "b", "c"], [[1, 2]]),
+        (["a", "b", "c"], [(1, 2, 3)]),
+        (["a", "b", "c"], [[1, 2, 0]]),  # gt 0
+        (["a", "b", "c"], [[1, 2, True]]),
+        (["a", "b", "c"], [[1, 2, "3"]]),
+        (["a", "b", "c"], [[1, 2, None]]),
+        ("abc", [[1, 2, 3]]),
+        (["a", "b", "c"], {"a": 1}),
+    ],
+)
+def test_fast_split_leaves_anything_uncertain_to_pydantic(names: Any, data: Any) -> None:
+    columns = Columns.of(numeric_contract("d", ["a", "b", "c"], ["x", "y"], "t", {"gt": 0}))
+    assert fast_split(names, data, columns) is None

@@ -218,8 +218,12 @@ def test_penguins_openapi_carries_types_bounds_enums_and_an_example(
     assert row["examples"][0]["island"] == "Torgersen"
     assert row["examples"][0]["bill_length_mm"] == 39.1
     batch = schema["paths"]["/predict/batch"]["post"]["requestBody"]["content"]
-    items = batch["application/json"]["schema"]["properties"]["instances"]["items"]
+    rows, columnar = batch["application/json"]["schema"]["oneOf"]
+    items = rows["properties"]["instances"]["items"]
     assert items["properties"]["island"]["enum"] == ["Biscoe", "Dream", "Torgersen"]
+    names = columnar["properties"]["columns"]
+    assert (names["minItems"], names["maxItems"]) == (len(row["required"]), len(PENGUIN))
+    assert columnar["examples"][0]["data"][0][0] == "Torgersen"
 
 
 def test_penguins_model_info_lists_its_features(penguins: tuple[TestClient, Any]) -> None:
