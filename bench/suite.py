@@ -48,7 +48,7 @@ class Cell:
 
     @property
     def server(self) -> str:
-        return "pf" if self.key == "pf_batch" else self.key
+        return "pf" if self.key in ("pf_batch", "pf_columnar") else self.key
 
     @property
     def label(self) -> str:

@@ -30,6 +30,7 @@ MEASURED = [
     ("single row", 16, "FastAPI floor /predict"),
     ("1,000-row batch", 16, "petalflow /invocations"),
     ("1,000-row batch", 16, "petalflow /predict/batch"),
+    ("1,000-row batch", 16, "petalflow, columnar /predict/batch"),
     ("1,000-row batch", 16, "mlflow /invocations"),
 ]
 GOALS = [
