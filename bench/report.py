@@ -226,7 +226,8 @@ def latency_table(latencies: list[Latency]) -> list[str]:
 
 def peers_table(summaries: list[Summary]) -> list[str]:
     """Every peer cell beside petalflow's cell of the same test and connection count
-    (log on): single rows in req/s (/predict), batches in rows/s (/predict/batch)."""
+    (log on): single rows in req/s (/predict), batches in rows/s (/predict/batch, in
+    the peer's body form)."""
     lines = [
         "| Model | Test | Conns | Peer | petalflow | peer | petalflow / peer |",
         "|---|---|--:|---|--:|--:|--:|",
@@ -235,9 +236,7 @@ def peers_table(summaries: list[Summary]) -> list[str]:
         c = s.cell
         if c.key not in PEERS:
             continue
-        ours = get(
-            summaries, c.model, c.test, c.connections, "pf_columnar" if c.test == BATCH else "pf"
-        )
+        ours = get(summaries, c.model, c.test, c.connections, _ours(c))
         unit, attr = ("rows/s", "rows_per_s") if c.test == BATCH else ("req/s", "rps")
         shown = f"{getattr(ours, attr):,.0f} {unit}" if ours else "n/a"
         ratio = ratio_of(ours, s, attr)
@@ -246,6 +245,14 @@ def peers_table(summaries: list[Summary]) -> list[str]:
             f"| {getattr(s, attr):,.0f} {unit} | {'n/a' if ratio is None else f'{ratio:.2f}x'} |"
         )
     return lines
+
+
+def _ours(peer: Cell) -> str:
+    """petalflow's cell beside a peer's: /predict for single rows; for batches the form
+    of the peer's body (MLServer's column-major tensor, BentoML's rows)."""
+    if peer.test != BATCH:
+        return "pf"
+    return "pf_columnar" if peer.key == "mlserver" else "pf_batch"
 
 
 def _content_key(cell: Cell) -> str:

@@ -221,7 +221,8 @@ def render(args: argparse.Namespace, header_lines: list[str], results: Results) 
             "",
             "Like for like: BentoML returns what petalflow returns (label and named "
             "probabilities per row; not petalflow's model_version and latency_ms) from the "
-            "same bodies. MLServer returns the probabilities only, as an unnamed tensor: "
+            "same bodies (petalflow's row form). MLServer gets a column-major tensor, and "
+            "petalflow the same rows in its columnar form. MLServer returns the probabilities only, as an unnamed tensor: "
             "no labels (its scikit-learn runtime would add them as a second output, "
             "`predict`, at the cost of a second model call), so petalflow's batch answer "
             "carries more per row than MLServer's.",

@@ -239,11 +239,13 @@ def test_peers_table_gives_petalflow_over_peer() -> None:
         _summary("rf", BATCH, "pf_columnar", 30),
         _summary("rf", BATCH, "pf_batch", 20),
         _summary("rf", BATCH, "mlserver", 40),
+        _summary("rf", BATCH, "bentoml", 10),
     ]
     rows = report.peers_table(summaries)[2:]
-    assert rows == [
+    assert rows == [  # MLServer beside the columnar form, BentoML beside the row form
         "| rf | single row | 16 | BentoML /x | 2,000 req/s | 80 req/s | 25.00x |",
         "| rf | 1,000-row batch | 16 | MLServer /x | 30,000 rows/s | 40,000 rows/s | 0.75x |",
+        "| rf | 1,000-row batch | 16 | BentoML /x | 20,000 rows/s | 10,000 rows/s | 2.00x |",
     ]
 
 
