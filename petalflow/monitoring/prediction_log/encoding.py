@@ -83,21 +83,32 @@ class Encoded(NamedTuple):
     kept: list[Item]
 
 
-def json_rows(rows: Rows) -> str:
-    """``rows`` as JSON; ValueError unless they form an (n, k) table (recent() needs one)."""
-    if isinstance(rows, np.ndarray):
-        if rows.ndim != 2 and rows.size:
-            raise ValueError(f"rows of shape {rows.shape}, not (n, k)")
-        # orjson serializes only C-contiguous arrays; the copy is rare and in C.
-        rows = rows if rows.flags.c_contiguous else np.ascontiguousarray(rows)
-    elif len({len(row) for row in rows}) > 1:
-        raise ValueError("rows of different lengths")
-    return orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+def float_blob(rows: Rows) -> bytes:
+    """``rows`` as a BLOB of little-endian float64, row-major (their shape is ``n_rows``
+    by ``len(blob) // 8 // n_rows``); ValueError unless they form an (n, k) table of
+    numbers (recent() needs one). A None (a gap) is NaN, as the codec encodes it."""
+    table = np.asarray(rows, dtype="<f8")  # ragged rows or text: ValueError
+    if table.ndim != 2 and table.size:
+        raise ValueError(f"rows of shape {table.shape}, not (n, k)")
+    return table.tobytes()
+
+
+def float_rows(stored: bytes | str, n_rows: int) -> np.ndarray:
+    """The (n_rows, k) float table of a stored features or probabilities value: a
+    ``float_blob``, or the JSON text of a log of schema version 3 or older (read-only
+    readers do not migrate). NaN where the JSON has null."""
+    if isinstance(stored, str):
+        table = np.array(orjson.loads(stored), dtype=float)
+        return table.reshape(n_rows, table.size // n_rows if n_rows else 0)
+    if not n_rows:
+        return np.empty((0, 0))
+    return np.frombuffer(stored, dtype="<f8").reshape(n_rows, -1)
 
 
 class Encoder:
-    """Encodes queued requests; keeps the JSON of the last classes list, which is the
-    model's same list object on every request."""
+    """Encodes queued requests: features and probabilities as ``float_blob``, labels
+    and classes as JSON (cheaper than mapping labels to class indices); keeps the JSON of
+    the last classes list, which is the model's same list object on every request."""
 
     def __init__(self) -> None:
         self._classes: tuple[Sequence[str] | None, str] = (None, "")
@@ -118,7 +129,7 @@ class Encoder:
                     shadow += (
                         *item[:4],
                         orjson.dumps(item.labels, option=numpy).decode(),
-                        json_rows(item.probabilities),
+                        float_blob(item.probabilities),
                         orjson.dumps(item.classes, option=numpy).decode(),
                     )
                     kept.append(item)
@@ -130,9 +141,9 @@ class Encoder:
                     )
                 values += (
                     *item[:4],
-                    json_rows(item.features),
+                    float_blob(item.features),
                     orjson.dumps(item.labels, option=numpy).decode(),
-                    json_rows(item.probabilities),
+                    float_blob(item.probabilities),
                     classes_json,
                 )
             except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
