@@ -197,6 +197,8 @@ def test_prediction_log_records_queued_before_start_are_written(tmp_path: Path) 
 def test_prediction_log_start_creates_the_schema_at_user_version_4(log: PredictionLog) -> None:
     assert pragma(log.path, "user_version") == schema.USER_VERSION == 4
     assert pragma(log.path, "journal_mode") == "wal"
+    # A 1,000-row request (~70 KB) spans 2 pages, not a chain of 4 KiB overflow pages.
+    assert pragma(log.path, "page_size") == 65536
     assert raw_rows(log.path) == raw_rows(log.path, "feedback") == []
 
 
