@@ -340,7 +340,7 @@ def test_prediction_log_round_trips_a_prediction(log: PredictionLog) -> None:
     assert row["model_version"] == "3"
     assert row["n_rows"] == 1
     assert floats(row["features"], 1) == [ROW]
-    assert json.loads(row["labels"]) == ["setosa"]
+    assert row["labels"] == bytes([CLASSES.index("setosa")])  # a class position per row
     assert floats(row["probabilities"], 1) == [list(PROBABILITIES.values())]
     assert json.loads(row["classes"]) == list(PROBABILITIES)
     assert raw_rows(log.path, "feedback") == []
@@ -391,11 +391,26 @@ def test_prediction_log_record_rejects_a_flat_row(log: PredictionLog) -> None:
         log.record("r", "1", [ROW] * 3, ["a"] * 3, CLASSES, PROBA)  # type: ignore[arg-type]
 
 
+def test_prediction_log_stores_labels_as_class_positions_or_json_when_not_a_class(
+    log: PredictionLog,
+) -> None:
+    labels = [LABELS[i % 3] for i in range(300)]
+    assert log.record("codes", "1", np.zeros((300, 4)), labels, LABELS, np.full((300, 3), 0.5))
+    assert log.record("other", "1", [ROW, ROW], ["setosa", "unseen"], LABELS, [PROBA, PROBA])
+    assert log.flush()
+    codes, other = raw_rows(log.path)
+    assert codes["labels"] == bytes(i % 3 for i in range(300))
+    assert json.loads(other["labels"]) == ["setosa", "unseen"]
+    assert log.recent(302).labels == [*labels, "setosa", "unseen"]
+    assert log.predicted_label("codes:299") == LABELS[299 % 3]
+    assert log.predicted_label("other:1") == "unseen"
+
+
 def test_prediction_log_ignores_duplicate_request_id(log: PredictionLog) -> None:
     record(log, "dup", "setosa")
     record(log, "dup", "virginica")
     log.flush()
-    assert [json.loads(row["labels"]) for row in raw_rows(log.path)] == [["setosa"]]
+    assert [row["labels"] for row in raw_rows(log.path)] == [bytes([CLASSES.index("setosa")])]
 
 
 def test_prediction_log_prunes_to_newest_rows_periodically(tmp_path: Path) -> None:
@@ -837,13 +852,6 @@ def test_prediction_log_docstring_export_command_writes_a_line_per_row(
     ]  # fmt: skip
     assert [line.split(",")[:2] for line in lines] == [["abc123", str(i)] for i in range(3)]
     assert [float(line.split(",")[4]) for line in lines] == [0.0, 1.0, 2.0]
-    sql = predictions.__doc__.split("``SELECT")[1].split("``")[0]
-    conn = sqlite3.connect(log.path)
-    try:
-        labels = conn.execute("SELECT" + sql, ("abc123",)).fetchall()
-    finally:
-        conn.close()
-    assert labels == [(i, LABELS[i]) for i in range(3)]
 
 
 # The event-loop writer

@@ -32,14 +32,14 @@ rows counted in ``dropped``. A duplicate request id is ignored (the first kept).
 
 Feedback is stored per predicted row in the ``feedback`` table; a row is addressed by its
 request id (single-row requests) or ``<request-id>:<index>`` (a row of a batch).
-A request's features and probabilities are float64 BLOBs (``encoding.float_blob``: ~400
-times cheaper to write than JSON), its labels and classes JSON. To read rows back, one
-line per predicted row (features as ``feature_<i>``, probabilities as ``proba_<class>``)::
+A request's features and probabilities are float64 BLOBs and its labels one byte per row
+(the label's position in its JSON ``classes``): ``encoding`` says why and how. To read
+rows back, one line per predicted row (features as ``feature_<i>``, probabilities as
+``proba_<class>``)::
 
     python -m petalflow monitor export --prediction-log predictions.db --format csv
 
-or ``PredictionLogReader(path).predicted_rows()`` in Python. SQL reads the labels, e.g.
-``SELECT r.key, r.value FROM predictions, json_each(labels) AS r WHERE request_id = ?``.
+or ``PredictionLogReader(path).predicted_rows()`` in Python.
 """
 
 from __future__ import annotations

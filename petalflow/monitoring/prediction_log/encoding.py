@@ -105,20 +105,48 @@ def float_rows(stored: bytes | str, n_rows: int) -> np.ndarray:
     return np.frombuffer(stored, dtype="<f8").reshape(n_rows, -1)
 
 
+def label_codes(labels: Sequence[str], index: dict[str, int]) -> bytes | str:
+    """``labels`` as one byte per row, the label's position in the classes (``index``:
+    class -> position); JSON text when a label is not a class or there are over 256
+    classes. A 1,000-row batch's codes are 1 KB (its JSON ~11 KB): with its float64
+    features and probabilities it fits one 64 KiB page."""
+    try:
+        if len(index) <= 256:
+            return bytes(map(index.__getitem__, labels))
+    except (KeyError, TypeError):  # not a class, or unhashable (JSON may still take it)
+        pass
+    return orjson.dumps(labels, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def labels_of(stored: bytes | str, classes: Sequence[str]) -> list[str]:
+    """The labels of a stored ``label_codes`` value (bytes or JSON text)."""
+    if isinstance(stored, str):
+        return [str(label) for label in orjson.loads(stored)]
+    return [str(classes[code]) for code in stored]
+
+
 class Encoder:
-    """Encodes queued requests: features and probabilities as ``float_blob``, labels
-    and classes as JSON (cheaper than mapping labels to class indices); keeps the JSON of
-    the last classes list, which is the model's same list object on every request."""
+    """Encodes queued requests: features and probabilities as ``float_blob``, labels as
+    ``label_codes``, classes as JSON; keeps the JSON and the index of the last classes
+    list, which is the model's same list object on every request."""
 
     def __init__(self) -> None:
-        self._classes: tuple[Sequence[str] | None, str] = (None, "")
+        self._classes: tuple[Sequence[str] | None, str, dict[str, int]] = (None, "", {})
+
+    def _encoded_classes(self, classes: Sequence[str]) -> tuple[str, dict[str, int]]:
+        """The JSON of ``classes`` and their index (class -> position), cached."""
+        cached, classes_json, index = self._classes
+        if classes is not cached:
+            numpy = orjson.OPT_SERIALIZE_NUMPY
+            classes_json = orjson.dumps(classes, option=numpy).decode()
+            index = {str(c): i for i, c in enumerate(classes)}
+            self._classes = (classes, classes_json, index)
+        return classes_json, index
 
     def encode(self, items: list[Item], failed: Callable[[Item], None]) -> Encoded:
         """The flat insert parameters of ``items`` (requests and shadow answers), their
         predicted rows, and the items encoded; ``failed`` is called (inside the except)
         for each one that is not."""
-        cached, classes_json = self._classes
-        numpy = orjson.OPT_SERIALIZE_NUMPY
         values: list[Any] = []
         shadow: list[Any] = []
         kept: list[Item] = []
@@ -126,23 +154,21 @@ class Encoder:
         for item in items:
             try:
                 if isinstance(item, ShadowScores):
+                    classes = [str(c) for c in item.classes]
+                    index = {c: i for i, c in enumerate(classes)}
                     shadow += (
                         *item[:4],
-                        orjson.dumps(item.labels, option=numpy).decode(),
+                        label_codes(item.labels, index),
                         float_blob(item.probabilities),
-                        orjson.dumps(item.classes, option=numpy).decode(),
+                        orjson.dumps(classes).decode(),
                     )
                     kept.append(item)
                     continue
-                if item.classes is not cached:
-                    cached, classes_json = (
-                        item.classes,
-                        orjson.dumps(item.classes, option=numpy).decode(),
-                    )
+                classes_json, index = self._encoded_classes(item.classes)
                 values += (
                     *item[:4],
                     float_blob(item.features),
-                    orjson.dumps(item.labels, option=numpy).decode(),
+                    label_codes(item.labels, index),
                     float_blob(item.probabilities),
                     classes_json,
                 )
@@ -151,7 +177,6 @@ class Encoder:
                 continue
             n += item.n_rows
             kept.append(item)
-        self._classes = (cached, classes_json)
         return Encoded(values, shadow, n, kept)
 
 

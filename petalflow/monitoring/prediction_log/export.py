@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from petalflow.monitoring.prediction_log.encoding import float_rows
+from petalflow.monitoring.prediction_log.encoding import float_rows, labels_of
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +29,9 @@ def predicted_rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
     for request_id, created_at, version, n, features, labels, proba, classes in conn.execute(_ROWS):
         values = float_rows(features, n).tolist()
         scores = float_rows(proba, n).tolist()
-        names = [f"proba_{c}" for c in orjson.loads(classes)]
-        for index, label in enumerate(orjson.loads(labels)):
+        classes = orjson.loads(classes)
+        names = [f"proba_{c}" for c in classes]
+        for index, label in enumerate(labels_of(labels, classes)):
             yield {
                 "request_id": request_id,
                 "row_index": index,

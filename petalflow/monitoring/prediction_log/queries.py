@@ -17,7 +17,7 @@ from petalflow.core.errors import (
     RequestIdConflictError,
 )
 from petalflow.monitoring.prediction_log import comparison
-from petalflow.monitoring.prediction_log.encoding import QueuedRequest, float_rows
+from petalflow.monitoring.prediction_log.encoding import QueuedRequest, float_rows, labels_of
 
 logger = logging.getLogger(__name__)
 
@@ -61,18 +61,18 @@ def recent(
     """
     where, params = _version(model_version)
     sql = (
-        "SELECT n_rows, features, labels FROM predictions "
+        "SELECT n_rows, features, labels, classes FROM predictions "
         f"WHERE n_rows > 0 {where} ORDER BY id DESC"
     )
     requests: list[tuple[np.ndarray, list[str]]] = []
     total, width = 0, None
-    for n, features, labels in conn.execute(sql, params) if limit > 0 else []:
+    for n, features, labels, classes in conn.execute(sql, params) if limit > 0 else []:
         rows = float_rows(features, n)
         if width is None:
             width = rows.shape[1]
         elif rows.shape[1] != width:
             break
-        requests.append((rows, orjson.loads(labels)))
+        requests.append((rows, labels_of(labels, orjson.loads(classes))))
         total += n
         if total >= limit:  # the cursor is lazy: older requests are not read
             break
@@ -132,7 +132,10 @@ def find(conn: sqlite3.Connection, feedback_id: str) -> Target | None:
     An exact request id (a single-row request) first, then ``<request-id>:<index>``.
     PredictionNotFoundError for a bare batch id or an index out of range.
     """
-    sql = "SELECT n_rows, labels, model_version, conflicted FROM predictions WHERE request_id = ?"
+    sql = (
+        "SELECT n_rows, labels, model_version, conflicted, classes FROM predictions "
+        "WHERE request_id = ?"
+    )
     request_id, index = feedback_id, 0
     found = conn.execute(sql, (request_id,)).fetchone()
     if found is not None and found[0] != 1:
@@ -159,7 +162,8 @@ def find(conn: sqlite3.Connection, feedback_id: str) -> Target | None:
             "so feedback cannot tell which prediction it labels; send a unique X-Request-ID "
             "with each prediction request"
         )
-    return Target(request_id, index, str(orjson.loads(found[1])[index]), str(found[2]))
+    label = labels_of(found[1], orjson.loads(found[4]))[index]
+    return Target(request_id, index, label, str(found[2]))
 
 
 def logged_request(conn: sqlite3.Connection, request_id: str) -> QueuedRequest | None:
@@ -173,15 +177,16 @@ def logged_request(conn: sqlite3.Connection, request_id: str) -> QueuedRequest |
         return None
     request_id, created_at, model_version, n_rows = found[:4]
     features, labels, proba, classes = found[4:]
+    classes = orjson.loads(classes)
     return QueuedRequest(
         request_id,
         created_at,
         model_version,
         n_rows,
         float_rows(features, n_rows),
-        orjson.loads(labels),
+        labels_of(labels, classes),
         float_rows(proba, n_rows),
-        orjson.loads(classes),
+        classes,
     )
 
 

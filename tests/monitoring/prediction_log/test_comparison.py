@@ -46,7 +46,7 @@ def test_record_shadow_writes_a_shadow_row_beside_the_request(tmp_path: Path) ->
             "a",
             "s1",
             2,
-            '["setosa","other"]',
+            bytes([0, 3]),  # positions in the shadow's classes
             struct.pack("<8d", *[0.25] * 8),  # float64, row-major
             '["setosa","versicolor","virginica","other"]',
         )
