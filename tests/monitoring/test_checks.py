@@ -514,6 +514,19 @@ def test_reused_request_id_with_the_same_features_replays_the_logged_answer(
     assert monitored.get("/monitoring/drift").json()["window_size"] == 1
 
 
+def test_reused_request_id_of_a_written_batch_replays_the_same_probabilities(
+    monitored: TestClient,
+) -> None:
+    """A batch read back from the file (float64 BLOBs, class positions) answers exactly
+    what it answered first (the drift window holds 500 rows: a second log would show)."""
+    rows = traffic(19, n=300)
+    first = send(monitored, rows, "batch-retry")
+    assert monitored.get("/monitoring/drift").json()["window_size"] == 300  # written
+    again = send(monitored, rows, "batch-retry")
+    assert again["predictions"] == first["predictions"]
+    assert monitored.get("/monitoring/drift").json()["window_size"] == 300  # logged once
+
+
 @pytest.mark.parametrize("written", [False, True])
 def test_reused_request_id_with_other_features_is_409_and_feedback_stays_right(
     monitored: TestClient, written: bool
