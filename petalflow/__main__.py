@@ -1,5 +1,5 @@
 """`python -m petalflow <command>`: `contract infer DATA.csv --target COL`, `tune`,
-`promote`, `rollback` and `monitor`.
+`promote`, `rollback`, `monitor` and `monitor export`.
 
 Each command mirrors an MLproject entry point with the same parameters and defaults.
 """
@@ -61,7 +61,7 @@ def contract_infer(argv: list[str]) -> int:
 
 USAGE = (
     "usage: python -m petalflow {contract infer DATA.csv --target COL | tune ... | "
-    "promote --model-name NAME ... | rollback --model-name NAME | monitor ...}"
+    "promote --model-name NAME ... | rollback --model-name NAME | monitor ... | monitor export ...}"
 )
 
 
@@ -92,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         from petalflow.training.promotion_command import promotion_main
 
         return promotion_main(args[0], args[1:])
+    if args[:2] == ["monitor", "export"]:
+        from petalflow.monitoring.log_export import export_main
+
+        return export_main(args[2:])
     if args[:1] == ["monitor"]:
         from petalflow.monitoring.report import main as monitor
 

@@ -119,3 +119,21 @@ def test_mlproject_monitor_entry_point_mirrors_the_monitor_flags(
         default = parser.get_default(name)
         assert parsed == default, name
         assert isinstance(default, (str, int, Path)) or default is None
+
+
+def test_mlproject_export_entry_point_mirrors_the_monitor_export_flags(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from petalflow.monitoring.log_export import build_export_parser
+
+    monkeypatch.delenv("PREDICTION_LOG", raising=False)
+    spec = yaml.safe_load((ROOT / "MLproject").read_text())["entry_points"]["export"]
+    parser = build_export_parser()
+    dests = {a.dest for a in parser._actions if a.dest != "help"}
+    assert set(spec["parameters"]) == dests
+    assert spec["command"].startswith("python -m petalflow monitor export --")
+    for name, parameter in spec["parameters"].items():
+        assert f"--{name.replace('_', '-')} {{{name}}}" in spec["command"]
+        default = parser.get_default(name)
+        # "none" is MLproject's spelling of unset (stdout for --output).
+        assert parameter["default"] == ("none" if default is None else default), name

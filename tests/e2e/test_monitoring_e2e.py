@@ -110,3 +110,53 @@ def test_monitor_judges_the_served_version_after_a_retrain(
     assert f"model {served}" in result.stdout
     assert retrained not in result.stdout
     assert "drift: alert over 300 predictions" in result.stdout
+
+
+def test_monitor_export_gives_back_the_rows_sent_and_the_models_probabilities(
+    start_server, trained: Path, tmp_path: Path
+) -> None:
+    """A batch and a single row through uvicorn, then `python -m petalflow monitor export`:
+    one CSV line per row, the features sent and the pipeline's own predict_proba."""
+    import csv
+    import subprocess
+    import sys
+
+    import joblib
+    import numpy as np
+    import pandas as pd
+
+    from tests.conftest import ROOT, python_env
+
+    log = tmp_path / "predictions.db"
+    server = start_server({"ARTIFACTS_DIR": str(trained), "PREDICTION_LOG": str(log)})
+    rows = traffic(5, n=40)
+    with httpx.Client() as client:
+        batch = client.post(
+            server.url + "/predict/batch",
+            json={"instances": rows[:39]},
+            headers={"x-request-id": "b"},
+        )
+        one = client.post(server.url + "/predict", json=rows[39], headers={"x-request-id": "o"})
+    assert batch.status_code == one.status_code == 200
+    server.stop()  # the log is flushed on shutdown
+    out = tmp_path / "rows.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "petalflow", "monitor", "export", "--prediction-log", str(log),
+         "--output", str(out)],
+        cwd=ROOT, env=python_env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with out.open(newline="") as f:
+        lines = list(csv.DictReader(f))
+    assert [(r["request_id"], int(r["row_index"])) for r in lines] == [
+        *(("b", i) for i in range(39)),
+        ("o", 0),
+    ]
+    features = [list(row.values()) for row in rows]
+    assert [[float(r[f"feature_{j}"]) for j in range(4)] for r in lines] == features
+    model = joblib.load(trained / "model.joblib")
+    classes = [str(c) for c in model.classes_]
+    expected = model.predict_proba(pd.DataFrame(rows))
+    got = [[float(r[f"proba_{c}"]) for c in classes] for r in lines]
+    np.testing.assert_allclose(got, expected, atol=1e-9, rtol=0)
+    assert [r["label"] for r in lines] == [classes[i] for i in expected.argmax(axis=1)]

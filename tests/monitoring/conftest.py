@@ -41,8 +41,10 @@ def filled_log(path: Path, n: int = 300) -> None:
 def damage(path: Path, where: str) -> None:
     """Overwrite bytes of a closed log: pages 2-5, 16 KB in the middle, or all of it."""
     data = bytearray(path.read_bytes())
-    page = 4096
-    garbage = bytes(range(256)) * 64
+    # The file's page size: header bytes 16-17, big-endian, 1 meaning 65536.
+    page = int.from_bytes(data[16:18], "big")
+    page = 65536 if page == 1 else page
+    garbage = bytes(range(256)) * (4 * page // 256)
     if where == "pages_2_to_5":
         data[page : 5 * page] = garbage[: 4 * page]
     elif where == "middle":

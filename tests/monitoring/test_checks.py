@@ -390,13 +390,15 @@ def test_full_disk_predictions_answer_drops_are_counted_and_logging_resumes(
             > time.time() - 60
         )
         disk_limit.pages = page_count(path)
-        send(client, traffic(9, n=1000), "big")  # 200: the answer does not wait for the log
-        families = _eventually(client, lambda f: _up(f) == 0 and _dropped(f, "disk_full") >= 1000)
+        # 200: the answer does not wait for the log. 2,000 rows (~115 KB) outgrow the free
+        # space of the file's last 64 KiB page.
+        send(client, traffic(9, n=2000), "big")
+        families = _eventually(client, lambda f: _up(f) == 0 and _dropped(f, "disk_full") >= 2000)
         drift = client.get("/monitoring/drift")
         assert drift.status_code == 200
         health = drift.json()["prediction_log"]
         assert health["status"] == "degraded" and health["reason"] == "disk_full"
-        assert health["degraded_since"] and health["dropped"]["disk_full"] >= 1000
+        assert health["degraded_since"] and health["dropped"]["disk_full"] >= 2000
         feedback = client.post("/feedback", json={"request_id": "big:3", "true_label": "setosa"})
         assert feedback.status_code == 503
         assert feedback.json()["error"] == "prediction_not_logged"
@@ -510,6 +512,19 @@ def test_reused_request_id_with_the_same_features_replays_the_logged_answer(
     third = monitored.post("/predict", json=row, headers={"x-request-id": "retry-1"})
     assert third.json()["class_probabilities"] == first.json()["class_probabilities"]
     assert monitored.get("/monitoring/drift").json()["window_size"] == 1
+
+
+def test_reused_request_id_of_a_written_batch_replays_the_same_probabilities(
+    monitored: TestClient,
+) -> None:
+    """A batch read back from the file (float64 BLOBs, class positions) answers exactly
+    what it answered first (the drift window holds 500 rows: a second log would show)."""
+    rows = traffic(19, n=300)
+    first = send(monitored, rows, "batch-retry")
+    assert monitored.get("/monitoring/drift").json()["window_size"] == 300  # written
+    again = send(monitored, rows, "batch-retry")
+    assert again["predictions"] == first["predictions"]
+    assert monitored.get("/monitoring/drift").json()["window_size"] == 300  # logged once
 
 
 @pytest.mark.parametrize("written", [False, True])

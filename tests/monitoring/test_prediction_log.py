@@ -8,6 +8,7 @@ import contextlib
 import json
 import shutil
 import sqlite3
+import struct
 import threading
 import time
 from collections import deque
@@ -89,6 +90,13 @@ def raw_rows(path: Path, table: str = "predictions") -> list[sqlite3.Row]:
         return conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
     finally:
         conn.close()
+
+
+def floats(blob: bytes, n_rows: int) -> list[list[float]]:
+    """A stored float64 BLOB as n_rows lists, decoded with struct (not the log's code)."""
+    values = struct.unpack(f"<{len(blob) // 8}d", blob)
+    width = len(values) // n_rows
+    return [list(values[i * width : (i + 1) * width]) for i in range(n_rows)]
 
 
 def pragma(path: Path, name: str) -> Any:
@@ -186,9 +194,11 @@ def test_prediction_log_records_queued_before_start_are_written(tmp_path: Path) 
 # Schema versions
 
 
-def test_prediction_log_start_creates_the_schema_at_user_version_3(log: PredictionLog) -> None:
-    assert pragma(log.path, "user_version") == schema.USER_VERSION == 3
+def test_prediction_log_start_creates_the_schema_at_user_version_4(log: PredictionLog) -> None:
+    assert pragma(log.path, "user_version") == schema.USER_VERSION == 4
     assert pragma(log.path, "journal_mode") == "wal"
+    # A 1,000-row request (~70 KB) spans 2 pages, not a chain of 4 KiB overflow pages.
+    assert pragma(log.path, "page_size") == 65536
     assert raw_rows(log.path) == raw_rows(log.path, "feedback") == []
 
 
@@ -196,7 +206,7 @@ def test_prediction_log_start_migrates_a_version_0_file(tmp_path: Path) -> None:
     path = tmp_path / "v0.db"
     make_file(path, VERSION_0_DDL)
     with PredictionLog(path) as log:
-        assert pragma(path, "user_version") == 3
+        assert pragma(path, "user_version") == 4
         conn = sqlite3.connect(path)
         try:
             indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
@@ -277,16 +287,16 @@ def test_schema_migrate_2_to_3_adds_the_shadow_table_and_keeps_the_rows(tmp_path
 
 def test_prediction_log_start_refuses_a_newer_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
-    make_file(path, VERSION_0_DDL, user_version=4)
+    make_file(path, VERSION_0_DDL, user_version=5)
     threads = writer_threads()
     log = PredictionLog(path)  # the constructor does no I/O: start() refuses
     with pytest.raises(PredictionLogError) as raised:
         log.start()
     message = str(raised.value)
     assert str(path) in message
-    assert "schema version 4" in message and "newer petalflow" in message
+    assert "schema version 5" in message and "newer petalflow" in message
     assert REMEDY in message
-    assert pragma(path, "user_version") == 4  # left as it was
+    assert pragma(path, "user_version") == 5  # left as it was
     assert writer_threads() == threads  # no thread started for a refused file
 
 
@@ -329,9 +339,9 @@ def test_prediction_log_round_trips_a_prediction(log: PredictionLog) -> None:
     assert row["created_at"] == 1700000000.5
     assert row["model_version"] == "3"
     assert row["n_rows"] == 1
-    assert json.loads(row["features"]) == [ROW]
-    assert json.loads(row["labels"]) == ["setosa"]
-    assert json.loads(row["probabilities"]) == [list(PROBABILITIES.values())]
+    assert floats(row["features"], 1) == [ROW]
+    assert row["labels"] == bytes([CLASSES.index("setosa")])  # a class position per row
+    assert floats(row["probabilities"], 1) == [list(PROBABILITIES.values())]
     assert json.loads(row["classes"]) == list(PROBABILITIES)
     assert raw_rows(log.path, "feedback") == []
     features, labels = log.recent(10)
@@ -381,11 +391,26 @@ def test_prediction_log_record_rejects_a_flat_row(log: PredictionLog) -> None:
         log.record("r", "1", [ROW] * 3, ["a"] * 3, CLASSES, PROBA)  # type: ignore[arg-type]
 
 
+def test_prediction_log_stores_labels_as_class_positions_or_json_when_not_a_class(
+    log: PredictionLog,
+) -> None:
+    labels = [LABELS[i % 3] for i in range(300)]
+    assert log.record("codes", "1", np.zeros((300, 4)), labels, LABELS, np.full((300, 3), 0.5))
+    assert log.record("other", "1", [ROW, ROW], ["setosa", "unseen"], LABELS, [PROBA, PROBA])
+    assert log.flush()
+    codes, other = raw_rows(log.path)
+    assert codes["labels"] == bytes(i % 3 for i in range(300))
+    assert json.loads(other["labels"]) == ["setosa", "unseen"]
+    assert log.recent(302).labels == [*labels, "setosa", "unseen"]
+    assert log.predicted_label("codes:299") == LABELS[299 % 3]
+    assert log.predicted_label("other:1") == "unseen"
+
+
 def test_prediction_log_ignores_duplicate_request_id(log: PredictionLog) -> None:
     record(log, "dup", "setosa")
     record(log, "dup", "virginica")
     log.flush()
-    assert [json.loads(row["labels"]) for row in raw_rows(log.path)] == [["setosa"]]
+    assert [row["labels"] for row in raw_rows(log.path)] == [bytes([CLASSES.index("setosa")])]
 
 
 def test_prediction_log_prunes_to_newest_rows_periodically(tmp_path: Path) -> None:
@@ -561,7 +586,7 @@ def test_prediction_log_stores_a_batch_as_one_row_and_recent_returns_its_rows(
     (row,) = raw_rows(log.path)
     assert row["request_id"] == "big" and row["n_rows"] == 1000
     assert json.loads(row["classes"]) == list(LABELS)
-    assert len(json.loads(row["features"])) == len(json.loads(row["probabilities"])) == 1000
+    assert len(row["features"]) == 1000 * 4 * 8 and len(row["probabilities"]) == 1000 * 3 * 8
     features, labels = log.recent(2000)
     assert features.shape == (1000, 4)
     assert features[:, 0].tolist() == list(range(1000))
@@ -612,8 +637,8 @@ def test_prediction_log_serializes_numpy_arrays_and_lists_alike(log: PredictionL
     assert log.record("list", "1", values.tolist(), ["a", "b"], LABELS, proba.tolist())
     log.flush()
     rows = raw_rows(log.path)
-    assert [json.loads(r["features"]) for r in rows] == [values.tolist()] * 3
-    assert [json.loads(r["probabilities"]) for r in rows] == [proba.tolist()] * 3
+    assert [floats(r["features"], 2) for r in rows] == [values.tolist()] * 3
+    assert [floats(r["probabilities"], 2) for r in rows] == [proba.tolist()] * 3
     assert log.recent(6).features.tolist() == values.tolist() * 3
 
 
@@ -625,7 +650,7 @@ def test_prediction_log_one_row_as_lists_or_numpy_is_stored_alike(log: Predictio
     one, batch = (dict(r) for r in raw_rows(log.path))
     columns = ("model_version", "n_rows", "features", "labels", "probabilities", "classes")
     assert [one[c] for c in columns] == [batch[c] for c in columns]
-    assert json.loads(one["features"]) == [row] and json.loads(one["classes"]) == list(LABELS)
+    assert floats(one["features"], 1) == [row] and json.loads(one["classes"]) == list(LABELS)
     assert log.predicted_label("one") == "versicolor"
 
 
@@ -634,8 +659,8 @@ def test_prediction_log_record_takes_numpy_scalars(log: PredictionLog) -> None:
     assert log.record("np", "1", [row], ["setosa"], LABELS, [list(np.array([0.5, 0.25, 0.25]))])
     assert log.flush()
     (written,) = raw_rows(log.path)
-    assert json.loads(written["features"]) == [[5.1, 3.5, 1.4, 0.2]]
-    assert json.loads(written["probabilities"]) == [[0.5, 0.25, 0.25]]
+    assert floats(written["features"], 1) == [[5.1, 3.5, 1.4, 0.2]]
+    assert floats(written["probabilities"], 1) == [[0.5, 0.25, 0.25]]
 
 
 def test_prediction_log_drops_what_it_cannot_serialize_and_keeps_writing(
@@ -810,20 +835,23 @@ def test_prediction_log_prune_bounds_the_feedback_table(tmp_path: Path) -> None:
         assert log.labelled(10) == newest_first
 
 
-def test_prediction_log_docstring_query_reads_rows_with_json_functions(
-    log: PredictionLog,
+def test_prediction_log_docstring_export_command_writes_a_line_per_row(
+    log: PredictionLog, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from petalflow.__main__ import main
+
     record_batch(log, "abc123", 3)
     log.flush()
-    query = predictions.__doc__.split("::")[1]
-    conn = sqlite3.connect(log.path)
-    try:
-        rows = conn.execute(query).fetchall()
-    finally:
-        conn.close()
-    assert [(r[0], r[1], r[2]) for r in rows] == [("abc123", i, LABELS[i]) for i in range(3)]
-    assert [json.loads(r[3]) for r in rows] == [[float(i), 0, 0, 0] for i in range(3)]
-    assert json.loads(rows[0][4]) == pytest.approx([1 / 3] * 3)
+    command = predictions.__doc__.split("::")[1].strip().splitlines()[0].split()
+    assert command[:5] == ["python", "-m", "petalflow", "monitor", "export"]
+    argv = [str(log.path) if a == "predictions.db" else a for a in command[3:]]
+    assert main(argv) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split(",")[:6] == [
+        "request_id", "row_index", "created_at", "model_version", "feature_0", "feature_1"
+    ]  # fmt: skip
+    assert [line.split(",")[:2] for line in lines] == [["abc123", str(i)] for i in range(3)]
+    assert [float(line.split(",")[4]) for line in lines] == [0.0, 1.0, 2.0]
 
 
 # The event-loop writer

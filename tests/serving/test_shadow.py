@@ -4,10 +4,10 @@ swapping the model, and the contract check; on real trained models and a real lo
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import random
 import re
+import struct
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -143,7 +143,8 @@ def test_the_shadow_logs_its_own_probabilities(
     assert log.flush()
     with log._connection() as conn:
         found = conn.execute("SELECT probabilities FROM shadow_predictions").fetchone()
-    proba = np.array(json.loads(found[0]))
+    # float64, row-major (schema version 4), decoded with struct: not the log's code.
+    proba = np.array(struct.unpack(f"<{len(found[0]) // 8}d", found[0])).reshape(len(ROWS), -1)
     expected = challenger.pipeline.predict_proba(challenger.codec.to_frame(ROWS))
     np.testing.assert_allclose(proba, expected, rtol=1e-6)
 

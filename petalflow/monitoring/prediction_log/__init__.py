@@ -32,13 +32,14 @@ rows counted in ``dropped``. A duplicate request id is ignored (the first kept).
 
 Feedback is stored per predicted row in the ``feedback`` table; a row is addressed by its
 request id (single-row requests) or ``<request-id>:<index>`` (a row of a batch).
-SQLite's json functions read the JSON columns, e.g. one line per predicted row::
+A request's features and probabilities are float64 BLOBs and its labels one byte per row
+(the label's position in its JSON ``classes``): ``encoding`` says why and how. To read
+rows back, one line per predicted row (features as ``feature_<i>``, probabilities as
+``proba_<class>``)::
 
-    SELECT p.request_id, r.key AS row_index, r.value AS label,
-           json_extract(p.features, '$[' || r.key || ']') AS features,
-           json_extract(p.probabilities, '$[' || r.key || ']') AS probabilities
-    FROM predictions AS p, json_each(p.labels) AS r
-    WHERE p.request_id = 'abc123' ORDER BY r.key;
+    python -m petalflow monitor export --prediction-log predictions.db --format csv
+
+or ``PredictionLogReader(path).predicted_rows()`` in Python.
 """
 
 from __future__ import annotations

@@ -13,18 +13,20 @@ from typing import NamedTuple
 
 import orjson
 
+from petalflow.monitoring.prediction_log.encoding import labels_of
+
 logger = logging.getLogger(__name__)
 
 _COMPARED = (
-    "SELECT p.labels, s.labels FROM shadow_predictions AS s "
+    "SELECT p.labels, p.classes, s.labels, s.classes FROM shadow_predictions AS s "
     "JOIN predictions AS p ON p.request_id = s.request_id "
     "WHERE p.model_version = ? AND s.model_version = ? AND p.conflicted = 0 "
     "AND p.n_rows = s.n_rows ORDER BY s.rowid DESC"
 )
 # A row's shadow label: the row_index-th of the shadow's labels.
 _LABELLED = (
-    "SELECT f.true_label, f.predicted_label, "
-    "json_extract(s.labels, '$[' || f.row_index || ']') FROM feedback AS f "
+    "SELECT f.true_label, f.predicted_label, s.labels, s.classes, f.row_index "
+    "FROM feedback AS f "
     "JOIN shadow_predictions AS s ON s.request_id = f.request_id "
     "WHERE f.model_version = ? AND s.model_version = ? AND f.row_index < s.n_rows "
     "ORDER BY f.labelled_at DESC, f.rowid DESC LIMIT ?"
@@ -54,9 +56,10 @@ def compared(
     shadow: list[str] = []
     if limit <= 0 or not has_shadow_table(conn):
         return primary, shadow
-    for ours, theirs in conn.execute(_COMPARED, (primary_version, shadow_version)):
-        primary.extend(orjson.loads(ours))
-        shadow.extend(orjson.loads(theirs))
+    found = conn.execute(_COMPARED, (primary_version, shadow_version))
+    for ours, our_classes, theirs, their_classes in found:
+        primary.extend(labels_of(ours, orjson.loads(our_classes)))
+        shadow.extend(labels_of(theirs, orjson.loads(their_classes)))
         if len(primary) >= limit:  # the cursor is lazy: older requests are not read
             break
     return primary[:limit], shadow[:limit]
@@ -69,7 +72,10 @@ def labelled(
     if not has_shadow_table(conn):
         return []
     found = conn.execute(_LABELLED, (primary_version, shadow_version, limit))
-    return [Labelled(str(t), str(p), str(s)) for t, p, s in found]
+    return [
+        Labelled(str(t), str(p), labels_of(s, orjson.loads(classes))[i])
+        for t, p, s, classes, i in found
+    ]
 
 
 def version_pairs(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:

@@ -83,31 +83,70 @@ class Encoded(NamedTuple):
     kept: list[Item]
 
 
-def json_rows(rows: Rows) -> str:
-    """``rows`` as JSON; ValueError unless they form an (n, k) table (recent() needs one)."""
-    if isinstance(rows, np.ndarray):
-        if rows.ndim != 2 and rows.size:
-            raise ValueError(f"rows of shape {rows.shape}, not (n, k)")
-        # orjson serializes only C-contiguous arrays; the copy is rare and in C.
-        rows = rows if rows.flags.c_contiguous else np.ascontiguousarray(rows)
-    elif len({len(row) for row in rows}) > 1:
-        raise ValueError("rows of different lengths")
-    return orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+def float_blob(rows: Rows) -> bytes:
+    """``rows`` as a BLOB of little-endian float64, row-major (their shape is ``n_rows``
+    by ``len(blob) // 8 // n_rows``); ValueError unless they form an (n, k) table of
+    numbers (recent() needs one). A None (a gap) is NaN, as the codec encodes it."""
+    table = np.asarray(rows, dtype="<f8")  # ragged rows or text: ValueError
+    if table.ndim != 2 and table.size:
+        raise ValueError(f"rows of shape {table.shape}, not (n, k)")
+    return table.tobytes()
+
+
+def float_rows(stored: bytes | str, n_rows: int) -> np.ndarray:
+    """The (n_rows, k) float table of a stored features or probabilities value: a
+    ``float_blob``, or the JSON text of a log of schema version 3 or older (read-only
+    readers do not migrate). NaN where the JSON has null."""
+    if isinstance(stored, str):
+        table = np.array(orjson.loads(stored), dtype=float)
+        return table.reshape(n_rows, table.size // n_rows if n_rows else 0)
+    if not n_rows:
+        return np.empty((0, 0))
+    return np.frombuffer(stored, dtype="<f8").reshape(n_rows, -1)
+
+
+def label_codes(labels: Sequence[str], index: dict[str, int]) -> bytes | str:
+    """``labels`` as one byte per row, the label's position in the classes (``index``:
+    class -> position); JSON text when a label is not a class or there are over 256
+    classes. A 1,000-row batch's codes are 1 KB (its JSON ~11 KB): with its float64
+    features and probabilities it fits one 64 KiB page."""
+    try:
+        if len(index) <= 256:
+            return bytes(map(index.__getitem__, labels))
+    except (KeyError, TypeError):  # not a class, or unhashable (JSON may still take it)
+        pass
+    return orjson.dumps(labels, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def labels_of(stored: bytes | str, classes: Sequence[str]) -> list[str]:
+    """The labels of a stored ``label_codes`` value (bytes or JSON text)."""
+    if isinstance(stored, str):
+        return [str(label) for label in orjson.loads(stored)]
+    return [str(classes[code]) for code in stored]
 
 
 class Encoder:
-    """Encodes queued requests; keeps the JSON of the last classes list, which is the
-    model's same list object on every request."""
+    """Encodes queued requests: features and probabilities as ``float_blob``, labels as
+    ``label_codes``, classes as JSON; keeps the JSON and the index of the last classes
+    list, which is the model's same list object on every request."""
 
     def __init__(self) -> None:
-        self._classes: tuple[Sequence[str] | None, str] = (None, "")
+        self._classes: tuple[Sequence[str] | None, str, dict[str, int]] = (None, "", {})
+
+    def _encoded_classes(self, classes: Sequence[str]) -> tuple[str, dict[str, int]]:
+        """The JSON of ``classes`` and their index (class -> position), cached."""
+        cached, classes_json, index = self._classes
+        if classes is not cached:
+            numpy = orjson.OPT_SERIALIZE_NUMPY
+            classes_json = orjson.dumps(classes, option=numpy).decode()
+            index = {str(c): i for i, c in enumerate(classes)}
+            self._classes = (classes, classes_json, index)
+        return classes_json, index
 
     def encode(self, items: list[Item], failed: Callable[[Item], None]) -> Encoded:
         """The flat insert parameters of ``items`` (requests and shadow answers), their
         predicted rows, and the items encoded; ``failed`` is called (inside the except)
         for each one that is not."""
-        cached, classes_json = self._classes
-        numpy = orjson.OPT_SERIALIZE_NUMPY
         values: list[Any] = []
         shadow: list[Any] = []
         kept: list[Item] = []
@@ -115,24 +154,22 @@ class Encoder:
         for item in items:
             try:
                 if isinstance(item, ShadowScores):
+                    classes = [str(c) for c in item.classes]
+                    index = {c: i for i, c in enumerate(classes)}
                     shadow += (
                         *item[:4],
-                        orjson.dumps(item.labels, option=numpy).decode(),
-                        json_rows(item.probabilities),
-                        orjson.dumps(item.classes, option=numpy).decode(),
+                        label_codes(item.labels, index),
+                        float_blob(item.probabilities),
+                        orjson.dumps(classes).decode(),
                     )
                     kept.append(item)
                     continue
-                if item.classes is not cached:
-                    cached, classes_json = (
-                        item.classes,
-                        orjson.dumps(item.classes, option=numpy).decode(),
-                    )
+                classes_json, index = self._encoded_classes(item.classes)
                 values += (
                     *item[:4],
-                    json_rows(item.features),
-                    orjson.dumps(item.labels, option=numpy).decode(),
-                    json_rows(item.probabilities),
+                    float_blob(item.features),
+                    label_codes(item.labels, index),
+                    float_blob(item.probabilities),
                     classes_json,
                 )
             except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
@@ -140,7 +177,6 @@ class Encoder:
                 continue
             n += item.n_rows
             kept.append(item)
-        self._classes = (cached, classes_json)
         return Encoded(values, shadow, n, kept)
 
 

@@ -6,7 +6,7 @@ import logging
 import sqlite3
 import time
 from contextlib import AbstractContextManager
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import orjson
@@ -17,7 +17,7 @@ from petalflow.core.errors import (
     RequestIdConflictError,
 )
 from petalflow.monitoring.prediction_log import comparison
-from petalflow.monitoring.prediction_log.encoding import QueuedRequest
+from petalflow.monitoring.prediction_log.encoding import QueuedRequest, float_rows, labels_of
 
 logger = logging.getLogger(__name__)
 
@@ -61,30 +61,29 @@ def recent(
     """
     where, params = _version(model_version)
     sql = (
-        "SELECT n_rows, features, labels FROM predictions "
+        "SELECT n_rows, features, labels, classes FROM predictions "
         f"WHERE n_rows > 0 {where} ORDER BY id DESC"
     )
-    requests: list[tuple[list[Any], list[str]]] = []
+    requests: list[tuple[np.ndarray, list[str]]] = []
     total, width = 0, None
-    for n, features, labels in conn.execute(sql, params) if limit > 0 else []:
-        rows = orjson.loads(features)
+    for n, features, labels, classes in conn.execute(sql, params) if limit > 0 else []:
+        rows = float_rows(features, n)
         if width is None:
-            width = len(rows[0])
-        elif len(rows[0]) != width:
+            width = rows.shape[1]
+        elif rows.shape[1] != width:
             break
-        requests.append((rows, orjson.loads(labels)))
+        requests.append((rows, labels_of(labels, orjson.loads(classes))))
         total += n
         if total >= limit:  # the cursor is lazy: older requests are not read
             break
-    all_rows: list[Any] = []
-    names: list[str] = []
-    for rows, labels in reversed(requests):
-        all_rows.extend(rows)
-        names.extend(labels)
     skip = max(total - limit, 0)
     if total - skip <= 0:
         return RecentPredictions(np.empty((0, width or 0)), [])
-    return RecentPredictions(np.array(all_rows[skip:], dtype=float), names[skip:])
+    names: list[str] = []
+    for _, labels in reversed(requests):
+        names.extend(labels)
+    all_rows = np.concatenate([rows for rows, _ in reversed(requests)])
+    return RecentPredictions(all_rows[skip:], names[skip:])
 
 
 def labelled(
@@ -104,20 +103,19 @@ def labelled_rows(conn: sqlite3.Connection, limit: int) -> tuple[np.ndarray, lis
     model version, newest first: what another model can be scored on. Rows of the newest
     row's width only (older ones belong to a model with other features)."""
     sql = (
-        "SELECT p.features, f.row_index, f.true_label FROM feedback AS f "
+        "SELECT p.features, p.n_rows, f.row_index, f.true_label FROM feedback AS f "
         "JOIN predictions AS p ON p.request_id = f.request_id "
         "ORDER BY f.labelled_at DESC, f.rowid DESC LIMIT ?"
     )
-    rows: list[list[Any]] = []
+    rows: list[np.ndarray] = []
     labels: list[str] = []
-    for features, index, label in conn.execute(sql, (limit,)):
-        row = orjson.loads(features)[index]
+    for features, n, index, label in conn.execute(sql, (limit,)):
+        row = float_rows(features, n)[index]
         if rows and len(row) != len(rows[0]):
             continue
         rows.append(row)
         labels.append(str(label))
     width = len(rows[0]) if rows else 0
-    # JSON null is a gap: NaN, as the codec encodes it.
     return np.array(rows, dtype=float).reshape(len(rows), width), labels
 
 
@@ -134,7 +132,10 @@ def find(conn: sqlite3.Connection, feedback_id: str) -> Target | None:
     An exact request id (a single-row request) first, then ``<request-id>:<index>``.
     PredictionNotFoundError for a bare batch id or an index out of range.
     """
-    sql = "SELECT n_rows, labels, model_version, conflicted FROM predictions WHERE request_id = ?"
+    sql = (
+        "SELECT n_rows, labels, model_version, conflicted, classes FROM predictions "
+        "WHERE request_id = ?"
+    )
     request_id, index = feedback_id, 0
     found = conn.execute(sql, (request_id,)).fetchone()
     if found is not None and found[0] != 1:
@@ -161,7 +162,8 @@ def find(conn: sqlite3.Connection, feedback_id: str) -> Target | None:
             "so feedback cannot tell which prediction it labels; send a unique X-Request-ID "
             "with each prediction request"
         )
-    return Target(request_id, index, str(orjson.loads(found[1])[index]), str(found[2]))
+    label = labels_of(found[1], orjson.loads(found[4]))[index]
+    return Target(request_id, index, label, str(found[2]))
 
 
 def logged_request(conn: sqlite3.Connection, request_id: str) -> QueuedRequest | None:
@@ -174,15 +176,16 @@ def logged_request(conn: sqlite3.Connection, request_id: str) -> QueuedRequest |
     if found is None:
         return None
     request_id, created_at, model_version, n_rows = found[:4]
-    features, labels, proba, classes = (orjson.loads(v) for v in found[4:])
+    features, labels, proba, classes = found[4:]
+    classes = orjson.loads(classes)
     return QueuedRequest(
         request_id,
         created_at,
         model_version,
         n_rows,
-        np.array(features, dtype=float),
-        labels,
-        np.array(proba, dtype=float),
+        float_rows(features, n_rows),
+        labels_of(labels, classes),
+        float_rows(proba, n_rows),
         classes,
     )
 

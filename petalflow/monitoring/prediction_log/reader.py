@@ -11,9 +11,10 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from petalflow.core.errors import PredictionLogError
-from petalflow.monitoring.prediction_log import queries
+from petalflow.monitoring.prediction_log import export, queries
 from petalflow.monitoring.prediction_log.database import connect_readonly
 from petalflow.monitoring.prediction_log.schema import check_version, has_log
 
@@ -67,6 +68,11 @@ class PredictionLogReader(queries.Reads):
             raise RuntimeError(f"the reader of {self.path} is not open; call open() first")
         with connect_readonly(self.path, self.busy_timeout) as conn:
             yield conn
+
+    def predicted_rows(self) -> Iterator[dict[str, Any]]:
+        """Every logged predicted row, one dict each (see ``export.predicted_rows``)."""
+        with self._connection() as conn:
+            yield from export.predicted_rows(conn)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Nothing to write: True. (Monitor flushes whichever log it is given.)"""

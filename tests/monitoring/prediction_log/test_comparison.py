@@ -4,6 +4,7 @@ primary's answers and their feedback, pruned with them."""
 from __future__ import annotations
 
 import sqlite3
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +46,8 @@ def test_record_shadow_writes_a_shadow_row_beside_the_request(tmp_path: Path) ->
             "a",
             "s1",
             2,
-            '["setosa","other"]',
-            "[[0.25,0.25,0.25,0.25],[0.25,0.25,0.25,0.25]]",
+            bytes([0, 3]),  # positions in the shadow's classes
+            struct.pack("<8d", *[0.25] * 8),  # float64, row-major
             '["setosa","versicolor","virginica","other"]',
         )
     ]
