@@ -68,6 +68,22 @@ def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return uri
 
 
+def pipeline_frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
+    """What training gave the pipeline, for an independent predict_proba: numbers as
+    float (NaN for null), text as object (a pandas DataFrame)."""
+    import numpy as np
+    import pandas as pd
+
+    data: dict[str, Any] = {}
+    for name in columns:
+        values = [row.get(name) for row in rows]
+        if any(isinstance(v, str) for v in values):
+            data[name] = pd.Series([np.nan if v is None else v for v in values], dtype=object)
+        else:
+            data[name] = [np.nan if v is None else float(v) for v in values]
+    return pd.DataFrame(data, columns=columns)
+
+
 def train_into(artifacts_dir: Path, *extra: str) -> Path:
     """Train in-process into ``artifacts_dir``; returns it."""
     assert train.main(["--artifacts-dir", str(artifacts_dir), *extra]) == 0

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from petalflow.training.data import FEATURE_NAMES, load_dataset
-from tests.conftest import make_settings, train_into
+from tests.conftest import make_settings, pipeline_frame, train_into
 
 GOOD = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 SHUFFLED = ["petal_width", "sepal_length", "petal_length", "sepal_width"]
@@ -65,18 +65,6 @@ def penguins(
 
 def _columnar(records: list[dict[str, Any]], columns: list[str]) -> dict[str, Any]:
     return {"columns": columns, "data": [[r.get(c) for c in columns] for r in records]}
-
-
-def _frame(records: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
-    """What training gave the pipeline: numbers as float (NaN for null), text as object."""
-    data: dict[str, Any] = {}
-    for name in columns:
-        values = [r.get(name) for r in records]
-        if any(isinstance(v, str) for v in values):
-            data[name] = pd.Series([np.nan if v is None else v for v in values], dtype=object)
-        else:
-            data[name] = [np.nan if v is None else float(v) for v in values]
-    return pd.DataFrame(data, columns=columns)
 
 
 def _both_forms(
@@ -129,7 +117,7 @@ def test_columnar_penguins_batch_answers_as_the_row_form_and_the_pipeline(
     records = [{c: r[c] for c in columns} for r in PENGUINS]
     as_rows, answer = _both_forms(api, records, _columnar(records, columns))
     assert answer == {**answer, **as_rows}
-    _assert_like_the_pipeline(answer, model, _frame(records, list(model.feature_names_in_)))
+    _assert_like_the_pipeline(answer, model, pipeline_frame(records, list(model.feature_names_in_)))
 
 
 def test_columnar_batch_rows_are_logged_and_take_feedback(

@@ -13,11 +13,10 @@ from typing import Any
 
 import joblib
 import numpy as np
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import make_settings, train_into
+from tests.conftest import make_settings, pipeline_frame, train_into
 from tests.training.conftest import write_contract
 
 PENGUIN = {  # the table's first penguin (Adelie, Torgersen)
@@ -59,20 +58,8 @@ def levels(
     yield from _serve(folder)
 
 
-def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
-    """What training gave the pipeline: numbers as float (NaN for null), text as object."""
-    data: dict[str, Any] = {}
-    for name in columns:
-        values = [row.get(name) for row in rows]
-        if any(isinstance(v, str) for v in values):
-            data[name] = pd.Series([np.nan if v is None else v for v in values], dtype=object)
-        else:
-            data[name] = [np.nan if v is None else float(v) for v in values]
-    return pd.DataFrame(data, columns=columns)
-
-
 def _expected(model: Any, rows: list[dict[str, Any]]) -> np.ndarray:
-    return np.asarray(model.predict_proba(_frame(rows, list(model.feature_names_in_))))
+    return np.asarray(model.predict_proba(pipeline_frame(rows, list(model.feature_names_in_))))
 
 
 def _proba(answer: dict[str, Any], classes: list[str]) -> list[float]:
