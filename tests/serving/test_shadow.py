@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from petalflow.core.contract import FeatureSpec
+from petalflow.core.contract import FeatureSpec, ModelContract
 from petalflow.core.errors import ShadowError
 from petalflow.monitoring.prediction_log import PredictionLog
 from petalflow.observability.metrics import Telemetry
@@ -92,6 +92,13 @@ def make_shadow(
     telemetry.shadow_enabled = True
     model = ShadowModel(predictor.model, predictor)
     return Shadow(model, champion.contract, log, telemetry, **options)  # type: ignore[arg-type]
+
+
+def renamed_first_feature(model: LoadedModel) -> ModelContract:
+    """``model``'s contract with its first feature renamed ``sepal_len``: other features."""
+    features = list(model.contract.features)
+    features[0] = FeatureSpec(name="sepal_len", type="float")
+    return model.contract.model_copy(update={"features": features})
 
 
 def primary_answer(log: PredictionLog, champion: LoadedModel, request_id: str, rows: np.ndarray):
@@ -249,10 +256,7 @@ def test_swap_refuses_a_model_of_other_features_and_keeps_the_old(
     champion: LoadedModel, challenger: LoadedModel, log: PredictionLog
 ) -> None:
     shadow = make_shadow(champion, Predictor(challenger), log)
-    features = list(challenger.contract.features)
-    features[0] = FeatureSpec(name="sepal_len", type="float")
-    other = challenger.contract.model_copy(update={"features": features})
-    stranger = dataclasses.replace(challenger, contract=other)
+    stranger = dataclasses.replace(challenger, contract=renamed_first_feature(challenger))
     with pytest.raises(ShadowError, match=r"cannot shadow the served model: the served model"):
         shadow.swap(stranger, Predictor(challenger))
     assert shadow.model is challenger
@@ -295,9 +299,7 @@ def test_rebase_refuses_a_served_model_the_shadow_cannot_take_and_keeps_the_old(
     champion: LoadedModel, challenger: LoadedModel, log: PredictionLog
 ) -> None:
     shadow = make_shadow(champion, Predictor(challenger), log)
-    features = list(champion.contract.features)
-    features[0] = FeatureSpec(name="sepal_len", type="float")
-    other = champion.contract.model_copy(update={"features": features})
+    other = renamed_first_feature(champion)
     with pytest.raises(ShadowError, match=r"cannot be served beside the shadow model .*sepal_len"):
         shadow.rebase(other)
     shadow.swap(challenger, Predictor(challenger))  # still checked against the champion's
