@@ -903,18 +903,15 @@ def test_prediction_log_loop_writer_writes_without_flush_and_checkpoints(
 def test_prediction_log_loop_writer_never_waits_for_a_locked_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    drain, loop_drains = Writer.drain, []
+    write_slice, loop_drains = Writer.write_slice, []
 
-    def spied(
-        self: Writer, conn: sqlite3.Connection, lock_timeout: float = -1, on_loop: bool = False
-    ) -> bool:
-        result = drain(self, conn, lock_timeout, on_loop)
-        if on_loop:
-            busy_timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
-            loop_drains.append((result, lock_timeout, busy_timeout))
+    def spied(self: Writer, conn: sqlite3.Connection) -> int:
+        result = write_slice(self, conn)
+        busy_timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        loop_drains.append((result, busy_timeout))
         return result
 
-    monkeypatch.setattr(Writer, "drain", spied)
+    monkeypatch.setattr(Writer, "write_slice", spied)
     path = tmp_path / "p.db"
     with PredictionLog(path, busy_timeout=30.0, linger=0.05) as log:
         with locked(path):
@@ -924,7 +921,7 @@ def test_prediction_log_loop_writer_never_waits_for_a_locked_database(
             # that waited could not end before this block releases the lock).
             asyncio.run(_run_loop_writer(log, lambda: len(loop_drains) >= 3))
             assert raw_rows(path) == []
-        assert all(entry == (False, 0, 0) for entry in loop_drains), loop_drains
+        assert all(entry == (-1, 0) for entry in loop_drains), loop_drains
         assert log.flush()
         assert log.count() == 100 and log.dropped == 0
 
@@ -939,7 +936,7 @@ def test_prediction_log_loop_drain_is_bounded_and_leaves_the_rest_queued(
             record(log, f"r{i}")
         conn = sqlite3.connect(log.path, timeout=0, isolation_level=None)
         try:
-            assert not log._writer.drain(conn, lock_timeout=0, on_loop=True)
+            assert log._writer.write_slice(conn) == 2
         finally:
             conn.close()
         assert log.count() == 5  # the 4-row batch and one single row: the budget reached
@@ -983,7 +980,7 @@ def test_prediction_log_loop_drain_on_a_busy_file_requeues_in_order(tmp_path: Pa
         conn = sqlite3.connect(path, timeout=0, isolation_level=None)
         with locked(path), contextlib.closing(conn):
             for _ in range(3):
-                assert not log._writer.drain(conn, lock_timeout=0, on_loop=True)
+                assert log._writer.write_slice(conn) == -1
             assert [item.request_id for item in log._writer.pending] == [f"r{i}" for i in range(10)]
         assert log.flush()
         assert log.count() == 10 and log.dropped == 1

@@ -5,23 +5,25 @@ only appends the request to an in-memory queue (O(1), never blocks, nothing seri
 Who writes it (``writer``):
 
 - In the server, the event loop itself (``write_from_loop``, a task): every ``linger``
-  seconds it serializes the queue and inserts it in one transaction, ~7-10 us per
-  request (~5 % of the loop at 5,000 req/s) in one stretch, and never waits for a lock:
-  when the database is busy it tries again next time. Why not a thread: on a busy server every
+  seconds it takes what is queued and writes it in transactions of at most 30 rows,
+  spread evenly over the period (``pacing``), never waiting for a lock: when the database
+  is busy it tries again a few ms later. A request then waits behind at most one slice
+  (~0.2-0.5 ms), not behind a whole drain. Why not a thread: on a busy server every
   stretch of Python a thread runs holds the GIL, and the event loop waits for the
   hand-offs several times as long as the work itself.
-- A background thread writes what the loop leaves behind (over ``_LOOP_ROWS`` rows per
-  drain, a busy database), everything when no loop writes (the CLI, tests), prunes, and
-  checkpoints the WAL for the loop's connection. ``flush`` writes in the calling thread.
+- A background thread writes what the loop leaves behind (a database busy for a whole
+  period, over ``pacing.MAX_SLICES`` slices), everything when no loop writes (the CLI,
+  tests), prunes, and checkpoints the WAL for the loop's connection. ``flush`` writes in
+  the calling thread.
 
 Lifecycle: the constructor only stores settings; ``start()`` opens the file, creates or
 migrates its schema (``schema``: versioned with ``PRAGMA user_version``) and starts the
 thread; ``close()`` writes what is queued and stops it; ``with`` does both.
 
-The price of polling: a SIGKILL or power loss loses what is queued, about ``linger``
-seconds of predictions (more if the writer has fallen behind, at most ``max_pending``
-requests); a normal shutdown writes everything. The file is in WAL mode and blocking
-writers wait up to ``busy_timeout`` seconds for a lock, so several processes (uvicorn
+The price of polling: a SIGKILL or power loss loses what is queued, at most two periods
+(``2 * linger`` seconds) of predictions (more if the writer has fallen behind, at most
+``max_pending`` requests); a normal shutdown writes everything. The file is in WAL mode
+and blocking writers wait up to ``busy_timeout`` seconds for a lock, so several processes (uvicorn
 workers, each with its own PredictionLog started after the fork) can share one file.
 Retention keeps the newest requests holding about ``max_rows`` predicted rows (and the
 newest ``max_rows`` feedback labels); it runs every ``prune_every`` rows written by this

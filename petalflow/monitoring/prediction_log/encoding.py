@@ -180,14 +180,22 @@ class Encoder:
         return Encoded(values, shadow, n, kept)
 
 
-def insert(conn: sqlite3.Connection, encoded: Encoded) -> None:
-    """Insert the encoded items (from ``Encoder.encode``), in the caller's transaction,
-    ``_CHUNK`` requests per statement: the requests first, then the shadow answers."""
+def insert(conn: sqlite3.Connection, encoded: Encoded, per_row: bool = False) -> None:
+    """Insert the encoded items (from ``Encoder.encode``), in the caller's transaction:
+    the requests first, then the shadow answers. ``_CHUNK`` items per statement, or with
+    ``per_row`` one ``executemany``: measured ~20 % faster for a slice of 30-50 requests,
+    and the event loop's to use (it retakes the GIL it releases per row at once; a thread
+    would wait for the loop's every time).
+    """
     for values, head, row, tail in (
         (encoded.values, _INSERT, _ROW, _ON_CONFLICT),
         (encoded.shadow, _SHADOW_INSERT, _SHADOW_ROW, ""),
     ):
         width = row.count("?")
+        if per_row and values:
+            rows = [values[start : start + width] for start in range(0, len(values), width)]
+            conn.executemany(head + row + tail, rows)
+            continue
         step = width * _CHUNK
         for start in range(0, len(values), step):
             chunk = values[start : start + step]

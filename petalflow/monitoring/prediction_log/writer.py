@@ -1,6 +1,6 @@
 """The writer: the queue of recorded requests (and shadow answers) and the three things
-that drain it: the event loop's task (``write_from_loop``), a helper thread and ``flush``;
-see the package docstring for who writes when, and why."""
+that drain it: the event loop's task (``write_from_loop``, spread out by ``pacing``), a
+helper thread and ``flush``; see the package docstring for who writes when, and why."""
 
 from __future__ import annotations
 
@@ -13,23 +13,20 @@ import time
 from collections import deque
 from typing import Any
 
-from petalflow.monitoring.prediction_log import database, health, retention
+from petalflow.monitoring.prediction_log import database, health, pacing, retention
 from petalflow.monitoring.prediction_log.database import Handle, is_busy, transaction
 from petalflow.monitoring.prediction_log.encoding import Encoder, Item, QueuedRequest, insert
 from petalflow.monitoring.prediction_log.logfile import LogFile
 
 logger = logging.getLogger(__name__)
 
-# The event loop's share of a drain: ~10 ms of serializing and inserting at most, in
-# transactions of at most _LOOP_CHUNK rows (~2 ms each) with the loop free in between,
-# so that no request waits behind the whole drain.
-_LOOP_ROWS = 10_000
-_LOOP_CHUNK = 200
+# The event loop's transactions: at most _LOOP_CHUNK rows, spread over the period.
+_LOOP_CHUNK = pacing.SLICE_ROWS
 # The thread checkpoints the WAL for the loop's connection every this many loop drains
-# (10 s): the pages that every commit rewrites (the tables' and indexes' last leaves) are
+# (10 s at the default period): the pages that every commit rewrites (the tables' and indexes' last leaves) are
 # then copied into the database once per 10 s, not once per 4 MB of WAL as SQLite's
 # automatic checkpoint would.
-_CHECKPOINT_DRAINS = 40
+_CHECKPOINT_DRAINS = 80
 # A database that stays locked while queued records wait this long makes the log degraded.
 _BEHIND_SECONDS = 2.0
 
@@ -102,35 +99,22 @@ class Writer:
             self.pending.clear()
 
     async def write_from_loop(self) -> None:
-        """Write the queue from the running event loop every ``linger`` s, until cancelled.
-
-        Each drain is one transaction of at most ``batch_size`` requests and
-        ``_LOOP_ROWS`` predicted rows, and never waits: when another writer holds the
-        database it is skipped and the records stay queued for the next one or the thread.
-        """
+        """Write the queue from the running event loop until cancelled: every ``linger``
+        s what was queued then, in slices spread over the period (``pacing.spread``)."""
         handle = self._loop_handle
         try:
             self._loop_writing = True
             try:
                 for drains in itertools.count(1):
-                    await asyncio.sleep(self.linger)
-                    conn = self._connection(handle, 0)
-                    if conn is not None and not handle.ready:
-                        handle.ready = self._prepare_loop_connection(conn)
-                    drained = False
-                    for _ in range(_LOOP_ROWS // _LOOP_CHUNK):
-                        if conn is None or not handle.ready:
-                            break
-                        drained = self.drain(conn, 0, on_loop=True)
-                        if drained or not self.pending:
-                            break
-                        await asyncio.sleep(0)  # requests that arrived meanwhile go first
-                    self._loop_behind = not drained
+                    period_end = time.monotonic() + self.linger
+                    conn = self._loop_connection(handle)
+                    self._loop_behind = conn is None or await pacing.spread(self, conn, period_end)
                     if drains % _CHECKPOINT_DRAINS == 0:
                         self._checkpoint_due = True
                     # Wake the thread only when it has work (a wake-up is a GIL hand-off).
                     if self._loop_behind or self._checkpoint_due or self._prune_due():
                         self._wake.set()
+                    await asyncio.sleep(max(0.0, period_end - time.monotonic()))
             finally:
                 self._loop_writing = False
                 self._wake.set()  # the thread polls again
@@ -167,6 +151,13 @@ class Writer:
             with self._lock:
                 self.file.replace(self.health)
 
+    def _loop_connection(self, handle: Handle) -> sqlite3.Connection | None:
+        """The event loop's connection, never waiting; None while it cannot be set up."""
+        conn = self._connection(handle, 0)
+        if conn is not None and not handle.ready:
+            handle.ready = self._prepare_loop_connection(conn)
+        return conn if conn is not None and handle.ready else None
+
     def _prepare_loop_connection(self, conn: sqlite3.Connection) -> bool:
         """Set up the loop's connection; False (try again next time) if the file is busy,
         e.g. while another connection opens it (WAL recovery)."""
@@ -189,41 +180,50 @@ class Writer:
             rows += items[-1].n_rows
         return items
 
-    def drain(
-        self, conn: sqlite3.Connection, lock_timeout: float = -1, on_loop: bool = False
-    ) -> bool:
-        """Write queued records; True if the queue is then empty.
+    def write_slice(self, conn: sqlite3.Connection) -> int:
+        """The event loop's transaction of at most ``_LOOP_CHUNK`` rows, never waiting: the
+        requests taken (written, or dropped and counted); -1 if another writer or a busy
+        database kept it from writing (they stay queued)."""
+        if not self._lock.acquire(blocking=False):
+            return -1
+        try:
+            items = self._take(on_loop=True)
+            if retry := self._insert(conn, items, per_row=True):
+                self.pending.extendleft(reversed(retry))
+                return -1
+            return len(items)
+        finally:
+            self._lock.release()
 
-        On the event loop: one transaction. Otherwise transactions until the queue is
-        empty, and a prune when one is due. What a busy database (or another writer of
-        this instance, for ``lock_timeout`` seconds; -1 waits) keeps from being written
-        stays queued.
-        """
+    def drain(self, conn: sqlite3.Connection, lock_timeout: float = -1) -> bool:
+        """Write queued records, in transactions until the queue is empty, and prune when
+        a prune is due; True if the queue is then empty. What a busy database (or another
+        writer of this instance, for ``lock_timeout`` seconds; -1 waits) keeps from
+        being written stays queued."""
         if not self._lock.acquire(timeout=lock_timeout):
             return False
         try:
             while self.pending:
-                retry = self._insert(conn, self._take(on_loop))
-                if retry:
+                if retry := self._insert(conn, self._take(on_loop=False)):
                     self.pending.extendleft(reversed(retry))
                     return False
-                if on_loop:
-                    return not self.pending
                 self._prune_if_due(conn)
             return True
         finally:
             self._lock.release()
 
-    def _insert(self, conn: sqlite3.Connection, items: list[Any]) -> list[Any]:
-        """Write ``items`` in one transaction; the ones to queue again if the database
-        stayed busy for the connection's timeout (nothing written), else []. Any other
-        error drops them, logged and counted: the writer must go on."""
+    def _insert(
+        self, conn: sqlite3.Connection, items: list[Any], per_row: bool = False
+    ) -> list[Any]:
+        """Write ``items`` in one transaction (``encoding.insert``'s ``per_row``); the
+        ones to queue again if the database stayed busy for the connection's timeout
+        (nothing written), else []. Any other error drops them, logged and counted."""
         encoded = self._encoder.encode(items, self._cannot_encode)
         if not (kept := encoded.kept):
             return []
         try:
             with transaction(conn):
-                insert(conn, encoded)
+                insert(conn, encoded, per_row)
         except Exception as exc:
             if is_busy(exc):
                 logger.debug("%s is busy; %d requests stay queued", self.path, len(kept))
