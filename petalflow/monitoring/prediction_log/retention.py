@@ -18,6 +18,7 @@ _FIRST_KEPT = (
     "FROM (SELECT id, n_rows FROM predictions WHERE n_rows > 0 ORDER BY id LIMIT :excess + 1)) "
     "WHERE upto > :excess ORDER BY id LIMIT 1"
 )
+_TOTAL = "SELECT COALESCE(SUM(n_rows), 0) FROM predictions"
 _PRUNE_FEEDBACK = (
     "DELETE FROM feedback WHERE rowid <= "
     "(SELECT rowid FROM feedback ORDER BY rowid DESC LIMIT 1 OFFSET ?)"
@@ -37,9 +38,11 @@ def prune(conn: sqlite3.Connection, max_rows: int, path: Path) -> int:
     A failure is logged and deletes nothing: retention must not stop the writer.
     """
     try:
+        # The total reads every row (~100-250 ms for 100,000 on a busy machine): outside
+        # the write lock, which the event loop's writes would otherwise wait for. Rows
+        # written meanwhile are left for the next prune.
+        total = int(conn.execute(_TOTAL).fetchone()[0])
         with transaction(conn):
-            sql = "SELECT COALESCE(SUM(n_rows), 0) FROM predictions"
-            total = int(conn.execute(sql).fetchone()[0])
             deleted = 0
             if total > max_rows:
                 found = conn.execute(_FIRST_KEPT, {"excess": total - max_rows}).fetchone()
