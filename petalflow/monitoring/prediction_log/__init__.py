@@ -5,9 +5,9 @@ only appends the request to an in-memory queue (O(1), never blocks, nothing seri
 Who writes it (``writer``):
 
 - In the server, the event loop itself (``write_from_loop``, a task): every ``linger``
-  seconds it takes what is queued and writes it in transactions of at most 30 rows,
-  spread evenly over the period (``pacing``), never waiting for a lock: when the database
-  is busy it tries again a few ms later. A request then waits behind at most one slice
+  seconds it takes what is queued and writes it in transactions of at most 30 rows (or
+  one larger request), spread evenly over the period (``pacing``), never waiting for a
+  lock: when the database is busy it tries again 5 ms later. A request then waits behind at most one slice
   (~0.2-0.5 ms), not behind a whole drain. Why not a thread: on a busy server every
   stretch of Python a thread runs holds the GIL, and the event loop waits for the
   hand-offs several times as long as the work itself.
@@ -20,9 +20,10 @@ Lifecycle: the constructor only stores settings; ``start()`` opens the file, cre
 migrates its schema (``schema``: versioned with ``PRAGMA user_version``) and starts the
 thread; ``close()`` writes what is queued and stops it; ``with`` does both.
 
-The price of polling: a SIGKILL or power loss loses what is queued, at most two periods
-(``2 * linger`` seconds) of predictions (more if the writer has fallen behind, at most
-``max_pending`` requests); a normal shutdown writes everything. The file is in WAL mode
+The price of polling: a SIGKILL loses what is queued, about two periods (``2 * linger``
+seconds) of predictions (more if the writer has fallen behind, at most ``max_pending``
+requests); a power loss may also lose what was committed since the last checkpoint
+(``synchronous=NORMAL``; about a second). A normal shutdown writes everything. The file is in WAL mode
 and blocking writers wait up to ``busy_timeout`` seconds for a lock, so several processes (uvicorn
 workers, each with its own PredictionLog started after the fork) can share one file.
 Retention keeps the newest requests holding about ``max_rows`` predicted rows (and the

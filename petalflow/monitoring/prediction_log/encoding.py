@@ -19,10 +19,12 @@ logger = logging.getLogger(__name__)
 
 Rows = Sequence[Sequence[float]] | np.ndarray
 
-# Up to _CHUNK requests per statement (multi-row VALUES): sqlite3 releases and retakes
-# the GIL once per statement, where executemany does it once per row, and under load
-# each of those hand-offs stalls the event loop's thread. 8 x 100 parameters stay under
-# every SQLite build's variable limit (999 before 3.32).
+# Up to _CHUNK requests per statement (multi-row VALUES), for the writer thread: sqlite3
+# releases and retakes the GIL once per statement, where executemany does it once per
+# row, and a thread retaking it from a busy event loop waits every time. (The loop's own
+# slices use executemany: it retakes the GIL it released at once, unless a thread, e.g.
+# a shadow model's or a threadpool route's, takes it meanwhile.) 8 x 100 parameters stay
+# under every SQLite build's variable limit (999 before 3.32).
 _CHUNK = 100
 _INSERT = (
     "INSERT INTO predictions (request_id, created_at, model_version, n_rows, "

@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 # Predicted rows per transaction on the event loop: ~6 us each to serialize and insert
 # (~13 us on a loaded core), after the commit's ~0.1 ms.
 SLICE_ROWS = 30
-# Slices per drain at most (~10,000 single rows); what is left is the thread's.
+# Slices per drain at most (~10,000 single rows); what is left of the drain's requests is
+# the thread's.
 MAX_SLICES = 333
 # A busy slice (another process writes, or this one's thread prunes) is tried again after
 # this many seconds, until the period ends.
@@ -72,6 +73,6 @@ async def spread(
             continue
         left, slices = left - took, slices + 1
         if slices >= MAX_SLICES:
-            return bool(len(writer.pending))
+            return left > 0
         await sleep(slice_pause(period_end - clock(), left, took))
     return False

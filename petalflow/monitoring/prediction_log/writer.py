@@ -1,6 +1,5 @@
-"""The writer: the queue of recorded requests (and shadow answers) and the three things
-that drain it: the event loop's task (``write_from_loop``, spread out by ``pacing``), a
-helper thread and ``flush``; see the package docstring for who writes when, and why."""
+"""The writer: the queue of recorded requests (and shadow answers) and what drains it:
+the event loop's task (``write_from_loop``, paced by ``pacing``), a thread and ``flush``."""
 
 from __future__ import annotations
 
@@ -17,14 +16,14 @@ from petalflow.monitoring.prediction_log import database, health, pacing, retent
 from petalflow.monitoring.prediction_log.database import Handle, is_busy, transaction
 from petalflow.monitoring.prediction_log.encoding import Encoder, Item, QueuedRequest, insert
 from petalflow.monitoring.prediction_log.logfile import LogFile
+from petalflow.monitoring.prediction_log.retention import Survey
 
 logger = logging.getLogger(__name__)
 
 # The event loop's transactions: at most _LOOP_CHUNK rows, spread over the period.
 _LOOP_CHUNK = pacing.SLICE_ROWS
 # The thread checkpoints the WAL for the loop's connection every this many periods (1 s):
-# the pages every commit rewrites are copied once per second, not once per 4 MB of WAL,
-# and each checkpoint stays small (one every 20 s took ~0.9 s, and the loop's commits
+# not once per 4 MB of WAL, and small (one every 20 s took ~0.9 s, and the loop's commits
 # stalled behind it for up to 20 ms: the maximum latency).
 _CHECKPOINT_DRAINS = 4
 # A database that stays locked while queued records wait this long makes the log degraded.
@@ -109,8 +108,7 @@ class Writer:
                     period_end = time.monotonic() + self.linger
                     conn = self._loop_connection(handle)
                     self._loop_behind = conn is None or await pacing.spread(self, conn, period_end)
-                    if drains % _CHECKPOINT_DRAINS == 0:
-                        self._checkpoint_due = True
+                    self._checkpoint_due |= drains % _CHECKPOINT_DRAINS == 0
                     # Wake the thread only when it has work (a wake-up is a GIL hand-off).
                     if self._loop_behind or self._checkpoint_due or self._prune_due():
                         self._wake.set()
@@ -181,10 +179,10 @@ class Writer:
         return items
 
     def write_slice(self, conn: sqlite3.Connection) -> int:
-        """The event loop's transaction of at most ``_LOOP_CHUNK`` rows, never waiting: the
-        requests taken (written, or dropped and counted); -1 if another writer or a busy
-        database kept it from writing (they stay queued)."""
-        if not self._lock.acquire(blocking=False):
+        """The event loop's transaction of at most ``_LOOP_CHUNK`` rows (or one request),
+        never waiting: the requests taken (written, or dropped and counted); -1 if another
+        writer, a busy database or a moved file kept it from writing (they stay queued)."""
+        if not self.follow_file() or not self._lock.acquire(blocking=False):
             return -1
         try:
             items = self._take(on_loop=True)
@@ -242,12 +240,13 @@ class Writer:
     def _prune_due(self) -> bool:
         return self._since_prune >= self.prune_every
 
-    def _prune_if_due(self, conn: sqlite3.Connection) -> None:
-        """Prune after every ``prune_every`` rows written; the caller holds ``_lock``."""
+    def _prune_if_due(self, conn: sqlite3.Connection, seen: Survey | None = None) -> None:
+        """Prune after every ``prune_every`` rows written; the caller holds ``_lock``
+        (``seen``: the rows surveyed before taking it)."""
         if self._prune_due():
             self._since_prune = 0
             try:
-                retention.prune(conn, self.max_rows, self.path)
+                retention.prune(conn, self.max_rows, self.path, seen)
             except sqlite3.Error as exc:
                 self.health.fail(health.reason_of(exc), exc)
 
@@ -269,8 +268,9 @@ class Writer:
                 if not self._loop_writing or self._loop_behind:
                     self.drain(conn)
                 elif self._prune_due():
+                    seen = retention.survey(conn)  # unlocked: the loop's slices go on
                     with self._lock:
-                        self._prune_if_due(conn)
+                        self._prune_if_due(conn, seen)
                 if self._checkpoint_due:
                     self._checkpoint_due = False
                     self._checkpoint(conn)

@@ -129,3 +129,12 @@ def test_spread_of_an_empty_queue_writes_nothing() -> None:
     writer, fake = FakeWriter(0), FakeTime()
     assert run_spread(writer, fake, period=1.0) is False
     assert writer.written == [] and fake.pauses == []
+
+
+def test_spread_at_max_slices_with_only_later_arrivals_queued_is_not_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pacing, "MAX_SLICES", 2)
+    writer, fake = FakeWriter(60, arrivals=5), FakeTime()
+    assert run_spread(writer, fake, period=1.0) is False  # its own 60 are written
+    assert len(writer.pending) == 10

@@ -90,3 +90,20 @@ def test_writer_a_file_damaged_while_running_drops_as_damaged(tmp_path: Path) ->
         wait_for(lambda: log.health.reason == "damaged")
         wait_for(lambda: log.health.dropped["damaged"] > 0)
         assert not log.health.up
+
+
+def test_writer_slice_never_writes_into_a_moved_file(tmp_path: Path) -> None:
+    path, moved = tmp_path / "p.db", tmp_path / "rotated.db"
+    with PredictionLog(path, linger=3600) as log:  # the thread sleeps
+        record(log, "before")
+        assert log.flush()
+        conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            path.rename(moved)
+            record(log, "after")
+            assert log._writer.write_slice(conn) == -1
+            assert [item.request_id for item in log._writer.pending] == ["after"]
+        finally:
+            conn.close()
+        with sqlite3.connect(moved) as old:
+            assert [r[0] for r in old.execute("SELECT request_id FROM predictions")] == ["before"]
