@@ -6,6 +6,8 @@ import argparse
 import logging
 import signal
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,18 +70,35 @@ def build_tune_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _check_storage(url: str) -> str | None:
+# Processes started together on an empty database all create Optuna's tables; the losers
+# see "already exists" (or a duplicate version row) and succeed once the winner is done.
+_OPEN_ATTEMPTS = 5
+_OPEN_PAUSE = 0.5
+
+
+def _lost_schema_race(exc: Exception) -> bool:
+    """Whether opening failed only because another process was creating the same tables."""
+    return type(exc).__name__ == "IntegrityError" or "already exists" in str(exc)
+
+
+def _check_storage(url: str, sleep: Callable[[float], None] = time.sleep) -> str | None:
     """Why Optuna cannot open the storage at ``url`` (None if it can)."""
     import optuna
 
     from petalflow.training.tuning import redacted
 
-    try:
-        optuna.storages.RDBStorage(url)
-    except Exception as exc:  # SQLAlchemy and its drivers raise many types
-        first = (str(exc).splitlines() or [""])[0]
-        return f"Optuna cannot open {redacted(url)} ({type(exc).__name__}: {first}); fix the URL"
-    return None
+    attempt = 1
+    while True:
+        try:
+            optuna.storages.RDBStorage(url)
+            return None
+        except Exception as exc:  # SQLAlchemy and its drivers raise many types
+            if attempt == _OPEN_ATTEMPTS or not _lost_schema_race(exc):
+                first = (str(exc).splitlines() or [""])[0]
+                return f"Optuna cannot open {redacted(url)} ({type(exc).__name__}: {first}); fix the URL"
+        logger.info("Optuna's tables at %s are being created elsewhere; retrying", redacted(url))
+        attempt += 1
+        sleep(_OPEN_PAUSE)
 
 
 def parse_tune(argv: list[str]) -> tuple[TuneConfig, Dataset]:
