@@ -9,6 +9,7 @@ model (issue #13) gets the throughput cells against mlflow only, with penguins r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from bench.suite import (
     Latency,
     Plan,
     Summary,
+    batch_cost_rounds,
     case_name,
     check_servers,
     cold_starts,
@@ -31,6 +33,8 @@ from bench.suite import (
 )
 
 COST_SECONDS = 2
+
+
 PEER_SPECS = {"mlserver": peers.mlserver_spec, "bentoml": peers.bentoml_spec}
 
 
@@ -41,6 +45,7 @@ class Results:
     summaries: list[Summary] = field(default_factory=list)
     cold: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     costs: dict[str, list[float]] = field(default_factory=dict)
+    batch_costs: dict[str, list[float]] = field(default_factory=dict)  # columnar batches
     latencies: list[Latency] = field(default_factory=list)
     sizes: dict[Cell, tuple[int, int]] = field(default_factory=dict)  # request, response bytes
     reloads: list[lifecycle.ReloadRun] = field(default_factory=list)
@@ -105,6 +110,16 @@ def bench_model(
         )
         results.costs[model.name] = paired_ratios(
             plan, running, bodies, (pf, nolog), args.cost_rounds, COST_SECONDS
+        )
+        columnar = next(c for c in cells if c.key == "pf_columnar")
+        columnar_off = dataclasses.replace(columnar, key="pf_nolog_columnar")
+        results.batch_costs[model.name] = paired_ratios(
+            plan,
+            running,
+            bodies,
+            (columnar, columnar_off),
+            batch_cost_rounds(args.cost_rounds),
+            COST_SECONDS,
         )
         results.latencies += latency_runs(running, bodies, model.name, lat, seconds, plan.raw_dir)
         body = bodies["predict"].read_bytes()

@@ -16,7 +16,7 @@ from pathlib import Path
 from bench import servers
 from bench.goals import get, ratio_of
 from bench.peers import CONTENT, PEERS
-from bench.suite import BATCH, SINGLE, Cell, Latency, Summary
+from bench.suite import BATCH, SINGLE, Cell, Latency, Summary, batch_cost_rounds
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARIES = ("fastapi", "starlette", "uvicorn", "pydantic", "numpy", "scikit-learn", "mlflow")
@@ -86,7 +86,8 @@ def header(
         "POST bodies (bench/post.lua), `-t1 -c1` at 1 connection and `-t2 -cN` above, "
         f"{args.rounds} interleaved round(s) (A/B/C/A/B/C) of {args.duration} s per cell "
         f"after {args.warmup} s of warm-up; figures are medians over rounds. The logging "
-        f"cost goal uses {args.cost_rounds} extra back-to-back pairs of {cost_seconds:g} s "
+        f"cost goals use {args.cost_rounds} extra back-to-back pairs of {cost_seconds:g} s "
+        f"on single rows and {batch_cost_rounds(args.cost_rounds)} on columnar 1,000-row batches "
         "(log on / log off, order alternating): 1 - the median of the per-pair ratios. wrk runs on "
         f"the same {os.cpu_count()} cores as the server under test, so req/s at {conns} "
         "connections are partly client-bound: compare ratios, not absolute figures.",
@@ -180,25 +181,32 @@ def cold_table(cold: dict[str, dict[str, list[float]]]) -> list[str]:
 
 
 def cost_table(
-    costs: dict[str, list[float]], seconds: float, summaries: list[Summary], conns: int
+    costs: dict[str, list[float]],
+    batch_costs: dict[str, list[float]],
+    seconds: float,
+    summaries: list[Summary],
+    conns: int,
 ) -> list[str]:
-    """The paired log on/off rounds (the cost the goal uses, its spread, its middle half)
-    beside the same cost from the interleaved cells' medians, a second estimate."""
+    """The paired log on/off rounds (the cost the goal uses, its spread, its middle half):
+    on single rows, beside the same cost from the interleaved cells' medians (a second
+    estimate), and on columnar 1,000-row batches (no interleaved log-off cell)."""
     lines = [
-        "| Model | pairs | cost (1 - median of log-on/log-off req/s) | middle half | "
+        "| Model | Test | pairs | cost (1 - median of log-on/log-off req/s) | middle half | "
         "per-pair range | from the interleaved cells |",
-        "|---|--:|--:|--:|--:|--:|",
+        "|---|---|--:|--:|--:|--:|--:|",
     ]
-    for model, ratios in costs.items():
+    rows = [(m, "single row, `/predict`", r) for m, r in costs.items()]
+    rows += [(m, "1,000-row batch, columnar", r) for m, r in batch_costs.items()]
+    for model, test, ratios in rows:
         if not ratios:
             continue
         pct = sorted((1 - r) * 100 for r in ratios)
         quartiles = statistics.quantiles(pct, n=4) if len(pct) > 1 else [pct[0]] * 3
         pf, nolog = (get(summaries, model, SINGLE, conns, key) for key in ("pf", "pf_nolog"))
-        ratio = ratio_of(pf, nolog)
+        ratio = ratio_of(pf, nolog) if test.startswith("single") else None
         cells = "n/a" if ratio is None else f"{(1 - ratio) * 100:.1f}%"
         lines.append(
-            f"| {model} | {len(ratios)} x {seconds:g} s | "
+            f"| {model} | {test} | {len(ratios)} x {seconds:g} s | "
             f"{(1 - statistics.median(ratios)) * 100:.1f}% | "
             f"{quartiles[0]:.1f}% to {quartiles[2]:.1f}% | "
             f"{pct[0]:.1f}% to {pct[-1]:.1f}% | {cells} |"

@@ -163,6 +163,7 @@ def render(args: argparse.Namespace, header_lines: list[str], results: Results) 
             results.latencies,
             conns=conns,
             latency_conns=lat,
+            batch_costs=results.batch_costs,
         )
         if iris
         else []
@@ -200,7 +201,9 @@ def render(args: argparse.Namespace, header_lines: list[str], results: Results) 
             "",
             f"## Prediction log + metrics cost (paired rounds, {conns} connections)",
             "",
-            *report.cost_table(results.costs, COST_SECONDS, results.summaries, conns),
+            *report.cost_table(
+                results.costs, results.batch_costs, COST_SECONDS, results.summaries, conns
+            ),
             "",
             f"## Serving lifecycle (reloads every {lifecycle.RELOAD_EVERY:g} s; a shadow)",
             "",

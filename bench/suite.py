@@ -22,6 +22,7 @@ LABELS = {
     "pf_base": "petalflow at base",
     "pf_shadow": "petalflow with a shadow",
     "pf_columnar": "petalflow, columnar",
+    "pf_nolog_columnar": "petalflow, log off, columnar",
     "mlflow": "mlflow",
     "floor": "FastAPI floor",
     **{key: peer.label for key, peer in PEERS.items()},
@@ -48,6 +49,8 @@ class Cell:
 
     @property
     def server(self) -> str:
+        if self.key == "pf_nolog_columnar":
+            return "pf_nolog"
         return "pf" if self.key in ("pf_batch", "pf_columnar") else self.key
 
     @property
@@ -220,6 +223,12 @@ def _drive(
     result = run_wrk(plan.wrk, url, bodies[cell.body], cell.connections, seconds, raw)
     time.sleep(PAUSE_SECONDS)
     return result
+
+
+def batch_cost_rounds(cost_rounds: int) -> int:
+    """The paired rounds on columnar 1,000-row batches: half the single-row pairs (a
+    batch's log cost is larger, so less drowned by drift)."""
+    return max(1, cost_rounds // 2)
 
 
 def paired_ratios(

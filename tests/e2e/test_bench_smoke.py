@@ -40,6 +40,7 @@ GOALS = [
     "1,000-row batch rows/s vs mlflow, 16 conns",
     "cold start vs mlflow's (median)",
     "prediction log + metrics cost, 16 conns",
+    "prediction log + metrics cost, columnar 1,000-row batches, 16 conns",
     "max latency, log on, 8 conns",
     "p99 log on / p99 log off, 8 conns",
     "/predict req/s with a shadow (SHADOW_SAMPLE=1) vs without, 16 conns",
@@ -120,16 +121,31 @@ def test_latency_client_measures_every_server(report: str) -> None:
     assert _cells(goal)[3] == f"{float(pf[7]):.2f} ms", (goal, pf)
 
 
-def test_logging_cost_comes_from_paired_rounds(report: str) -> None:
+@pytest.mark.parametrize(
+    ("test", "pairs", "goal"),
+    [
+        ("single row, `/predict`", "2 x 2 s", "prediction log + metrics cost, 16 conns"),
+        (
+            "1,000-row batch, columnar",
+            "1 x 2 s",  # --quick: half the single-row pairs
+            "prediction log + metrics cost, columnar 1,000-row batches, 16 conns",
+        ),
+    ],
+)
+def test_logging_cost_comes_from_paired_rounds(
+    report: str, test: str, pairs: str, goal: str
+) -> None:
     section = report.split("## Prediction log + metrics cost", 1)[1]
-    row = _cells(next(x for x in section.splitlines() if x.startswith("| logreg | ")))
-    assert row[1] == "2 x 2 s", row  # --quick: two pairs
-    for spread in row[3:5]:  # middle half, whole range
+    rows = [_cells(x) for x in section.splitlines() if x.startswith("| logreg | ")]
+    row = next(r for r in rows if r[1] == test)
+    assert row[2] == pairs, row
+    for spread in row[4:6]:  # middle half, whole range
         assert re.fullmatch(r"-?[0-9]+\.[0-9]% to -?[0-9]+\.[0-9]%", spread), row
-    assert re.fullmatch(r"-?[0-9]+\.[0-9]%", row[5]), row  # the interleaved cells' estimate
-    median = float(row[2].rstrip("%"))
-    goal = next(x for x in report.splitlines() if x.startswith("| prediction log + metrics"))
-    assert abs(float(_cells(goal)[3].rstrip("%")) - median) < 0.06, (goal, row)
+    estimate = r"-?[0-9]+\.[0-9]%" if test.startswith("single") else "n/a"
+    assert re.fullmatch(estimate, row[6]), row  # the interleaved cells' estimate
+    median = float(row[3].rstrip("%"))
+    line = next(x for x in report.splitlines() if x.startswith(f"| {goal} | logreg |"))
+    assert abs(float(_cells(line)[3].rstrip("%")) - median) < 0.06, (line, row)
 
 
 def test_machine_and_command_are_recorded(report: str) -> None:
