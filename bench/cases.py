@@ -33,8 +33,6 @@ from bench.suite import (
 )
 
 COST_SECONDS = 2
-
-
 PEER_SPECS = {"mlserver": peers.mlserver_spec, "bentoml": peers.bentoml_spec}
 
 

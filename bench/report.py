@@ -195,15 +195,15 @@ def cost_table(
         "per-pair range | from the interleaved cells |",
         "|---|---|--:|--:|--:|--:|--:|",
     ]
-    rows = [(m, "single row, `/predict`", r) for m, r in costs.items()]
-    rows += [(m, "1,000-row batch, columnar", r) for m, r in batch_costs.items()]
-    for model, test, ratios in rows:
+    rows = [(m, "single row, `/predict`", r, True) for m, r in costs.items()]
+    rows += [(m, "1,000-row batch, columnar", r, False) for m, r in batch_costs.items()]
+    for model, test, ratios, interleaved in rows:
         if not ratios:
             continue
         pct = sorted((1 - r) * 100 for r in ratios)
         quartiles = statistics.quantiles(pct, n=4) if len(pct) > 1 else [pct[0]] * 3
         pf, nolog = (get(summaries, model, SINGLE, conns, key) for key in ("pf", "pf_nolog"))
-        ratio = ratio_of(pf, nolog) if test.startswith("single") else None
+        ratio = ratio_of(pf, nolog) if interleaved else None
         cells = "n/a" if ratio is None else f"{(1 - ratio) * 100:.1f}%"
         lines.append(
             f"| {model} | {test} | {len(ratios)} x {seconds:g} s | "

@@ -27,6 +27,8 @@ LABELS = {
     "floor": "FastAPI floor",
     **{key: peer.label for key, peer in PEERS.items()},
 }
+# Cells that drive another endpoint or body of a server keyed otherwise.
+_SERVER_OF = {"pf_batch": "pf", "pf_columnar": "pf", "pf_nolog_columnar": "pf_nolog"}
 LATENCY_KEYS = ("pf", "pf_nolog", "floor")  # the servers the latency client measures
 
 
@@ -49,9 +51,7 @@ class Cell:
 
     @property
     def server(self) -> str:
-        if self.key == "pf_nolog_columnar":
-            return "pf_nolog"
-        return "pf" if self.key in ("pf_batch", "pf_columnar") else self.key
+        return _SERVER_OF.get(self.key, self.key)
 
     @property
     def label(self) -> str:

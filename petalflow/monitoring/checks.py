@@ -82,7 +82,7 @@ class Monitor:
                 model.model_version,
                 rows,
                 labels,
-                model.class_names,
+                model.contract.classes,  # one list per model: the encoder caches its JSON
                 proba,
                 remember=remember,
             )

@@ -197,6 +197,21 @@ def test_monitor_record_logs_a_request_and_the_reader_reports_it(
             offline.feedback("batch:0", labels[0])
 
 
+def test_monitor_record_hands_the_log_one_classes_list_per_model(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = load_model(None, trained)
+    log = PredictionLog(tmp_path / "p.db")  # not started: record is replaced below
+    handed: list[Any] = []
+    monkeypatch.setattr(log, "record", lambda *args, **kwargs: handed.append(args[4]))
+    monitor = Monitor(model, log, make_settings(trained, prediction_log=str(log.path)))
+    row, proba = np.array([[5.1, 3.5, 1.4, 0.2]]), np.array([[0.9, 0.05, 0.05]])
+    for request_id in ("a", "b"):
+        monitor.record(request_id, row, ["setosa"], proba)
+    # the same object each time: the encoder caches the classes' JSON by identity
+    assert handed[0] is handed[1] and list(handed[0]) == model.class_names
+
+
 def test_monitoring_without_log_is_503(api: TestClient) -> None:
     response = api.get("/monitoring/drift")
     assert response.status_code == 503
