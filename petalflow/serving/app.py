@@ -26,6 +26,7 @@ from petalflow.serving.lifecycle.follower import ModelFollower
 from petalflow.serving.lifecycle.follower import stop as stop_following
 from petalflow.serving.lifecycle.served import ServedModel, prepare
 from petalflow.serving.lifecycle.sources import UriSource, source_of
+from petalflow.serving.lifecycle.switching import QuickSwitching
 from petalflow.serving.loading import LoadedModel, load_model
 from petalflow.serving.middleware import RequestContextMiddleware
 from petalflow.serving.predictor import Predictor
@@ -122,7 +123,7 @@ def _log_protection(guard: KeyGuard | None) -> None:
 
 
 def _shadow_follower(
-    settings: Settings, shadow: Shadow | None, telemetry: Telemetry
+    settings: Settings, shadow: Shadow | None, telemetry: Telemetry, switching: QuickSwitching
 ) -> ModelFollower | None:
     """Follows SHADOW_MODEL_URI's alias as MODEL_URI's is followed (None without a shadow):
     a new challenger is loaded and verified in a thread, then scores from the next drain."""
@@ -140,6 +141,7 @@ def _shadow_follower(
         settings.reload_interval,
         on_failure=telemetry.reload_failures.inc,
         role="shadow model",
+        switching=switching,
     )
 
 
@@ -196,19 +198,21 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         served, log, shadow = _start(settings, model, telemetry)
         serving.plane = DataPlane(served, telemetry, settings, shadow)
+        switching = QuickSwitching()  # one per server: both followers lower one interval
         serving.follower = ModelFollower(
             source_of(settings.model_uri, settings.artifacts_dir, store.resolve_tracking_uri()),
             served.loaded,
             functools.partial(install, log=log),
             settings.reload_interval,
             on_failure=telemetry.reload_failures.inc,
+            switching=switching,
         )
         docs.describe(served.models)
         telemetry.show_model(served.info_labels())
         logger.info("serving %s", served.summary())
         _log_protection(guard)
         writer = None if log is None else asyncio.create_task(log.write_from_loop())
-        shadow_follower = _shadow_follower(settings, shadow, telemetry)
+        shadow_follower = _shadow_follower(settings, shadow, telemetry, switching)
         pollers = [serving.follower.start(), shadow_follower.start() if shadow_follower else None]
         _freeze_heap()
         try:

@@ -18,6 +18,7 @@ from typing import Literal
 
 from petalflow.core.errors import PetalflowError
 from petalflow.serving.lifecycle.sources import ModelSource
+from petalflow.serving.lifecycle.switching import QuickSwitching
 from petalflow.serving.loading import LoadedModel
 
 logger = logging.getLogger(__name__)
@@ -57,9 +58,12 @@ class ModelFollower:
         interval: float,
         on_failure: Callable[[], None] = lambda: None,
         role: str = "model",
+        switching: QuickSwitching | None = None,
     ) -> None:
         self.source, self.install, self.interval = source, install, interval
         self.on_failure, self.role = on_failure, role
+        # Shared by the followers of one server: the switch interval is the interpreter's.
+        self.switching = switching or QuickSwitching()
         self.current = source.key_of(current)
         self.refused: str | None = None
         self._lock = threading.Lock()  # one check at a time: a poll and POST /admin/reload
@@ -91,7 +95,8 @@ class ModelFollower:
         name, was = _describe(self.source, key), _describe(self.source, self.current)
         logger.info("%s reload: %s is new (serving %s): loading it", self.role, name, was)
         try:
-            self.install(self.source.load(key))
+            with self.switching.during():  # the requests get the GIL back sooner meanwhile
+                self.install(self.source.load(key))
         except Exception as exc:
             self.refused = key
             self.on_failure()

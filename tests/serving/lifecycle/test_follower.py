@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
 
 import pytest
 
 from petalflow.core.errors import ModelLoadError
 from petalflow.serving.lifecycle.follower import ModelFollower, stop
+from petalflow.serving.lifecycle.switching import QuickSwitching
 from petalflow.serving.loading import LoadedModel, load_from_artifacts
 
 HANG_GUARD_S = 30  # only against a hang
@@ -23,6 +25,7 @@ class Source:
     def __init__(self, models: dict[str, LoadedModel | Exception], key: str, follows: bool = True):
         self.models, self.key, self.follows = models, key, follows
         self.loaded: list[str] = []
+        self.intervals: list[float] = []  # the GIL switch interval each load ran under
 
     def latest(self) -> str:
         if self.key == "unreachable":
@@ -31,6 +34,7 @@ class Source:
 
     def load(self, key: str) -> LoadedModel:
         self.loaded.append(key)
+        self.intervals.append(sys.getswitchinterval())
         model = self.models[key]
         if isinstance(model, Exception):
             raise model
@@ -53,9 +57,11 @@ class Recorder:
     def __init__(self) -> None:
         self.installed: list[LoadedModel] = []
         self.failures = 0
+        self.intervals: list[float] = []
 
     def install(self, model: LoadedModel) -> None:
         self.installed.append(model)
+        self.intervals.append(sys.getswitchinterval())
 
     def fail(self) -> None:
         self.failures += 1
@@ -105,6 +111,27 @@ def test_follower_refuses_a_failing_candidate_logs_and_counts_it(
         "model reload refused: models:/iris@champion (3): version 3 cannot be loaded; "
         "still serving models:/iris@champion (1)"
     ]
+
+
+@pytest.mark.parametrize("key", ["2", "3"])  # installed; refused (its load raises)
+def test_follower_loads_with_quick_gil_switching_then_restores_it(models, key: str) -> None:
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(0.004)
+    try:
+        switching = QuickSwitching(0.0003)
+        source, recorder = Source(models, "1"), Recorder()
+        current = models["1"]
+        assert isinstance(current, LoadedModel)
+        follower = ModelFollower(source, current, recorder.install, 30, switching=switching)
+        source.key = key
+        follower.check()
+        after = sys.getswitchinterval()
+    finally:
+        sys.setswitchinterval(saved)
+    # CPython keeps the interval in whole microseconds: compare to 2 %
+    assert source.intervals == pytest.approx([0.0003], rel=0.02)
+    assert recorder.intervals == pytest.approx([0.0003] if key == "2" else [], rel=0.02)
+    assert after == pytest.approx(0.004, rel=0.02)
 
 
 def test_follower_retries_a_refused_candidate_only_when_forced(models) -> None:
