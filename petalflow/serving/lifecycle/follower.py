@@ -62,8 +62,10 @@ class ModelFollower:
     ) -> None:
         self.source, self.install, self.interval = source, install, interval
         self.on_failure, self.role = on_failure, role
-        # Shared by the followers of one server: the switch interval is the interpreter's.
-        self.switching = switching or QuickSwitching()
+        # The server passes one instance to all its followers (None: loads leave the
+        # interval alone): the interval is the interpreter's, and only one counter knows
+        # when the last load has ended.
+        self.switching = switching
         self.current = source.key_of(current)
         self.refused: str | None = None
         self._lock = threading.Lock()  # one check at a time: a poll and POST /admin/reload
@@ -95,7 +97,8 @@ class ModelFollower:
         name, was = _describe(self.source, key), _describe(self.source, self.current)
         logger.info("%s reload: %s is new (serving %s): loading it", self.role, name, was)
         try:
-            with self.switching.during():  # the requests get the GIL back sooner meanwhile
+            quick = self.switching.during() if self.switching else contextlib.nullcontext()
+            with quick:  # the requests get the GIL back sooner meanwhile
                 self.install(self.source.load(key))
         except Exception as exc:
             self.refused = key

@@ -25,14 +25,19 @@ class QuickSwitching:
 
     The switch interval belongs to the whole interpreter, so the followers of one server
     (the served model's and the shadow's) share one instance: the interval is lowered when
-    the first load starts and put back when the last one ends, whatever their order.
+    the first load starts and put back when the last one ends, whatever their order. It
+    is put back only if it is still the one set here: an interval someone else chose
+    meanwhile (or another instance's, restored first) is left alone.
     """
 
     def __init__(self, interval: float = LOADING_INTERVAL) -> None:
+        if not interval > 0:
+            raise ValueError(f"switch interval must be > 0 seconds, got {interval!r}")
         self.interval = interval
         self._lock = threading.Lock()
         self._inside = 0
         self._saved: float | None = None
+        self._set: float | None = None  # as read back: CPython rounds to microseconds
 
     @contextmanager
     def during(self) -> Iterator[None]:
@@ -41,6 +46,7 @@ class QuickSwitching:
             if self._inside == 0:
                 self._saved = sys.getswitchinterval()
                 sys.setswitchinterval(min(self.interval, self._saved))
+                self._set = sys.getswitchinterval()
             self._inside += 1
         try:
             yield
@@ -48,5 +54,6 @@ class QuickSwitching:
             with self._lock:
                 self._inside -= 1
                 if self._inside == 0 and self._saved is not None:
-                    sys.setswitchinterval(self._saved)
-                    self._saved = None
+                    if sys.getswitchinterval() == self._set:
+                        sys.setswitchinterval(self._saved)
+                    self._saved = self._set = None

@@ -134,6 +134,19 @@ def test_follower_loads_with_quick_gil_switching_then_restores_it(models, key: s
     assert after == pytest.approx(0.004, rel=0.02)
 
 
+def test_follower_without_quick_switching_leaves_the_interval_alone(models) -> None:
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(0.004)
+    try:
+        source = Source(models, "1")
+        follower, _ = _follower(source, models)  # no QuickSwitching given
+        source.key = "2"
+        assert follower.check().switched
+    finally:
+        sys.setswitchinterval(saved)
+    assert source.intervals == pytest.approx([0.004], rel=0.02)
+
+
 def test_follower_retries_a_refused_candidate_only_when_forced(models) -> None:
     source = Source(models, "3")
     follower, recorder = _follower(source, models)

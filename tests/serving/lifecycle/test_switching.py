@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 
@@ -75,10 +76,24 @@ def test_quick_switching_holders_in_two_threads_end_at_the_original_interval() -
     threads = [threading.Thread(target=load) for _ in range(2)]
     for thread in threads:
         thread.start()
-    while len(seen) < 2:
-        threading.Event().wait(0.01)
+    deadline = time.monotonic() + 30  # only against a hang
+    while len(seen) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     release.set()
     for thread in threads:
         thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
     assert seen == approx([LOADING_INTERVAL, LOADING_INTERVAL])
     assert sys.getswitchinterval() == approx(BEFORE)
+
+
+def test_quick_switching_leaves_an_interval_set_by_someone_else_during_the_load() -> None:
+    with QuickSwitching().during():
+        sys.setswitchinterval(0.003)  # an operator's choice, made while a model loads
+    assert sys.getswitchinterval() == approx(0.003)
+
+
+@pytest.mark.parametrize("interval", [0, -0.001])
+def test_quick_switching_refuses_an_interval_that_is_not_positive(interval: float) -> None:
+    with pytest.raises(ValueError, match="must be > 0 seconds"):
+        QuickSwitching(interval)
