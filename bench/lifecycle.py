@@ -6,8 +6,9 @@
 - **Reload**: petalflow serving ``models:/bench-<model>@champion``, where two registry
   versions hold the same run. The latency client measures /predict twice on that server,
   steady, then while the alias moves to the other version and ``POST /admin/reload``
-  swaps it in every ``RELOAD_EVERY`` s: download, load, fast-path verification, warm-up
-  and swap, each time, with the clients going on. Every reload must answer ``switched``.
+  swaps it in every ``RELOAD_EVERY`` s (both from another process: bench/reloader.py):
+  download, load, fast-path verification, warm-up and swap, each time, with the clients
+  going on. Every reload must answer ``switched``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import dataclasses
 import json
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -105,33 +105,43 @@ def add_shadow_cell(groups: list[list[Cell]], model: str, conns: int) -> None:
     raise BenchError(f"no single-row group at {conns} connections for the shadow cell")
 
 
-class _Reloader(threading.Thread):
-    """Moves the alias between versions 1 and 2 and asks the server to reload, at once and
-    then every ``RELOAD_EVERY`` s until told to stop; a reload that does not switch is a
-    benchmark error."""
+class _Reloader:
+    """``bench/reloader.py`` in its own process (see there why not a thread): started and
+    ready (MLflow imported) before the steady run, reloading from ``go`` to ``stop``."""
 
-    def __init__(self, url: str, tracking_uri: str, registered: str) -> None:
-        super().__init__(name="bench-reloader", daemon=True)
-        from mlflow import MlflowClient  # imported here, not in the thread: seconds
+    def __init__(self, url: str, tracking_uri: str, registered: str, env: dict[str, str]) -> None:
+        command = [sys.executable, "-m", "bench.reloader", url, tracking_uri, registered]
+        self.process = subprocess.Popen(
+            [*command, str(RELOAD_EVERY)],
+            cwd=servers.ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.stdin, self.stdout = self.process.stdin, self.process.stdout
+        if self.stdout.readline().strip() != "ready":
+            self.process.kill()
+            raise BenchError("the reloader process did not start (see its stderr above)")
 
-        self.client = MlflowClient(tracking_uri)
-        self.url, self.registered = url, registered
-        self.done = threading.Event()
-        self.switched = 0
-        self.errors: list[str] = []
+    def go(self) -> None:
+        self.stdin.write("go\n")
+        self.stdin.flush()
 
-    def run(self) -> None:
-        version = 1
-        while not self.done.is_set():
-            version = 3 - version
-            self.client.set_registered_model_alias(self.registered, ALIAS, str(version))
-            status, body = servers.post(self.url + "/admin/reload", b"")
-            outcome = json.loads(body).get("outcome") if status == 200 else None
-            if outcome == "switched":
-                self.switched += 1
-            else:
-                self.errors.append(f"reload to version {version}: {status} {body[:200]!r}")
-            self.done.wait(RELOAD_EVERY)
+    def stop(self) -> tuple[int, list[str]]:
+        """Close its stdin (it ends after the reload in progress); (switched, errors)."""
+        self.stdin.close()
+        try:
+            line = self.stdout.readline()
+            self.process.wait(timeout=120)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+        if not line:
+            return 0, [f"the reloader process exited with {self.process.returncode}"]
+        outcome = json.loads(line)
+        return int(outcome["switched"]), list(outcome["errors"])
 
 
 def reload_latency(
@@ -145,30 +155,30 @@ def reload_latency(
 ) -> ReloadRun:
     """The latency client on ``server``: steady, then for as long again during reloads."""
     url = server.url + "/predict"
-    steady = measure(url, body, connections, seconds)
-    time.sleep(PAUSE_SECONDS)
-    reloader = _Reloader(server.url, server.spec.env["MLFLOW_TRACKING_URI"], registered)
-    reloader.start()
+    env = {**server.spec.env, "PYTHONPATH": str(servers.ROOT)}
+    reloader = _Reloader(server.url, server.spec.env["MLFLOW_TRACKING_URI"], registered, env)
     try:
+        steady = measure(url, body, connections, seconds)
+        time.sleep(PAUSE_SECONDS)
+        reloader.go()
         reloading = measure(url, body, connections, seconds)
     finally:
-        reloader.done.set()
-        reloader.join(timeout=120)
+        switched, errors = reloader.stop()
     for name, result in (("steady", steady), ("reloading", reloading)):
         if result.errors:
             raise BenchError(f"{model} reload server ({name}): {result.errors} non-200 answers")
         raw = raw_dir / f"{model}-reload-{name}-c{connections}.json"
         raw.parent.mkdir(parents=True, exist_ok=True)
         raw.write_text(json.dumps(summary(result), indent=1))
-    if reloader.errors or not reloader.switched:
-        raise BenchError(f"{model}: reloads failed: {reloader.errors or 'none switched'}")
+    if errors or not switched:
+        raise BenchError(f"{model}: reloads failed: {errors or 'none switched'}")
     print(
         f"  reload {model:6} c{connections:<3} steady p99 {steady.p99_ms:6.2f} ms, "
-        f"during {reloader.switched} reloads p99 {reloading.p99_ms:6.2f} ms "
+        f"during {switched} reloads p99 {reloading.p99_ms:6.2f} ms "
         f"(max {reloading.max_ms:.1f} ms)",
         flush=True,
     )
-    return ReloadRun(model, connections, steady, reloading, reloader.switched)
+    return ReloadRun(model, connections, steady, reloading, switched)
 
 
 def reload_table(runs: list[ReloadRun]) -> list[str]:
