@@ -106,8 +106,9 @@ def add_shadow_cell(groups: list[list[Cell]], model: str, conns: int) -> None:
 
 
 class _Reloader:
-    """``bench/reloader.py`` in its own process (see there why not a thread): started and
-    ready (MLflow imported) before the steady run, reloading from ``go`` to ``stop``."""
+    """``bench/reloader.py`` in its own process (see there why not a thread), run from the
+    repository root: started and ready (MLflow imported) before the steady run, reloading
+    from ``go`` to ``stop``."""
 
     def __init__(self, url: str, tracking_uri: str, registered: str, env: dict[str, str]) -> None:
         command = [sys.executable, "-m", "bench.reloader", url, tracking_uri, registered]
@@ -155,8 +156,8 @@ def reload_latency(
 ) -> ReloadRun:
     """The latency client on ``server``: steady, then for as long again during reloads."""
     url = server.url + "/predict"
-    env = {**server.spec.env, "PYTHONPATH": str(servers.ROOT)}
-    reloader = _Reloader(server.url, server.spec.env["MLFLOW_TRACKING_URI"], registered, env)
+    env = server.spec.env
+    reloader = _Reloader(server.url, env["MLFLOW_TRACKING_URI"], registered, env)
     try:
         steady = measure(url, body, connections, seconds)
         time.sleep(PAUSE_SECONDS)

@@ -1,6 +1,6 @@
 """The reload cell's operator, in a process of its own: moves the alias, asks for a reload.
 
-    python -m bench.reloader URL TRACKING_URI REGISTERED_NAME EVERY_SECONDS
+    python -m bench.reloader URL TRACKING_URI REGISTERED_NAME EVERY_SECONDS   (from the root)
 
 It imports MLflow, prints ``ready`` and waits for a line on stdin; then, until stdin
 closes, it moves ``REGISTERED_NAME@champion`` to the other of versions 1 and 2, calls
@@ -16,11 +16,6 @@ from __future__ import annotations
 import json
 import select
 import sys
-
-if __package__ in (None, ""):  # run as a script: make `bench` importable
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.lifecycle import ALIAS
 from bench.servers import post
