@@ -202,8 +202,10 @@ def cost_table(
             continue
         pct = sorted((1 - r) * 100 for r in ratios)
         quartiles = statistics.quantiles(pct, n=4) if len(pct) > 1 else [pct[0]] * 3
-        pf, nolog = (get(summaries, model, SINGLE, conns, key) for key in ("pf", "pf_nolog"))
-        ratio = ratio_of(pf, nolog) if interleaved else None
+        ratio = None
+        if interleaved:
+            pf, nolog = (get(summaries, model, SINGLE, conns, k) for k in ("pf", "pf_nolog"))
+            ratio = ratio_of(pf, nolog)
         cells = "n/a" if ratio is None else f"{(1 - ratio) * 100:.1f}%"
         lines.append(
             f"| {model} | {test} | {len(ratios)} x {seconds:g} s | "
