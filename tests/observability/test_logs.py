@@ -1,3 +1,4 @@
+import asyncio
 import io
 import json
 import logging
@@ -10,6 +11,7 @@ from typing import TextIO
 
 import pytest
 
+from petalflow.observability import logs
 from petalflow.observability.logs import (
     AccessLog,
     JsonFormatter,
@@ -147,3 +149,102 @@ def test_access_log_lines_stay_whole_across_threads(
     lines = [json.loads(line) for line in (tmp_path / "log.txt").read_text().splitlines()]
     ids = {line["request_id"] for line in lines if "request_id" in line}
     assert len(ids) == 2000 and len(lines) == 2000 + 4 * 10
+
+
+class _Writes:
+    """``os.write`` as the logs module calls it, recording each call's bytes."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[bytes] = []
+        real = logs.os.write
+
+        def write(fd: int, data: bytes) -> int:
+            self.calls.append(bytes(data))
+            return real(fd, data)
+
+        monkeypatch.setattr(logs.os, "write", write)
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_access_log_on_an_event_loop_writes_its_lines_together_later(
+    access_logger: logging.Logger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logs, "DEFER_SECONDS", 0.01)
+    writes = _Writes(monkeypatch)
+    path = tmp_path / "log.txt"
+
+    async def serve() -> list[dict[str, object]]:
+        access = AccessLog(access_logger)
+        for i in range(3):
+            access({"request_id": f"r{i}"})
+        before = path.read_text()
+        await asyncio.sleep(0.2)  # the timer (0.01 s) fires meanwhile
+        assert before == ""
+        return _lines(path)
+
+    with path.open("w") as file:
+        _configure(access_logger, file)
+        lines = asyncio.run(serve())
+    assert [line["request_id"] for line in lines] == ["r0", "r1", "r2"]
+    assert len(writes.calls) == 1 and writes.calls[0].count(b"\n") == 3
+
+
+@pytest.mark.parametrize("pad", [0, 900, 1800, 5000])
+def test_access_log_writes_at_most_a_pipe_buffer_of_whole_lines(
+    access_logger: logging.Logger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pad: int
+) -> None:
+    writes = _Writes(monkeypatch)
+    path = tmp_path / "log.txt"
+
+    async def serve() -> None:
+        access = AccessLog(access_logger)
+        for i in range(10):
+            access({"request_id": f"r{i}", "pad": "x" * pad})
+
+    with path.open("w") as file:
+        handler = _configure(access_logger, file)
+        asyncio.run(serve())  # the loop ends before the timer: flush() writes the rest
+        handler.flush()
+    assert [line["request_id"] for line in _lines(path)] == [f"r{i}" for i in range(10)]
+    line_bytes = len(writes.calls[-1].split(b"\n")[0]) + 1
+    per_write = max(1, logs.DEFER_BYTES // line_bytes)  # what fits, or one larger line
+    assert [c.count(b"\n") for c in writes.calls[:-1]] == [per_write] * (len(writes.calls) - 1)
+    assert all(c.endswith(b"\n") for c in writes.calls)
+    if line_bytes <= logs.DEFER_BYTES:
+        assert all(len(c) <= logs.DEFER_BYTES for c in writes.calls)
+
+
+def test_logging_record_follows_the_deferred_access_lines_at_once(
+    access_logger: logging.Logger, tmp_path: Path
+) -> None:
+    path = tmp_path / "log.txt"
+
+    async def serve() -> list[dict[str, object]]:
+        AccessLog(access_logger)({"request_id": "r1"})
+        access_logger.warning("after the request")
+        return _lines(path)  # no wait: the record wrote the access line first
+
+    with path.open("w") as file:
+        _configure(access_logger, file)
+        lines = asyncio.run(serve())
+    assert [(line.get("request_id"), line["level"]) for line in lines] == [
+        ("r1", "INFO"),
+        (None, "WARNING"),
+    ]
+
+
+def test_access_log_without_an_event_loop_writes_at_once(
+    access_logger: logging.Logger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = _Writes(monkeypatch)
+    path = tmp_path / "log.txt"
+    with path.open("w") as file:
+        _configure(access_logger, file)
+        access = AccessLog(access_logger)
+        access({"request_id": "r1"})
+        assert [line["request_id"] for line in _lines(path)] == ["r1"]
+        access({"request_id": "r2"})
+    assert [c.count(b"\n") for c in writes.calls] == [1, 1]
