@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -230,6 +230,22 @@ class ServerProcess:
     def output(self) -> str:
         self._log_handle.flush()
         return self.log.read_text(errors="replace")
+
+    def json_lines(
+        self, until: Callable[[list[dict[str, Any]]], bool] | None = None, timeout: float = 10
+    ) -> list[dict[str, Any]]:
+        """The JSON lines logged so far; with ``until``, once it holds for them (or after
+        ``timeout`` s: the caller's asserts then say what is missing). Request lines are
+        written up to 0.1 s after their response."""
+        import json
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [json.loads(x) for x in self.output().splitlines() if x.startswith("{")]
+            if until is None or until(lines) or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Stop the process and anything it spawned (its own session, started here)."""

@@ -118,19 +118,6 @@ def _log_lines(server: ServerProcess) -> list[dict[str, object]]:
     return [json.loads(line) for line in lines if line.startswith("{")]
 
 
-def _logged_soon(server: ServerProcess, request_id: str) -> list[dict[str, object]]:
-    """The log lines once one names ``request_id`` (or after 10 s: the caller's asserts
-    then say what is missing)."""
-    deadline = time.monotonic() + 10
-    while True:
-        logged = _log_lines(server)
-        if time.monotonic() > deadline or any(
-            line.get("request_id") == request_id for line in logged
-        ):
-            return logged
-        time.sleep(0.05)
-
-
 @pytest.mark.e2e
 def test_uvicorn_answers_408_and_closes_when_a_head_or_body_stalls(server: ServerProcess) -> None:
     body = _connect(server)
@@ -148,7 +135,8 @@ def test_uvicorn_answers_408_and_closes_when_a_head_or_body_stalls(server: Serve
     assert head_error["error"] == "request_timeout"
     assert "HEADER_TIMEOUT_SECONDS" in head_error["message"]
     assert _until_closed(idle) == b""  # an idle connection is closed without an answer
-    logged = _logged_soon(server, body_error["request_id"])  # access lines wait <= 0.1 s
+    named = body_error["request_id"]
+    logged = server.json_lines(until=lambda lines: any(x.get("request_id") == named for x in lines))
     assert any(line.get("request_id") == body_error["request_id"] for line in logged)
     assert any("HEADER_TIMEOUT_SECONDS" in str(line.get("message")) for line in logged)
 

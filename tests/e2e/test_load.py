@@ -292,13 +292,16 @@ def plan_valid(
     return plans, logged
 
 
+def _statuses(lines: list[dict[str, Any]]) -> list[int]:
+    return [int(line["status"]) for line in lines if "status" in line]
+
+
 def assert_server_clean(server: ServerProcess, requests: int) -> None:
     """Still running; no traceback and no 5xx in the JSON lines logged for ``requests``."""
     assert server.proc.poll() is None, server.output()[-3000:]
-    output = server.output()
-    assert "Traceback" not in output
-    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-    statuses = [line["status"] for line in lines if "status" in line]
+    lines = server.json_lines(until=lambda lines: len(_statuses(lines)) >= requests)
+    assert "Traceback" not in server.output()
+    statuses = _statuses(lines)
     assert len(statuses) >= requests
     assert [s for s in statuses if s >= 500] == []
 

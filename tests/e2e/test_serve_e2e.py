@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import httpx
@@ -24,8 +23,9 @@ def test_uvicorn_serves_predictions_and_logs_json_lines(start_server, trained: P
     body = response.json()
     assert body["model_version"] == json.loads((trained / "model_info.json").read_text())["run_id"]
     assert body["predicted_label"] == "virginica"
-    time.sleep(0.2)
-    lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+    lines = server.json_lines(
+        until=lambda lines: any(x.get("request_id") == "e2e-1" for x in lines)
+    )
     request_lines = [line for line in lines if line.get("request_id") == "e2e-1"]
     assert len(request_lines) == 1
     assert request_lines[0]["status"] == 200 and request_lines[0]["path"] == "/predict"
