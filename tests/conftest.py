@@ -265,6 +265,15 @@ class ServerProcess:
             os.killpg(self.proc.pid, signum)
 
 
+def makefile_limits() -> list[str]:
+    """The uvicorn flags of `make serve` and `make run`: their one definition."""
+    import re
+
+    found = re.search(r"^UVICORN_LIMITS := (.+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert found, "the Makefile defines no UVICORN_LIMITS"
+    return found.group(1).split()
+
+
 def uvicorn_args(*extra: str) -> list[str]:
     return [
         sys.executable,

@@ -1,9 +1,11 @@
-"""uvicorn's httptools protocol with bounded request heads and connection counts.
+"""uvicorn's httptools protocol with bounded request heads and connection counts, and a
+response's head and body sent together.
 
 uvicorn 0.54 bounds neither how long a request head may take (with httptools or h11)
 nor, with httptools, its size; and a connection over ``--limit-concurrency`` keeps its
-socket. ``serve.py`` builds the protocol from the settings (``bounded_protocol``), and
-uvicorn runs it with ``--http serve:HttpProtocol``.
+socket. It also writes a response's head and body in two calls, so two send(2) calls
+and two TCP segments per response. ``serve.py`` builds the protocol from the settings
+(``bounded_protocol``), and uvicorn runs it with ``--http serve:HttpProtocol``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
-from typing import Any, ClassVar
+from collections.abc import Iterable
+from typing import Any, ClassVar, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -20,6 +23,51 @@ from petalflow.serving.http_errors import RequestTimeoutError, error_response
 from petalflow.serving.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+class PairedWrites:
+    """A transport whose writes go out in pairs: a response's head waits for its body
+    and both leave in one send(2), or, with no second write (an empty body), at the
+    event loop's next turn. Everything else is the wrapped transport's.
+
+    One send instead of two per response: rf, 16 connections, 10 interleaved rounds of
+    4 s against uvicorn's two writes, server CPU per request 242 -> 200 us with the
+    prediction log, 230 -> 170 us without (docs/performance.md).
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        held = self._held
+        if held is None:
+            self._held = bytes(data)
+            self._loop.call_soon(self._release)
+        else:
+            self._held = None
+            self._transport.write(held + data)
+
+    def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
+        self.write(b"".join(chunks))
+
+    def _release(self) -> None:
+        """Send a write still waiting for its pair (a closed connection drops it)."""
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self._release()  # a response written just before the close goes first
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):
@@ -47,7 +95,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self.mid_chunk = False  # the head began after another message, in the same chunk
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        paired = PairedWrites(transport, self.loop)
+        super().connection_made(cast(asyncio.Transport, paired))
         limit = self.limit_concurrency
         if limit is not None and len(self.connections) >= limit:  # uvicorn would answer 503
             message = f"the server is at its limit of {limit} connections; retry with backoff"

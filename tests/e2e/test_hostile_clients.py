@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, ServerProcess, python_env, uvicorn_args
+from tests.conftest import ROOT, ServerProcess, makefile_limits, python_env, uvicorn_args
 
 DEADLINE_S = 2
 GENEROUS_S = 15  # how long a test waits for what should take DEADLINE_S
@@ -34,13 +34,6 @@ POST_HEAD = (
 )
 SLOW_HEAD = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 10_000
 SLOW_CLIENTS = 500
-
-
-def makefile_limits() -> list[str]:
-    """The uvicorn flags of `make serve` and `make run`: their one definition."""
-    found = re.search(r"^UVICORN_LIMITS := (.+)$", (ROOT / "Makefile").read_text(), re.M)
-    assert found, "the Makefile defines no UVICORN_LIMITS"
-    return found.group(1).split()
 
 
 def with_flag(flags: list[str], name: str, value: str) -> list[str]:

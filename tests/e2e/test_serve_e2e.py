@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, train_into
+from tests.conftest import ServerProcess, makefile_limits, train_into, uvicorn_args
 
 pytestmark = pytest.mark.e2e
 GOOD = {"sepal_length": 6.3, "sepal_width": 2.9, "petal_length": 5.6, "petal_width": 1.8}
@@ -158,3 +159,60 @@ def test_penguins_model_served_by_uvicorn_answers_like_its_pipeline(
     invoked = httpx.post(ours.url + "/invocations", json=payload)
     assert invoked.status_code == 200, invoked.text
     assert invoked.json() == {"predictions": [classes[i] for i in expected.argmax(axis=1)]}
+
+
+def _write_calls(pid: int) -> int:
+    """The write-like system calls process ``pid`` has made (``syscw`` in /proc)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("syscw:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no syscw in /proc/{pid}/io")
+
+
+def _responses(sock: socket.socket, count: int) -> list[tuple[bytes, bytes]]:
+    """``count`` HTTP responses read off ``sock``: (status line, body) each."""
+    data, answers = b"", []
+    while len(answers) < count:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = data[:head_end].decode("latin-1").lower()
+            length = int(head.split("content-length:")[1].split("\r\n")[0])
+            end = head_end + 4 + length
+            if len(data) >= end:
+                answers.append((data.split(b"\r\n")[0], data[head_end + 4 : end]))
+                data = data[end:]
+                continue
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed after {len(answers)} responses"
+        data += chunk
+    return answers
+
+
+def test_uvicorn_sends_each_response_in_one_write_and_pipelined_ones_in_order(
+    start_server, trained: Path
+) -> None:
+    # No prediction log and no access lines: the responses are the only writes.
+    env = {"ARTIFACTS_DIR": str(trained), "PREDICTION_LOG": "", "LOG_LEVEL": "WARNING"}
+    server = start_server(env, uvicorn_args(*makefile_limits()))  # as `make serve` runs it
+    setosa = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+    rows = [GOOD, setosa]
+    requests = []
+    for i, row in enumerate(rows):
+        body = json.dumps(row).encode()
+        head = f"POST /predict HTTP/1.1\r\nhost: t\r\nx-request-id: p{i}\r\n"
+        head += f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+        requests.append(head.encode() + body)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(requests[0])
+        _responses(sock, 1)  # warm: the first request's one-time work is not counted
+        before = _write_calls(server.proc.pid)
+        for _ in range(100):
+            sock.sendall(requests[0])
+            assert _responses(sock, 1)[0][0] == b"HTTP/1.1 200 OK"
+        writes = _write_calls(server.proc.pid) - before
+        sock.sendall(b"".join(requests * 3))  # six pipelined requests in one segment
+        answers = _responses(sock, 6)
+    assert writes <= 110, f"{writes} writes for 100 responses (uvicorn alone makes 2 each)"
+    assert [status for status, _ in answers] == [b"HTTP/1.1 200 OK"] * 6
+    labels = [json.loads(body)["predicted_label"] for _, body in answers]
+    assert labels == ["virginica", "setosa"] * 3
