@@ -19,8 +19,7 @@ import orjson
 logger = logging.getLogger(__name__)
 
 # Access lines written on an event loop wait in memory for at most this long, or until
-# this many bytes are waiting: one write(2) per ~13 lines instead of one per line (the
-# syscall cost ~14% of a single-row request's CPU with the lines going to a file).
+# this many bytes are waiting: one write(2) per ~13 lines instead of one per line.
 # PIPE_BUF (4096 on Linux): a write of at most that many bytes to a pipe is atomic, so
 # lines of several workers sharing one pipe never interleave.
 DEFER_SECONDS = 0.1
