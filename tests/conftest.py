@@ -266,12 +266,11 @@ class ServerProcess:
 
 
 def makefile_limits() -> list[str]:
-    """The uvicorn flags of `make serve` and `make run`: their one definition."""
-    import re
+    """The uvicorn flags of `make serve` and `make run` (the Makefile's UVICORN_LIMITS,
+    read as the bench reads it)."""
+    from bench.servers import shipped_limits
 
-    found = re.search(r"^UVICORN_LIMITS := (.+)$", (ROOT / "Makefile").read_text(), re.M)
-    assert found, "the Makefile defines no UVICORN_LIMITS"
-    return found.group(1).split()
+    return shipped_limits(ROOT)
 
 
 def uvicorn_args(*extra: str) -> list[str]:
