@@ -106,11 +106,6 @@ def _error(response: bytes, status: int) -> dict[str, str]:
     return dict(json.loads(body))
 
 
-def _log_lines(server: ServerProcess) -> list[dict[str, object]]:
-    lines = server.output().splitlines()
-    return [json.loads(line) for line in lines if line.startswith("{")]
-
-
 @pytest.mark.e2e
 def test_uvicorn_answers_408_and_closes_when_a_head_or_body_stalls(server: ServerProcess) -> None:
     body = _connect(server)
@@ -145,7 +140,7 @@ def test_uvicorn_refuses_a_1_mb_header(server: ServerProcess) -> None:
     if response:
         assert _error(response, 431)["error"] == "header_too_large"
     time.sleep(0.2)
-    assert any("MAX_HEADER_BYTES" in str(line.get("message")) for line in _log_lines(server))
+    assert any("MAX_HEADER_BYTES" in str(line.get("message")) for line in server.json_lines())
     assert httpx.get(server.url + "/health").status_code == 200
 
 

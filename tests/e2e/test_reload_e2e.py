@@ -174,10 +174,6 @@ def _metric(text: str, name: str) -> float:
     return float(found.group(1))
 
 
-def _json_lines(server: ServerProcess) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
-
-
 def test_served_from_an_alias_says_which_version_and_model_answered(
     serve: Any, registry: Registry
 ) -> None:
@@ -236,7 +232,7 @@ def test_moving_the_alias_under_load_switches_within_the_interval(
     assert re.search(rf'petalflow_model_info{{[^}}]*model_version="{new}"[^}}]*}} 1\.0', metrics)
     assert f'model_version="{old}"' not in metrics.split("petalflow_model_info")[1]
     assert _metric(metrics, "petalflow_reload_failures_total") == 0
-    lines = _json_lines(server)
+    lines = server.json_lines()
     assert any(
         "reload: serving model " + new in line["message"]
         and "instead of model " + old in line["message"]
@@ -303,7 +299,7 @@ def test_an_alias_moved_to_a_broken_version_leaves_the_old_model_serving(
     assert _metric(metrics, "petalflow_reload_failures_total") == 1
     model = httpx.get(server.url + "/model").json()
     assert model["model_version"] == old and model["registered_model"]["version"] == "1"
-    refused = [line for line in _json_lines(server) if "reload refused" in line.get("message", "")]
+    refused = [line for line in server.json_lines() if "reload refused" in line.get("message", "")]
     assert len(refused) == 1 and refused[0]["level"] == "ERROR"
     assert f"{URI} version {broken}" in refused[0]["message"]
     assert "Traceback" not in server.output()
