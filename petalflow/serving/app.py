@@ -24,6 +24,7 @@ from petalflow.serving.handlers import DataPlane
 from petalflow.serving.http_errors import install_error_handlers
 from petalflow.serving.lifecycle.follower import ModelFollower
 from petalflow.serving.lifecycle.follower import stop as stop_following
+from petalflow.serving.lifecycle.isolation import in_child
 from petalflow.serving.lifecycle.served import ServedModel, prepare
 from petalflow.serving.lifecycle.sources import UriSource, source_of
 from petalflow.serving.lifecycle.switching import QuickSwitching
@@ -131,9 +132,9 @@ def _shadow_follower(
         return None
 
     def install(candidate: LoadedModel) -> None:
-        shadow.swap(candidate, Predictor(candidate, use_fast_path=settings.fast_path))
+        shadow.swap(candidate, Predictor(candidate, settings.fast_path, in_child))
 
-    source = UriSource(str(settings.shadow_model_uri), store.resolve_tracking_uri())
+    source = UriSource(str(settings.shadow_model_uri), store.resolve_tracking_uri(), in_child)
     return ModelFollower(
         source,
         shadow.model,
@@ -184,7 +185,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
 
     def install(candidate: LoadedModel, log: PredictionLog | None) -> None:
         """A reload's candidate: verified and warmed here (a thread), then swapped in."""
-        served = prepare(candidate, log, settings)
+        served = prepare(candidate, log, settings, in_child)
         if serving.plane.shadow is not None:  # the shadow must still take its rows
             serving.plane.shadow.rebase(served.loaded.contract)
         previous = serving.plane.swap(served)
@@ -200,7 +201,9 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         serving.plane = DataPlane(served, telemetry, settings, shadow)
         switching = QuickSwitching()  # one per server: both followers lower one interval
         serving.follower = ModelFollower(
-            source_of(settings.model_uri, settings.artifacts_dir, store.resolve_tracking_uri()),
+            source_of(
+                settings.model_uri, settings.artifacts_dir, store.resolve_tracking_uri(), in_child
+            ),
             served.loaded,
             functools.partial(install, log=log),
             settings.reload_interval,

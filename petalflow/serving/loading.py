@@ -7,13 +7,15 @@ params and metrics, and the reference statistics for drift.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import joblib
 import numpy as np
@@ -26,6 +28,19 @@ from petalflow.core.model_card import ModelCard, contract_of, run_files
 from petalflow.serving.registry import RegistryRef, logged_model_id, resolve
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Runner(Protocol):
+    """Where a model file is decoded: ``run(work)`` returns ``work()``'s result."""
+
+    def __call__(self, work: Callable[[], T]) -> T: ...
+
+
+def in_process(work: Callable[[], T]) -> T:
+    """Decode here (start-up; a reload passes ``lifecycle.isolation.in_child``)."""
+    return work()
 
 
 @dataclass(kw_only=True)
@@ -59,8 +74,9 @@ def _classes(pipeline: Any) -> list[str]:
     return [str(c) for c in pipeline.classes_]
 
 
-def load_from_artifacts(directory: Path) -> LoadedModel:
-    """Load ``model.joblib`` after checking its sha256 against ``model_info.json``."""
+def load_from_artifacts(directory: Path, run: Runner = in_process) -> LoadedModel:
+    """Load ``model.joblib`` (decoded by ``run``) after checking its sha256 against
+    ``model_info.json``."""
     directory = Path(directory)
     info_path = directory / artifacts.MODEL_INFO_FILE
     model_path = directory / artifacts.MODEL_FILE
@@ -83,7 +99,7 @@ def load_from_artifacts(directory: Path) -> LoadedModel:
             f"{model_path} has sha256 {actual[:12]}..., but model_info.json records "
             f"{expected[:12]}...; refusing to load it; retrain with `python train.py`"
         )
-    pipeline = joblib.load(model_path)
+    pipeline = run(functools.partial(joblib.load, model_path))
     run_id = info.get("run_id") or None
     model_id = info.get("model_id") or logged_model_id(info.get("model_uri"))
     contract_path = directory / artifacts.CONTRACT_FILE
@@ -112,9 +128,9 @@ def _check_reachable(uri: str, tracking_uri: str) -> None:
         )
 
 
-def _download_model(uri: str, tracking_uri: str, label: str) -> tuple[Any, Any]:
-    """(pipeline, MLmodel metadata) of ``uri``; ModelLoadError naming ``label`` (the URI
-    as configured) and the store if not."""
+def _download_model(uri: str, tracking_uri: str, label: str, run: Runner) -> tuple[Any, Any]:
+    """(pipeline decoded by ``run``, MLmodel metadata) of ``uri``; ModelLoadError naming
+    ``label`` (the URI as configured) and the store if not."""
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
@@ -125,7 +141,7 @@ def _download_model(uri: str, tracking_uri: str, label: str) -> tuple[Any, Any]:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri, registry_uri=tracking_uri
             )
-            return mlflow.sklearn.load_model(local), Model.load(local)
+            return run(functools.partial(mlflow.sklearn.load_model, local)), Model.load(local)
     except (MlflowException, OSError) as exc:
         message = exc.message if isinstance(exc, MlflowException) else str(exc)
         raise ModelLoadError(
@@ -135,12 +151,12 @@ def _download_model(uri: str, tracking_uri: str, label: str) -> tuple[Any, Any]:
 
 
 def load_from_uri(
-    uri: str, tracking_uri: str | None = None, version: str | None = None
+    uri: str, tracking_uri: str | None = None, version: str | None = None, run: Runner = in_process
 ) -> LoadedModel:
     """Load any MLflow model URI and resolve the training run behind it.
 
     A registry URI is resolved to one version first (``version``: the one its alias was
-    found to name), and exactly that version is downloaded.
+    found to name), and exactly that version is downloaded; ``run`` decodes the model.
     """
     from mlflow.tracking import MlflowClient
 
@@ -150,15 +166,15 @@ def load_from_uri(
     registered = resolve(ref, tracking_uri, version) if ref else None
     label = f"{uri} (version {registered.version})" if registered and ref and ref.alias else uri
     pinned = registered.pinned_uri if registered else uri
-    pipeline, model_info = _download_model(pinned, tracking_uri, label)
+    pipeline, model_info = _download_model(pinned, tracking_uri, label, run)
     run_id = model_info.run_id or (registered.run_id if registered else None)
     model_id = (registered.model_id if registered else None) or model_info.model_id
     files = run_files(run_id, tracking_uri) if run_id else {}
     params, metrics = files.get(artifacts.PARAMS_FILE), files.get(artifacts.METRICS_FILE)
     if run_id and (params is None or metrics is None):  # an older run: ask the store
-        run = MlflowClient(tracking_uri).get_run(run_id)
-        params = params if params is not None else dict(run.data.params)
-        metrics = metrics if metrics is not None else dict(run.data.metrics)
+        stored = MlflowClient(tracking_uri).get_run(run_id)
+        params = params if params is not None else dict(stored.data.params)
+        metrics = metrics if metrics is not None else dict(stored.data.metrics)
     sha256 = (files.get(artifacts.MODEL_INFO_FILE) or {}).get("sha256")
     version = run_id or (f"sha256:{sha256[:12]}" if sha256 else f"uri:{uri}")
     names = [str(c) for c in getattr(pipeline, "feature_names_in_", [])] or list(

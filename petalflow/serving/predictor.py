@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from petalflow.serving.loading import LoadedModel
+from petalflow.serving.loading import LoadedModel, Runner, in_process
 
 if TYPE_CHECKING:
     from petalflow.serving.fastpath import FastPath
@@ -29,7 +30,10 @@ class Predictor:
     path special-cases it inside).
     """
 
-    def __init__(self, model: LoadedModel, use_fast_path: bool = True) -> None:
+    def __init__(
+        self, model: LoadedModel, use_fast_path: bool = True, run: Runner = in_process
+    ) -> None:
+        """``run`` compiles and verifies the fast path (a reload: in a child process)."""
         self.model = model
         self.classes = model.class_names
         self._class_array = np.array(self.classes, dtype=object)
@@ -37,7 +41,8 @@ class Predictor:
         if use_fast_path:
             from petalflow.serving.fastpath import build_verified_fast_path
 
-            self.fast = build_verified_fast_path(model.pipeline, model.contract)
+            build = functools.partial(build_verified_fast_path, model.pipeline, model.contract)
+            self.fast = run(build)
         logger.info("prediction path: %s", "numpy fast path" if self.fast else "scikit-learn")
 
     def predict(self, rows: np.ndarray) -> Scores:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -115,3 +116,39 @@ def test_admin_reload_refuses_a_tampered_model_and_keeps_serving(served: Path) -
     assert body["detail"].endswith("was refused; the server log says why")
     assert prediction["model_version"] == old
     assert failures == 1
+
+
+def test_admin_reload_decodes_the_candidate_in_a_child_process(
+    served: Path, trained_rf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up works here; a reload's candidate is decoded, then its fast path compiled
+    and verified, each in a child process (``in_child``)."""
+    from petalflow.serving import app as app_module
+    from petalflow.serving.lifecycle.isolation import in_child
+
+    pids: list[int] = []
+
+    def recording(work):  # type: ignore[no-untyped-def]
+        def traced():  # type: ignore[no-untyped-def]
+            return os.getpid(), work()
+
+        pid, result = in_child(traced)
+        pids.append(pid)
+        return result
+
+    monkeypatch.setattr(app_module, "in_child", recording)
+    with TestClient(create_app(make_settings(served))) as client:
+        assert pids == []
+        for item in trained_rf.iterdir():
+            if item.is_file():
+                shutil.copy2(item, served / item.name)
+        answer = client.post("/admin/reload").json()
+        prediction = client.post("/predict", json=ROW).json()
+    assert (
+        answer["outcome"] == "switched" and prediction["model_version"] == answer["model_version"]
+    )
+    assert len(pids) == 2 and os.getpid() not in pids
+    pipeline = joblib.load(trained_rf / "model.joblib")
+    proba = pipeline.predict_proba(pd.DataFrame([ROW]))[0]
+    want = dict(zip(pipeline.classes_, proba, strict=True))
+    assert prediction["class_probabilities"] == pytest.approx(want, abs=1e-12)

@@ -19,7 +19,7 @@ from petalflow.core.errors import ModelLoadError
 from petalflow.monitoring.checks import Monitor, MonitoringCollector
 from petalflow.monitoring.prediction_log import PredictionLog
 from petalflow.observability.metrics import CachedCollector
-from petalflow.serving.loading import LoadedModel
+from petalflow.serving.loading import LoadedModel, Runner, in_process
 from petalflow.serving.predictor import Predictor
 from petalflow.serving.request_models import RequestModels, build_request_models
 from petalflow.serving.settings import Settings
@@ -83,13 +83,16 @@ class ServedModel:
         return f"model {loaded.model_version} from {loaded.source}{more}"
 
 
-def prepare(loaded: LoadedModel, log: PredictionLog | None, settings: Settings) -> ServedModel:
-    """The served model of ``loaded``: fast path verified, request models built, warmed.
+def prepare(
+    loaded: LoadedModel, log: PredictionLog | None, settings: Settings, run: Runner = in_process
+) -> ServedModel:
+    """The served model of ``loaded``: fast path verified (by ``run``), request models
+    built, warmed.
 
     Runs off the request path (start-up, or a reload's thread); ModelLoadError if the
     model cannot answer its warm-up rows with probabilities.
     """
-    predictor = Predictor(loaded, use_fast_path=settings.fast_path)
+    predictor = Predictor(loaded, use_fast_path=settings.fast_path, run=run)
     monitor = Monitor(loaded, log, settings)
     # Drift and accuracy gauges: computed at most every MONITORING_REFRESH_SECONDS.
     refresh = settings.monitoring_refresh_seconds

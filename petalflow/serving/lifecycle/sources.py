@@ -13,7 +13,13 @@ from typing import Protocol
 
 from petalflow.core import artifacts
 from petalflow.core.errors import ModelLoadError
-from petalflow.serving.loading import LoadedModel, load_from_artifacts, load_from_uri
+from petalflow.serving.loading import (
+    LoadedModel,
+    Runner,
+    in_process,
+    load_from_artifacts,
+    load_from_uri,
+)
 from petalflow.serving.registry import RegistryRef, resolve
 
 
@@ -39,10 +45,11 @@ class ModelSource(Protocol):
 
 
 class UriSource:
-    """Any MLflow model URI; a ``models:/NAME@ALIAS`` one follows its alias."""
+    """Any MLflow model URI; a ``models:/NAME@ALIAS`` one follows its alias. ``run``
+    decodes each model it loads."""
 
-    def __init__(self, uri: str, tracking_uri: str) -> None:
-        self.name, self.tracking_uri = uri, tracking_uri
+    def __init__(self, uri: str, tracking_uri: str, run: Runner = in_process) -> None:
+        self.name, self.tracking_uri, self.run = uri, tracking_uri, run
         self.ref = RegistryRef.parse(uri)
         self.follows = self.ref is not None and self.ref.follows_alias
 
@@ -53,7 +60,7 @@ class UriSource:
 
     def load(self, key: str) -> LoadedModel:
         version = key if self.follows else None
-        return load_from_uri(self.name, self.tracking_uri, version=version)
+        return load_from_uri(self.name, self.tracking_uri, version=version, run=self.run)
 
     def key_of(self, model: LoadedModel) -> str:
         if self.follows and model.registered_model:
@@ -71,8 +78,8 @@ class ArtifactsSource:
 
     follows = False
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, directory: Path, run: Runner = in_process) -> None:
+        self.directory, self.run = directory, run
         self.name = str(directory)  # as configured: never a resolved server path
 
     def latest(self) -> str:
@@ -86,7 +93,7 @@ class ArtifactsSource:
             ) from None
 
     def load(self, key: str) -> LoadedModel:
-        return load_from_artifacts(self.directory)  # checks the file's sha256 again
+        return load_from_artifacts(self.directory, self.run)  # checks the sha256 again
 
     def key_of(self, model: LoadedModel) -> str:
         return model.sha256 or ""
@@ -96,7 +103,9 @@ class ArtifactsSource:
 
 
 def source_of(
-    model_uri: str | None, artifacts_dir: Path, tracking_uri: str
+    model_uri: str | None, artifacts_dir: Path, tracking_uri: str, run: Runner = in_process
 ) -> UriSource | ArtifactsSource:
     """The source a server is configured with: MODEL_URI, else ARTIFACTS_DIR."""
-    return UriSource(model_uri, tracking_uri) if model_uri else ArtifactsSource(artifacts_dir)
+    if model_uri:
+        return UriSource(model_uri, tracking_uri, run)
+    return ArtifactsSource(artifacts_dir, run)

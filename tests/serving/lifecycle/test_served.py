@@ -16,6 +16,7 @@ import pytest
 from petalflow.core.errors import ModelLoadError
 from petalflow.observability.metrics import Telemetry
 from petalflow.serving.handlers import DataPlane
+from petalflow.serving.lifecycle.isolation import in_child
 from petalflow.serving.lifecycle.served import ServedModel, prepare
 from petalflow.serving.loading import load_from_artifacts
 from tests.conftest import make_settings
@@ -55,6 +56,20 @@ def test_prepare_builds_everything_from_the_new_model(trained: Path, trained_rf:
     assert served.predictor.fast is not None  # verified exact, as at start-up
     assert served.info_labels()["model_version"] == info["run_id"]
     assert served.info_labels()["registered_model"] == ""
+
+
+def test_prepare_in_a_child_serves_the_pipelines_probabilities(trained_rf: Path) -> None:
+    """A reload decodes the model and verifies its fast path in child processes; what
+    comes back is the same forest, its fast path verified exact."""
+    loaded = load_from_artifacts(trained_rf, run=in_child)
+    served = prepare(loaded, None, make_settings(trained_rf), run=in_child)
+    assert served.predictor.fast is not None and served.predictor.fast.kind == "rf"
+    row = np.array([[ROW[name] for name in served.loaded.feature_names]], dtype=np.float64)
+    want = _oracle(trained_rf)
+    for scores in (served.predictor.predict(row), served.predictor.predict(np.repeat(row, 3, 0))):
+        for proba in scores.proba:
+            got = dict(zip(served.classes, proba.tolist(), strict=True))
+            assert got == pytest.approx(want, abs=1e-12)
 
 
 class SwapDuringPredict:
