@@ -48,10 +48,20 @@ class ServerSpec:
     port: int | None = None
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port, never one handed out before in this process: servers bind
+    their ports later, so the kernel could offer one twice (MLServer's gRPC port once
+    went to another server meanwhile, and MLServer failed to start)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def base_env(work: Path, **extra: str) -> dict[str, str]:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import select
 import signal
+import time
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -26,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _CHUNK = 1 << 20
+# A child stuck for this long (a lock that another thread held when it was forked, say)
+# is killed, so that the reload ends and the next one can run.
+ANSWER_SECONDS = 600.0
 
 
 class _Records(logging.Handler):
@@ -90,18 +95,25 @@ def _child(work: Callable[[], Any], fd: int) -> NoReturn:
         os._exit(code)
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, _CHUNK):  # blocking reads release the GIL
+def _read_all(fd: int, timeout: float) -> bytes | None:
+    """Everything written to ``fd`` until it closes; None if that takes over ``timeout`` s."""
+    deadline, chunks = time.monotonic() + timeout, []
+    while True:
+        ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0.0))
+        if not ready:
+            return None
+        chunk = os.read(fd, _CHUNK)  # waits (select, read) release the GIL
+        if not chunk:
+            return b"".join(chunks)
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
-def in_child(work: Callable[[], T]) -> T:
+def in_child(work: Callable[[], T], timeout: float = ANSWER_SECONDS) -> T:
     """``work()`` run in a forked child process: its result, or the exception it raised.
 
-    ModelLoadError if the child ends without an answer (killed, out of memory). Where the
-    platform cannot fork, ``work()`` runs here.
+    ModelLoadError if the child ends without an answer (killed, out of memory), or gives
+    none within ``timeout`` seconds (it is killed then: a reload never hangs for good).
+    Where the platform cannot fork, ``work()`` runs here.
     """
     if not hasattr(os, "fork"):
         return work()
@@ -117,10 +129,17 @@ def in_child(work: Callable[[], T]) -> T:
         _child(work, write)
     os.close(write)
     try:
-        payload = _read_all(read)
+        payload = _read_all(read, timeout)
+        if payload is None:
+            os.kill(pid, signal.SIGKILL)
     finally:
         os.close(read)
         code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if payload is None:
+        raise ModelLoadError(
+            f"the process decoding the model gave no answer in {timeout:g} s and was stopped; "
+            "the current model keeps serving; retry the reload"
+        )
     if code != 0 or not payload:
         raise ModelLoadError(
             f"the process decoding the model ended with exit code {code} and no answer "

@@ -81,3 +81,17 @@ def test_in_child_logs_the_childs_records_here_once(tmp_path: Path) -> None:
     assert path.read_text().splitlines() == [
         "petalflow.test_isolation.child WARNING loaded 200 trees"
     ]
+
+
+def test_in_child_stops_a_child_that_gives_no_answer_in_time(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+
+    def work() -> None:
+        pid_file.write_text(str(os.getpid()))
+        signal.pause()  # waits for a signal that never comes
+
+    with pytest.raises(ModelLoadError, match=r"gave no answer in 0\.5 s and was stopped"):
+        in_child(work, timeout=0.5)
+    child = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # killed, and waited for: no zombie left
+        os.kill(child, 0)
