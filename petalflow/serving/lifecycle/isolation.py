@@ -97,7 +97,8 @@ def _child(work: Callable[[], Any], fd: int) -> NoReturn:
 
 def _read_all(fd: int, timeout: float) -> bytes | None:
     """Everything written to ``fd`` until it closes; None if that takes over ``timeout`` s."""
-    deadline, chunks = time.monotonic() + timeout, []
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
     while True:
         ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0.0))
         if not ready:
