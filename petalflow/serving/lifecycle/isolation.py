@@ -1,10 +1,10 @@
-"""Decoding a reload's candidate in a forked child process, away from the requests' GIL.
+"""A reload's heavy Python work in a forked child process, away from the requests' GIL.
 
-Unpacking a model file is pure Python for the most part: skops rebuilds and audits a
-200-tree forest node by node (~0.3 s), and the thread that does it takes the GIL from the
-event loop for as long. ``in_child`` runs that work in a child forked for it (it sees
-the server's memory, so nothing is sent to it) and hands back the pickled result, which
-the server unpickles in a few milliseconds of C. The child's log records travel back
+Unpacking a model file is pure Python for the most part (skops rebuilds and audits a
+200-tree forest node by node, ~0.3 s), and so is verifying its fast path (~0.2 s); the
+thread that does it takes the GIL from the event loop for as long. ``in_child`` runs such
+work in a child forked for it (it sees the server's memory, so nothing is sent to it)
+and hands back the pickled result, which the server unpickles in a few milliseconds of C. The child's log records travel back
 with the result and are logged by the server; the child never writes the server's log
 itself (the access log's waiting lines would be written twice). The pickle crosses only a
 pipe from the server's own child, which decoded the file with the usual checks (skops'
@@ -87,7 +87,12 @@ def _child(work: Callable[[], Any], fd: int) -> NoReturn:
             outcome: tuple[bool, Any, list[logging.LogRecord]] = (True, work(), records.records)
         except Exception as exc:
             outcome = (False, _picklable(exc), records.records)
-        view = memoryview(pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            answer = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            failure = ModelLoadError(f"the answer cannot be pickled ({type(exc).__name__}: {exc})")
+            answer = pickle.dumps((False, failure, records.records))
+        view = memoryview(answer)
         while view:
             view = view[os.write(fd, view[:_CHUNK]) :]
         code = 0

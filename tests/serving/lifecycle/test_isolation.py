@@ -95,3 +95,8 @@ def test_in_child_stops_a_child_that_gives_no_answer_in_time(tmp_path: Path) -> 
     child = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):  # killed, and waited for: no zombie left
         os.kill(child, 0)
+
+
+def test_in_child_names_an_answer_that_cannot_be_sent_back() -> None:
+    with pytest.raises(ModelLoadError, match=r"the answer cannot be pickled \(.*lambda"):
+        in_child(lambda: lambda: None)
