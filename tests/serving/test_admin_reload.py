@@ -23,6 +23,13 @@ def _info(folder: Path) -> dict[str, object]:
     return dict(json.loads((folder / "model_info.json").read_text()))
 
 
+def _oracle(folder: Path) -> dict[str, float]:
+    """The pipeline's own probabilities for ROW (joblib, not petalflow's loader)."""
+    pipeline = joblib.load(folder / "model.joblib")
+    proba = pipeline.predict_proba(pd.DataFrame([ROW]))[0]
+    return dict(zip(pipeline.classes_, proba, strict=True))
+
+
 def _failures(client: TestClient) -> float:
     text = client.get("/metrics").text
     found = re.search(r"^petalflow_reload_failures_total (\S+)$", text, re.MULTILINE)
@@ -89,9 +96,7 @@ def test_admin_reload_switches_to_new_artifacts(served: Path, trained_rf: Path) 
         new,
     )
     assert model["model_version"] == new and model["source"] == str(served)
-    pipeline = joblib.load(trained_rf / "model.joblib")
-    proba = pipeline.predict_proba(pd.DataFrame([ROW]))[0]
-    want = dict(zip(pipeline.classes_, proba, strict=True))
+    want = _oracle(trained_rf)
     assert prediction.headers["x-model-version"] == prediction.json()["model_version"] == new
     assert prediction.json()["class_probabilities"] == pytest.approx(want, abs=1e-12)
     info_lines = [line for line in metrics.splitlines() if line.startswith("petalflow_model_info")]
@@ -148,7 +153,5 @@ def test_admin_reload_decodes_the_candidate_in_a_child_process(
         answer["outcome"] == "switched" and prediction["model_version"] == answer["model_version"]
     )
     assert len(pids) == 2 and os.getpid() not in pids
-    pipeline = joblib.load(trained_rf / "model.joblib")
-    proba = pipeline.predict_proba(pd.DataFrame([ROW]))[0]
-    want = dict(zip(pipeline.classes_, proba, strict=True))
+    want = _oracle(trained_rf)
     assert prediction["class_probabilities"] == pytest.approx(want, abs=1e-12)
