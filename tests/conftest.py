@@ -156,6 +156,31 @@ def run_train(
     )
 
 
+def pipeline_answer(folder: Path, row: dict[str, float]) -> dict[str, float]:
+    """The saved pipeline's own probabilities for ``row`` (joblib, not petalflow's loader)."""
+    import joblib
+    import pandas as pd
+
+    pipeline = joblib.load(folder / "model.joblib")
+    proba = pipeline.predict_proba(pd.DataFrame([row]))[0]
+    return dict(zip([str(c) for c in pipeline.classes_], proba.tolist(), strict=True))
+
+
+class ChildRuns:
+    """A runner (``petalflow.serving.loading.Runner``) that runs each work in a child
+    process through ``in_child`` and records each child's pid."""
+
+    def __init__(self) -> None:
+        self.pids: list[int] = []
+
+    def __call__(self, work: Callable[[], Any]) -> Any:
+        from petalflow.serving.lifecycle.isolation import in_child
+
+        pid, result = in_child(lambda: (os.getpid(), work()))
+        self.pids.append(pid)
+        return result
+
+
 def make_settings(artifacts_dir: Path, **overrides: object) -> Settings:
     """Service settings for tests: local artifacts, no user paths."""
     from petalflow.serving.settings import Settings

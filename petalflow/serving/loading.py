@@ -33,13 +33,14 @@ T = TypeVar("T")
 
 
 class Runner(Protocol):
-    """Where a model file is decoded: ``run(work)`` returns ``work()``'s result."""
+    """Where a load step's work runs (decoding the model file, verifying its fast path):
+    ``run(work)`` returns ``work()``'s result."""
 
     def __call__(self, work: Callable[[], T]) -> T: ...
 
 
 def in_process(work: Callable[[], T]) -> T:
-    """Decode here (start-up; a reload passes ``lifecycle.isolation.in_child``)."""
+    """Run here (start-up; a reload passes ``lifecycle.isolation.in_child``)."""
     return work()
 
 

@@ -8,26 +8,17 @@ import re
 import shutil
 from pathlib import Path
 
-import joblib
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from petalflow.serving.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import ChildRuns, make_settings, pipeline_answer
 
 ROW = {"sepal_length": 6.0, "sepal_width": 2.7, "petal_length": 5.1, "petal_width": 1.6}
 
 
 def _info(folder: Path) -> dict[str, object]:
     return dict(json.loads((folder / "model_info.json").read_text()))
-
-
-def _oracle(folder: Path) -> dict[str, float]:
-    """The pipeline's own probabilities for ROW (joblib, not petalflow's loader)."""
-    pipeline = joblib.load(folder / "model.joblib")
-    proba = pipeline.predict_proba(pd.DataFrame([ROW]))[0]
-    return dict(zip(pipeline.classes_, proba, strict=True))
 
 
 def _failures(client: TestClient) -> float:
@@ -96,7 +87,7 @@ def test_admin_reload_switches_to_new_artifacts(served: Path, trained_rf: Path) 
         new,
     )
     assert model["model_version"] == new and model["source"] == str(served)
-    want = _oracle(trained_rf)
+    want = pipeline_answer(trained_rf, ROW)
     assert prediction.headers["x-model-version"] == prediction.json()["model_version"] == new
     assert prediction.json()["class_probabilities"] == pytest.approx(want, abs=1e-12)
     info_lines = [line for line in metrics.splitlines() if line.startswith("petalflow_model_info")]
@@ -129,21 +120,11 @@ def test_admin_reload_decodes_the_candidate_in_a_child_process(
     """Start-up works here; a reload's candidate is decoded, then its fast path compiled
     and verified, each in a child process (``in_child``)."""
     from petalflow.serving import app as app_module
-    from petalflow.serving.lifecycle.isolation import in_child
 
-    pids: list[int] = []
-
-    def recording(work):  # type: ignore[no-untyped-def]
-        def traced():  # type: ignore[no-untyped-def]
-            return os.getpid(), work()
-
-        pid, result = in_child(traced)
-        pids.append(pid)
-        return result
-
-    monkeypatch.setattr(app_module, "in_child", recording)
+    children = ChildRuns()
+    monkeypatch.setattr(app_module, "in_child", children)
     with TestClient(create_app(make_settings(served))) as client:
-        assert pids == []
+        assert children.pids == []
         for item in trained_rf.iterdir():
             if item.is_file():
                 shutil.copy2(item, served / item.name)
@@ -152,6 +133,6 @@ def test_admin_reload_decodes_the_candidate_in_a_child_process(
     assert (
         answer["outcome"] == "switched" and prediction["model_version"] == answer["model_version"]
     )
-    assert len(pids) == 2 and os.getpid() not in pids
-    want = _oracle(trained_rf)
+    assert len(children.pids) == 2 and os.getpid() not in children.pids
+    want = pipeline_answer(trained_rf, ROW)
     assert prediction["class_probabilities"] == pytest.approx(want, abs=1e-12)

@@ -12,10 +12,9 @@ from fastapi.testclient import TestClient
 
 from petalflow.core.errors import ModelIntegrityError, ModelLoadError
 from petalflow.serving.app import create_app
-from petalflow.serving.lifecycle.isolation import in_child
 from petalflow.serving.lifecycle.sources import UriSource
 from petalflow.serving.loading import load_from_artifacts, load_model
-from tests.conftest import make_settings, train_into
+from tests.conftest import ChildRuns, make_settings, train_into
 
 ROW = {"sepal_length": 6.1, "sepal_width": 2.8, "petal_length": 4.7, "petal_width": 1.2}
 
@@ -57,16 +56,11 @@ def test_uri_source_carries_training_params_metrics_and_reference(registered: Pa
 
 
 def test_uri_source_decodes_its_model_with_its_runner(registered: Path, tracking_uri: str) -> None:
-    decoded: list[object] = []
-
-    def in_child_recorded(work):  # type: ignore[no-untyped-def]
-        decoded.append(work)
-        return in_child(work)
-
-    source = UriSource("models:/iris-classifier@champion", tracking_uri, in_child_recorded)
+    children = ChildRuns()
+    source = UriSource("models:/iris-classifier@champion", tracking_uri, children)
     model = source.load(source.latest())
     local = load_from_artifacts(registered)
-    assert len(decoded) == 1 and model.model_version == local.model_version
+    assert len(children.pids) == 1 and model.model_version == local.model_version
     frame = pd.DataFrame([ROW])
     np.testing.assert_array_equal(
         model.pipeline.predict_proba(frame), local.pipeline.predict_proba(frame)

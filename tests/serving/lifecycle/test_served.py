@@ -8,9 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
-import pandas as pd
 import pytest
 
 from petalflow.core.errors import ModelLoadError
@@ -19,16 +17,9 @@ from petalflow.serving.handlers import DataPlane
 from petalflow.serving.lifecycle.isolation import in_child
 from petalflow.serving.lifecycle.served import ServedModel, prepare
 from petalflow.serving.loading import load_from_artifacts
-from tests.conftest import make_settings
+from tests.conftest import make_settings, pipeline_answer
 
 ROW = {"sepal_length": 6.0, "sepal_width": 2.7, "petal_length": 5.1, "petal_width": 1.6}
-
-
-def _oracle(folder: Path) -> dict[str, float]:
-    """The pipeline's own probabilities for ROW (joblib, not petalflow's loader)."""
-    pipeline = joblib.load(folder / "model.joblib")
-    proba = pipeline.predict_proba(pd.DataFrame([ROW]))[0]
-    return dict(zip([str(c) for c in pipeline.classes_], proba.tolist(), strict=True))
 
 
 class BrokenPipeline:
@@ -65,7 +56,7 @@ def test_prepare_in_a_child_serves_the_pipelines_probabilities(trained_rf: Path)
     served = prepare(loaded, None, make_settings(trained_rf), run=in_child)
     assert served.predictor.fast is not None and served.predictor.fast.kind == "rf"
     row = np.array([[ROW[name] for name in served.loaded.feature_names]], dtype=np.float64)
-    want = _oracle(trained_rf)
+    want = pipeline_answer(trained_rf, ROW)
     for scores in (served.predictor.predict(row), served.predictor.predict(np.repeat(row, 3, 0))):
         for proba in scores.proba:
             got = dict(zip(served.classes, proba.tolist(), strict=True))
@@ -109,9 +100,15 @@ def test_a_request_finishes_on_the_model_it_started_with(
     content = json.loads(answer.content)
     if operation == "predict":
         assert content["model_version"] == first.version
-        assert content["class_probabilities"] == pytest.approx(_oracle(trained), abs=1e-12)
+        assert content["class_probabilities"] == pytest.approx(
+            pipeline_answer(trained, ROW), abs=1e-12
+        )
     # The next request is answered by the new model.
     after = json.loads(plane.predict(json.dumps(ROW).encode(), "req-2").content)
     assert after["model_version"] == second.version
-    assert after["class_probabilities"] == pytest.approx(_oracle(trained_rf), abs=1e-12)
-    assert _oracle(trained) != pytest.approx(_oracle(trained_rf), abs=1e-3)
+    assert after["class_probabilities"] == pytest.approx(
+        pipeline_answer(trained_rf, ROW), abs=1e-12
+    )
+    assert pipeline_answer(trained, ROW) != pytest.approx(
+        pipeline_answer(trained_rf, ROW), abs=1e-3
+    )
