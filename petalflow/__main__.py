@@ -7,7 +7,6 @@ Each command mirrors an MLproject entry point with the same parameters and defau
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 from pathlib import Path
 
@@ -65,26 +64,12 @@ USAGE = (
 )
 
 
-def _import_training() -> None:
-    """Import what a tune imports with the cyclic collector off, then freeze those objects
-    (as train.py's cli does): later collections skip the millions MLflow creates."""
-    gc.disable()
-    try:
-        import skops.io  # noqa: F401
-
-        import petalflow.training.tuning  # noqa: F401
-    finally:
-        gc.freeze()
-        gc.enable()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to the command; exit 2 with the usage line for an unknown one."""
     args = sys.argv[1:] if argv is None else argv
     if args[:2] == ["contract", "infer"]:
         return contract_infer(args[2:])
     if args[:1] == ["tune"]:
-        _import_training()
         from petalflow.training.tune_command import tune_main
 
         return tune_main(args[1:])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -164,6 +165,21 @@ def pipeline_answer(folder: Path, row: dict[str, float]) -> dict[str, float]:
     pipeline = joblib.load(folder / "model.joblib")
     proba = pipeline.predict_proba(pd.DataFrame([row]))[0]
     return dict(zip([str(c) for c in pipeline.classes_], proba.tolist(), strict=True))
+
+
+@contextlib.contextmanager
+def logged_to_file(path: Path, name: str) -> Iterator[None]:
+    """Logger ``name``'s records (INFO and up) go to ``path`` as "name LEVEL message"."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    package = logging.getLogger(name)
+    package.addHandler(handler)
+    package.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        handler.close()
 
 
 class ChildRuns:

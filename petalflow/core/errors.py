@@ -94,6 +94,10 @@ class TuningError(PetalflowError):
     """A search that could not give a model (no trial completed)."""
 
 
+class ForkedWorkError(PetalflowError):
+    """A forked child that ended without an answer, gave none in time, or cannot send it."""
+
+
 class PromotionError(PetalflowError):
     """A promotion or rollback that cannot be decided as asked (exit status 2)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -17,7 +18,7 @@ from petalflow.training.cross_validation import METRICS
 
 if TYPE_CHECKING:
     from petalflow.training.data import Dataset
-    from petalflow.training.tuning import TuneConfig
+    from petalflow.training.search import TuneConfig
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def _check_storage(url: str, sleep: Callable[[float], None] = time.sleep) -> str
     """Why Optuna cannot open the storage at ``url`` (None if it can)."""
     import optuna
 
-    from petalflow.training.tuning import redacted
+    from petalflow.training.search import redacted
 
     attempt = 1
     while True:
@@ -128,7 +129,7 @@ def parse_tune(argv: list[str]) -> tuple[TuneConfig, Dataset]:
     if args.storage and (problem := _check_storage(args.storage)):
         parser.error(f"argument --storage: {problem}")
     args.experiment_name = args.experiment_name or dataset.name
-    from petalflow.training.tuning import TuneConfig
+    from petalflow.training.search import TuneConfig
 
     return TuneConfig(**vars(args)), dataset
 
@@ -137,10 +138,22 @@ def _terminate(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def _import_tracking() -> None:
+    """Import MLflow and what publishing needs with the cyclic collector off, then freeze
+    those objects (as train.py's cli does): later collections skip the millions MLflow
+    creates."""
+    gc.disable()
+    try:
+        import skops.io  # noqa: F401
+
+        import petalflow.training.tuning  # noqa: F401
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 def tune_main(argv: list[str]) -> int:
     """`python -m petalflow tune ...`; returns the exit status (2 usage, 1 failure)."""
-    from petalflow.training.tuning import tune
-
     config, dataset = parse_tune(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -149,11 +162,20 @@ def tune_main(argv: list[str]) -> int:
         force=True,
     )
     signal.signal(signal.SIGTERM, _terminate)
-    try:
-        result = tune(config, dataset)
-    except PetalflowError as exc:
-        logger.error("%s", exc)
-        return 1
+    from petalflow.core.forked import Forked
+    from petalflow.training.search import search
+
+    # The trials start now, in a child on the other core, while this process imports
+    # MLflow and opens the store (about as long as 50 Iris trials take).
+    with Forked(lambda send: search(config, dataset, send)) as searching:
+        _import_tracking()
+        from petalflow.training.tuning import tune
+
+        try:
+            result = tune(config, dataset, searching)
+        except PetalflowError as exc:
+            logger.error("%s", exc)
+            return 1
     best = result.metrics[f"best_cv_{config.metric}"]
     print(
         f"run_id={result.run_id} best_cv_{config.metric}={best:.4f} "

@@ -6,6 +6,9 @@ Each tune logs into a fresh sqlite store in tmp_path (the session's store otherw
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,6 @@ from PIL import Image
 from petalflow.training import diagnostics
 from petalflow.training.trial_runs import PARENT_TAG
 from petalflow.training.tune_command import tune_main
-from petalflow.training.tuning import redacted
 
 STABLE_FILES = (
     "model.joblib",
@@ -221,7 +223,81 @@ def test_tune_usage_error_exits_2_naming_the_flag_and_creates_no_run(
     assert (client.search_runs(ids) if ids else []) == []
 
 
-def test_redacted_hides_the_storage_password() -> None:
-    assert redacted("postgresql://u:secret@db:5432/s") == "postgresql://u:***@db:5432/s"
-    assert redacted("sqlite:///study.db") == "sqlite:///study.db"
-    assert redacted(None) is None
+def _record_pids(path: Path, monkeypatch: pytest.MonkeyPatch, then: Any = None) -> None:
+    """Each trial appends its process id to ``path`` (and then calls ``then``)."""
+    from petalflow.training import search
+
+    original = search._Search._scores
+
+    def scores(self: Any, params: dict[str, Any]) -> Any:
+        with path.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        if then is not None:
+            then()
+        return original(self, params)
+
+    monkeypatch.setattr(search._Search, "_scores", scores)
+
+
+def test_tune_runs_its_trials_in_a_child_process_it_reaps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pids = tmp_path / "pids"
+    _record_pids(pids, monkeypatch)
+    client, info = _tune(tmp_path, "--trials", "3", "--cv-folds", "2")
+    assert len(_children(client, info["run_id"])) == 3
+    found = {int(pid) for pid in pids.read_text().split()}
+    assert len(found) == 1 and os.getpid() not in found
+    with pytest.raises(ProcessLookupError):  # ended, and waited for: no zombie left
+        os.kill(found.pop(), 0)
+
+
+def test_tune_that_fails_before_logging_stops_its_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The store fails while a trial runs: tune exits 1 and kills the search at once."""
+    from petalflow.core.errors import TrackingError
+    from petalflow.training import tracking
+
+    pids = tmp_path / "pids"
+    _record_pids(pids, monkeypatch, then=threading.Event().wait)  # a trial that never ends
+
+    def unreachable(uri: str) -> None:
+        while not pids.exists():  # the search has started its first trial
+            time.sleep(0.01)
+        raise TrackingError(f"cannot reach the MLflow tracking store at {uri}")
+
+    monkeypatch.setattr(tracking, "connect", unreachable)
+    monkeypatch.chdir(tmp_path)
+    assert tune_main(["--artifacts-dir", "artifacts", "--trials", "3"]) == 1
+    assert "cannot reach the MLflow tracking store" in capsys.readouterr().out
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pids.read_text()), 0)
+
+
+def test_tune_whose_every_trial_fails_exits_1_and_marks_the_run_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from petalflow.training import search_space
+
+    monkeypatch.setattr(
+        search_space,
+        "classifier",
+        lambda *_: LogisticRegression(C=-1.0),  # refused at fit
+    )
+    uri = f"sqlite:///{tmp_path / 'runs.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    assert tune_main(["--artifacts-dir", "artifacts", "--trials", "2", "--cv-folds", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "trial 0 failed" in out and "trial 1 failed" in out
+    assert "no trial of the study completed" in out
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    parents = [r for r in runs if PARENT_TAG not in r.data.tags]
+    children = [r for r in runs if PARENT_TAG in r.data.tags]
+    assert [r.info.status for r in parents] == ["FAILED"]
+    assert sorted(r.info.status for r in children) == ["FAILED", "FAILED"]
+    assert not (tmp_path / "artifacts").exists()

@@ -12,6 +12,7 @@ import pytest
 
 from petalflow.core.errors import ModelLoadError
 from petalflow.serving.lifecycle.isolation import in_child
+from tests.conftest import logged_to_file
 
 
 class _UnpicklableError(Exception):
@@ -62,21 +63,13 @@ def test_in_child_logs_the_childs_records_here_once(tmp_path: Path) -> None:
     """The child never writes to the server's handlers (the access log's waiting lines
     would go out twice): its records are handled here, once each."""
     path = tmp_path / "server.log"
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-    package = logging.getLogger("petalflow.test_isolation")
-    package.addHandler(handler)
-    package.setLevel(logging.INFO)
-    try:
 
-        def work() -> int:
-            logging.getLogger("petalflow.test_isolation.child").warning("loaded %d trees", 200)
-            return os.getpid()
+    def work() -> int:
+        logging.getLogger("petalflow.test_isolation.child").warning("loaded %d trees", 200)
+        return os.getpid()
 
+    with logged_to_file(path, "petalflow.test_isolation"):
         child = in_child(work)
-    finally:
-        package.removeHandler(handler)
-        handler.close()
     assert child != os.getpid()
     assert path.read_text().splitlines() == [
         "petalflow.test_isolation.child WARNING loaded 200 trees"

@@ -1,0 +1,223 @@
+"""Work run in a forked child process, on the machine's other core and away from our GIL.
+
+The child starts with this process's memory, so nothing is sent to it: ``Forked(work)``
+forks and calls ``work(send)`` there. What the child passes to ``send``, its log records
+and finally its result (or the exception it raised) come back pickled through a pipe, as
+frames (8-byte length, then the pickle). The parent reads them with ``messages()`` (the
+log records are logged here as they arrive) and then takes ``result()``. The child never
+writes to this process's log handlers (a server's access log holds lines waiting to be
+written, which would be written twice) and ends with ``os._exit`` (no exit handler runs
+twice, no inherited buffer is flushed twice). Users: a server's reload (decoding a model
+file) and tune (the trials run while the parent loads MLflow and logs them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import pickle
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, NoReturn, TypeVar
+
+from petalflow.core.errors import ForkedWorkError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Send = Callable[[Any], None]
+_CHUNK = 1 << 20
+_HEADER = 8
+
+
+def _frame(kind: str, payload: Any) -> bytes:
+    body = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    return len(body).to_bytes(_HEADER, "big") + body
+
+
+class _Pipe:
+    """The child's end: whole frames, one at a time (the work may send from threads)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.lock = threading.Lock()
+
+    def write(self, kind: str, payload: Any) -> None:
+        frame = _frame(kind, payload)
+        with self.lock:
+            view = memoryview(frame)
+            while view:
+                view = view[os.write(self.fd, view[:_CHUNK]) :]
+
+
+class _Records(logging.Handler):
+    """Sends every record the child's loggers handle, each once, as a ``log`` frame."""
+
+    def __init__(self, pipe: _Pipe) -> None:
+        super().__init__()
+        self.pipe = pipe
+        self._seen: set[int] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if id(record) in self._seen:  # it reached two loggers' handlers
+            return
+        self._seen.add(id(record))
+        record.msg, record.args = record.getMessage(), None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        self.pipe.write("log", record)
+
+
+def _send_logs_to(pipe: _Pipe) -> None:
+    """Point every logger that has handlers at one sender instead (child only)."""
+    sender = _Records(pipe)
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for each in loggers:
+        if isinstance(each, logging.Logger) and each.handlers:
+            each.handlers = [sender]
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return ForkedWorkError(f"failed: {type(exc).__name__}: {exc}")
+    return exc
+
+
+def _child(work: Callable[[Send], Any], fd: int) -> NoReturn:
+    """Run ``work(send)``, write its frames and then its outcome to ``fd``; never returns."""
+    code = 1
+    try:
+        # A Ctrl-C reaches the whole process group: the child just ends (the parent sees
+        # no outcome) and never writes the signal to the parent's wake-up descriptor.
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        pipe = _Pipe(fd)
+        _send_logs_to(pipe)
+        try:
+            outcome: tuple[bool, Any] = (True, work(lambda message: pipe.write("send", message)))
+        except Exception as exc:
+            outcome = (False, _picklable(exc))
+        try:
+            pipe.write("done", outcome)
+        except Exception as exc:  # pickling failed: nothing of the frame was written
+            reason = f"failed: the answer cannot be pickled ({type(exc).__name__}: {exc})"
+            pipe.write("done", (False, ForkedWorkError(reason)))
+        code = 0
+    finally:
+        os._exit(code)
+
+
+class Forked(Generic[T]):
+    """``work(send)`` running in a forked child; a context manager that stops it on exit.
+
+    Where the platform cannot fork, ``work`` runs here, at once.
+    """
+
+    def __init__(self, work: Callable[[Send], T]) -> None:
+        self.pid: int | None = None
+        self._code = 0
+        self._outcome: tuple[bool, Any] | None = None
+        self._local: list[Any] = []
+        if not hasattr(os, "fork"):
+            self._outcome = (True, work(self._local.append))
+            return
+        read, write = os.pipe()
+        with contextlib.suppress(OSError):  # a roomier pipe: the child waits less for us
+            fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, _CHUNK)
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            raise
+        if pid == 0:
+            os.close(read)
+            _child(work, write)
+        os.close(write)
+        self.pid, self._fd = pid, read
+
+    def __enter__(self) -> Forked[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def messages(self, timeout: float | None = None) -> Iterator[Any]:
+        """What the child sends, in order, until it ends; its log records are logged here.
+
+        ForkedWorkError (the child killed) if it has not ended within ``timeout`` seconds.
+        """
+        if self.pid is None:
+            yield from self._local
+            self._local = []
+            return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for kind, payload in self._frames(deadline, timeout):
+            if kind == "send":
+                yield payload
+            elif kind == "log":
+                logging.getLogger(payload.name).handle(payload)
+            else:
+                self._outcome = payload
+        self._reap()
+
+    def result(self) -> T:
+        """The work's result, or the exception it raised (its type kept when picklable);
+        ForkedWorkError if the child ended without one. Reads what is left to read."""
+        for _ in self.messages():
+            pass
+        return self._take()
+
+    def stop(self) -> None:
+        """Kill the child if it is still running, and reap it (no zombie is left)."""
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            self._reap()
+
+    def _take(self) -> T:
+        if self._outcome is None:
+            raise ForkedWorkError(
+                f"ended with exit code {self._code} and no answer (killed, or out of memory?)"
+            )
+        ok, value = self._outcome
+        if ok:
+            return value
+        raise value
+
+    def _frames(self, deadline: float | None, timeout: float | None) -> Iterator[tuple[str, Any]]:
+        buffer = bytearray()
+        while True:
+            while len(buffer) >= _HEADER:
+                size = int.from_bytes(buffer[:_HEADER], "big")
+                if len(buffer) < _HEADER + size:
+                    break
+                frame = pickle.loads(buffer[_HEADER : _HEADER + size])
+                del buffer[: _HEADER + size]
+                yield frame
+            wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            ready, _, _ = select.select([self._fd], [], [], wait)
+            if not ready:
+                self.stop()
+                raise ForkedWorkError(f"gave no answer in {timeout:g} s and was stopped")
+            chunk = os.read(self._fd, _CHUNK)  # waits (select, read) release the GIL
+            if not chunk:
+                return
+            buffer += chunk
+
+    def _reap(self) -> None:
+        if self.pid is None:
+            return
+        os.close(self._fd)
+        self._code = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        logger.debug("child %d ended with exit code %d", self.pid, self._code)
+        self.pid = None

@@ -1,0 +1,176 @@
+"""The study of a tune: ask, cross-validate, tell, report each finished trial.
+
+It imports neither MLflow nor the rest of training: tune runs it in a forked child
+(``tune_command``) as soon as the data is split, and the child's trials go on,
+on the machine's other core, while the parent loads MLflow, opens the store and logs
+each trial it is sent as a child run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
+
+from petalflow.training import cross_validation as cv
+from petalflow.training import search_space
+from petalflow.training.data import Dataset
+from petalflow.training.pipeline import preprocessing
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """Every resolved tune option; ``params()`` is what params.json holds."""
+
+    dataset: str
+    model: str
+    trials: int
+    seed: int
+    jobs: int
+    metric: str
+    cv_folds: int
+    test_size: float
+    storage: str | None
+    study: str | None
+    register_model: str | None
+    alias: str | None
+    artifacts_dir: str
+    experiment_name: str
+
+    def params(self) -> dict[str, Any]:
+        """The config as a JSON-ready dict, the storage's password left out."""
+        return {**asdict(self), "storage": redacted(self.storage)}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A finished trial (``scores`` None: it failed), as its child run logs it."""
+
+    number: int
+    params: dict[str, Any]
+    scores: np.ndarray | None
+    started: float
+    ended: float
+
+
+@dataclass(frozen=True)
+class Best:
+    """The best trial of the whole study (other processes' trials included)."""
+
+    number: int
+    params: dict[str, Any]
+    value: float
+    std: float
+
+
+def redacted(url: str | None) -> str | None:
+    """``url`` without its password (``postgresql://user:***@host/db``)."""
+    if url is None:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def open_study(config: TuneConfig) -> optuna.Study:
+    """The study: in memory, or shared through ``config.storage`` under ``config.study``.
+
+    The sampler is TPE seeded with ``--seed``; a shared study's processes add their
+    process id to it, so that they do not all draw the same first trials.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    seed = config.seed if config.storage is None else (config.seed + os.getpid()) % 2**32
+    return optuna.create_study(
+        storage=config.storage,
+        study_name=config.study,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        direction="maximize" if cv.METRICS[config.metric].maximize else "minimize",
+        load_if_exists=config.storage is not None,
+    )
+
+
+def search(config: TuneConfig, dataset: Dataset, report: Callable[[Trial], None]) -> Best | None:
+    """Run this process's trials, ``report`` each as it ends; the study's best (None: no
+    trial of the study completed)."""
+    # One BLAS thread per fit: a trial's fits are small, and a BLAS pool of several
+    # threads per fit spends more time waking its threads than computing (10x slower on
+    # a busy machine). Parallelism is across trials (--jobs).
+    with threadpool_limits(limits=1):
+        study = _Search(config, dataset, report).run()
+    completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not completed:
+        return None
+    best = study.best_trial
+    value = float(best.value)  # type: ignore[arg-type]
+    return Best(best.number, best.params, value, float(best.user_attrs.get("cv_std", 0.0)))
+
+
+class _Search:
+    """The trials of one process: ask, cross-validate, tell, report; ``jobs`` threads."""
+
+    def __init__(self, config: TuneConfig, dataset: Dataset, report: Callable[[Trial], None]):
+        self.config = config
+        self.dataset = dataset
+        self.report = report
+        self.metric = cv.METRICS[config.metric]
+        split = dataset.split
+        folds = cv.folds(split.y_train, config.cv_folds, config.seed, config.test_size)
+        self.folds = cv.prepare_folds(
+            lambda: Pipeline([preprocessing(dataset.features)]), split.X_train, split.y_train, folds
+        )
+        self.study = open_study(config)
+        self.lock = threading.Lock()
+
+    def run(self) -> optuna.Study:
+        """Run the trials (this thread and ``jobs - 1`` others); the study."""
+        workers = [threading.Thread(target=self._work) for _ in range(self.config.jobs - 1)]
+        for worker in workers:
+            worker.start()
+        self._work()
+        for worker in workers:
+            worker.join()
+        return self.study
+
+    def _next(self) -> optuna.Trial | None:
+        """A new trial, or None once the study holds ``--trials`` (other processes' too)."""
+        with self.lock:
+            if len(self.study.get_trials(deepcopy=False)) >= self.config.trials:
+                return None
+            trial = self.study.ask()
+        if trial.number >= self.config.trials:  # another process asked first: not run
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return None
+        return trial
+
+    def _work(self) -> None:
+        while (trial := self._next()) is not None:
+            started = time.time()
+            params = search_space.suggest(trial, self.config.model)
+            try:
+                scores = self._scores(params)
+            except Exception as exc:  # a trial that cannot fit fails alone
+                logger.warning("trial %d failed: %s", trial.number, exc)
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                self.report(Trial(trial.number, params, None, started, time.time()))
+                continue
+            trial.set_user_attr("cv_std", float(scores.std()))
+            self.study.tell(trial, float(scores.mean()))
+            self.report(Trial(trial.number, params, scores, started, time.time()))
+
+    def _scores(self, params: dict[str, Any]) -> np.ndarray:
+        classifier = search_space.classifier(self.config.model, params, self.config.seed)
+        return cv.score_folds(classifier, self.folds, self.metric, self.dataset.positive_class)

@@ -1,0 +1,121 @@
+"""Forked: what a forked child sends arrives in order, while it runs, and then its result.
+
+The one-shot use (a reload's decoding) is tested through ``in_child`` in
+tests/serving/lifecycle/test_isolation.py; these tests are about the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from petalflow.core.errors import ForkedWorkError
+from petalflow.core.forked import Forked
+from tests.conftest import logged_to_file
+
+
+def test_forked_messages_arrive_in_order_then_the_result() -> None:
+    def work(send: Callable[[Any], None]) -> int:
+        for number in range(5):
+            send((number, os.getpid()))
+        return 42
+
+    with Forked(work) as child:
+        messages = list(child.messages())
+        assert child.result() == 42
+    assert [number for number, _ in messages] == [0, 1, 2, 3, 4]
+    assert {pid for _, pid in messages} != {os.getpid()}
+    assert len({pid for _, pid in messages}) == 1
+
+
+def test_forked_a_message_arrives_while_the_child_still_runs(tmp_path: Path) -> None:
+    """The child waits for a file that the parent writes only after the first message:
+    had the parent waited for the child's end, this test would hang."""
+    go = tmp_path / "go"
+
+    def work(send: Callable[[Any], None]) -> str:
+        send("first")
+        while not go.exists():
+            pass
+        send("second")
+        return "done"
+
+    with Forked(work) as child:
+        stream = child.messages(timeout=30)
+        assert next(stream) == "first"
+        go.write_text("")
+        assert list(stream) == ["second"]
+        assert child.result() == "done"
+
+
+def test_forked_sends_from_threads_arrive_whole() -> None:
+    """Frames larger than a pipe's atomic write, sent from four threads at once."""
+
+    def work(send: Callable[[Any], None]) -> None:
+        def many(tag: int) -> None:
+            for i in range(20):
+                send((tag, i, bytes([tag]) * 70_000))
+
+        threads = [threading.Thread(target=many, args=(t,)) for t in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    with Forked(work) as child:
+        messages = list(child.messages())
+        child.result()
+    assert len(messages) == 80
+    assert all(payload == bytes([tag]) * 70_000 for tag, _, payload in messages)
+    for tag in range(4):
+        assert [i for t, i, _ in messages if t == tag] == list(range(20))
+
+
+def test_forked_logs_the_childs_records_as_they_arrive(tmp_path: Path) -> None:
+    path = tmp_path / "run.log"
+    seen: list[str] = []
+
+    def work(send: Callable[[Any], None]) -> None:
+        logging.getLogger("petalflow.test_forked.child").warning("trial %d failed", 3)
+        send("after the warning")
+
+    with logged_to_file(path, "petalflow.test_forked"), Forked(work) as child:
+        for _ in child.messages():
+            seen.append(path.read_text())
+        child.result()
+    # Logged once, here, before the message that the child sent after it.
+    assert seen == ["petalflow.test_forked.child WARNING trial 3 failed\n"]
+
+
+def test_forked_stop_kills_a_running_child_and_reaps_it(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+
+    def work(send: Callable[[Any], None]) -> None:
+        pid_file.write_text(str(os.getpid()))
+        send("started")
+        threading.Event().wait()  # forever
+
+    with Forked(work) as child:
+        assert next(child.messages()) == "started"
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # killed, and waited for: no zombie left
+        os.kill(pid, 0)
+    with pytest.raises(ForkedWorkError, match=r"ended with exit code -9 and no answer"):
+        child.result()
+
+
+def test_forked_reraises_the_works_exception_after_its_messages() -> None:
+    def work(send: Callable[[Any], None]) -> None:
+        send(1)
+        raise KeyError("study")
+
+    with Forked(work) as child:
+        assert list(child.messages()) == [1]
+        with pytest.raises(KeyError, match="study"):
+            child.result()

@@ -1,0 +1,85 @@
+"""The study of a tune, without MLflow: what it reports, and the best trial it hands back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from petalflow.training import search_space
+from petalflow.training.data import prepare
+from petalflow.training.search import Trial, TuneConfig, redacted, search
+
+
+def _config(**changes: Any) -> TuneConfig:
+    values: dict[str, Any] = {
+        "dataset": "iris",
+        "model": "logreg",
+        "trials": 4,
+        "seed": 3,
+        "jobs": 1,
+        "metric": "f1_macro",
+        "cv_folds": 3,
+        "test_size": 0.2,
+        "storage": None,
+        "study": None,
+        "register_model": None,
+        "alias": None,
+        "artifacts_dir": "artifacts",
+        "experiment_name": "iris",
+    }
+    return TuneConfig(**{**values, **changes})
+
+
+def test_search_reports_every_trial_with_its_fold_scores_and_returns_the_best() -> None:
+    dataset = prepare("iris", 0.2, 3)
+    reported: list[Trial] = []
+    best = search(_config(), dataset, reported.append)
+    assert [t.number for t in reported] == [0, 1, 2, 3]
+    # Oracle: scikit-learn's own scaler + classifier + f1 on the same stratified folds.
+    X, y = dataset.split.X_train, dataset.split.y_train
+    splitter = StratifiedKFold(n_splits=3, shuffle=True, random_state=3)
+    for trial in reported:
+        assert trial.scores is not None and trial.started <= trial.ended
+        expected = []
+        for fit, validation in splitter.split(np.zeros(len(y)), y):
+            weight = trial.params["class_weight"]
+            classifier = LogisticRegression(
+                C=trial.params["C"],
+                class_weight=None if weight == "none" else weight,
+                max_iter=1000,
+                random_state=3,
+            )
+            model = make_pipeline(StandardScaler(), classifier)
+            model.fit(X.iloc[fit], y.iloc[fit])
+            predicted = model.predict(X.iloc[validation])
+            expected.append(f1_score(y.iloc[validation], predicted, average="macro"))
+        np.testing.assert_allclose(trial.scores, expected, rtol=1e-12)
+    means = [float(t.scores.mean()) for t in reported if t.scores is not None]
+    assert best is not None
+    assert best.value == max(means)
+    assert reported[best.number].params == best.params
+
+
+def test_search_with_every_trial_failing_reports_them_and_returns_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(model: str, params: dict[str, Any], seed: int) -> LogisticRegression:
+        return LogisticRegression(C=-1.0)  # scikit-learn refuses it at fit
+
+    monkeypatch.setattr(search_space, "classifier", broken)
+    reported: list[Trial] = []
+    assert search(_config(trials=2), prepare("iris", 0.2, 3), reported.append) is None
+    assert [(t.number, t.scores) for t in reported] == [(0, None), (1, None)]
+
+
+def test_redacted_hides_the_storage_password() -> None:
+    assert redacted("postgresql://u:secret@db:5432/s") == "postgresql://u:***@db:5432/s"
+    assert redacted("sqlite:///study.db") == "sqlite:///study.db"
+    assert redacted(None) is None
