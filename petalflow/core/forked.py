@@ -125,6 +125,7 @@ class Forked(Generic[T]):
     def __init__(self, work: Callable[[Send], T]) -> None:
         self.pid: int | None = None
         self._code = 0
+        self._buffer = bytearray()
         self._outcome: tuple[bool, Any] | None = None
         self._local: list[Any] = []
         if not hasattr(os, "fork"):
@@ -195,7 +196,7 @@ class Forked(Generic[T]):
         raise value
 
     def _frames(self, deadline: float | None, timeout: float | None) -> Iterator[tuple[str, Any]]:
-        buffer = bytearray()
+        buffer = self._buffer  # kept: a later call goes on where an abandoned one stopped
         while True:
             while len(buffer) >= _HEADER:
                 size = int.from_bytes(buffer[:_HEADER], "big")

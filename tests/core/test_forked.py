@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -119,3 +120,21 @@ def test_forked_reraises_the_works_exception_after_its_messages() -> None:
         assert list(child.messages()) == [1]
         with pytest.raises(KeyError, match="study"):
             child.result()
+
+
+def test_forked_result_after_an_abandoned_stream_skips_the_rest(tmp_path: Path) -> None:
+    """The first read takes every frame at once (the child has sent them all): the
+    frames that the abandoned stream read but did not yield are not lost."""
+    sent = tmp_path / "sent"
+
+    def work(send: Callable[[Any], None]) -> int:
+        for number in range(50):
+            send(number)
+        sent.write_text("")
+        return 7
+
+    with Forked(work) as child:
+        while not sent.exists():
+            time.sleep(0.01)
+        assert next(child.messages()) == 0
+        assert child.result() == 7
