@@ -1,4 +1,4 @@
-"""Work run in a forked child process, on the machine's other core and away from our GIL.
+"""Work run in a forked child process: on another core, and away from our GIL.
 
 The child starts with this process's memory, so nothing is sent to it: ``Forked(work)``
 forks and calls ``work(send)`` there. What the child passes to ``send``, its log records
@@ -22,6 +22,7 @@ import select
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -33,6 +34,8 @@ T = TypeVar("T")
 Send = Callable[[Any], None]
 _CHUNK = 1 << 20
 _HEADER = 8
+STOP_GRACE_SECONDS = 5.0
+_SENT = "_petalflow_sent"  # set on a record once the child has sent it
 
 
 def _frame(kind: str, payload: Any) -> bytes:
@@ -61,17 +64,19 @@ class _Records(logging.Handler):
     def __init__(self, pipe: _Pipe) -> None:
         super().__init__()
         self.pipe = pipe
-        self._seen: set[int] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if id(record) in self._seen:  # it reached two loggers' handlers
+        if getattr(record, _SENT, False):  # it reached two loggers' handlers
             return
-        self._seen.add(id(record))
-        record.msg, record.args = record.getMessage(), None
-        if record.exc_info:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-            record.exc_info = None
-        self.pipe.write("log", record)
+        setattr(record, _SENT, True)
+        try:
+            record.msg, record.args = record.getMessage(), None
+            if record.exc_info:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+                record.exc_info = None
+            self.pipe.write("log", record)
+        except Exception:  # an unpicklable extra=, say: logging's own way, not the work's
+            self.handleError(record)
 
 
 def _send_logs_to(pipe: _Pipe) -> None:
@@ -84,6 +89,8 @@ def _send_logs_to(pipe: _Pipe) -> None:
 
 
 def _picklable(exc: BaseException) -> BaseException:
+    """``exc`` with the child's traceback as a note, or a ForkedWorkError naming it."""
+    exc.add_note("In the forked child:\n" + "".join(traceback.format_tb(exc.__traceback__)))
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:
@@ -97,9 +104,11 @@ def _child(work: Callable[[Send], Any], fd: int) -> NoReturn:
     try:
         # A Ctrl-C reaches the whole process group: the child just ends (the parent sees
         # no outcome) and never writes the signal to the parent's wake-up descriptor.
+        # A signal the parent ignores (SIGINT of a background job) stays ignored.
         signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, signal.SIG_DFL)
         pipe = _Pipe(fd)
         _send_logs_to(pipe)
         try:
@@ -117,23 +126,17 @@ def _child(work: Callable[[Send], Any], fd: int) -> NoReturn:
 
 
 class Forked(Generic[T]):
-    """``work(send)`` running in a forked child; a context manager that stops it on exit.
-
-    Where the platform cannot fork, ``work`` runs here, at once.
-    """
+    """``work(send)`` running in a forked child; a context manager that stops it on exit."""
 
     def __init__(self, work: Callable[[Send], T]) -> None:
         self.pid: int | None = None
         self._code = 0
         self._buffer = bytearray()
         self._outcome: tuple[bool, Any] | None = None
-        self._local: list[Any] = []
-        if not hasattr(os, "fork"):
-            self._outcome = (True, work(self._local.append))
-            return
         read, write = os.pipe()
-        with contextlib.suppress(OSError):  # a roomier pipe: the child waits less for us
-            fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, _CHUNK)
+        if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: a roomier pipe, the child waits less
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, _CHUNK)
         try:
             pid = os.fork()
         except OSError:
@@ -158,8 +161,6 @@ class Forked(Generic[T]):
         ForkedWorkError (the child killed) if it has not ended within ``timeout`` seconds.
         """
         if self.pid is None:
-            yield from self._local
-            self._local = []
             return
         deadline = None if timeout is None else time.monotonic() + timeout
         for kind, payload in self._frames(deadline, timeout):
@@ -178,12 +179,21 @@ class Forked(Generic[T]):
             pass
         return self._take()
 
-    def stop(self) -> None:
-        """Kill the child if it is still running, and reap it (no zombie is left)."""
-        if self.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """End the child if it still runs, and reap it (no zombie is left): SIGTERM (the
+        work may have a handler that cleans up), then SIGKILL after ``grace`` seconds."""
+        if self.pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while (ended := os.waitpid(self.pid, os.WNOHANG))[0] == 0:
+            if time.monotonic() >= deadline:
                 os.kill(self.pid, signal.SIGKILL)
-            self._reap()
+                ended = os.waitpid(self.pid, 0)
+                break
+            time.sleep(0.01)
+        self._reap(ended[1])
 
     def _take(self) -> T:
         if self._outcome is None:
@@ -205,6 +215,8 @@ class Forked(Generic[T]):
                 frame = pickle.loads(buffer[_HEADER : _HEADER + size])
                 del buffer[: _HEADER + size]
                 yield frame
+            if self.pid is None:  # stopped meanwhile: our end is closed, maybe reused
+                return
             wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             ready, _, _ = select.select([self._fd], [], [], wait)
             if not ready:
@@ -215,10 +227,15 @@ class Forked(Generic[T]):
                 return
             buffer += chunk
 
-    def _reap(self) -> None:
-        if self.pid is None:
+    def _reap(self, status: int | None = None) -> None:
+        """Close our end and wait for the child (``status``: it was waited for already)."""
+        pid, self.pid = self.pid, None  # whatever happens next, never twice
+        if pid is None:
             return
-        os.close(self._fd)
-        self._code = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
-        logger.debug("child %d ended with exit code %d", self.pid, self._code)
-        self.pid = None
+        try:
+            os.close(self._fd)
+        finally:
+            if status is None:
+                status = os.waitpid(pid, 0)[1]
+            self._code = os.waitstatus_to_exitcode(status)
+        logger.debug("child %d ended with exit code %d", pid, self._code)

@@ -8,6 +8,7 @@ each trial it is sent as a child run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -122,7 +123,9 @@ def search(config: TuneConfig, dataset: Dataset, report: Callable[[Trial], None]
 class _Search:
     """The trials of one process: ask, cross-validate, tell, report; ``jobs`` threads."""
 
-    def __init__(self, config: TuneConfig, dataset: Dataset, report: Callable[[Trial], None]):
+    def __init__(
+        self, config: TuneConfig, dataset: Dataset, report: Callable[[Trial], None]
+    ) -> None:
         self.config = config
         self.dataset = dataset
         self.report = report
@@ -134,25 +137,42 @@ class _Search:
         )
         self.study = open_study(config)
         self.lock = threading.Lock()
+        self.stopped = False
+        self.running: dict[int, optuna.Trial] = {}  # asked, not yet told
 
     def run(self) -> optuna.Study:
         """Run the trials (this thread and ``jobs - 1`` others); the study."""
         workers = [threading.Thread(target=self._work) for _ in range(self.config.jobs - 1)]
         for worker in workers:
             worker.start()
-        self._work()
+        try:
+            self._work()
+        except BaseException:  # SIGTERM or Ctrl-C (SystemExit), or a failing storage
+            self._abandon()
+            raise
         for worker in workers:
             worker.join()
         return self.study
 
+    def _abandon(self) -> None:
+        """Stop asking, and fail the trials in flight: in a shared study a trial left
+        RUNNING would count towards every process's --trials."""
+        with self.lock:
+            self.stopped = True
+            running = list(self.running.values())
+        for trial in running:
+            with contextlib.suppress(Exception):  # its thread told it meanwhile
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
     def _next(self) -> optuna.Trial | None:
         """A new trial, or None once the study holds ``--trials`` (other processes' too)."""
         with self.lock:
-            if len(self.study.get_trials(deepcopy=False)) >= self.config.trials:
+            if self.stopped or len(self.study.get_trials(deepcopy=False)) >= self.config.trials:
                 return None
             trial = self.study.ask()
+            self.running[trial.number] = trial
         if trial.number >= self.config.trials:  # another process asked first: not run
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self._tell(trial, None)
             return None
         return trial
 
@@ -164,12 +184,20 @@ class _Search:
                 scores = self._scores(params)
             except Exception as exc:  # a trial that cannot fit fails alone
                 logger.warning("trial %d failed: %s", trial.number, exc)
-                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                self._tell(trial, None)
                 self.report(Trial(trial.number, params, None, started, time.time()))
                 continue
             trial.set_user_attr("cv_std", float(scores.std()))
-            self.study.tell(trial, float(scores.mean()))
+            self._tell(trial, float(scores.mean()))
             self.report(Trial(trial.number, params, scores, started, time.time()))
+
+    def _tell(self, trial: optuna.Trial, value: float | None) -> None:
+        if value is None:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            self.study.tell(trial, value)
+        with self.lock:
+            self.running.pop(trial.number, None)
 
     def _scores(self, params: dict[str, Any]) -> np.ndarray:
         classifier = search_space.classifier(self.config.model, params, self.config.seed)

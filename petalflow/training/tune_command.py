@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from petalflow.core.errors import DataContractError, InvalidSplitError, PetalflowError, TableError
 from petalflow.training import config as cfg
@@ -152,6 +152,25 @@ def _import_tracking() -> None:
         gc.enable()
 
 
+def search_in_child(config: TuneConfig, dataset: Dataset, send: Callable[[Any], None]) -> Any:
+    """The study, in the forked child: SIGTERM and Ctrl-C end it as SystemExit, so that
+    it fails its trials in flight before the child ends (a signal ignored stays so)."""
+    from petalflow.training.search import search
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _stop_search)
+    return search(config, dataset, send)
+
+
+def _stop_search(signum: int, _frame: object) -> None:
+    # One stop is enough: Ctrl-C reaches both processes, and the parent then sends
+    # SIGTERM, which must not cut short the failing of the trials in flight.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise SystemExit(128 + signum)
+
+
 def tune_main(argv: list[str]) -> int:
     """`python -m petalflow tune ...`; returns the exit status (2 usage, 1 failure)."""
     config, dataset = parse_tune(argv)
@@ -163,11 +182,10 @@ def tune_main(argv: list[str]) -> int:
     )
     signal.signal(signal.SIGTERM, _terminate)
     from petalflow.core.forked import Forked
-    from petalflow.training.search import search
 
     # The trials start now, in a child on the other core, while this process imports
     # MLflow and opens the store (about as long as 50 Iris trials take).
-    with Forked(lambda send: search(config, dataset, send)) as searching:
+    with Forked(lambda send: search_in_child(config, dataset, send)) as searching:
         _import_tracking()
         from petalflow.training.tuning import tune
 

@@ -12,6 +12,9 @@ split and publishes with the same artifacts, plots and model as train.py.
 from __future__ import annotations
 
 import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mlflow.entities import Run
@@ -43,6 +46,25 @@ def tune(
     )
 
 
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGTERM and Ctrl-C wait until the block ends: a child run is never left half
+    written (RUNNING, its store session holding the database's lock)."""
+    held: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda got, _frame: held.append(got))
+        for signum in (signal.SIGTERM, signal.SIGINT)
+        if signal.getsignal(signum) not in (signal.SIG_IGN, None)
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:  # the first one: its handler raises here, between two child runs
+            signal.raise_signal(held[0])
+
+
 def _plan(
     config: TuneConfig,
     dataset: data.Dataset,
@@ -53,7 +75,8 @@ def _plan(
     trial_runs = TrialRuns(client, parent, config.metric)
     try:
         for trial in searching.messages():
-            trial_runs.write(trial)
+            with _signals_held():
+                trial_runs.write(trial)
         best = searching.result()
     except ForkedWorkError as exc:
         raise TuningError(f"the search process {exc}; tune again") from None

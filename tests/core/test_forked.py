@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -37,18 +38,18 @@ def test_forked_messages_arrive_in_order_then_the_result() -> None:
 
 def test_forked_a_message_arrives_while_the_child_still_runs(tmp_path: Path) -> None:
     """The child waits for a file that the parent writes only after the first message:
-    had the parent waited for the child's end, this test would hang."""
+    had the parent waited for the child's end, the read would time out."""
     go = tmp_path / "go"
 
     def work(send: Callable[[Any], None]) -> str:
         send("first")
         while not go.exists():
-            pass
+            time.sleep(0.01)
         send("second")
         return "done"
 
     with Forked(work) as child:
-        stream = child.messages(timeout=30)
+        stream = child.messages(timeout=60)  # a parent that waited for the end fails here
         assert next(stream) == "first"
         go.write_text("")
         assert list(stream) == ["second"]
@@ -107,7 +108,7 @@ def test_forked_stop_kills_a_running_child_and_reaps_it(tmp_path: Path) -> None:
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):  # killed, and waited for: no zombie left
         os.kill(pid, 0)
-    with pytest.raises(ForkedWorkError, match=r"ended with exit code -9 and no answer"):
+    with pytest.raises(ForkedWorkError, match=r"ended with exit code -15 and no answer"):
         child.result()
 
 
@@ -122,7 +123,7 @@ def test_forked_reraises_the_works_exception_after_its_messages() -> None:
             child.result()
 
 
-def test_forked_result_after_an_abandoned_stream_skips_the_rest(tmp_path: Path) -> None:
+def test_forked_a_new_stream_goes_on_where_an_abandoned_one_stopped(tmp_path: Path) -> None:
     """The first read takes every frame at once (the child has sent them all): the
     frames that the abandoned stream read but did not yield are not lost."""
     sent = tmp_path / "sent"
@@ -134,7 +135,81 @@ def test_forked_result_after_an_abandoned_stream_skips_the_rest(tmp_path: Path) 
         return 7
 
     with Forked(work) as child:
-        while not sent.exists():
-            time.sleep(0.01)
+        _wait_for(sent)
         assert next(child.messages()) == 0
+        assert list(child.messages()) == list(range(1, 50))
         assert child.result() == 7
+        assert child.result() == 7  # asked twice: the same answer
+
+
+def _wait_for(path: Path, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.01)
+
+
+def test_forked_logs_every_record_of_a_loop(tmp_path: Path) -> None:
+    """Records made one after another (each freed before the next) are all sent."""
+    path = tmp_path / "run.log"
+
+    def work(_send: Callable[[Any], None]) -> None:
+        for number in range(20):
+            logging.getLogger("petalflow.test_forked.loop").warning("trial %d failed", number)
+
+    with logged_to_file(path, "petalflow.test_forked"), Forked(work) as child:
+        child.result()
+    expected = [f"petalflow.test_forked.loop WARNING trial {n} failed" for n in range(20)]
+    assert path.read_text().splitlines() == expected
+
+
+def test_forked_keeps_an_ignored_sigint_ignored() -> None:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with Forked(lambda _send: signal.getsignal(signal.SIGINT) is signal.SIG_IGN) as child:
+            assert child.result() is True
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with Forked(lambda _send: signal.getsignal(signal.SIGINT) is signal.SIG_DFL) as child:
+        assert child.result() is True
+
+
+def test_forked_exception_carries_the_childs_traceback() -> None:
+    def decode_trees() -> None:
+        raise ValueError("node 3 is damaged")
+
+    with Forked(lambda _send: decode_trees()) as child, pytest.raises(ValueError) as info:
+        child.result()
+    notes = "".join(getattr(info.value, "__notes__", []))
+    assert "In the forked child" in notes and "decode_trees" in notes
+
+
+def test_forked_stop_lets_a_sigterm_handler_clean_up(tmp_path: Path) -> None:
+    cleaned = tmp_path / "cleaned"
+
+    def work(send: Callable[[Any], None]) -> None:
+        def clean(_signum: int, _frame: object) -> None:
+            cleaned.write_text("")
+            raise SystemExit(143)
+
+        signal.signal(signal.SIGTERM, clean)
+        send("ready")
+        threading.Event().wait()
+
+    with Forked(work) as child:
+        assert next(child.messages()) == "ready"
+        child.stop()
+    assert cleaned.exists()
+
+
+def test_forked_stop_kills_a_child_that_ignores_sigterm_after_the_grace(tmp_path: Path) -> None:
+    def work(send: Callable[[Any], None]) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        send("ready")
+        threading.Event().wait()
+
+    with Forked(work) as child:
+        assert next(child.messages()) == "ready"
+        child.stop(grace=0.2)
+    with pytest.raises(ForkedWorkError, match=r"exit code -9 and no answer"):
+        child.result()

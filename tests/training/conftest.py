@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
+
+from petalflow.training.search import TuneConfig
+from petalflow.training.trial_runs import PARENT_TAG
+from petalflow.training.tune_command import tune_main
 
 CSV_ROWS = 240
 GAPS = (3, 10, 41, 77, 150)  # rows (0-based) whose "score" is empty
@@ -70,3 +76,43 @@ def write_contract(folder: Path, document: dict[str, Any] | None = None) -> Path
 def user_table(tmp_path: Path) -> Path:
     """A fresh CSV + contract pair; the contract's path."""
     return write_contract(tmp_path / "table")
+
+
+def tune_config(**changes: Any) -> TuneConfig:
+    """Tune's resolved options for Iris logreg, with ``changes``."""
+    values: dict[str, Any] = {
+        "dataset": "iris",
+        "model": "logreg",
+        "trials": 4,
+        "seed": 3,
+        "jobs": 1,
+        "metric": "f1_macro",
+        "cv_folds": 3,
+        "test_size": 0.2,
+        "storage": None,
+        "study": None,
+        "register_model": None,
+        "alias": None,
+        "artifacts_dir": "artifacts",
+        "experiment_name": "iris",
+    }
+    return TuneConfig(**{**values, **changes})
+
+
+def tune_in(folder: Path, *args: str) -> tuple[MlflowClient, dict[str, Any]]:
+    """Tune with ``folder`` as working directory and store; (client, model_info)."""
+    uri = f"sqlite:///{folder / 'runs.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.chdir(folder)
+        assert tune_main(["--artifacts-dir", "artifacts", *args]) == 0
+    return MlflowClient(uri), json.loads((folder / "artifacts" / "model_info.json").read_text())
+
+
+def child_runs(client: MlflowClient, parent: str) -> list[Any]:
+    """The child runs of ``parent``, in trial order."""
+    runs = client.search_runs(
+        [client.get_run(parent).info.experiment_id],
+        filter_string=f"tags.`{PARENT_TAG}` = '{parent}'",
+    )
+    return sorted(runs, key=lambda r: int(r.data.tags["trial"]))

@@ -14,33 +14,14 @@ from sklearn.preprocessing import StandardScaler
 
 from petalflow.training import search_space
 from petalflow.training.data import prepare
-from petalflow.training.search import Trial, TuneConfig, redacted, search
-
-
-def _config(**changes: Any) -> TuneConfig:
-    values: dict[str, Any] = {
-        "dataset": "iris",
-        "model": "logreg",
-        "trials": 4,
-        "seed": 3,
-        "jobs": 1,
-        "metric": "f1_macro",
-        "cv_folds": 3,
-        "test_size": 0.2,
-        "storage": None,
-        "study": None,
-        "register_model": None,
-        "alias": None,
-        "artifacts_dir": "artifacts",
-        "experiment_name": "iris",
-    }
-    return TuneConfig(**{**values, **changes})
+from petalflow.training.search import Trial, redacted, search
+from tests.training.conftest import tune_config
 
 
 def test_search_reports_every_trial_with_its_fold_scores_and_returns_the_best() -> None:
     dataset = prepare("iris", 0.2, 3)
     reported: list[Trial] = []
-    best = search(_config(), dataset, reported.append)
+    best = search(tune_config(), dataset, reported.append)
     assert [t.number for t in reported] == [0, 1, 2, 3]
     # Oracle: scikit-learn's own scaler + classifier + f1 on the same stratified folds.
     X, y = dataset.split.X_train, dataset.split.y_train
@@ -75,7 +56,7 @@ def test_search_with_every_trial_failing_reports_them_and_returns_none(
 
     monkeypatch.setattr(search_space, "classifier", broken)
     reported: list[Trial] = []
-    assert search(_config(trials=2), prepare("iris", 0.2, 3), reported.append) is None
+    assert search(tune_config(trials=2), prepare("iris", 0.2, 3), reported.append) is None
     assert [(t.number, t.scores) for t in reported] == [(0, None), (1, None)]
 
 

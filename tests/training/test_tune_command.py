@@ -1,11 +1,27 @@
-"""The tune command's storage check: a lost table-creation race is retried, nothing else is."""
+"""The tune command: its storage check (a lost table-creation race is retried, nothing
+else is), and the search process it forks (reaped, stopped, failing its trials in flight
+when stopped; a child run is never left half written)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
 import pytest
 import sqlalchemy.exc
+from mlflow.tracking import MlflowClient
 
+from petalflow.core.forked import Forked
 from petalflow.training import tune_command
+from petalflow.training.data import prepare
+from petalflow.training.trial_runs import PARENT_TAG, TrialRuns
+from petalflow.training.tune_command import tune_main
+from tests.training.conftest import child_runs, tune_config, tune_in
 
 
 class FlakyStorage:
@@ -73,3 +89,142 @@ def test_check_storage_reports_other_errors_at_once(monkeypatch: pytest.MonkeyPa
     problem = tune_command._check_storage("postgresql://h/db", pauses.append)
     assert problem is not None and "connection refused" in problem and "fix the URL" in problem
     assert (fake.calls, pauses) == (1, [])
+
+
+def _record_pids(path: Path, monkeypatch: pytest.MonkeyPatch, then: Any = None) -> None:
+    """Each trial appends its process id to ``path`` (and then calls ``then``)."""
+    from petalflow.training import search
+
+    original = search._Search._scores
+
+    def scores(self: Any, params: dict[str, Any]) -> Any:
+        with path.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        if then is not None:
+            then()
+        return original(self, params)
+
+    monkeypatch.setattr(search._Search, "_scores", scores)
+
+
+def test_tune_runs_its_trials_in_a_child_process_it_reaps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pids = tmp_path / "pids"
+    _record_pids(pids, monkeypatch)
+    client, info = tune_in(tmp_path, "--trials", "3", "--cv-folds", "2")
+    assert len(child_runs(client, info["run_id"])) == 3
+    found = {int(pid) for pid in pids.read_text().split()}
+    assert len(found) == 1 and os.getpid() not in found
+    with pytest.raises(ProcessLookupError):  # ended, and waited for: no zombie left
+        os.kill(found.pop(), 0)
+
+
+def test_tune_that_fails_before_logging_stops_its_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The store fails while a trial runs: tune exits 1 and kills the search at once."""
+    from petalflow.core.errors import TrackingError
+    from petalflow.training import tracking
+
+    pids = tmp_path / "pids"
+    _record_pids(pids, monkeypatch, then=threading.Event().wait)  # a trial that never ends
+
+    def unreachable(uri: str) -> None:
+        while not pids.exists():  # the search has started its first trial
+            time.sleep(0.01)
+        raise TrackingError(f"cannot reach the MLflow tracking store at {uri}")
+
+    monkeypatch.setattr(tracking, "connect", unreachable)
+    monkeypatch.chdir(tmp_path)
+    assert tune_main(["--artifacts-dir", "artifacts", "--trials", "3"]) == 1
+    assert "cannot reach the MLflow tracking store" in capsys.readouterr().out
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pids.read_text()), 0)
+
+
+def test_tune_whose_every_trial_fails_exits_1_and_marks_the_run_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from petalflow.training import search_space
+
+    monkeypatch.setattr(
+        search_space,
+        "classifier",
+        lambda *_: LogisticRegression(C=-1.0),  # refused at fit
+    )
+    uri = f"sqlite:///{tmp_path / 'runs.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    assert tune_main(["--artifacts-dir", "artifacts", "--trials", "2", "--cv-folds", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "trial 0 failed" in out and "trial 1 failed" in out
+    assert "no trial of the study completed" in out
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    parents = [r for r in runs if PARENT_TAG not in r.data.tags]
+    children = [r for r in runs if PARENT_TAG in r.data.tags]
+    assert [r.info.status for r in parents] == ["FAILED"]
+    assert sorted(r.info.status for r in children) == ["FAILED", "FAILED"]
+    assert not (tmp_path / "artifacts").exists()
+
+
+def test_tune_sigterm_during_a_child_runs_write_waits_for_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM arrives in the middle of trial 0's three tracking calls: they finish, then
+    tune ends (exit 143) with its parent run FAILED and no child run left RUNNING."""
+    write = TrialRuns.write
+
+    def interrupted(self: TrialRuns, trial: Any) -> str:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return write(self, trial)
+
+    monkeypatch.setattr(TrialRuns, "write", interrupted)
+    uri = f"sqlite:///{tmp_path / 'runs.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as exc_info:
+            tune_main(["--artifacts-dir", "artifacts", "--trials", "3", "--cv-folds", "2"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert exc_info.value.code == 128 + signal.SIGTERM
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    by_kind = {PARENT_TAG in r.data.tags: r for r in runs}
+    assert len(runs) == 2  # the parent and trial 0's child: no further trial was logged
+    assert by_kind[False].info.status == "FAILED"
+    assert by_kind[True].info.status == "FINISHED"
+    assert by_kind[True].data.metrics["cv_folds"] == 2
+
+
+def test_search_in_child_stopped_fails_its_trials_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared study: a stopped search leaves no trial RUNNING (each would count
+    towards every other process's --trials)."""
+    from petalflow.training import search
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    started = tmp_path / "started"
+
+    def stuck(self: Any, params: dict[str, Any]) -> Any:
+        started.write_text("")
+        threading.Event().wait()
+
+    monkeypatch.setattr(search._Search, "_scores", stuck)
+    config = tune_config(trials=4, jobs=2, storage=storage, study="s")
+    dataset = prepare("iris", 0.2, 3)
+    with Forked(lambda send: tune_command.search_in_child(config, dataset, send)) as child:
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.2)  # the second thread asks its trial too
+        child.stop()
+    trials = optuna.load_study(study_name="s", storage=storage).trials
+    assert trials and {t.state for t in trials} == {optuna.trial.TrialState.FAIL}

@@ -6,9 +6,6 @@ Each tune logs into a fresh sqlite store in tmp_path (the session's store otherw
 from __future__ import annotations
 
 import json
-import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +18,8 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from petalflow.training import diagnostics
-from petalflow.training.trial_runs import PARENT_TAG
 from petalflow.training.tune_command import tune_main
+from tests.training.conftest import child_runs, tune_in
 
 STABLE_FILES = (
     "model.joblib",
@@ -34,24 +31,6 @@ STABLE_FILES = (
 )
 
 
-def _tune(folder: Path, *args: str) -> tuple[MlflowClient, dict[str, Any]]:
-    """Tune with ``folder`` as working directory and store; (client, model_info)."""
-    uri = f"sqlite:///{folder / 'runs.db'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.chdir(folder)
-        assert tune_main(["--artifacts-dir", "artifacts", *args]) == 0
-    return MlflowClient(uri), json.loads((folder / "artifacts" / "model_info.json").read_text())
-
-
-def _children(client: MlflowClient, parent: str) -> list[Any]:
-    runs = client.search_runs(
-        [client.get_run(parent).info.experiment_id],
-        filter_string=f"tags.`{PARENT_TAG}` = '{parent}'",
-    )
-    return sorted(runs, key=lambda r: int(r.data.tags["trial"]))
-
-
 @pytest.fixture(scope="module")
 def twice(
     tmp_path_factory: pytest.TempPathFactory,
@@ -60,7 +39,7 @@ def twice(
     found = []
     for replica in (1, 2):
         folder = tmp_path_factory.mktemp(f"tune-{replica}")
-        client, info = _tune(folder, "--trials", "8", "--seed", "3")
+        client, info = tune_in(folder, "--trials", "8", "--seed", "3")
         found.append((folder, client, info))
     yield found
 
@@ -68,7 +47,7 @@ def twice(
 def test_tune_logs_one_parent_and_one_child_run_per_trial(twice: list[Any]) -> None:
     _, client, info = twice[0]
     parent = client.get_run(info["run_id"])
-    children = _children(client, info["run_id"])
+    children = child_runs(client, info["run_id"])
     assert [c.data.tags["trial"] for c in children] == [str(n) for n in range(8)]
     assert [c.info.run_name for c in children] == [f"trial-{n:03d}" for n in range(8)]
     experiment = parent.info.experiment_id
@@ -128,7 +107,7 @@ def test_tune_final_model_is_the_best_refit_and_evaluated_on_the_test_split(
 def test_tune_same_seed_gives_the_same_trials_and_identical_artifacts(twice: list[Any]) -> None:
     (first, client1, info1), (second, client2, info2) = twice
     trials = [
-        [c.data.params for c in _children(client, info["run_id"])]
+        [c.data.params for c in child_runs(client, info["run_id"])]
         for client, info in ((client1, info1), (client2, info2))
     ]
     assert trials[0] == trials[1]
@@ -139,8 +118,8 @@ def test_tune_same_seed_gives_the_same_trials_and_identical_artifacts(twice: lis
 
 
 def test_tune_parallel_jobs_run_each_trial_once(tmp_path: Path) -> None:
-    client, info = _tune(tmp_path, "--trials", "6", "--jobs", "2", "--cv-folds", "3")
-    children = _children(client, info["run_id"])
+    client, info = tune_in(tmp_path, "--trials", "6", "--jobs", "2", "--cv-folds", "3")
+    children = child_runs(client, info["run_id"])
     assert sorted(int(c.data.tags["trial"]) for c in children) == list(range(6))
 
 
@@ -149,10 +128,10 @@ def test_tune_processes_sharing_a_storage_run_the_study_total(tmp_path: Path) ->
     shared = ("--storage", storage, "--study", "s", "--cv-folds", "2")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    client, first = _tune(tmp_path / "a", "--trials", "3", *shared)
-    client2, second = _tune(tmp_path / "b", "--trials", "5", *shared)
-    assert [c.data.tags["trial"] for c in _children(client, first["run_id"])] == ["0", "1", "2"]
-    assert [c.data.tags["trial"] for c in _children(client2, second["run_id"])] == ["3", "4"]
+    client, first = tune_in(tmp_path / "a", "--trials", "3", *shared)
+    client2, second = tune_in(tmp_path / "b", "--trials", "5", *shared)
+    assert [c.data.tags["trial"] for c in child_runs(client, first["run_id"])] == ["0", "1", "2"]
+    assert [c.data.tags["trial"] for c in child_runs(client2, second["run_id"])] == ["3", "4"]
     import optuna
 
     study = optuna.load_study(study_name="s", storage=storage)
@@ -160,7 +139,7 @@ def test_tune_processes_sharing_a_storage_run_the_study_total(tmp_path: Path) ->
 
 
 def test_tune_works_on_a_contract_table_with_a_forest(tmp_path: Path, user_table: Path) -> None:
-    client, info = _tune(
+    client, info = tune_in(
         tmp_path,
         "--dataset",
         str(user_table),
@@ -174,7 +153,7 @@ def test_tune_works_on_a_contract_table_with_a_forest(tmp_path: Path, user_table
         "log_loss",
     )
     parent = client.get_run(info["run_id"])
-    children = _children(client, info["run_id"])
+    children = child_runs(client, info["run_id"])
     assert len(children) == 2
     losses = [c.data.metrics["cv_log_loss_mean"] for c in children]
     assert parent.data.metrics["best_cv_log_loss"] == min(losses)  # lower is better
@@ -221,83 +200,3 @@ def test_tune_usage_error_exits_2_naming_the_flag_and_creates_no_run(
     client = MlflowClient(tracking_uri)
     ids = [e.experiment_id for e in client.search_experiments()]
     assert (client.search_runs(ids) if ids else []) == []
-
-
-def _record_pids(path: Path, monkeypatch: pytest.MonkeyPatch, then: Any = None) -> None:
-    """Each trial appends its process id to ``path`` (and then calls ``then``)."""
-    from petalflow.training import search
-
-    original = search._Search._scores
-
-    def scores(self: Any, params: dict[str, Any]) -> Any:
-        with path.open("a") as out:
-            out.write(f"{os.getpid()}\n")
-        if then is not None:
-            then()
-        return original(self, params)
-
-    monkeypatch.setattr(search._Search, "_scores", scores)
-
-
-def test_tune_runs_its_trials_in_a_child_process_it_reaps(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pids = tmp_path / "pids"
-    _record_pids(pids, monkeypatch)
-    client, info = _tune(tmp_path, "--trials", "3", "--cv-folds", "2")
-    assert len(_children(client, info["run_id"])) == 3
-    found = {int(pid) for pid in pids.read_text().split()}
-    assert len(found) == 1 and os.getpid() not in found
-    with pytest.raises(ProcessLookupError):  # ended, and waited for: no zombie left
-        os.kill(found.pop(), 0)
-
-
-def test_tune_that_fails_before_logging_stops_its_search(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The store fails while a trial runs: tune exits 1 and kills the search at once."""
-    from petalflow.core.errors import TrackingError
-    from petalflow.training import tracking
-
-    pids = tmp_path / "pids"
-    _record_pids(pids, monkeypatch, then=threading.Event().wait)  # a trial that never ends
-
-    def unreachable(uri: str) -> None:
-        while not pids.exists():  # the search has started its first trial
-            time.sleep(0.01)
-        raise TrackingError(f"cannot reach the MLflow tracking store at {uri}")
-
-    monkeypatch.setattr(tracking, "connect", unreachable)
-    monkeypatch.chdir(tmp_path)
-    assert tune_main(["--artifacts-dir", "artifacts", "--trials", "3"]) == 1
-    assert "cannot reach the MLflow tracking store" in capsys.readouterr().out
-    with pytest.raises(ProcessLookupError):
-        os.kill(int(pids.read_text()), 0)
-
-
-def test_tune_whose_every_trial_fails_exits_1_and_marks_the_run_failed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from sklearn.linear_model import LogisticRegression
-
-    from petalflow.training import search_space
-
-    monkeypatch.setattr(
-        search_space,
-        "classifier",
-        lambda *_: LogisticRegression(C=-1.0),  # refused at fit
-    )
-    uri = f"sqlite:///{tmp_path / 'runs.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)
-    assert tune_main(["--artifacts-dir", "artifacts", "--trials", "2", "--cv-folds", "2"]) == 1
-    out = capsys.readouterr().out
-    assert "trial 0 failed" in out and "trial 1 failed" in out
-    assert "no trial of the study completed" in out
-    client = MlflowClient(uri)
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    parents = [r for r in runs if PARENT_TAG not in r.data.tags]
-    children = [r for r in runs if PARENT_TAG in r.data.tags]
-    assert [r.info.status for r in parents] == ["FAILED"]
-    assert sorted(r.info.status for r in children) == ["FAILED", "FAILED"]
-    assert not (tmp_path / "artifacts").exists()
