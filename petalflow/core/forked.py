@@ -35,7 +35,7 @@ Send = Callable[[Any], None]
 _CHUNK = 1 << 20
 _HEADER = 8
 STOP_GRACE_SECONDS = 5.0
-_SENT = "_petalflow_sent"  # set on a record once the child has sent it
+_SENT = "_petalflow_sent"  # on a record: the pid of the child that sent it
 
 
 def _frame(kind: str, payload: Any) -> bytes:
@@ -66,9 +66,9 @@ class _Records(logging.Handler):
         self.pipe = pipe
 
     def emit(self, record: logging.LogRecord) -> None:
-        if getattr(record, _SENT, False):  # it reached two loggers' handlers
+        if getattr(record, _SENT, None) == os.getpid():  # it reached two loggers' handlers
             return
-        setattr(record, _SENT, True)
+        setattr(record, _SENT, os.getpid())  # a child of this child sends it again
         try:
             record.msg, record.args = record.getMessage(), None
             if record.exc_info:

@@ -8,7 +8,6 @@ each trial it is sent as a child run.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -147,11 +146,11 @@ class _Search:
             worker.start()
         try:
             self._work()
+            for worker in workers:  # a stop may come while waiting for their trials too
+                worker.join()
         except BaseException:  # SIGTERM or Ctrl-C (SystemExit), or a failing storage
             self._abandon()
             raise
-        for worker in workers:
-            worker.join()
         return self.study
 
     def _abandon(self) -> None:
@@ -161,8 +160,12 @@ class _Search:
             self.stopped = True
             running = list(self.running.values())
         for trial in running:
-            with contextlib.suppress(Exception):  # its thread told it meanwhile
+            try:
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            except ValueError:  # its thread told it meanwhile
+                pass
+            except Exception as exc:  # the storage failing: say which trial stays RUNNING
+                logger.warning("trial %d stays RUNNING in the study: %s", trial.number, exc)
 
     def _next(self) -> optuna.Trial | None:
         """A new trial, or None once the study holds ``--trials`` (other processes' too)."""

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
@@ -49,20 +51,45 @@ def tune(
 @contextmanager
 def _signals_held() -> Iterator[None]:
     """SIGTERM and Ctrl-C wait until the block ends: a child run is never left half
-    written (RUNNING, its store session holding the database's lock)."""
+    written (RUNNING, its store session holding the database's lock). A second signal
+    acts at once (a store that hangs can still be left)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can set handlers (and it is the one signals reach)
+        return
     held: list[int] = []
-    previous = {
-        signum: signal.signal(signum, lambda got, _frame: held.append(got))
-        for signum in (signal.SIGTERM, signal.SIGINT)
-        if signal.getsignal(signum) not in (signal.SIG_IGN, None)
-    }
+    previous: dict[int, Any] = {}
+
+    def hold(got: int, _frame: object) -> None:
+        if held:  # the second: the first is dropped, this one acts now
+            held.clear()
+            _restore(previous)
+            signal.raise_signal(got)
+            return
+        held.append(got)
+
     try:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            if signal.getsignal(signum) not in (signal.SIG_IGN, None):
+                previous[signum] = signal.signal(signum, hold)
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        _restore(previous)
         if held:  # the first one: its handler raises here, between two child runs
             signal.raise_signal(held[0])
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    """Put each handler back, even if a signal's handler raises in between."""
+    raised: BaseException | None = None
+    while previous:
+        signum, handler = previous.popitem()
+        try:
+            signal.signal(signum, handler)
+        except BaseException as exc:  # a waiting handler ran (and raised) before the swap
+            raised = raised or exc
+            previous[signum] = handler
+    if raised is not None:
+        raise raised
 
 
 def _plan(

@@ -228,3 +228,66 @@ def test_search_in_child_stopped_fails_its_trials_in_flight(
         child.stop()
     trials = optuna.load_study(study_name="s", storage=storage).trials
     assert trials and {t.state for t in trials} == {optuna.trial.TrialState.FAIL}
+
+
+def test_search_in_child_stopped_while_waiting_for_a_thread_fails_its_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The main thread has finished its trial and waits for the other thread's: a stop
+    then fails that one too."""
+    from petalflow.training import search
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    started = tmp_path / "started"
+    original = search._Search._scores
+
+    def worker_stuck(self: Any, params: dict[str, Any]) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            started.write_text("")
+            threading.Event().wait()
+        return original(self, params)
+
+    monkeypatch.setattr(search._Search, "_scores", worker_stuck)
+    config = tune_config(trials=2, jobs=2, storage=storage, study="s")
+    dataset = prepare("iris", 0.2, 3)
+    states = optuna.trial.TrialState
+    with Forked(lambda send: tune_command.search_in_child(config, dataset, send)) as child:
+        deadline = time.monotonic() + 60
+        study = optuna.load_study(study_name="s", storage=storage) if started.exists() else None
+        while study is None or [t.state for t in study.trials].count(states.COMPLETE) < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+            if started.exists():
+                study = optuna.load_study(study_name="s", storage=storage)
+        child.stop()
+    trials = optuna.load_study(study_name="s", storage=storage).trials
+    assert sorted(t.state.name for t in trials) == ["COMPLETE", "FAIL"]
+
+
+def test_tune_a_second_sigterm_during_a_write_acts_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that hangs must not make tune unstoppable: the second signal ends it
+    before the child run is written."""
+    write = TrialRuns.write
+
+    def insisted(self: TrialRuns, trial: Any) -> str:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return write(self, trial)
+
+    monkeypatch.setattr(TrialRuns, "write", insisted)
+    uri = f"sqlite:///{tmp_path / 'runs.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as exc_info:
+            tune_main(["--artifacts-dir", "artifacts", "--trials", "3", "--cv-folds", "2"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert exc_info.value.code == 128 + signal.SIGTERM
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert [(PARENT_TAG in r.data.tags, r.info.status) for r in runs] == [(False, "FAILED")]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
