@@ -171,6 +171,22 @@ def test_tune_whose_every_trial_fails_exits_1_and_marks_the_run_failed(
     assert not (tmp_path / "artifacts").exists()
 
 
+def _runs_of_a_terminated_tune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Tune 3 trials in ``tmp_path``, expecting SIGTERM to end it (exit 143); its runs."""
+    uri = f"sqlite:///{tmp_path / 'runs.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as exc_info:
+            tune_main(["--artifacts-dir", "artifacts", "--trials", "3", "--cv-folds", "2"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert exc_info.value.code == 128 + signal.SIGTERM
+    client = MlflowClient(uri)
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
 def test_tune_sigterm_during_a_child_runs_write_waits_for_its_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,18 +199,7 @@ def test_tune_sigterm_during_a_child_runs_write_waits_for_its_end(
         return write(self, trial)
 
     monkeypatch.setattr(TrialRuns, "write", interrupted)
-    uri = f"sqlite:///{tmp_path / 'runs.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        with pytest.raises(SystemExit) as exc_info:
-            tune_main(["--artifacts-dir", "artifacts", "--trials", "3", "--cv-folds", "2"])
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    assert exc_info.value.code == 128 + signal.SIGTERM
-    client = MlflowClient(uri)
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    runs = _runs_of_a_terminated_tune(tmp_path, monkeypatch)
     by_kind = {PARENT_TAG in r.data.tags: r for r in runs}
     assert len(runs) == 2  # the parent and trial 0's child: no further trial was logged
     assert by_kind[False].info.status == "FAILED"
@@ -277,17 +282,6 @@ def test_tune_a_second_sigterm_during_a_write_acts_at_once(
         return write(self, trial)
 
     monkeypatch.setattr(TrialRuns, "write", insisted)
-    uri = f"sqlite:///{tmp_path / 'runs.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        with pytest.raises(SystemExit) as exc_info:
-            tune_main(["--artifacts-dir", "artifacts", "--trials", "3", "--cv-folds", "2"])
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    assert exc_info.value.code == 128 + signal.SIGTERM
-    client = MlflowClient(uri)
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    runs = _runs_of_a_terminated_tune(tmp_path, monkeypatch)
     assert [(PARENT_TAG in r.data.tags, r.info.status) for r in runs] == [(False, "FAILED")]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
