@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,6 +166,14 @@ def pipeline_answer(folder: Path, row: dict[str, float]) -> dict[str, float]:
     pipeline = joblib.load(folder / "model.joblib")
     proba = pipeline.predict_proba(pd.DataFrame([row]))[0]
     return dict(zip([str(c) for c in pipeline.classes_], proba.tolist(), strict=True))
+
+
+def wait_for(path: Path, seconds: float = 60.0) -> None:
+    """Wait until ``path`` exists (another process writes it); fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.01)
 
 
 @contextlib.contextmanager

@@ -162,8 +162,7 @@ class Forked(Generic[T]):
         """
         if self.pid is None:
             return
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for kind, payload in self._frames(deadline, timeout):
+        for kind, payload in self._frames(timeout):
             if kind == "send":
                 yield payload
             elif kind == "log":
@@ -205,7 +204,8 @@ class Forked(Generic[T]):
             return value
         raise value
 
-    def _frames(self, deadline: float | None, timeout: float | None) -> Iterator[tuple[str, Any]]:
+    def _frames(self, timeout: float | None) -> Iterator[tuple[str, Any]]:
+        deadline = None if timeout is None else time.monotonic() + timeout
         buffer = self._buffer  # kept: a later call goes on where an abandoned one stopped
         while True:
             while len(buffer) >= _HEADER:

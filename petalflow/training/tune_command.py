@@ -18,7 +18,7 @@ from petalflow.training.cross_validation import METRICS
 
 if TYPE_CHECKING:
     from petalflow.training.data import Dataset
-    from petalflow.training.search import TuneConfig
+    from petalflow.training.search import Best, TuneConfig
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,9 @@ def _import_tracking() -> None:
         gc.enable()
 
 
-def search_in_child(config: TuneConfig, dataset: Dataset, send: Callable[[Any], None]) -> Any:
+def search_in_child(
+    config: TuneConfig, dataset: Dataset, send: Callable[[Any], None]
+) -> Best | None:
     """The study, in the forked child: SIGTERM and Ctrl-C end it as SystemExit, so that
     it fails its trials in flight before the child ends (a signal ignored stays so)."""
     from petalflow.training.search import search

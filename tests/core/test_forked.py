@@ -10,7 +10,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 
 from petalflow.core.errors import ForkedWorkError
 from petalflow.core.forked import Forked
-from tests.conftest import logged_to_file
+from tests.conftest import logged_to_file, wait_for
 
 
 def test_forked_messages_arrive_in_order_then_the_result() -> None:
@@ -43,8 +42,7 @@ def test_forked_a_message_arrives_while_the_child_still_runs(tmp_path: Path) -> 
 
     def work(send: Callable[[Any], None]) -> str:
         send("first")
-        while not go.exists():
-            time.sleep(0.01)
+        wait_for(go)
         send("second")
         return "done"
 
@@ -135,18 +133,11 @@ def test_forked_a_new_stream_goes_on_where_an_abandoned_one_stopped(tmp_path: Pa
         return 7
 
     with Forked(work) as child:
-        _wait_for(sent)
+        wait_for(sent)
         assert next(child.messages()) == 0
         assert list(child.messages()) == list(range(1, 50))
         assert child.result() == 7
         assert child.result() == 7  # asked twice: the same answer
-
-
-def _wait_for(path: Path, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.01)
 
 
 def test_forked_logs_every_record_of_a_loop(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from petalflow.training import tune_command
 from petalflow.training.data import prepare
 from petalflow.training.trial_runs import PARENT_TAG, TrialRuns
 from petalflow.training.tune_command import tune_main
+from tests.conftest import wait_for
 from tests.training.conftest import child_runs, tune_config, tune_in
 
 
@@ -131,8 +132,7 @@ def test_tune_that_fails_before_logging_stops_its_search(
     _record_pids(pids, monkeypatch, then=threading.Event().wait)  # a trial that never ends
 
     def unreachable(uri: str) -> None:
-        while not pids.exists():  # the search has started its first trial
-            time.sleep(0.01)
+        wait_for(pids)  # the search has started its first trial
         raise TrackingError(f"cannot reach the MLflow tracking store at {uri}")
 
     monkeypatch.setattr(tracking, "connect", unreachable)
@@ -225,10 +225,7 @@ def test_search_in_child_stopped_fails_its_trials_in_flight(
     config = tune_config(trials=4, jobs=2, storage=storage, study="s")
     dataset = prepare("iris", 0.2, 3)
     with Forked(lambda send: tune_command.search_in_child(config, dataset, send)) as child:
-        deadline = time.monotonic() + 60
-        while not started.exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_for(started)
         time.sleep(0.2)  # the second thread asks its trial too
         child.stop()
     trials = optuna.load_study(study_name="s", storage=storage).trials
