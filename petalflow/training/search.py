@@ -8,12 +8,14 @@ each trial it is sent as a child run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -103,14 +105,20 @@ def open_study(config: TuneConfig) -> optuna.Study:
     )
 
 
-def search(config: TuneConfig, dataset: Dataset, report: Callable[[Trial], None]) -> Best | None:
+def search(
+    config: TuneConfig,
+    dataset: Dataset,
+    report: Callable[[Trial], None],
+    asking: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+) -> Best | None:
     """Run this process's trials, ``report`` each as it ends; the study's best (None: no
-    trial of the study completed)."""
+    trial of the study completed). Each trial is asked, and noted as in flight, inside
+    ``asking()`` (tune's child holds its stop signals there)."""
     # One BLAS thread per fit: a trial's fits are small, and a BLAS pool of several
     # threads per fit spends more time waking its threads than computing (10x slower on
     # a busy machine). Parallelism is across trials (--jobs).
     with threadpool_limits(limits=1):
-        study = _Search(config, dataset, report).run()
+        study = _Search(config, dataset, report, asking).run()
     completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not completed:
         return None
@@ -123,9 +131,14 @@ class _Search:
     """The trials of one process: ask, cross-validate, tell, report; ``jobs`` threads."""
 
     def __init__(
-        self, config: TuneConfig, dataset: Dataset, report: Callable[[Trial], None]
+        self,
+        config: TuneConfig,
+        dataset: Dataset,
+        report: Callable[[Trial], None],
+        asking: Callable[[], AbstractContextManager[object]],
     ) -> None:
         self.config = config
+        self.asking = asking
         self.dataset = dataset
         self.report = report
         self.metric = cv.METRICS[config.metric]
@@ -172,8 +185,9 @@ class _Search:
         with self.lock:
             if self.stopped or len(self.study.get_trials(deepcopy=False)) >= self.config.trials:
                 return None
-            trial = self.study.ask()
-            self.running[trial.number] = trial
+            with self.asking():  # a stop now would lose the trial between the two
+                trial = self.study.ask()
+                self.running[trial.number] = trial
         if trial.number >= self.config.trials:  # another process asked first: not run
             self._tell(trial, None)
             return None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -159,18 +160,43 @@ def search_in_child(
     it fails its trials in flight before the child ends (a signal ignored stays so)."""
     from petalflow.training.search import search
 
+    stop = _SearchStop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, _stop_search)
-    return search(config, dataset, send)
+            signal.signal(signum, stop.handle)
+    return search(config, dataset, send, stop.held)
 
 
-def _stop_search(signum: int, _frame: object) -> None:
-    # One stop is enough: Ctrl-C reaches both processes, and the parent then sends
-    # SIGTERM, which must not cut short the failing of the trials in flight.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise SystemExit(128 + signum)
+class _SearchStop:
+    """The child's handler of SIGTERM and Ctrl-C: SystemExit, except while a trial is
+    being asked (``held``), when it waits for the trial to be noted as in flight:
+    stopped inside ``study.ask()`` the search would not know the trial, and leave it
+    RUNNING in a shared study."""
+
+    def __init__(self) -> None:
+        self.asking = False  # one thread asks at a time (the search's lock)
+        self.waiting: int | None = None
+
+    def handle(self, signum: int, _frame: object) -> None:
+        if self.asking:
+            self.waiting = signum
+            return
+        # One stop is enough: Ctrl-C reaches both processes, and the parent then sends
+        # SIGTERM, which must not cut short the failing of the trials in flight.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.asking = True
+        try:
+            yield
+        finally:
+            self.asking = False
+            if self.waiting is not None:  # sent again: the main thread's handler acts now
+                signum, self.waiting = self.waiting, None
+                signal.raise_signal(signum)
 
 
 def tune_main(argv: list[str]) -> int:

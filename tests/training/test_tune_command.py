@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy.exc
 from mlflow.tracking import MlflowClient
 
+from petalflow.core.errors import ForkedWorkError
 from petalflow.core.forked import Forked
 from petalflow.training import tune_command
 from petalflow.training.data import prepare
@@ -54,8 +55,6 @@ RACES = [
 def test_check_storage_retries_a_lost_schema_race(
     error: Exception, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import optuna
-
     fake = FlakyStorage([error, error])
     monkeypatch.setattr(optuna.storages, "RDBStorage", fake)
     pauses: list[float] = []
@@ -67,8 +66,6 @@ def test_check_storage_retries_a_lost_schema_race(
 def test_check_storage_gives_up_on_a_race_after_five_attempts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import optuna
-
     fake = FlakyStorage([_race('relation "studies" already exists')] * 9)
     monkeypatch.setattr(optuna.storages, "RDBStorage", fake)
     pauses: list[float] = []
@@ -81,8 +78,6 @@ def test_check_storage_gives_up_on_a_race_after_five_attempts(
 
 
 def test_check_storage_reports_other_errors_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    import optuna
-
     refused = sqlalchemy.exc.OperationalError("connect", {}, Exception("connection refused"))
     fake = FlakyStorage([refused])
     monkeypatch.setattr(optuna.storages, "RDBStorage", fake)
@@ -282,3 +277,24 @@ def test_tune_a_second_sigterm_during_a_write_acts_at_once(
     runs = _runs_of_a_terminated_tune(tmp_path, monkeypatch)
     assert [(PARENT_TAG in r.data.tags, r.info.status) for r in runs] == [(False, "FAILED")]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_search_in_child_stopped_inside_study_ask_fails_that_trial(tmp_path: Path) -> None:
+    """SIGTERM arrives while ``study.ask()`` creates trial 0: the stop waits until the
+    search has noted the trial as in flight, then fails it (none left RUNNING)."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    ask = optuna.Study.ask
+
+    def interrupted(self: optuna.Study, *args: Any, **kwargs: Any) -> Any:
+        trial = ask(self, *args, **kwargs)  # in the storage now, RUNNING
+        os.kill(os.getpid(), signal.SIGTERM)  # its handler runs before this returns
+        return trial
+
+    config, dataset = tune_config(trials=4, storage=storage, study="s"), prepare("iris", 0.2, 3)
+    with pytest.MonkeyPatch.context() as patch:  # the child inherits the patch
+        patch.setattr(optuna.Study, "ask", interrupted)
+        child = Forked(lambda send: tune_command.search_in_child(config, dataset, send))
+    with child, pytest.raises(ForkedWorkError, match="no answer"):
+        child.result()
+    states = [t.state for t in optuna.load_study(study_name="s", storage=storage).trials]
+    assert states == [optuna.trial.TrialState.FAIL]
