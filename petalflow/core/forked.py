@@ -121,8 +121,18 @@ def _child(work: Callable[[Send], Any], fd: int) -> NoReturn:
             reason = f"failed: the answer cannot be pickled ({type(exc).__name__}: {exc})"
             pipe.write("done", (False, ForkedWorkError(reason)))
         code = 0
+    except SystemExit as exc:  # the work's own way out (a stop handler's): its status
+        code = _exit_status(exc.code)
     finally:
         os._exit(code)
+
+
+def _exit_status(code: object) -> int:
+    """The status Python would exit with for ``SystemExit(code)``: 0 for None, the code
+    if it fits a status, else 1 (the interpreter prints any other value, then exits 1)."""
+    if code is None:
+        return 0
+    return code if isinstance(code, int) and 0 <= code <= 255 else 1
 
 
 class Forked(Generic[T]):
@@ -196,9 +206,8 @@ class Forked(Generic[T]):
 
     def _take(self) -> T:
         if self._outcome is None:
-            raise ForkedWorkError(
-                f"ended with exit code {self._code} and no answer (killed, or out of memory?)"
-            )
+            why = "killed, or out of memory?" if self._code < 0 else "the work exited"
+            raise ForkedWorkError(f"ended with exit code {self._code} and no answer ({why})")
         ok, value = self._outcome
         if ok:
             return value

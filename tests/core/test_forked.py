@@ -175,6 +175,16 @@ def test_forked_exception_carries_the_childs_traceback() -> None:
     assert "In the forked child" in notes and "decode_trees" in notes
 
 
+@pytest.mark.parametrize(("code", "status"), [(None, 0), (7, 7), ("bye", 1), (300, 1)])
+def test_forked_work_that_exits_reports_python_s_exit_status(code: object, status: int) -> None:
+    def work(_send: Callable[[Any], None]) -> None:
+        raise SystemExit(code)
+
+    pattern = rf"ended with exit code {status} and no answer \(the work exited\)"
+    with Forked(work) as child, pytest.raises(ForkedWorkError, match=pattern):
+        child.result()
+
+
 def test_forked_stop_lets_a_sigterm_handler_clean_up(tmp_path: Path) -> None:
     cleaned = tmp_path / "cleaned"
 
