@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -174,12 +175,15 @@ class _SearchStop:
     RUNNING in a shared study."""
 
     def __init__(self) -> None:
-        self.asking = False  # one thread asks at a time (the search's lock)
+        # A plain flag, shared with the handler (main thread) and the thread asking: one
+        # thread asks at a time (the search's lock), and the handler only reads it.
+        self.holding = False
         self.waiting: int | None = None
 
     def handle(self, signum: int, _frame: object) -> None:
-        if self.asking:
-            self.waiting = signum
+        if self.holding:
+            if self.waiting is None:  # the first stop names the exit status
+                self.waiting = signum
             return
         # One stop is enough: Ctrl-C reaches both processes, and the parent then sends
         # SIGTERM, which must not cut short the failing of the trials in flight.
@@ -189,14 +193,18 @@ class _SearchStop:
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
-        self.asking = True
+        self.holding = True
         try:
             yield
         finally:
-            self.asking = False
-            if self.waiting is not None:  # sent again: the main thread's handler acts now
+            self.holding = False
+            if self.waiting is not None:
                 signum, self.waiting = self.waiting, None
-                signal.raise_signal(signum)
+                # To the main thread, which runs Python's handlers: waiting on a lock or
+                # in a system call, it is woken (sent to this thread or the process, the
+                # signal would leave it waiting).
+                main = threading.main_thread().ident
+                signal.pthread_kill(main, signum)  # type: ignore[arg-type]
 
 
 def tune_main(argv: list[str]) -> int:

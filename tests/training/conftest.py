@@ -116,3 +116,17 @@ def child_runs(client: MlflowClient, parent: str) -> list[Any]:
         filter_string=f"tags.`{PARENT_TAG}` = '{parent}'",
     )
     return sorted(runs, key=lambda r: int(r.data.tags["trial"]))
+
+
+class FlakyStorage:
+    """Stands in for optuna's RDBStorage: raises the queued errors, then opens."""
+
+    def __init__(self, errors: list[Exception]) -> None:
+        self.errors = errors
+        self.calls = 0
+
+    def __call__(self, url: str) -> object:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return object()

@@ -23,21 +23,7 @@ from petalflow.training.data import prepare
 from petalflow.training.trial_runs import PARENT_TAG, TrialRuns
 from petalflow.training.tune_command import tune_main
 from tests.conftest import wait_for
-from tests.training.conftest import child_runs, tune_config, tune_in
-
-
-class FlakyStorage:
-    """Stands in for optuna's RDBStorage: raises the queued errors, then opens."""
-
-    def __init__(self, errors: list[Exception]) -> None:
-        self.errors = errors
-        self.calls = 0
-
-    def __call__(self, url: str) -> object:
-        self.calls += 1
-        if self.errors:
-            raise self.errors.pop(0)
-        return object()
+from tests.training.conftest import FlakyStorage, child_runs, tune_config, tune_in
 
 
 def _race(message: str) -> Exception:
@@ -88,14 +74,18 @@ def test_check_storage_reports_other_errors_at_once(monkeypatch: pytest.MonkeyPa
 
 
 def _record_pids(path: Path, monkeypatch: pytest.MonkeyPatch, then: Any = None) -> None:
-    """Each trial appends its process id to ``path`` (and then calls ``then``)."""
+    """Each trial adds its process id to ``path`` (and then calls ``then``); the trials
+    of these tests run one at a time."""
     from petalflow.training import search
 
     original = search._Search._scores
 
     def scores(self: Any, params: dict[str, Any]) -> Any:
-        with path.open("a") as out:
-            out.write(f"{os.getpid()}\n")
+        # Whole or not at all (a stop between an open and its write left it empty once).
+        written = path.read_text() if path.exists() else ""
+        part = path.with_suffix(".part")
+        part.write_text(f"{written}{os.getpid()}\n")
+        part.replace(path)
         if then is not None:
             then()
         return original(self, params)
@@ -279,22 +269,32 @@ def test_tune_a_second_sigterm_during_a_write_acts_at_once(
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
-def test_search_in_child_stopped_inside_study_ask_fails_that_trial(tmp_path: Path) -> None:
-    """SIGTERM arrives while ``study.ask()`` creates trial 0: the stop waits until the
-    search has noted the trial as in flight, then fails it (none left RUNNING)."""
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_search_in_child_stopped_inside_study_ask_fails_that_trial(
+    tmp_path: Path, jobs: int
+) -> None:
+    """SIGTERM arrives while ``study.ask()`` creates a trial: the stop waits until the
+    search has noted the trial as in flight, then fails it. In the main thread (--jobs 1)
+    the trial was left RUNNING before; with --jobs 2 the other thread asks, for 0.5 s,
+    and the main thread's stop waits for it too."""
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     ask = optuna.Study.ask
 
     def interrupted(self: optuna.Study, *args: Any, **kwargs: Any) -> Any:
         trial = ask(self, *args, **kwargs)  # in the storage now, RUNNING
-        os.kill(os.getpid(), signal.SIGTERM)  # its handler runs before this returns
+        if jobs == 1 or threading.current_thread() is not threading.main_thread():
+            main = threading.main_thread().ident
+            signal.pthread_kill(main, signal.SIGTERM)  # type: ignore[arg-type]
+            time.sleep(0.5 if jobs > 1 else 0)  # the main thread's handler runs meanwhile
         return trial
 
-    config, dataset = tune_config(trials=4, storage=storage, study="s"), prepare("iris", 0.2, 3)
+    config = tune_config(trials=6, jobs=jobs, storage=storage, study="s")
+    dataset = prepare("iris", 0.2, 3)
     with pytest.MonkeyPatch.context() as patch:  # the child inherits the patch
         patch.setattr(optuna.Study, "ask", interrupted)
         child = Forked(lambda send: tune_command.search_in_child(config, dataset, send))
-    with child, pytest.raises(ForkedWorkError, match="no answer"):
+    with child, pytest.raises(ForkedWorkError, match=r"exit code 143 and no answer \(the work"):
         child.result()
-    states = [t.state for t in optuna.load_study(study_name="s", storage=storage).trials]
-    assert states == [optuna.trial.TrialState.FAIL]
+    states = [t.state.name for t in optuna.load_study(study_name="s", storage=storage).trials]
+    assert "RUNNING" not in states and "FAIL" in states
+    assert jobs > 1 or states == ["FAIL"]
