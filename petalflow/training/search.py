@@ -15,7 +15,6 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -109,7 +108,7 @@ def search(
     config: TuneConfig,
     dataset: Dataset,
     report: Callable[[Trial], None],
-    asking: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+    asking: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
 ) -> Best | None:
     """Run this process's trials, ``report`` each as it ends; the study's best (None: no
     trial of the study completed). Each trial is asked, and noted as in flight, inside
@@ -135,7 +134,7 @@ class _Search:
         config: TuneConfig,
         dataset: Dataset,
         report: Callable[[Trial], None],
-        asking: Callable[[], AbstractContextManager[object]],
+        asking: Callable[[], contextlib.AbstractContextManager[object]],
     ) -> None:
         self.config = config
         self.asking = asking

@@ -193,6 +193,7 @@ class _SearchStop:
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
+        """Hold a stop until the block ends, then act on it."""
         self.holding = True
         try:
             yield
@@ -200,9 +201,9 @@ class _SearchStop:
             self.holding = False
             if self.waiting is not None:
                 signum, self.waiting = self.waiting, None
-                # To the main thread, which runs Python's handlers: waiting on a lock or
-                # in a system call, it is woken (sent to this thread or the process, the
-                # signal would leave it waiting).
+                # To the main thread, which runs Python's handlers: it is woken if it
+                # waits on a lock or in a system call. raise_signal (this thread) or
+                # os.kill (which this thread usually takes too) would leave it waiting.
                 main = threading.main_thread().ident
                 signal.pthread_kill(main, signum)  # type: ignore[arg-type]
 
