@@ -202,8 +202,8 @@ class _SearchStop:
             if self.waiting is not None:
                 signum, self.waiting = self.waiting, None
                 # To the main thread, which runs Python's handlers: it is woken if it
-                # waits on a lock or in a system call. raise_signal (this thread) or
-                # os.kill (which this thread usually takes too) would leave it waiting.
+                # waits on a lock or in a system call. raise_signal (this thread only)
+                # would leave it waiting; os.kill lets the kernel pick any thread.
                 main = threading.main_thread().ident
                 signal.pthread_kill(main, signum)  # type: ignore[arg-type]
 
