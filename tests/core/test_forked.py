@@ -55,12 +55,14 @@ def test_forked_a_message_arrives_while_the_child_still_runs(tmp_path: Path) -> 
 
 
 def test_forked_sends_from_threads_arrive_whole() -> None:
-    """Frames larger than a pipe's atomic write, sent from four threads at once."""
+    """Frames larger than the pipe (1 MiB), sent from four threads at once: each takes
+    several writes, and without the lock another thread's would land in between."""
+    size = 1_500_000
 
     def work(send: Callable[[Any], None]) -> None:
         def many(tag: int) -> None:
-            for i in range(20):
-                send((tag, i, bytes([tag]) * 70_000))
+            for i in range(6):
+                send((tag, i, bytes([tag]) * size))
 
         threads = [threading.Thread(target=many, args=(t,)) for t in range(4)]
         for thread in threads:
@@ -71,10 +73,10 @@ def test_forked_sends_from_threads_arrive_whole() -> None:
     with Forked(work) as child:
         messages = list(child.messages())
         child.result()
-    assert len(messages) == 80
-    assert all(payload == bytes([tag]) * 70_000 for tag, _, payload in messages)
+    assert len(messages) == 24
+    assert all(payload == bytes([tag]) * size for tag, _, payload in messages)
     for tag in range(4):
-        assert [i for t, i, _ in messages if t == tag] == list(range(20))
+        assert [i for t, i, _ in messages if t == tag] == list(range(6))
 
 
 def test_forked_logs_the_childs_records_as_they_arrive(tmp_path: Path) -> None:
