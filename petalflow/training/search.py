@@ -194,18 +194,28 @@ class _Search:
 
     def _work(self) -> None:
         while (trial := self._next()) is not None:
-            started = time.time()
-            params = search_space.suggest(trial, self.config.model)
             try:
-                scores = self._scores(params)
-            except Exception as exc:  # a trial that cannot fit fails alone
-                logger.warning("trial %d failed: %s", trial.number, exc)
-                self._tell(trial, None)
-                self.report(Trial(trial.number, params, None, started, time.time()))
-                continue
+                self._run(trial)
+            except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+                if self.stopped:  # a stop has failed the trial meanwhile: end quietly
+                    return
+                raise
+
+    def _run(self, trial: optuna.Trial) -> None:
+        """Suggest, cross-validate, tell and report one trial."""
+        started = time.time()
+        params = search_space.suggest(trial, self.config.model)
+        try:
+            scores: np.ndarray | None = self._scores(params)
+        except Exception as exc:  # a trial that cannot fit fails alone
+            logger.warning("trial %d failed: %s", trial.number, exc)
+            scores = None
+        if scores is None:
+            self._tell(trial, None)
+        else:
             trial.set_user_attr("cv_std", float(scores.std()))
             self._tell(trial, float(scores.mean()))
-            self.report(Trial(trial.number, params, scores, started, time.time()))
+        self.report(Trial(trial.number, params, scores, started, time.time()))
 
     def _tell(self, trial: optuna.Trial, value: float | None) -> None:
         if value is None:

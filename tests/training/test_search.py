@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -14,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from petalflow.training import search_space
 from petalflow.training.data import prepare
-from petalflow.training.search import Trial, redacted, search
+from petalflow.training.search import Trial, _Search, redacted, search
 from tests.training.conftest import tune_config
 
 
@@ -58,6 +60,35 @@ def test_search_with_every_trial_failing_reports_them_and_returns_none(
     reported: list[Trial] = []
     assert search(tune_config(trials=2), prepare("iris", 0.2, 3), reported.append) is None
     assert [(t.number, t.scores) for t in reported] == [(0, None), (1, None)]
+
+
+def test_search_thread_whose_trial_a_stop_failed_ends_quietly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stop fails the trials in flight (``_abandon``) while a thread still scores one:
+    the thread ends without an error (it printed a traceback on every Ctrl-C with
+    --jobs 2), and reports nothing more."""
+    scoring, resume = threading.Event(), threading.Event()
+    original = _Search._scores
+
+    def held(self: _Search, params: dict[str, Any]) -> np.ndarray:
+        scoring.set()
+        resume.wait(60)
+        return original(self, params)
+
+    monkeypatch.setattr(_Search, "_scores", held)
+    errors: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda hook: errors.append(hook.exc_value))
+    reported: list[Trial] = []
+    searching = _Search(tune_config(), prepare("iris", 0.2, 3), reported.append, nullcontext)
+    worker = threading.Thread(target=searching._work)
+    worker.start()
+    assert scoring.wait(60)
+    searching._abandon()
+    resume.set()
+    worker.join(60)
+    assert not worker.is_alive() and errors == [] and reported == []
+    assert [t.state.name for t in searching.study.trials] == ["FAIL"]
 
 
 def test_redacted_hides_the_storage_password() -> None:
