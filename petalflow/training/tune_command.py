@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import logging
 import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from petalflow.core.errors import DataContractError, InvalidSplitError, PetalflowError, TableError
 from petalflow.training import config as cfg
 from petalflow.training.cross_validation import METRICS
+from petalflow.training.signals import SearchStop
 
 if TYPE_CHECKING:
     from petalflow.training.data import Dataset
@@ -161,51 +160,11 @@ def search_in_child(
     it fails its trials in flight before the child ends (a signal ignored stays so)."""
     from petalflow.training.search import search
 
-    stop = _SearchStop()
+    stop = SearchStop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, stop.handle)
     return search(config, dataset, send, stop.held)
-
-
-class _SearchStop:
-    """The child's handler of SIGTERM and Ctrl-C: SystemExit, except while a trial is
-    being asked (``held``), when it waits for the trial to be noted as in flight:
-    stopped inside ``study.ask()`` the search would not know the trial, and leave it
-    RUNNING in a shared study."""
-
-    def __init__(self) -> None:
-        # A plain flag, shared with the handler (main thread) and the thread asking: one
-        # thread asks at a time (the search's lock), and the handler only reads it.
-        self.holding = False
-        self.waiting: int | None = None
-
-    def handle(self, signum: int, _frame: object) -> None:
-        if self.holding:
-            if self.waiting is None:  # the first stop names the exit status
-                self.waiting = signum
-            return
-        # One stop is enough: Ctrl-C reaches both processes, and the parent then sends
-        # SIGTERM, which must not cut short the failing of the trials in flight.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        raise SystemExit(128 + signum)
-
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        """Hold a stop until the block ends, then act on it."""
-        self.holding = True
-        try:
-            yield
-        finally:
-            self.holding = False
-            if self.waiting is not None:
-                signum, self.waiting = self.waiting, None
-                # To the main thread, which runs Python's handlers: it is woken if it
-                # waits on a lock or in a system call. raise_signal (this thread only)
-                # would leave it waiting; os.kill lets the kernel pick any thread.
-                main = threading.main_thread().ident
-                signal.pthread_kill(main, signum)  # type: ignore[arg-type]
 
 
 def tune_main(argv: list[str]) -> int:

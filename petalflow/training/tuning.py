@@ -12,12 +12,7 @@ split and publishes with the same artifacts, plots and model as train.py.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
@@ -28,6 +23,7 @@ from petalflow.training import data, run, search_space
 from petalflow.training.config import PROJECT_ROOT
 from petalflow.training.pipeline import assemble
 from petalflow.training.search import Best, TuneConfig
+from petalflow.training.signals import signals_held
 from petalflow.training.trial_runs import TrialRuns
 
 logger = logging.getLogger(__name__)
@@ -48,50 +44,6 @@ def tune(
     )
 
 
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGTERM and Ctrl-C wait until the block ends: a child run is never left half
-    written (RUNNING, its store session holding the database's lock). A second signal
-    acts at once (a store that hangs can still be left)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread can set handlers (and it is the one signals reach)
-        return
-    held: list[int] = []
-    previous: dict[int, Any] = {}
-
-    def hold(got: int, _frame: object) -> None:
-        if held:  # the second: the first is dropped, this one acts now
-            held.clear()
-            _restore(previous)
-            signal.raise_signal(got)
-            return
-        held.append(got)
-
-    try:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            if signal.getsignal(signum) not in (signal.SIG_IGN, None):
-                previous[signum] = signal.signal(signum, hold)
-        yield
-    finally:
-        _restore(previous)
-        if held:  # the first one: its handler raises here, between two child runs
-            signal.raise_signal(held[0])
-
-
-def _restore(previous: dict[int, Any]) -> None:
-    """Put each handler back, even if a signal's handler raises in between."""
-    raised: BaseException | None = None
-    while previous:
-        signum, handler = previous.popitem()
-        try:
-            signal.signal(signum, handler)
-        except BaseException as exc:  # a waiting handler ran (and raised) before the swap
-            raised = raised or exc
-            previous[signum] = handler
-    if raised is not None:
-        raise raised
-
-
 def _plan(
     config: TuneConfig,
     dataset: data.Dataset,
@@ -102,7 +54,7 @@ def _plan(
     trial_runs = TrialRuns(client, parent, config.metric)
     try:
         for trial in searching.messages():
-            with _signals_held():
+            with signals_held():  # a child run is never left half written
                 trial_runs.write(trial)
         best = searching.result()
     except ForkedWorkError as exc:

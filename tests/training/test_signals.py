@@ -1,0 +1,103 @@
+"""signals_held: SIGTERM and Ctrl-C wait for the end of a block that must not be cut
+short (a new MLflow store's creation, a tune trial's child run); a second acts at once."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.ddl.impl import DefaultImpl
+from mlflow.tracking import MlflowClient
+
+import train
+from petalflow.training.signals import SearchStop, signals_held
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@pytest.fixture
+def stops() -> Iterator[None]:
+    """SIGTERM raises SystemExit(143), as train.py and tune install it."""
+    previous = signal.signal(signal.SIGTERM, _stop)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_signals_held_acts_on_a_sigterm_at_the_block_end(stops: None) -> None:
+    finished = False
+    with pytest.raises(SystemExit) as exc_info, signals_held():
+        os.kill(os.getpid(), signal.SIGTERM)  # Python runs its handler before this returns
+        finished = True
+    assert finished and exc_info.value.code == 143
+    assert signal.getsignal(signal.SIGTERM) is _stop  # put back
+
+
+def test_signals_held_lets_a_second_signal_act_at_once(stops: None) -> None:
+    finished = False
+    with pytest.raises(SystemExit), signals_held():
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        finished = True
+    assert not finished
+    assert signal.getsignal(signal.SIGTERM) is _stop
+
+
+@pytest.mark.parametrize("first", [signal.SIGINT, signal.SIGTERM])
+def test_search_stop_acts_on_the_first_signal_only(first: int) -> None:
+    """Ctrl-C reaches the child, then the parent's stop sends SIGTERM: the second must not
+    cut short the failing of the trials in flight, nor (were it ignored by SIG_IGN while
+    already pending) make Python print an error."""
+    stop = SearchStop()
+    with pytest.raises(SystemExit) as exc_info:
+        stop.handle(first, None)
+    assert exc_info.value.code == 128 + first
+    assert stop.handle(signal.SIGTERM, None) is None
+    assert stop.handle(signal.SIGINT, None) is None
+
+
+def test_search_stop_held_keeps_the_first_signal_for_the_blocks_end() -> None:
+    stop = SearchStop()
+    previous = signal.signal(signal.SIGINT, stop.handle)
+    try:
+        with pytest.raises(SystemExit) as exc_info, stop.held():
+            stop.handle(signal.SIGINT, None)  # as if delivered now: held
+            stop.handle(signal.SIGTERM, None)
+            finished = True
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert finished and exc_info.value.code == 128 + signal.SIGINT
+
+
+def test_train_sigterm_while_a_new_store_is_created_lets_the_creation_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stops: None
+) -> None:
+    """Stopped midway through MLflow's migrations, the store could not be opened again
+    ("table ... already exists"): the stop now waits for them, then train exits 143."""
+    create_table = DefaultImpl.create_table
+    tables: list[str] = []
+
+    def interrupted(self: DefaultImpl, table: Any, **kwargs: Any) -> Any:
+        tables.append(table.name)
+        if len(tables) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return create_table(self, table, **kwargs)
+
+    monkeypatch.setattr(DefaultImpl, "create_table", interrupted)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setattr("sys.argv", ["train.py", "--artifacts-dir", str(tmp_path / "a")])
+    try:
+        with pytest.raises(SystemExit) as exc_info:
+            train.cli()
+    finally:
+        gc.unfreeze()
+    assert exc_info.value.code == 143 and len(tables) > 3
+    assert [e.name for e in MlflowClient(uri).search_experiments()] == ["Default"]
+    assert not (tmp_path / "a").exists()
