@@ -29,7 +29,6 @@ from petalflow.training import data, diagnostics, figures, mlflow_model, trackin
 from petalflow.training import evaluation as metrics
 from petalflow.training.config import PROJECT_ROOT, TrainConfig
 from petalflow.training.pipeline import build_pipeline, hyperparameters
-from petalflow.training.signals import signals_held
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +112,7 @@ def train_with(
     """One run in ``experiment_name``: ``plan`` (in the run), then fit, evaluate, log and
     publish ``artifacts_dir``; TrackingError if the store or the folder fails."""
     uri = tracking.resolve_tracking_uri(root)
-    with signals_held():  # a stop while a new store is created would leave it unusable
-        client = tracking.connect(uri)
+    client = tracking.connect(uri)
     target = Path(artifacts_dir)
     try:
         # The run is the outer context: a failure while publishing still marks it FAILED.

@@ -174,7 +174,7 @@ class _Search:
         for trial in running:
             try:
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            except ValueError:  # its thread told it meanwhile
+            except (optuna.exceptions.UpdateFinishedTrialError, ValueError):  # told meanwhile
                 pass
             except Exception as exc:  # the storage failing: say which trial stays RUNNING
                 logger.warning("trial %d stays RUNNING in the study: %s", trial.number, exc)

@@ -69,6 +69,7 @@ class SearchStop:
         self.stopping = False
 
     def handle(self, signum: int, _frame: object) -> None:
+        """The signal handler (SIGTERM, SIGINT): stop, hold the stop, or ignore it."""
         # One stop is enough: Ctrl-C reaches both processes, and the parent then sends
         # SIGTERM, which must not cut short the failing of the trials in flight. (Not
         # by SIG_IGN: Python reports a signal already pending for an ignored handler.)

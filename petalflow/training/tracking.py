@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -23,6 +24,7 @@ from petalflow.core.store import (  # noqa: F401  (re-exported for training's ca
     local_artifact_root,
     resolve_tracking_uri,
 )
+from petalflow.training.signals import signals_held
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,10 @@ _HTTP_LIMITS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
 }
+
+
+# URI schemes (before any "+driver") of the stores MLflow keeps in a database.
+_DATABASES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
 def _new_database(uri: str) -> bool:
@@ -53,13 +59,19 @@ def connect(uri: str) -> MlflowClient:
     for key, value in _HTTP_LIMITS.items():
         os.environ.setdefault(key, value)
     mlflow.set_tracking_uri(uri)
+    # A database store may be created now (MLflow's schema migrations): stopped midway,
+    # MLflow could not open it again. A server's store is the server's: a stop while
+    # it does not answer must not wait for its timeouts.
+    database = uri.partition(":")[0].partition("+")[0] in _DATABASES
     try:
-        if local_artifact_root(uri) and _new_database(uri):
-            # Creates the database (and its Default experiment) with anchored artifacts.
-            # Only then: each store instance re-reads MLflow's ~130 schema migrations.
-            _sqlite_store(uri)
-        client = MlflowClient(uri)
-        client.search_experiments(max_results=1)
+        with signals_held() if database else contextlib.nullcontext():
+            if local_artifact_root(uri) and _new_database(uri):
+                # Creates the database (and its Default experiment) with anchored
+                # artifacts. Only then: each store instance re-reads MLflow's ~130
+                # schema migrations.
+                _sqlite_store(uri)
+            client = MlflowClient(uri)
+            client.search_experiments(max_results=1)
     except Exception as exc:  # MLflow raises many types for an unreachable store
         raise TrackingError(
             f"cannot reach the MLflow tracking store at {uri} ({type(exc).__name__}); "

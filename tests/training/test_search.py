@@ -7,6 +7,7 @@ from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
+import optuna
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
@@ -89,6 +90,18 @@ def test_search_thread_whose_trial_a_stop_failed_ends_quietly(
     worker.join(60)
     assert not worker.is_alive() and errors == [] and reported == []
     assert [t.state.name for t in searching.study.trials] == ["FAIL"]
+
+
+def test_search_thread_raises_an_optuna_error_that_no_stop_caused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def finished(self: _Search, trial: Any) -> None:
+        raise optuna.exceptions.UpdateFinishedTrialError("Trial#0 has already finished")
+
+    monkeypatch.setattr(_Search, "_run", finished)
+    searching = _Search(tune_config(), prepare("iris", 0.2, 3), lambda _: None, nullcontext)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        searching._work()
 
 
 def test_redacted_hides_the_storage_password() -> None:

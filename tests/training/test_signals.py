@@ -3,6 +3,7 @@ short (a new MLflow store's creation, a tune trial's child run); a second acts a
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -10,11 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
 from alembic.ddl.impl import DefaultImpl
 from mlflow.tracking import MlflowClient
 
 import train
+from petalflow.training import tracking
 from petalflow.training.signals import SearchStop, signals_held
 
 
@@ -93,11 +96,49 @@ def test_train_sigterm_while_a_new_store_is_created_lets_the_creation_finish(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setattr("sys.argv", ["train.py", "--artifacts-dir", str(tmp_path / "a")])
+    previous_uri = mlflow.get_tracking_uri()
     try:
         with pytest.raises(SystemExit) as exc_info:
             train.cli()
     finally:
         gc.unfreeze()
+        mlflow.set_tracking_uri(previous_uri)
     assert exc_info.value.code == 143 and len(tables) > 3
     assert [e.name for e in MlflowClient(uri).search_experiments()] == ["Default"]
     assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize(
+    ("uri", "held"),
+    [
+        ("sqlite:////tmp/x/mlflow.db", True),
+        ("postgresql+psycopg2://u@db/mlflow", True),
+        ("http://127.0.0.1:5000", False),  # a server's store: no wait for its timeouts
+    ],
+)
+def test_connect_holds_stops_only_for_a_database_store(
+    uri: str, held: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    holds: list[str] = []
+
+    @contextlib.contextmanager
+    def spy() -> Iterator[None]:
+        holds.append(uri)
+        yield
+
+    class Answering:
+        def __init__(self, _uri: str) -> None:
+            pass
+
+        def search_experiments(self, max_results: int) -> list[Any]:
+            return []
+
+    monkeypatch.setattr(tracking, "signals_held", spy)
+    monkeypatch.setattr(tracking, "MlflowClient", Answering)
+    monkeypatch.setattr(tracking, "local_artifact_root", lambda _uri: None)
+    previous_uri = mlflow.get_tracking_uri()
+    try:
+        tracking.connect(uri)
+    finally:
+        mlflow.set_tracking_uri(previous_uri)
+    assert holds == ([uri] if held else [])
