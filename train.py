@@ -127,6 +127,9 @@ def import_training() -> None:
     import skops.io  # noqa: F401
 
     import petalflow.training.run  # noqa: F401
+    from petalflow.training.figures import import_matplotlib
+
+    import_matplotlib()
 
 
 def main(argv: list[str] | None = None) -> int:

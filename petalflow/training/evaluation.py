@@ -7,9 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from sklearn.metrics import (
-    ConfusionMatrixDisplay,
     accuracy_score,
     average_precision_score,
     confusion_matrix,
@@ -127,14 +125,3 @@ def counts(answers: Predictions, y: pd.Series) -> dict[str, Any]:
     codes = coded(y, answers)
     matrix = confusion_matrix(codes.truth, codes.predicted, labels=codes.classes)
     return {"labels": answers.classes, "matrix": np.asarray(matrix).astype(int).tolist()}
-
-
-def confusion_figure(matrix: dict[str, Any]) -> Figure:
-    """A PNG-ready figure of the confusion matrix (no pyplot: no global backend)."""
-    figure = Figure(figsize=(5, 4), dpi=100)
-    axes = figure.subplots()
-    display = ConfusionMatrixDisplay(np.asarray(matrix["matrix"]), display_labels=matrix["labels"])
-    display.plot(ax=axes, colorbar=False)
-    axes.set_title("Confusion matrix (test split)")
-    figure.tight_layout()
-    return figure

@@ -7,6 +7,7 @@ its model is fitted (tune runs its study there), through a ``plan`` that returns
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from collections.abc import Callable
@@ -23,10 +24,9 @@ from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
 from petalflow.core import artifacts, reference
-from petalflow.core.contract import ModelContract
 from petalflow.core.errors import TrackingError
-from petalflow.training import data, diagnostics, figures, mlflow_model, tracking
-from petalflow.training import evaluation as metrics
+from petalflow.training import data, diagnostics, mlflow_model, tracking
+from petalflow.training.assessment import Assessment, assess
 from petalflow.training.config import PROJECT_ROOT, TrainConfig
 from petalflow.training.pipeline import build_pipeline, hyperparameters
 
@@ -57,6 +57,9 @@ class Recipe:
     register_model: str | None = None
     alias: str | None = None
     extra_metrics: dict[str, float] = field(default_factory=dict)  # beside the test scores
+    # ``pipeline`` already fitted and assessed (in its folder) by the caller: tune's search
+    # process does it while this process logs the trials.
+    assessment: Assessment | None = None
 
 
 # The logged data set's digest: the start of the dataset_sha256 tag (MLflow's own are 8).
@@ -64,17 +67,6 @@ DIGEST_CHARS = 8
 
 # A plan turns the open run into the recipe to fit (tune searches first, in that run).
 Plan = Callable[[MlflowClient, Run], Recipe]
-
-
-@dataclass(frozen=True)
-class _Fitted:
-    """The fitted pipeline and what is derived from it."""
-
-    pipeline: Pipeline
-    answers: metrics.Predictions  # on the test split
-    scores: dict[str, float]
-    matrix: dict[str, Any]
-    contract: ModelContract
 
 
 def recipe_for(config: TrainConfig, dataset: data.Dataset) -> Recipe:
@@ -132,8 +124,11 @@ def train_with(
 def _publish(
     client: MlflowClient, run: Run, uri: str, recipe: Recipe, dataset: data.Dataset, root: Path
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    with artifacts.staged_directory(Path(recipe.artifacts_dir)) as staging:
-        fitted = _fit(recipe, dataset)
+    with (
+        artifacts.staged_directory(Path(recipe.artifacts_dir)) as staging,
+        tempfile.TemporaryDirectory(prefix="petalflow-evaluation-") as folder,
+    ):
+        fitted = _assessed(recipe, dataset, Path(folder))
         _write_artifacts(recipe, dataset, fitted, staging)
         _log_run(client, run, recipe, dataset, fitted, root)
         info = _log_model_and_info(client, run, uri, recipe, fitted, dataset, staging)
@@ -143,20 +138,19 @@ def _publish(
     return fitted.scores, info
 
 
-def _fit(recipe: Recipe, dataset: data.Dataset) -> _Fitted:
-    split = dataset.split
-    pipeline = recipe.pipeline.fit(split.X_train, split.y_train)
-    answers = metrics.predict(pipeline, split.X_test)
-    scores = metrics.scores(answers, split.y_test, dataset.positive_class)
-    scores.update(recipe.extra_metrics)
-    matrix = metrics.counts(answers, split.y_test)
+def _assessed(recipe: Recipe, dataset: data.Dataset, folder: Path) -> Assessment:
+    """The recipe's assessment (made now unless the caller brought it), with the recipe's
+    extra metrics after the test scores."""
+    made = recipe.assessment or assess(recipe.pipeline, dataset, recipe.seed, folder)
+    scores = made.scores
     logger.info("%s", recipe.summary)
     logger.info("accuracy=%.4f f1_macro=%.4f", scores["accuracy"], scores["f1_macro"])
-    contract = data.model_contract(dataset, pipeline.classes_)
-    return _Fitted(pipeline, answers, scores, matrix, contract)
+    return dataclasses.replace(made, scores={**scores, **recipe.extra_metrics})
 
 
-def _write_artifacts(recipe: Recipe, dataset: data.Dataset, fitted: _Fitted, staging: Path) -> None:
+def _write_artifacts(
+    recipe: Recipe, dataset: data.Dataset, fitted: Assessment, staging: Path
+) -> None:
     """Every artifact but model_info.json (which needs the run's model URI)."""
     joblib.dump(fitted.pipeline, staging / artifacts.MODEL_FILE)
     artifacts.write_json(staging / artifacts.METRICS_FILE, fitted.scores)
@@ -170,7 +164,7 @@ def _write_artifacts(recipe: Recipe, dataset: data.Dataset, fitted: _Fitted, sta
 
 
 def _tags(
-    recipe: Recipe, dataset: data.Dataset, fitted: _Fitted, root: Path, sha256: str
+    recipe: Recipe, dataset: data.Dataset, fitted: Assessment, root: Path, sha256: str
 ) -> dict[str, str]:
     """The data set's tags, the git commit, and the run's name and description."""
     commit = tracking.git_commit(root)
@@ -196,7 +190,7 @@ def _log_run(
     run: Run,
     recipe: Recipe,
     dataset: data.Dataset,
-    fitted: _Fitted,
+    fitted: Assessment,
     root: Path,
 ) -> None:
     """Params, metrics, tags, the data set input, and the figures and reports."""
@@ -209,18 +203,7 @@ def _log_run(
         table, dataset.features, dataset.target, dataset.name, sha256[:DIGEST_CHARS]
     )
     mlflow.log_input(logged, context="training")
-    split = dataset.split
-    test = diagnostics.TestSplit(split.X_test, split.y_test, dataset.positive_class, recipe.seed)
-    with tempfile.TemporaryDirectory(prefix="petalflow-evaluation-") as folder:
-        diagnostics.write_evaluation(
-            fitted.pipeline, test, Path(folder) / "evaluation", fitted.answers.proba
-        )
-        counts = fitted.matrix
-        figures.save_png(
-            figures.confusion_figure(counts["labels"], counts["matrix"], normalized=False),
-            Path(folder) / "confusion_matrix.png",
-        )
-        mlflow.log_artifacts(folder)
+    mlflow.log_artifacts(str(fitted.folder))
 
 
 def _log_model_and_info(
@@ -228,7 +211,7 @@ def _log_model_and_info(
     run: Run,
     uri: str,
     recipe: Recipe,
-    fitted: _Fitted,
+    fitted: Assessment,
     dataset: data.Dataset,
     staging: Path,
 ) -> dict[str, Any]:

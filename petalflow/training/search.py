@@ -25,8 +25,9 @@ from threadpoolctl import threadpool_limits
 
 from petalflow.training import cross_validation as cv
 from petalflow.training import search_space
+from petalflow.training.assessment import Assessment
 from petalflow.training.data import Dataset
-from petalflow.training.pipeline import preprocessing
+from petalflow.training.pipeline import assemble, preprocessing
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,21 @@ class Best:
     params: dict[str, Any]
     value: float
     std: float
+
+
+@dataclass(frozen=True)
+class Searched:
+    """What the search process hands back: the best trial, and its pipeline refit on every
+    non-test row and assessed on the test split."""
+
+    best: Best
+    assessment: Assessment
+
+
+def best_pipeline(config: TuneConfig, dataset: Dataset, best: Best) -> Pipeline:
+    """The best trial's pipeline, unfitted."""
+    classifier = search_space.classifier(config.model, best.params, config.seed)
+    return assemble(classifier, dataset.features)
 
 
 def redacted(url: str | None) -> str | None:

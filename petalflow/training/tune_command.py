@@ -7,6 +7,7 @@ import gc
 import logging
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from petalflow.training.signals import SearchStop
 
 if TYPE_CHECKING:
     from petalflow.training.data import Dataset
-    from petalflow.training.search import Best, TuneConfig
+    from petalflow.training.search import Searched, TuneConfig
 
 logger = logging.getLogger(__name__)
 
@@ -154,17 +155,23 @@ def _import_tracking() -> None:
 
 
 def search_in_child(
-    config: TuneConfig, dataset: Dataset, send: Callable[[Any], None]
-) -> Best | None:
-    """The study, in the forked child: SIGTERM and Ctrl-C end it as SystemExit, so that
-    it fails its trials in flight before the child ends (a signal ignored stays so)."""
-    from petalflow.training.search import search
+    config: TuneConfig, dataset: Dataset, folder: Path, send: Callable[[Any], None]
+) -> Searched | None:
+    """The study, in the forked child, then the best trial refit and assessed, its plots
+    drawn into ``folder``. SIGTERM and Ctrl-C end it as SystemExit, so that it fails its
+    trials in flight before the child ends (a signal ignored stays so)."""
+    from petalflow.training.assessment import assess
+    from petalflow.training.search import Searched, best_pipeline, search
 
     stop = SearchStop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, stop.handle)
-    return search(config, dataset, send, stop.held)
+    best = search(config, dataset, send, stop.held)
+    if best is None:
+        return None
+    pipeline = best_pipeline(config, dataset, best)
+    return Searched(best, assess(pipeline, dataset, config.seed, folder))
 
 
 def tune_main(argv: list[str]) -> int:
@@ -180,8 +187,12 @@ def tune_main(argv: list[str]) -> int:
     from petalflow.core.forked import Forked
 
     # The trials start now, in a child on the other core, while this process imports
-    # MLflow and opens the store (about as long as 50 Iris trials take).
-    with Forked(lambda send: search_in_child(config, dataset, send)) as searching:
+    # MLflow and opens the store (about as long as 50 Iris trials take); the child then
+    # refits the best and draws its plots while this process logs the trials.
+    with (
+        tempfile.TemporaryDirectory(prefix="petalflow-evaluation-") as folder,
+        Forked(lambda send: search_in_child(config, dataset, Path(folder), send)) as searching,
+    ):
         _import_tracking()
         from petalflow.training.tuning import tune
 

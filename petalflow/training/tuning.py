@@ -4,9 +4,10 @@ best trial's model refit and published as train.py publishes its own.
 tune_command forks the study (``search``) into a child process as soon as the data is
 split; the parent then loads MLflow and opens the store while the trials run on the
 other core. The parent run is a training run (``run.train_with``): inside it each trial
-the child sends becomes a child run (``trial_runs``), and the plan hands back the recipe
-of the best trial, which ``run`` fits on every non-test row, evaluates once on the test
-split and publishes with the same artifacts, plots and model as train.py.
+the child sends becomes a child run (``trial_runs``). The child then refits the best
+trial on every non-test row and assesses it once on the test split (``assessment``: its
+scores, plots and reports), while the parent logs the last trials; the plan hands that
+recipe back, and ``run`` publishes it with the same artifacts, plots and model as train.py.
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ from petalflow.core.errors import ForkedWorkError, TuningError
 from petalflow.core.forked import Forked
 from petalflow.training import data, run, search_space
 from petalflow.training.config import PROJECT_ROOT
-from petalflow.training.pipeline import assemble
-from petalflow.training.search import Best, TuneConfig
+from petalflow.training.search import Searched, TuneConfig, best_pipeline
 from petalflow.training.signals import signals_held
 from petalflow.training.trial_runs import TrialRuns
 
 logger = logging.getLogger(__name__)
 
-Searching = Forked[Best | None]
+Searching = Forked[Searched | None]
 
 
 def tune(
@@ -56,19 +56,19 @@ def _plan(
         for trial in searching.messages():
             with signals_held():  # a child run is never left half written
                 trial_runs.write(trial)
-        best = searching.result()
+        searched = searching.result()
     except ForkedWorkError as exc:
         raise TuningError(f"the search process {exc}; tune again") from None
-    if best is None:
+    if searched is None:
         raise TuningError(
             "no trial of the study completed; "
             "see the warnings above for why, fix the data or the model and tune again"
         )
+    best = searched.best
     logger.info("best trial %d: %s=%.4f %s", best.number, config.metric, best.value, best.params)
-    classifier = search_space.classifier(config.model, best.params, config.seed)
     split = "one validation split" if config.cv_folds == 1 else f"{config.cv_folds}-fold CV"
     return run.Recipe(
-        pipeline=assemble(classifier, dataset.features),
+        pipeline=best_pipeline(config, dataset, best),
         params={
             **config.params(),
             **search_space.describe(config.model),
@@ -89,4 +89,5 @@ def _plan(
             f"best_cv_{config.metric}": best.value,
             f"best_cv_{config.metric}_std": best.std,
         },
+        assessment=searched.assessment,
     )

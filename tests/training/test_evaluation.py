@@ -14,7 +14,6 @@ import math
 import warnings
 from typing import Any
 
-import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
@@ -254,26 +253,6 @@ def test_confusion_fitted_pipeline_matches_sklearn(fitted: Any) -> None:
     expected = confusion_matrix(y, model.predict(X), labels=["alpha", "beta", "gamma"])
     assert result["matrix"] == expected.tolist()
     assert sum(map(sum, result["matrix"])) == len(y)
-
-
-def test_confusion_figure_draws_the_matrix_without_colorbar() -> None:
-    # Its size does not depend on the global matplotlib settings.
-    with matplotlib.rc_context({"figure.dpi": 72, "figure.figsize": (8, 8)}):
-        figure = evaluation.confusion_figure(
-            {"labels": ["a", "b", "c"], "matrix": [[2, 2, 0], [1, 2, 0], [0, 1, 2]]}
-        )
-    assert tuple(figure.get_size_inches()) == (5.0, 4.0)
-    assert figure.dpi == 100
-    assert len(figure.axes) == 1  # no colorbar axes
-    axes = figure.axes[0]
-    assert axes.get_title() == "Confusion matrix (test split)"
-    assert [t.get_text() for t in axes.get_xticklabels()] == ["a", "b", "c"]
-    assert [t.get_text() for t in axes.get_yticklabels()] == ["a", "b", "c"]
-    cells = sorted(t.get_text() for t in axes.texts)
-    assert cells == sorted(["2", "2", "0", "1", "2", "0", "0", "1", "2"])
-    image = axes.images[0].get_array()
-    assert image is not None
-    assert image.tolist() == [[2, 2, 0], [1, 2, 0], [0, 1, 2]]
 
 
 def test_binary_targets_add_roc_auc_and_average_precision_of_the_positive_class() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ CLASSES = ["a", "b", "c"]
 RNG = np.random.default_rng(4)
 TRUTH = list(RNG.choice(CLASSES, 40))
 PROBA = RNG.dirichlet([1, 1, 1], 40)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _legend(figure: object) -> list[str]:
@@ -64,3 +67,15 @@ def test_save_png_leaves_out_the_software_metadata(tmp_path: Path) -> None:
     path = figures.save_png(figures.importance_figure(rows, "f1_macro"), tmp_path / "i.png")
     raw = path.read_bytes()
     assert raw.startswith(b"\x89PNG") and b"Software" not in raw and b"atplotlib" not in raw
+
+
+def test_training_modules_import_matplotlib_only_to_draw() -> None:
+    # tune's MLflow process imports these and never draws: matplotlib stays out of its path.
+    code = (
+        "import sys; import petalflow.training.tuning, petalflow.training.run; "
+        "print('matplotlib' in sys.modules)"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert found.stdout.strip() == "False"

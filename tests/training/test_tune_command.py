@@ -209,7 +209,9 @@ def test_search_in_child_stopped_fails_its_trials_in_flight(
     monkeypatch.setattr(search._Search, "_scores", stuck)
     config = tune_config(trials=4, jobs=2, storage=storage, study="s")
     dataset = prepare("iris", 0.2, 3)
-    with Forked(lambda send: tune_command.search_in_child(config, dataset, send)) as child:
+    with Forked(
+        lambda send: tune_command.search_in_child(config, dataset, tmp_path, send)
+    ) as child:
         wait_for(started)
         time.sleep(0.2)  # the second thread asks its trial too
         child.stop()
@@ -238,7 +240,9 @@ def test_search_in_child_stopped_while_waiting_for_a_thread_fails_its_trial(
     config = tune_config(trials=2, jobs=2, storage=storage, study="s")
     dataset = prepare("iris", 0.2, 3)
     states = optuna.trial.TrialState
-    with Forked(lambda send: tune_command.search_in_child(config, dataset, send)) as child:
+    with Forked(
+        lambda send: tune_command.search_in_child(config, dataset, tmp_path, send)
+    ) as child:
         deadline = time.monotonic() + 60
         study = optuna.load_study(study_name="s", storage=storage) if started.exists() else None
         while study is None or [t.state for t in study.trials].count(states.COMPLETE) < 1:
@@ -292,7 +296,7 @@ def test_search_in_child_stopped_inside_study_ask_fails_that_trial(
     dataset = prepare("iris", 0.2, 3)
     with pytest.MonkeyPatch.context() as patch:  # the child inherits the patch
         patch.setattr(optuna.Study, "ask", interrupted)
-        child = Forked(lambda send: tune_command.search_in_child(config, dataset, send))
+        child = Forked(lambda send: tune_command.search_in_child(config, dataset, tmp_path, send))
     with child, pytest.raises(ForkedWorkError, match=r"exit code 143 and no answer \(the work"):
         child.result()
     states = [t.state.name for t in optuna.load_study(study_name="s", storage=storage).trials]
