@@ -61,6 +61,15 @@ def isolated_tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield uri
 
 
+@pytest.fixture(autouse=True)
+def tracking_uri_restored(isolated_tracking: str) -> Iterator[None]:
+    """MLflow's ``set_tracking_uri`` (which an in-process training calls) also sets
+    ``MLFLOW_TRACKING_URI``: after each test, both point at the session store again, or a
+    session fixture made in a later test would log into that test's store."""
+    yield
+    mlflow.set_tracking_uri(isolated_tracking)
+
+
 @pytest.fixture()
 def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh store for tests that count runs."""

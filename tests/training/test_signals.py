@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import pytest
 from alembic.ddl.impl import DefaultImpl
 from mlflow.tracking import MlflowClient
@@ -96,13 +95,11 @@ def test_train_sigterm_while_a_new_store_is_created_lets_the_creation_finish(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setattr("sys.argv", ["train.py", "--artifacts-dir", str(tmp_path / "a")])
-    previous_uri = mlflow.get_tracking_uri()
     try:
         with pytest.raises(SystemExit) as exc_info:
             train.cli()
     finally:
         gc.unfreeze()
-        mlflow.set_tracking_uri(previous_uri)
     assert exc_info.value.code == 143 and len(tables) > 3
     assert [e.name for e in MlflowClient(uri).search_experiments()] == ["Default"]
     assert not (tmp_path / "a").exists()
@@ -136,9 +133,5 @@ def test_connect_holds_stops_only_for_a_database_store(
     monkeypatch.setattr(tracking, "signals_held", spy)
     monkeypatch.setattr(tracking, "MlflowClient", Answering)
     monkeypatch.setattr(tracking, "local_artifact_root", lambda _uri: None)
-    previous_uri = mlflow.get_tracking_uri()
-    try:
-        tracking.connect(uri)
-    finally:
-        mlflow.set_tracking_uri(previous_uri)
+    tracking.connect(uri)
     assert holds == ([uri] if held else [])
