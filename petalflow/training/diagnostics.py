@@ -20,6 +20,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 from sklearn.pipeline import Pipeline
 
 from petalflow.core import artifacts
+from petalflow.training import evaluation as metrics
 from petalflow.training import figures
 
 logger = logging.getLogger(__name__)
@@ -67,20 +68,6 @@ def classification_reports(truth: np.ndarray, predicted: np.ndarray, classes: li
     return as_dict, classification_report(truth, predicted, digits=4, **kwargs)
 
 
-def macro_f1(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
-    """Macro F1 of each row of ``predicted`` (class codes, blocks x rows) against
-    ``truth`` (codes): scikit-learn's ``f1_score(average="macro", zero_division=0)``
-    over every class, for many predictions at once."""
-    scores = np.zeros(predicted.shape[0])
-    for code in range(n_classes):
-        is_true = truth == code
-        is_predicted = predicted == code
-        hits = (is_predicted & is_true).sum(axis=1)
-        denominator = is_predicted.sum(axis=1) + is_true.sum()
-        scores += np.divide(2 * hits, denominator, out=np.zeros(len(scores)), where=denominator > 0)
-    return scores / n_classes
-
-
 def permuted_rows(
     X: pd.DataFrame, rng: np.random.Generator, repeats: int, columns: range | None = None
 ) -> pd.DataFrame:
@@ -123,7 +110,9 @@ def importances(pipeline: Pipeline, split: TestSplit) -> list[dict[str, float | 
     classes = [str(c) for c in pipeline.classes_]
     truth = _codes(split.y.to_numpy(), classes)
     n, repeats = len(split.X), IMPORTANCE_REPEATS
-    baseline = macro_f1(truth, _codes(pipeline.predict(split.X), classes)[None, :], len(classes))[0]
+    baseline = metrics.macro_f1(
+        truth, _codes(pipeline.predict(split.X), classes)[None, :], len(classes)
+    )[0]
     rng = np.random.default_rng(split.seed)
     step = max(1, PREDICT_ROWS // max(n * repeats, 1))
     found: list[np.ndarray] = []
@@ -132,7 +121,7 @@ def importances(pipeline: Pipeline, split: TestSplit) -> list[dict[str, float | 
         rows = permuted_rows(split.X, rng, repeats, columns)
         found.append(_codes(pipeline.predict(rows), classes).reshape(-1, n))
     shuffled = np.concatenate(found)
-    drops = (baseline - macro_f1(truth, shuffled, len(classes))).reshape(-1, repeats)
+    drops = (baseline - metrics.macro_f1(truth, shuffled, len(classes))).reshape(-1, repeats)
     ranked: list[dict[str, float | str]] = [
         {"feature": str(name), "importance_mean": float(d.mean()), "importance_std": float(d.std())}
         for name, d in zip(split.X.columns, drops, strict=True)

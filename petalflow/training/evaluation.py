@@ -125,3 +125,17 @@ def counts(answers: Predictions, y: pd.Series) -> dict[str, Any]:
     codes = coded(y, answers)
     matrix = confusion_matrix(codes.truth, codes.predicted, labels=codes.classes)
     return {"labels": answers.classes, "matrix": np.asarray(matrix).astype(int).tolist()}
+
+
+def macro_f1(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Macro F1 of each row of ``predicted`` (class codes, blocks x rows) against
+    ``truth`` (codes): scikit-learn's ``f1_score(average="macro", zero_division=0)``
+    over every class, for many predictions at once."""
+    scores = np.zeros(predicted.shape[0])
+    for code in range(n_classes):
+        is_true = truth == code
+        is_predicted = predicted == code
+        hits = (is_predicted & is_true).sum(axis=1)
+        denominator = is_predicted.sum(axis=1) + is_true.sum()
+        scores += np.divide(2 * hits, denominator, out=np.zeros(len(scores)), where=denominator > 0)
+    return scores / n_classes

@@ -67,6 +67,27 @@ def test_scores_are_sklearns_metric_functions() -> None:
     assert not cv.METRICS["log_loss"].maximize and cv.METRICS["accuracy"].maximize
 
 
+F1_CASES = {
+    "mixed": (list("abcabcabca"), list("abcbbcaaca"), ["a", "b", "c"]),
+    "a class never predicted": (list("abcabc"), list("aabaab"), ["a", "b", "c"]),
+    "all wrong": (list("aabb"), list("bbaa"), ["a", "b"]),
+    "a true label the model lacks": (list("abzab"), list("abaab"), ["a", "b"]),
+    "a class in neither": (list("aabb"), list("abab"), ["a", "b", "c"]),
+}
+
+
+@pytest.mark.parametrize("truth, predicted, classes", F1_CASES.values(), ids=F1_CASES.keys())
+def test_f1_macro_equals_sklearns_f1_score_bit_for_bit(
+    truth: list[str], predicted: list[str], classes: list[str]
+) -> None:
+    # Bit for bit: the CV scores steer the sampler, so any difference changes the trials.
+    expected = f1_score(truth, predicted, average="macro", labels=classes, zero_division=0)
+    found = cv.METRICS["f1_macro"].compute(
+        pd.Series(truth, dtype=object), np.asarray(predicted, dtype=object), classes, None
+    )
+    assert found == expected
+
+
 def test_binary_auc_is_the_positive_class_auc() -> None:
     y = pd.Series(np.where(X["sepal_length"] > 5.8, "big", "small"))
     model = _model().fit(X, y)

@@ -46,20 +46,6 @@ class FirstColumnModel:
         return np.where(X.iloc[:, 0].to_numpy() > 0, "hi", "lo")
 
 
-def test_macro_f1_matches_sklearn_f1_score_for_each_block() -> None:
-    rng = np.random.default_rng(1)
-    truth = rng.integers(0, 3, 40)
-    predicted = rng.integers(0, 3, (25, 40))
-    predicted[0] = truth  # perfect
-    predicted[1] = 0  # two classes never predicted
-    scores = diagnostics.macro_f1(truth, predicted, 3)
-    expected = [
-        f1_score(truth, row, average="macro", labels=[0, 1, 2], zero_division=0)
-        for row in predicted
-    ]
-    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-12)
-
-
 def test_permuted_rows_shuffle_one_feature_per_block_and_keep_dtypes() -> None:
     X = pd.DataFrame(
         {"a": np.arange(6.0), "b": list("uvwxyz"), "c": np.arange(6) * 10},

@@ -334,3 +334,17 @@ def test_predict_transforms_once_and_answers_as_the_pipeline(fitted: Any) -> Non
     np.testing.assert_array_equal(answers.predicted, model.predict(X))
     np.testing.assert_array_equal(answers.proba, model.predict_proba(X))
     assert answers.classes == ["alpha", "beta", "gamma"]
+
+
+def test_macro_f1_matches_sklearn_f1_score_for_each_block() -> None:
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 3, 40)
+    predicted = rng.integers(0, 3, (25, 40))
+    predicted[0] = truth  # perfect
+    predicted[1] = 0  # two classes never predicted
+    scores = evaluation.macro_f1(truth, predicted, 3)
+    expected = [
+        f1_score(truth, row, average="macro", labels=[0, 1, 2], zero_division=0)
+        for row in predicted
+    ]
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-12)
