@@ -179,4 +179,6 @@ def cli() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(cli())
+    from petalflow.core.teardown import exit_without_teardown
+
+    exit_without_teardown(cli())

@@ -1,0 +1,34 @@
+"""Ending a command's process without the interpreter's teardown.
+
+At exit, CPython frees every module and object one by one: after a training that is the
+millions of objects MLflow, scikit-learn and pandas made, ~0.4 s of a ~5 s train.py or
+tune (measured: 0.34-0.43 s from ``main`` returning to the process ending, 0.03-0.05 s
+without). Nothing of that work is visible outside the process, so the entry points skip
+it once their work is done.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import sys
+import threading
+from typing import NoReturn
+
+
+def exit_without_teardown(status: int) -> NoReturn:
+    """Exit with ``status`` as ``sys.exit`` would, minus the teardown: the ``atexit``
+    handlers run and the standard streams are flushed. While a non-daemon thread runs,
+    the usual exit is taken instead, which waits for it."""
+    main = threading.main_thread()
+    if any(t is not main and not t.daemon for t in threading.enumerate()):
+        sys.exit(status)
+    # What Python runs at exit, in its order, up to the teardown (the module is C; the
+    # function is what the interpreter itself calls).
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        # A closed pipe or stream: there is nothing left to write to.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(status)

@@ -1,0 +1,67 @@
+"""exit_without_teardown, in real processes: what an exit must keep, and what it skips."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A process that buffers output, registers an atexit handler, holds an object whose
+# finalizer only the interpreter's teardown calls, optionally starts a thread, then exits.
+SCRIPT = """
+import atexit, sys, threading, time
+from petalflow.core.teardown import exit_without_teardown
+
+class Freed:
+    def __del__(self):
+        sys.stderr.write("torn down\\n")
+
+kept = Freed()
+atexit.register(lambda: sys.stdout.write("atexit ran\\n"))
+sys.stdout.write("buffered")  # no newline, no flush: a pipe holds it in the buffer
+if {thread!r}:
+    def late():
+        time.sleep(0.3)
+        open({marker!r}, "w").write("done")
+    threading.Thread(target=late, daemon={daemon!r}).start()
+exit_without_teardown(7)
+"""
+
+
+def _run(tmp_path: Path, thread: bool, daemon: bool = False) -> subprocess.CompletedProcess[str]:
+    marker = str(tmp_path / "thread-finished")
+    code = textwrap.dedent(SCRIPT).format(thread=thread, daemon=daemon, marker=marker)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("daemon_thread", [False, True])
+def test_exit_without_teardown_keeps_status_output_and_atexit_but_skips_teardown(
+    tmp_path: Path, daemon_thread: bool
+) -> None:
+    done = _run(tmp_path, thread=daemon_thread, daemon=True)
+    assert done.returncode == 7
+    assert done.stdout == "bufferedatexit ran\n"
+    assert "torn down" not in done.stderr  # the finalizer never ran: no teardown
+    assert "Traceback" not in done.stderr
+
+
+def test_exit_without_teardown_waits_for_a_running_thread_as_sys_exit_does(
+    tmp_path: Path,
+) -> None:
+    done = _run(tmp_path, thread=True, daemon=False)
+    assert done.returncode == 7
+    assert (tmp_path / "thread-finished").read_text() == "done"
+    assert done.stdout == "bufferedatexit ran\n"
+    assert "torn down" in done.stderr  # the usual exit, teardown included
