@@ -130,12 +130,14 @@ def counts(answers: Predictions, y: pd.Series) -> dict[str, Any]:
 def macro_f1(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
     """Macro F1 of each row of ``predicted`` (class codes, blocks x rows) against
     ``truth`` (codes): scikit-learn's ``f1_score(average="macro", zero_division=0)``
-    over every class, for many predictions at once."""
-    scores = np.zeros(predicted.shape[0])
+    over every class, bit for bit, for many predictions at once."""
+    per_class = np.zeros((predicted.shape[0], n_classes))
     for code in range(n_classes):
         is_true = truth == code
         is_predicted = predicted == code
         hits = (is_predicted & is_true).sum(axis=1)
         denominator = is_predicted.sum(axis=1) + is_true.sum()
-        scores += np.divide(2 * hits, denominator, out=np.zeros(len(scores)), where=denominator > 0)
-    return scores / n_classes
+        np.divide(2 * hits, denominator, out=per_class[:, code], where=denominator > 0)
+    # A mean per row, as scikit-learn takes it: numpy sums 8 or more values pairwise,
+    # so adding class by class would differ in the last bit from 8 classes on.
+    return per_class.mean(axis=1)

@@ -7,16 +7,17 @@ its model is fitted (tune runs its study there), through a ``plan`` that returns
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
 import mlflow
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
@@ -126,9 +127,8 @@ def _publish(
 ) -> tuple[dict[str, float], dict[str, Any]]:
     with (
         artifacts.staged_directory(Path(recipe.artifacts_dir)) as staging,
-        tempfile.TemporaryDirectory(prefix="petalflow-evaluation-") as folder,
+        _assessed(recipe, dataset) as fitted,
     ):
-        fitted = _assessed(recipe, dataset, Path(folder))
         _write_artifacts(recipe, dataset, fitted, staging)
         _log_run(client, run, recipe, dataset, fitted, root)
         info = _log_model_and_info(client, run, uri, recipe, fitted, dataset, staging)
@@ -138,21 +138,28 @@ def _publish(
     return fitted.scores, info
 
 
-def _assessed(recipe: Recipe, dataset: data.Dataset, folder: Path) -> Assessment:
-    """The recipe's assessment (made now unless the caller brought it), with the recipe's
-    extra metrics after the test scores."""
-    made = recipe.assessment or assess(recipe.pipeline, dataset, recipe.seed, folder)
-    scores = made.scores
-    logger.info("%s", recipe.summary)
-    logger.info("accuracy=%.4f f1_macro=%.4f", scores["accuracy"], scores["f1_macro"])
-    return dataclasses.replace(made, scores={**scores, **recipe.extra_metrics})
+@contextlib.contextmanager
+def _assessed(recipe: Recipe, dataset: data.Dataset) -> Iterator[Assessment]:
+    """The recipe's assessment (made now, in a temporary folder, unless the caller
+    brought it), with the recipe's extra metrics after the test scores."""
+    with contextlib.ExitStack() as stack:
+        made = recipe.assessment
+        if made is None:
+            folder = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="petalflow-assessment-")
+            )
+            made = assess(recipe.pipeline, dataset, recipe.seed, Path(folder))
+        scores = made.scores
+        logger.info("%s", recipe.summary)
+        logger.info("accuracy=%.4f f1_macro=%.4f", scores["accuracy"], scores["f1_macro"])
+        yield dataclasses.replace(made, scores={**scores, **recipe.extra_metrics})
 
 
 def _write_artifacts(
     recipe: Recipe, dataset: data.Dataset, fitted: Assessment, staging: Path
 ) -> None:
     """Every artifact but model_info.json (which needs the run's model URI)."""
-    joblib.dump(fitted.pipeline, staging / artifacts.MODEL_FILE)
+    shutil.copyfile(fitted.model_file, staging / artifacts.MODEL_FILE)
     artifacts.write_json(staging / artifacts.METRICS_FILE, fitted.scores)
     artifacts.write_json(staging / artifacts.PARAMS_FILE, recipe.params)
     artifacts.write_json(staging / artifacts.CONFUSION_FILE, fitted.matrix)
@@ -203,7 +210,7 @@ def _log_run(
         table, dataset.features, dataset.target, dataset.name, sha256[:DIGEST_CHARS]
     )
     mlflow.log_input(logged, context="training")
-    mlflow.log_artifacts(str(fitted.folder))
+    mlflow.log_artifacts(str(fitted.logged))
 
 
 def _log_model_and_info(

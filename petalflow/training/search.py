@@ -1,6 +1,6 @@
 """The study of a tune: ask, cross-validate, tell, report each finished trial.
 
-It imports neither MLflow nor the rest of training: tune runs it in a forked child
+It imports no MLflow (nor the evaluation's plotting): tune runs it in a forked child
 (``tune_command``) as soon as the data is split, and the child's trials go on,
 on the machine's other core, while the parent loads MLflow, opens the store and logs
 each trial it is sent as a child run.
@@ -16,7 +16,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -25,9 +25,11 @@ from threadpoolctl import threadpool_limits
 
 from petalflow.training import cross_validation as cv
 from petalflow.training import search_space
-from petalflow.training.assessment import Assessment
 from petalflow.training.data import Dataset
 from petalflow.training.pipeline import assemble, preprocessing
+
+if TYPE_CHECKING:
+    from petalflow.training.assessment import Assessment
 
 logger = logging.getLogger(__name__)
 

@@ -190,7 +190,7 @@ def tune_main(argv: list[str]) -> int:
     # MLflow and opens the store (about as long as 50 Iris trials take); the child then
     # refits the best and draws its plots while this process logs the trials.
     with (
-        tempfile.TemporaryDirectory(prefix="petalflow-evaluation-") as folder,
+        tempfile.TemporaryDirectory(prefix="petalflow-assessment-") as folder,
         Forked(lambda send: search_in_child(config, dataset, Path(folder), send)) as searching,
     ):
         _import_tracking()

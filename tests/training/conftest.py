@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from petalflow.training.search import TuneConfig
 from petalflow.training.trial_runs import PARENT_TAG
 from petalflow.training.tune_command import tune_main
+from tests.conftest import ROOT, python_env
 
 CSV_ROWS = 240
 GAPS = (3, 10, 41, 77, 150)  # rows (0-based) whose "score" is empty
@@ -106,6 +109,24 @@ def tune_in(folder: Path, *args: str) -> tuple[MlflowClient, dict[str, Any]]:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.chdir(folder)
         assert tune_main(["--artifacts-dir", "artifacts", *args]) == 0
+    return MlflowClient(uri), json.loads((folder / "artifacts" / "model_info.json").read_text())
+
+
+def tune_process(folder: Path, *args: str) -> tuple[MlflowClient, dict[str, Any]]:
+    """Tune in a process of its own, as a user runs it: ``folder`` is its working
+    directory and store; (client, model_info). A pickle's bytes depend on which string
+    objects the process already holds, so byte-for-byte claims are about fresh processes."""
+    uri = f"sqlite:///{folder / 'runs.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "petalflow", "tune", "--artifacts-dir", "artifacts", *args],
+        cwd=folder,
+        env=python_env(MLFLOW_TRACKING_URI=uri, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
     return MlflowClient(uri), json.loads((folder / "artifacts" / "model_info.json").read_text())
 
 

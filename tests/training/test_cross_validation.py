@@ -76,6 +76,19 @@ F1_CASES = {
 }
 
 
+@pytest.mark.parametrize("n_classes", [8, 11, 24])
+def test_f1_macro_equals_sklearns_f1_score_bit_for_bit_with_many_classes(n_classes: int) -> None:
+    rng = np.random.default_rng(n_classes)
+    classes = [f"class {i:02d}" for i in range(n_classes)]
+    for _ in range(50):
+        truth = rng.choice([*classes, "unseen"], 60)
+        predicted = np.where(rng.random(60) < 0.6, truth, rng.choice(classes, 60))
+        predicted = np.where(predicted == "unseen", classes[0], predicted)
+        expected = f1_score(truth, predicted, average="macro", labels=classes, zero_division=0)
+        found = cv.METRICS["f1_macro"].compute(pd.Series(truth), predicted, classes, None)
+        assert found == expected
+
+
 @pytest.mark.parametrize("truth, predicted, classes", F1_CASES.values(), ids=F1_CASES.keys())
 def test_f1_macro_equals_sklearns_f1_score_bit_for_bit(
     truth: list[str], predicted: list[str], classes: list[str]

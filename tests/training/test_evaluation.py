@@ -336,15 +336,18 @@ def test_predict_transforms_once_and_answers_as_the_pipeline(fitted: Any) -> Non
     assert answers.classes == ["alpha", "beta", "gamma"]
 
 
-def test_macro_f1_matches_sklearn_f1_score_for_each_block() -> None:
-    rng = np.random.default_rng(1)
-    truth = rng.integers(0, 3, 40)
-    predicted = rng.integers(0, 3, (25, 40))
+@pytest.mark.parametrize("n_classes", [2, 3, 8, 13, 30])
+def test_macro_f1_equals_sklearn_f1_score_bit_for_bit_for_each_block(n_classes: int) -> None:
+    # From 8 classes on numpy's mean sums pairwise: adding class by class differs there.
+    rng = np.random.default_rng(n_classes)
+    truth = rng.integers(0, n_classes, 400)
+    predicted = rng.integers(0, n_classes, (40, 400))
     predicted[0] = truth  # perfect
-    predicted[1] = 0  # two classes never predicted
-    scores = evaluation.macro_f1(truth, predicted, 3)
+    predicted[1] = 0  # every other class never predicted
+    predicted[2:20] = np.where(rng.random((18, 400)) < 0.7, truth, predicted[2:20])
+    scores = evaluation.macro_f1(truth, predicted, n_classes)
+    labels = list(range(n_classes))
     expected = [
-        f1_score(truth, row, average="macro", labels=[0, 1, 2], zero_division=0)
-        for row in predicted
+        f1_score(truth, row, average="macro", labels=labels, zero_division=0) for row in predicted
     ]
-    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-12)
+    assert scores.tolist() == expected

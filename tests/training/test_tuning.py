@@ -6,6 +6,8 @@ Each tune logs into a fresh sqlite store in tmp_path (the session's store otherw
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,8 @@ from PIL import Image
 
 from petalflow.training import diagnostics
 from petalflow.training.tune_command import tune_main
-from tests.training.conftest import child_runs, tune_in
+from tests.conftest import ROOT
+from tests.training.conftest import child_runs, tune_in, tune_process
 
 STABLE_FILES = (
     "model.joblib",
@@ -35,11 +38,11 @@ STABLE_FILES = (
 def twice(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[list[tuple[Path, MlflowClient, dict[str, Any]]]]:
-    """`tune --trials 8 --seed 3`, twice, each in its own folder and store."""
+    """`tune --trials 8 --seed 3`, twice, each in its own process, folder and store."""
     found = []
     for replica in (1, 2):
         folder = tmp_path_factory.mktemp(f"tune-{replica}")
-        client, info = tune_in(folder, "--trials", "8", "--seed", "3")
+        client, info = tune_process(folder, "--trials", "8", "--seed", "3")
         found.append((folder, client, info))
     yield found
 
@@ -102,6 +105,41 @@ def test_tune_final_model_is_the_best_refit_and_evaluated_on_the_test_split(
         with Image.open(evaluation / name) as image:
             image.verify()
         assert (evaluation / name).stat().st_size > 5000, name
+
+
+# The best trial's pipeline, fitted and dumped by joblib as train.py does, in a fresh
+# process: scikit-learn's classes, not petalflow's pipeline code.
+REFIT = """
+import sys, joblib
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from petalflow.training.data import prepare
+from petalflow.training.search_space import LOGREG_MAX_ITER
+C, weight, target = float(sys.argv[1]), sys.argv[2], sys.argv[3]
+classifier = LogisticRegression(C=C, class_weight=None if weight == "none" else weight,
+                                max_iter=LOGREG_MAX_ITER, random_state=3)
+split = prepare("iris", 0.2, 3).split
+pipeline = Pipeline([("scaler", StandardScaler()), ("classifier", classifier)])
+joblib.dump(pipeline.fit(split.X_train, split.y_train), target)
+"""
+
+
+def test_tune_model_file_is_the_bytes_of_the_best_pipeline_fitted_alone(
+    twice: list[Any], tmp_path: Path
+) -> None:
+    # The search process fits and dumps it: a copy sent through a pipe would pickle to
+    # other bytes than train.py's for the same model.
+    folder, _, _ = twice[0]
+    params = json.loads((folder / "artifacts" / "params.json").read_text())
+    target = tmp_path / "alone.joblib"
+    subprocess.run(
+        [sys.executable, "-c", REFIT, repr(params["best_C"]), params["best_class_weight"], target],
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+    )
+    assert (folder / "artifacts" / "model.joblib").read_bytes() == target.read_bytes()
 
 
 def test_tune_same_seed_gives_the_same_trials_and_identical_artifacts(twice: list[Any]) -> None:
