@@ -159,7 +159,8 @@ def _write_artifacts(
     recipe: Recipe, dataset: data.Dataset, fitted: Assessment, staging: Path
 ) -> None:
     """Every artifact but model_info.json (which needs the run's model URI)."""
-    shutil.copyfile(fitted.model_file, staging / artifacts.MODEL_FILE)
+    # Moved, not copied: a forest's file can be large (a rename on one file system).
+    shutil.move(fitted.model_file, staging / artifacts.MODEL_FILE)
     artifacts.write_json(staging / artifacts.METRICS_FILE, fitted.scores)
     artifacts.write_json(staging / artifacts.PARAMS_FILE, recipe.params)
     artifacts.write_json(staging / artifacts.CONFUSION_FILE, fitted.matrix)
