@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT
 
 # A process that buffers output, registers an atexit handler, holds an object whose
 # finalizer only the interpreter's teardown calls, optionally starts a thread, then exits.

@@ -11,12 +11,12 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from petalflow.training import figures
+from tests.conftest import ROOT
 
 CLASSES = ["a", "b", "c"]
 RNG = np.random.default_rng(4)
 TRUTH = list(RNG.choice(CLASSES, 40))
 PROBA = RNG.dirichlet([1, 1, 1], 40)
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _legend(figure: object) -> list[str]:
