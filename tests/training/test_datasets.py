@@ -109,13 +109,21 @@ def test_synthetic_follows_the_rule() -> None:
     assert not frame.equals(datasets.synthetic_frame(seed=4))
 
 
-def test_iris_artifacts_are_byte_identical_to_before_data_contracts(trained: Path) -> None:
-    for name in ("metrics.json", "confusion_matrix.json"):
-        assert (trained / name).read_bytes() == (GOLDEN / f"iris_logreg_{name}").read_bytes()
+def test_iris_artifacts_are_the_ones_from_before_data_contracts(trained: Path) -> None:
+    """The counts byte for byte; the scores and probabilities to 1e-12: the solver's BLAS
+    picks its kernels by CPU (AVX-512 or not), which moves the last bits of a float
+    between machines (log loss 0.17397259306520418 on one, ...438 on another), while two
+    trainings on one machine stay byte-identical (test_run)."""
+    name = "confusion_matrix.json"
+    assert (trained / name).read_bytes() == (GOLDEN / f"iris_logreg_{name}").read_bytes()
+    scores = json.loads((trained / "metrics.json").read_text())
+    golden = json.loads((GOLDEN / "iris_logreg_metrics.json").read_text())
+    assert list(scores) == list(golden)
+    assert scores == pytest.approx(golden, rel=0, abs=1e-12)
     X, _ = load_dataset()
     proba = joblib.load(trained / "model.joblib").predict_proba(X)
     expected = np.array(json.loads((GOLDEN / "iris_logreg_proba.json").read_text()))
-    assert np.array_equal(proba, expected)
+    np.testing.assert_allclose(proba, expected, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("model", ["logreg", "rf"])
