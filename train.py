@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import signal
@@ -11,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from petalflow.core.collector import imports_frozen
 from petalflow.core.errors import DataContractError, InvalidSplitError, PetalflowError, TableError
 from petalflow.training import config as cfg
 
@@ -127,8 +127,10 @@ def import_training() -> None:
     import skops.io  # noqa: F401
 
     import petalflow.training.run  # noqa: F401
+    from petalflow.training import tracking
     from petalflow.training.figures import import_matplotlib
 
+    tracking.import_store_modules(tracking.resolve_tracking_uri())
     import_matplotlib()
 
 
@@ -169,12 +171,8 @@ def cli() -> int:
     exit; the cyclic collector would walk them ~90 times (~1 s, a sixth of a training).
     Freezing them keeps later collections to the objects the training itself creates.
     """
-    gc.disable()
-    try:
+    with imports_frozen():
         import_training()
-        gc.freeze()
-    finally:
-        gc.enable()
     return main()
 
 

@@ -41,6 +41,21 @@ _HTTP_LIMITS = {
 _DATABASES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
+def _is_database(uri: str) -> bool:
+    return uri.partition(":")[0].partition("+")[0] in _DATABASES
+
+
+def import_store_modules(uri: str) -> None:
+    """Import what MLflow would import at the first call to ``uri``'s store (a database
+    store: SQLAlchemy and alembic) and at the first model it logs (its sklearn and pyfunc
+    flavors), so that an entry point imports them with its others, the collector off."""
+    import mlflow.pyfunc
+    import mlflow.sklearn
+
+    if _is_database(uri):
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+
+
 def _new_database(uri: str) -> bool:
     """Whether the sqlite file behind ``uri`` is missing or empty (not yet created)."""
     path = Path(uri.removeprefix("sqlite:///"))
@@ -62,7 +77,7 @@ def connect(uri: str) -> MlflowClient:
     # A database store may be created now (MLflow's schema migrations): stopped midway,
     # MLflow could not open it again. A server's store is the server's: a stop while
     # it does not answer must not wait for its timeouts.
-    database = uri.partition(":")[0].partition("+")[0] in _DATABASES
+    database = _is_database(uri)
     try:
         with signals_held() if database else contextlib.nullcontext():
             if local_artifact_root(uri) and _new_database(uri):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import signal
 import sys
@@ -13,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from petalflow.core.collector import imports_frozen
 from petalflow.core.errors import DataContractError, InvalidSplitError, PetalflowError, TableError
 from petalflow.training import config as cfg
-from petalflow.training.cross_validation import METRICS
 from petalflow.training.signals import SearchStop
 
 if TYPE_CHECKING:
@@ -27,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 def build_tune_parser() -> argparse.ArgumentParser:
     """The flags of tune; their defaults are the only source of tune defaults."""
+    from petalflow.training.cross_validation import METRICS
+
     p = argparse.ArgumentParser(
         prog="python -m petalflow tune",
         description="Search a model's hyperparameters with Optuna (one nested MLflow run per "
@@ -140,18 +141,25 @@ def _terminate(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def _import_search() -> None:
+    """Import what loading the data and searching need (scikit-learn, pandas, Optuna),
+    with the collector off, then freeze it: before the fork, so that neither process
+    walks those objects again."""
+    with imports_frozen():
+        import petalflow.training.assessment
+        import petalflow.training.search  # noqa: F401
+
+
 def _import_tracking() -> None:
-    """Import MLflow and what publishing needs with the cyclic collector off, then freeze
-    those objects (as train.py's cli does): later collections skip the millions MLflow
-    creates."""
-    gc.disable()
-    try:
+    """Import MLflow and what publishing needs, with the collector off, then freeze it
+    (as train.py's cli does): later collections skip the millions of objects MLflow makes."""
+    with imports_frozen():
         import skops.io  # noqa: F401
 
         import petalflow.training.tuning  # noqa: F401
-    finally:
-        gc.freeze()
-        gc.enable()
+        from petalflow.training import tracking
+
+        tracking.import_store_modules(tracking.resolve_tracking_uri())
 
 
 def search_in_child(
@@ -160,6 +168,7 @@ def search_in_child(
     """The study, in the forked child, then the best trial refit and assessed, its plots
     drawn into ``folder``. SIGTERM and Ctrl-C end it as SystemExit, so that it fails its
     trials in flight before the child ends (a signal ignored stays so)."""
+    from petalflow.training import figures
     from petalflow.training.assessment import assess
     from petalflow.training.search import Searched, best_pipeline, search
 
@@ -170,12 +179,15 @@ def search_in_child(
     best = search(config, dataset, send, stop.held)
     if best is None:
         return None
+    with imports_frozen():
+        figures.import_matplotlib()
     pipeline = best_pipeline(config, dataset, best)
     return Searched(best, assess(pipeline, dataset, config.seed, folder))
 
 
 def tune_main(argv: list[str]) -> int:
     """`python -m petalflow tune ...`; returns the exit status (2 usage, 1 failure)."""
+    _import_search()
     config, dataset = parse_tune(argv)
     logging.basicConfig(
         level=logging.INFO,

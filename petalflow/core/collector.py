@@ -1,0 +1,28 @@
+"""The cyclic garbage collector around a command's imports.
+
+Importing scikit-learn, pandas, MLflow, skops or matplotlib creates millions of objects
+that live until the process exits. With the collector on, every full collection during
+the imports walks all of them again; frozen (CPython's permanent generation) once the
+imports are done, they are skipped by every later collection, and a forked child does
+not copy the pages a collection would write to.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def imports_frozen() -> Iterator[None]:
+    """Run the block (a command's imports) with the collector off, then freeze every
+    object alive, and turn the collector back on unless it was off before."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
