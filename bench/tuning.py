@@ -1,6 +1,6 @@
 """Tune speed: `python -m petalflow tune` beside Optuna's MLflowCallback recipe.
 
-    python bench/tuning.py [--trials 50] [--cv-folds 5] [--datasets iris,penguins]
+    python bench/tuning.py [--trials 50] [--cv-folds 5] [--datasets iris,penguins] [--rounds 3]
 
 Both sides search logistic regression's space (C log-uniform in [0.001, 1000],
 class_weight none or balanced) with a TPE sampler seeded alike, score each trial by the same
@@ -10,12 +10,15 @@ under one parent run in a fresh sqlite store. The recipe is Optuna's documented 
 ``start_run``/``log_metric``/``log_params``/``set_tags`` per trial). petalflow's tune does
 more: the final refit, its test-split evaluation, plots, artifacts and MLflow model. Each
 side is timed as a whole process (start-up and imports included), on a store created
-beforehand. Prints a Markdown table.
+beforehand, in ``--rounds`` rounds that alternate which side goes first (the first process
+after a pause reads its libraries from disk); the table gives each side's median, and the
+ratio of the medians. Prints a Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,32 +107,44 @@ def _children(uri: str) -> int:
     return sum("mlflow.parentRunId" in r.data.tags for r in runs)
 
 
-def compare(dataset: str, trials: int, cv_folds: int) -> tuple[float, float, int, int]:
-    """(petalflow seconds, recipe seconds, child runs of each) for one data set."""
+def _round(
+    dataset: str, trials: int, cv_folds: int, ours_first: bool
+) -> tuple[float, float, int, int]:
+    """(petalflow seconds, recipe seconds, child runs of each), each side in a fresh store
+    and its own working folder."""
     with tempfile.TemporaryDirectory(prefix="petalflow-bench-tune-") as tmp:
         ours, theirs = Path(tmp) / "petalflow", Path(tmp) / "recipe"
         ours.mkdir()
         theirs.mkdir()
         uri_ours, uri_theirs = _store(ours), _store(theirs)
         flags = ["--dataset", dataset, "--trials", str(trials), "--cv-folds", str(cv_folds)]
-        ours_s = _timed(
-            [sys.executable, "-m", "petalflow", "tune", *flags, "--seed", str(SEED)],
-            uri_ours,
-            ours,
-        )
-        theirs_s = _timed(
-            [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--recipe",
-                *flags,
-                "--uri",
-                uri_theirs,
-            ],
-            uri_theirs,
-            theirs,
-        )
-        return ours_s, theirs_s, _children(uri_ours), _children(uri_theirs)
+        recipe_side = [sys.executable, str(Path(__file__).resolve()), "--recipe", *flags]
+        sides = [
+            (
+                [sys.executable, "-m", "petalflow", "tune", *flags, "--seed", str(SEED)],
+                uri_ours,
+                ours,
+            ),
+            ([*recipe_side, "--uri", uri_theirs], uri_theirs, theirs),
+        ]
+        order = sides if ours_first else sides[::-1]
+        seconds = {uri: _timed(command, uri, cwd) for command, uri, cwd in order}
+        return seconds[uri_ours], seconds[uri_theirs], _children(uri_ours), _children(uri_theirs)
+
+
+def compare(
+    dataset: str, trials: int, cv_folds: int, rounds: int = 1
+) -> tuple[list[float], list[float], int, int]:
+    """Each side's seconds in ``rounds`` rounds (petalflow first in the even ones), and
+    the child runs each logged in the last."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    n_ours = n_theirs = 0
+    for number in range(rounds):
+        ours_s, theirs_s, n_ours, n_theirs = _round(dataset, trials, cv_folds, number % 2 == 0)
+        ours.append(ours_s)
+        theirs.append(theirs_s)
+    return ours, theirs, n_ours, n_theirs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=50)
     p.add_argument("--cv-folds", type=int, default=5)
     p.add_argument("--datasets", default="iris,penguins")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians reported")
     p.add_argument("--recipe", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--dataset", help=argparse.SUPPRESS)
     p.add_argument("--uri", help=argparse.SUPPRESS)
@@ -145,19 +161,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.recipe:
         recipe(args.dataset, args.trials, args.cv_folds, args.uri)
         return 0
-    print(f"{args.trials} trials, logreg, {args.cv_folds}-fold CV, wall time per process\n")
+    print(
+        f"{args.trials} trials, logreg, {args.cv_folds}-fold CV, wall time per process, "
+        f"median of {args.rounds} alternating rounds (each round's seconds in brackets)\n"
+    )
     print(
         "| data set | petalflow tune | Optuna + MLflowCallback | ratio | child runs (ours / recipe) |"
     )
     print("|---|---|---|---|---|")
     for dataset in args.datasets.split(","):
-        ours, theirs, n_ours, n_theirs = compare(dataset, args.trials, args.cv_folds)
+        ours, theirs, n_ours, n_theirs = compare(dataset, args.trials, args.cv_folds, args.rounds)
+        mine, peer = statistics.median(ours), statistics.median(theirs)
         print(
-            f"| {dataset} | {ours:.1f} s | {theirs:.1f} s | {ours / theirs:.2f}x | "
-            f"{n_ours} / {n_theirs} |",
+            f"| {dataset} | {mine:.1f} s ({_seconds(ours)}) | {peer:.1f} s ({_seconds(theirs)}) "
+            f"| {mine / peer:.2f}x | {n_ours} / {n_theirs} |",
             flush=True,
         )
     return 0
+
+
+def _seconds(values: list[float]) -> str:
+    return ", ".join(f"{v:.1f}" for v in values)
 
 
 if __name__ == "__main__":
