@@ -46,6 +46,14 @@ def test_imports_frozen_freezes_what_the_block_made() -> None:
     assert ref() is None
 
 
+def test_imports_frozen_collects_the_garbage_made_before_it_instead_of_freezing_it() -> None:
+    ref = weakref.ref(Node())  # garbage now, in a cycle: only a collection frees it
+    gc.disable()  # so that no automatic collection frees it before the block
+    with imports_frozen():
+        pass
+    assert ref() is None
+
+
 def test_imports_frozen_leaves_a_collector_that_was_off_off() -> None:
     gc.disable()
     with imports_frozen():
