@@ -153,7 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=50)
     p.add_argument("--cv-folds", type=int, default=5)
     p.add_argument("--datasets", default="iris,penguins")
-    p.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians reported")
+    p.add_argument(
+        "--rounds",
+        type=_at_least_one,
+        default=3,
+        help="rounds, petalflow first in the odd ones (2 of 3); medians reported",
+    )
     p.add_argument("--recipe", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--dataset", help=argparse.SUPPRESS)
     p.add_argument("--uri", help=argparse.SUPPRESS)
@@ -178,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     return 0
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} rounds: give at least 1")
+    return value
 
 
 def _seconds(values: list[float]) -> str:

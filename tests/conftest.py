@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import shutil
@@ -59,6 +60,15 @@ def isolated_tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MODEL_URI"):
             mp.delenv(var, raising=False)
         yield uri
+
+
+@pytest.fixture(autouse=True)
+def collector_restored() -> Iterator[None]:
+    """An in-process tune or training freezes the objects alive (``core.collector``):
+    after each test they are collectable again, and the collector is on."""
+    yield
+    gc.unfreeze()
+    gc.enable()
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 """The cyclic garbage collector around a command's imports.
 
-Importing scikit-learn, pandas, MLflow, skops or matplotlib creates millions of objects
-that live until the process exits. With the collector on, every full collection during
+Importing scikit-learn, pandas, MLflow, skops or matplotlib creates hundreds of thousands
+of objects that live until the process exits. With the collector on, every full collection during
 the imports walks all of them again; frozen (CPython's permanent generation) once the
 imports are done, they are skipped by every later collection, and a forked child does
 not copy the pages a collection would write to.

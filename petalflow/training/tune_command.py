@@ -94,7 +94,8 @@ def _check_storage(url: str, sleep: Callable[[float], None] = time.sleep) -> str
     attempt = 1
     while True:
         try:
-            optuna.storages.RDBStorage(url)
+            # Closed now: its pooled connection would otherwise cross the fork.
+            optuna.storages.RDBStorage(url).engine.dispose()
             return None
         except Exception as exc:  # SQLAlchemy and its drivers raise many types
             if attempt == _OPEN_ATTEMPTS or not _lost_schema_race(exc):

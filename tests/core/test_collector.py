@@ -1,10 +1,11 @@
-"""imports_frozen: the collector is off inside the block, and what the block made is frozen."""
+"""imports_frozen: the collector is off inside the block, and what the block made is frozen.
+
+tests/conftest.py unfreezes and turns the collector on after each test."""
 
 from __future__ import annotations
 
 import gc
 import weakref
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,17 +17,6 @@ class Node:
 
     def __init__(self) -> None:
         self.itself = self
-
-
-@pytest.fixture(autouse=True)
-def collector_restored() -> Iterator[None]:
-    enabled = gc.isenabled()
-    yield
-    gc.unfreeze()
-    if enabled:
-        gc.enable()
-    else:
-        gc.disable()
 
 
 def test_imports_frozen_turns_the_collector_off_inside_and_back_on_after() -> None:
@@ -47,8 +37,8 @@ def test_imports_frozen_freezes_what_the_block_made() -> None:
 
 
 def test_imports_frozen_collects_the_garbage_made_before_it_instead_of_freezing_it() -> None:
-    ref = weakref.ref(Node())  # garbage now, in a cycle: only a collection frees it
     gc.disable()  # so that no automatic collection frees it before the block
+    ref = weakref.ref(Node())  # garbage now, in a cycle: only a collection frees it
     with imports_frozen():
         pass
     assert ref() is None

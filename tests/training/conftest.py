@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -140,14 +141,19 @@ def child_runs(client: MlflowClient, parent: str) -> list[Any]:
 
 
 class FlakyStorage:
-    """Stands in for optuna's RDBStorage: raises the queued errors, then opens."""
+    """Stands in for optuna's RDBStorage: raises the queued errors, then opens (and
+    counts the times its engine's connections are closed)."""
 
     def __init__(self, errors: list[Exception]) -> None:
         self.errors = errors
         self.calls = 0
+        self.disposed = 0
 
     def __call__(self, url: str) -> object:
         self.calls += 1
         if self.errors:
             raise self.errors.pop(0)
-        return object()
+        return types.SimpleNamespace(engine=types.SimpleNamespace(dispose=self._dispose))
+
+    def _dispose(self) -> None:
+        self.disposed += 1

@@ -4,6 +4,7 @@ when stopped; a child run is never left half written)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -47,6 +48,7 @@ def test_check_storage_retries_a_lost_schema_race(
     assert tune_command._check_storage("postgresql://u:secret@h/db", pauses.append) is None
     assert fake.calls == 3
     assert pauses == [0.5, 0.5]
+    assert fake.disposed == 1  # no open connection crosses tune's fork
 
 
 def test_check_storage_gives_up_on_a_race_after_five_attempts(
@@ -100,6 +102,7 @@ def test_tune_runs_its_trials_in_a_child_process_it_reaps(
     _record_pids(pids, monkeypatch)
     client, info = tune_in(tmp_path, "--trials", "3", "--cv-folds", "2")
     assert len(child_runs(client, info["run_id"])) == 3
+    assert gc.isenabled()  # its imports ran with the collector off, and only them
     found = {int(pid) for pid in pids.read_text().split()}
     assert len(found) == 1 and os.getpid() not in found
     with pytest.raises(ProcessLookupError):  # ended, and waited for: no zombie left
