@@ -153,7 +153,7 @@ def _import_search() -> None:
 
 def _import_tracking() -> None:
     """Import MLflow and what publishing needs, with the collector off, then freeze it
-    (as train.py's cli does): later collections skip the millions of objects MLflow makes."""
+    (as train.py's cli does): later collections skip the objects MLflow and skops make."""
     with imports_frozen():
         import skops.io  # noqa: F401
 
