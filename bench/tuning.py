@@ -135,7 +135,7 @@ def _round(
 def compare(
     dataset: str, trials: int, cv_folds: int, rounds: int = 1
 ) -> tuple[list[float], list[float], int, int]:
-    """Each side's seconds in ``rounds`` rounds (petalflow first in the even ones), and
+    """Each side's seconds in ``rounds`` rounds (petalflow first in rounds 1, 3, ...), and
     the child runs each logged in the last."""
     ours: list[float] = []
     theirs: list[float] = []
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds",
         type=_at_least_one,
         default=3,
-        help="rounds, petalflow first in the odd ones (2 of 3); medians reported",
+        help="rounds, petalflow first in rounds 1, 3, ...; medians reported",
     )
     p.add_argument("--recipe", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--dataset", help=argparse.SUPPRESS)
