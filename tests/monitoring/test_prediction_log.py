@@ -197,9 +197,25 @@ def test_prediction_log_records_queued_before_start_are_written(tmp_path: Path) 
 def test_prediction_log_start_creates_the_schema_at_user_version_4(log: PredictionLog) -> None:
     assert pragma(log.path, "user_version") == schema.USER_VERSION == 4
     assert pragma(log.path, "journal_mode") == "wal"
-    # A 1,000-row request (~70 KB) spans 2 pages, not a chain of 4 KiB overflow pages.
-    assert pragma(log.path, "page_size") == 65536
+    # 4 KiB pages: a WAL commit of a few single-row requests writes a few KiB, not 64 KiB
+    # per page it touched.
+    assert pragma(log.path, "page_size") == 4096
     assert raw_rows(log.path) == raw_rows(log.path, "feedback") == []
+
+
+def test_prediction_log_start_keeps_the_pages_of_an_existing_64k_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "big-pages.db"
+    monkeypatch.setattr(schema, "PAGE_SIZE", 65536)  # as the log made them before
+    with PredictionLog(path) as log:
+        assert log.record("old", "v1", [[1.0, 2.0, 3.0, 4.0]], ["setosa"], CLASSES, [[1, 0, 0]])
+    monkeypatch.undo()
+    with PredictionLog(path) as log:
+        assert log.record("new", "v1", [[5.0, 6.0, 7.0, 8.0]], ["setosa"], CLASSES, [[1, 0, 0]])
+        assert log.flush()
+        assert log.count() == 2 and log.predicted_label("old") == "setosa"
+    assert pragma(path, "page_size") == 65536
 
 
 def test_prediction_log_start_migrates_a_version_0_file(tmp_path: Path) -> None:

@@ -110,8 +110,8 @@ def float_rows(stored: bytes | str, n_rows: int) -> np.ndarray:
 def label_codes(labels: Sequence[str], index: dict[str, int]) -> bytes | str:
     """``labels`` as one byte per row, the label's position in the classes (``index``:
     class -> position); JSON text when a label is not a class or there are over 256
-    classes. A 1,000-row batch's codes are 1 KB (its JSON ~11 KB): with its float64
-    features and probabilities it fits one 64 KiB page."""
+    classes. A 1,000-row batch's codes are 1 KB (its JSON ~11 KB), beside its float64
+    features (32 KB for 4 features) and probabilities (24 KB for 3 classes)."""
     try:
         if len(index) <= 256:
             return bytes(map(index.__getitem__, labels))

@@ -1,0 +1,184 @@
+"""The prediction log's write cost in one process, by page size and rows per slice.
+
+    python bench/log_writes.py [--requests 20000] [--rows-per-request 1]
+        [--checkpoint-every 7500] [--reps 9] [--configs 65536:30,4096:30,4096:45,4096:60]
+
+Each configuration (``PAGE:ROWS``) queues ``--requests`` Iris requests of
+``--rows-per-request`` rows in a new log in a temporary folder, then writes them as the
+server's event loop does (``write_slice``: one transaction of at most ROWS rows, or one
+larger request), checkpointing the WAL every ``--checkpoint-every`` requests as the
+writer thread does once a second (7,500 single rows or ~300 batches of 1,000). It reports
+the CPU time per request (encode, insert, commit and checkpoint: process time) and the
+median and 99th percentile of a slice's wall time, each the median over ``--reps``
+rounds that alternate the configurations' order. The page size and the rows per slice
+are module constants of the log; they are set for each run and restored after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+if __package__ in (None, ""):  # run as a script: make `petalflow` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from petalflow.monitoring.prediction_log import PredictionLog, schema
+from petalflow.monitoring.prediction_log import writer as writer_module
+
+CLASSES = ["setosa", "versicolor", "virginica"]
+
+
+class Config(NamedTuple):
+    page_size: int
+    slice_rows: int
+
+
+class Load(NamedTuple):
+    """What each run writes: ``requests`` of ``rows`` rows, a checkpoint every
+    ``checkpoint_every`` requests."""
+
+    requests: int
+    rows: int
+    checkpoint_every: int
+
+
+class Run(NamedTuple):
+    """One configuration's run: CPU per request (us), slice p50 and p99 (ms), the slices,
+    and what the file holds afterwards (requests, page size)."""
+
+    cpu_us: float
+    slice_p50_ms: float
+    slice_p99_ms: float
+    slices: int
+    requests: int
+    page_size: int
+
+
+def parse_config(text: str) -> Config:
+    """``PAGE:ROWS``, e.g. ``4096:45``."""
+    page, _, rows = text.partition(":")
+    try:
+        return Config(int(page), int(rows))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not PAGE:ROWS, e.g. 4096:45") from None
+
+
+@contextmanager
+def configured(config: Config) -> Iterator[None]:
+    """The log's page size and rows per slice set to ``config`` inside the block."""
+    before = schema.PAGE_SIZE, writer_module._LOOP_CHUNK
+    schema.PAGE_SIZE, writer_module._LOOP_CHUNK = config
+    try:
+        yield
+    finally:
+        schema.PAGE_SIZE, writer_module._LOOP_CHUNK = before
+
+
+def run_once(config: Config, load: Load, folder: Path) -> Run:
+    """Queue ``load``'s requests in a new log in ``folder``, then write them in the event
+    loop's slices; the costs and what the file holds."""
+    rng = np.random.default_rng(0)
+    features = rng.uniform([4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5], (load.rows, 4))
+    proba = rng.dirichlet([1.0, 1.0, 1.0], load.rows)
+    labels = [CLASSES[k] for k in proba.argmax(axis=1)]
+    path = folder / f"log-{config.page_size}-{config.slice_rows}.db"
+    with configured(config), PredictionLog(path) as log:
+        writer = log._writer
+        writer._loop_writing = True  # the thread only closes; the "loop" below writes
+        conn = writer._loop_connection(writer._loop_handle)
+        if conn is None:
+            raise RuntimeError(f"cannot open {path}")
+        for i in range(load.requests):
+            log.record(f"{time.time_ns():016x}{i:08x}", "0" * 32, features, labels, CLASSES, proba)
+        slices, cpu = _write_all(writer, conn, path, load.checkpoint_every)
+    with sqlite3.connect(path) as check:
+        written = int(check.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
+        page_size = int(check.execute("PRAGMA page_size").fetchone()[0])
+    slices.sort()
+    p50, p99 = slices[len(slices) // 2], slices[int(len(slices) * 0.99)]
+    cpu_us = cpu / load.requests * 1e6
+    return Run(cpu_us, p50 * 1e3, p99 * 1e3, len(slices), written, page_size)
+
+
+def _write_all(
+    writer: writer_module.Writer, conn: sqlite3.Connection, path: Path, every: int
+) -> tuple[list[float], float]:
+    """Write the queue slice by slice, checkpointing as the thread would: each slice's
+    wall seconds, and the CPU seconds of it all."""
+    checkpointer = sqlite3.connect(path, isolation_level=None)
+    walls, written, due = [], 0, every
+    cpu = time.process_time()
+    try:
+        while writer.pending:
+            start = time.perf_counter()
+            written += max(writer.write_slice(conn), 0)
+            walls.append(time.perf_counter() - start)
+            if written >= due:
+                checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                due += every
+        return walls, time.process_time() - cpu
+    finally:
+        checkpointer.close()
+
+
+def compare(configs: list[Config], load: Load, reps: int) -> dict[Config, list[Run]]:
+    """``reps`` rounds of every configuration, alternating their order."""
+    runs: dict[Config, list[Run]] = {c: [] for c in configs}
+    with tempfile.TemporaryDirectory(prefix="petalflow-log-writes-") as tmp:
+        for rep in range(reps):
+            for config in configs if rep % 2 == 0 else configs[::-1]:
+                folder = Path(tmp) / f"rep{rep}"
+                folder.mkdir(exist_ok=True)
+                runs[config].append(run_once(config, load, folder))
+    return runs
+
+
+def table(runs: dict[Config, list[Run]]) -> str:
+    """A Markdown table of the medians."""
+    lines = [
+        "| page size | rows per slice | CPU per request | slice p50 | slice p99 |",
+        "|--:|--:|--:|--:|--:|",
+    ]
+    for config, done in runs.items():
+        cpu, p50, p99 = (statistics.median(r[k] for r in done) for k in range(3))
+        lines.append(
+            f"| {config.page_size} | {config.slice_rows} | {cpu:.1f} us | {p50:.3f} ms "
+            f"| {p99:.3f} ms |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--requests", type=int, default=20_000, help="requests per run")
+    p.add_argument("--rows-per-request", type=int, default=1, help="rows of each request")
+    p.add_argument(
+        "--checkpoint-every", type=int, default=7_500, help="requests between checkpoints"
+    )
+    p.add_argument("--reps", type=int, default=9, help="rounds, alternating the order")
+    p.add_argument(
+        "--configs",
+        type=lambda s: [parse_config(c) for c in s.split(",")],
+        default=[Config(65536, 30), Config(4096, 30), Config(4096, 45), Config(4096, 60)],
+        help="comma-separated PAGE:ROWS",
+    )
+    args = p.parse_args(argv)
+    load = Load(args.requests, args.rows_per_request, args.checkpoint_every)
+    if min(*load, args.reps) < 1:
+        p.error("--requests, --rows-per-request, --checkpoint-every and --reps must be >= 1")
+    print(table(compare(args.configs, load, args.reps)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
