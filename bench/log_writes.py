@@ -36,6 +36,8 @@ from petalflow.monitoring.prediction_log import PredictionLog, schema
 from petalflow.monitoring.prediction_log import writer as writer_module
 
 CLASSES = ["setosa", "versicolor", "virginica"]
+PAGE_SIZES = [2**k for k in range(9, 17)]  # what SQLite accepts: 512 to 65536
+BUSY_SLICES = 100  # slices in a row that cannot write (a locked file): give up
 
 
 class Config(NamedTuple):
@@ -65,12 +67,17 @@ class Run(NamedTuple):
 
 
 def parse_config(text: str) -> Config:
-    """``PAGE:ROWS``, e.g. ``4096:45``."""
+    """``PAGE:ROWS``, e.g. ``4096:45``: a page size SQLite accepts, at least one row."""
     page, _, rows = text.partition(":")
     try:
-        return Config(int(page), int(rows))
+        config = Config(int(page), int(rows))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not PAGE:ROWS, e.g. 4096:45") from None
+    if config.page_size not in PAGE_SIZES or config.slice_rows < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: PAGE must be a power of two from 512 to 65536, ROWS at least 1"
+        )
+    return config
 
 
 @contextmanager
@@ -92,15 +99,20 @@ def run_once(config: Config, load: Load, folder: Path) -> Run:
     proba = rng.dirichlet([1.0, 1.0, 1.0], load.rows)
     labels = [CLASSES[k] for k in proba.argmax(axis=1)]
     path = folder / f"log-{config.page_size}-{config.slice_rows}.db"
-    with configured(config), PredictionLog(path) as log:
+    # linger: the writer thread sleeps until close (its last drain then finds nothing).
+    with configured(config), PredictionLog(path, linger=3600) as log:
         writer = log._writer
-        writer._loop_writing = True  # the thread only closes; the "loop" below writes
-        conn = writer._loop_connection(writer._loop_handle)
-        if conn is None:
-            raise RuntimeError(f"cannot open {path}")
-        for i in range(load.requests):
-            log.record(f"{time.time_ns():016x}{i:08x}", "0" * 32, features, labels, CLASSES, proba)
-        slices, cpu = _write_all(writer, conn, path, load.checkpoint_every)
+        writer._loop_writing = True  # as in the server: the "loop" below writes
+        try:
+            conn = writer._loop_connection(writer._loop_handle)
+            if conn is None:
+                raise RuntimeError(f"cannot open {path}")
+            for i in range(load.requests):
+                request_id = f"{time.time_ns():016x}{i:08x}"
+                log.record(request_id, "0" * 32, features, labels, CLASSES, proba)
+            slices, cpu = _write_all(writer, conn, path, load.checkpoint_every)
+        finally:
+            writer._loop_handle.close()
     with sqlite3.connect(path) as check:
         written = int(check.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
         page_size = int(check.execute("PRAGMA page_size").fetchone()[0])
@@ -116,13 +128,17 @@ def _write_all(
     """Write the queue slice by slice, checkpointing as the thread would: each slice's
     wall seconds, and the CPU seconds of it all."""
     checkpointer = sqlite3.connect(path, isolation_level=None)
-    walls, written, due = [], 0, every
+    walls, written, due, busy = [], 0, every, 0
     cpu = time.process_time()
     try:
         while writer.pending:
             start = time.perf_counter()
-            written += max(writer.write_slice(conn), 0)
+            took = writer.write_slice(conn)
             walls.append(time.perf_counter() - start)
+            busy = busy + 1 if took < 0 else 0
+            if busy == BUSY_SLICES:
+                raise RuntimeError(f"{path} stayed locked for {BUSY_SLICES} slices")
+            written += max(took, 0)
             if written >= due:
                 checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 due += every
@@ -150,7 +166,9 @@ def table(runs: dict[Config, list[Run]]) -> str:
         "|--:|--:|--:|--:|--:|",
     ]
     for config, done in runs.items():
-        cpu, p50, p99 = (statistics.median(r[k] for r in done) for k in range(3))
+        cpu = statistics.median(r.cpu_us for r in done)
+        p50 = statistics.median(r.slice_p50_ms for r in done)
+        p99 = statistics.median(r.slice_p99_ms for r in done)
         lines.append(
             f"| {config.page_size} | {config.slice_rows} | {cpu:.1f} us | {p50:.3f} ms "
             f"| {p99:.3f} ms |"

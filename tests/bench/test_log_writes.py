@@ -45,10 +45,27 @@ def test_log_writes_table_gives_the_median_of_each_configuration() -> None:
     assert log_writes.table(runs).splitlines()[2] == "| 4096 | 30 | 10.0 us | 0.300 ms | 0.700 ms |"
 
 
-def test_log_writes_parse_config_names_the_form() -> None:
-    assert log_writes.parse_config("4096:45") == Config(4096, 45)
-    with pytest.raises(argparse.ArgumentTypeError, match="PAGE:ROWS"):
-        log_writes.parse_config("4096")
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [("4096", "is not PAGE:ROWS"), ("5000:30", "power of two"), ("4096:0", "ROWS at least 1")],
+)
+def test_log_writes_parse_config_refuses_what_sqlite_or_the_writer_cannot_take(
+    text: str, match: str
+) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=match):
+        log_writes.parse_config(text)
+
+
+def test_log_writes_parse_config_reads_page_and_rows() -> None:
+    assert log_writes.parse_config("512:45") == Config(512, 45)
+
+
+def test_log_writes_configured_restores_the_constants_after_an_error() -> None:
+    before = schema.PAGE_SIZE, writer_module._LOOP_CHUNK
+    with pytest.raises(RuntimeError, match="inside"), log_writes.configured(Config(512, 3)):
+        assert (schema.PAGE_SIZE, writer_module._LOOP_CHUNK) == (512, 3)
+        raise RuntimeError("inside")
+    assert before == (schema.PAGE_SIZE, writer_module._LOOP_CHUNK)
 
 
 def test_log_writes_main_refuses_zero_requests(capsys: pytest.CaptureFixture[str]) -> None:

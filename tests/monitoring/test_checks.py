@@ -405,8 +405,8 @@ def test_full_disk_predictions_answer_drops_are_counted_and_logging_resumes(
             > time.time() - 60
         )
         disk_limit.pages = page_count(path)
-        # 200: the answer does not wait for the log. 2,000 rows (~115 KB) outgrow the free
-        # space of the file's last 64 KiB page.
+        # 200: the answer does not wait for the log. 2,000 rows (~115 KB) outgrow the
+        # file's free pages.
         send(client, traffic(9, n=2000), "big")
         families = _eventually(client, lambda f: _up(f) == 0 and _dropped(f, "disk_full") >= 2000)
         drift = client.get("/monitoring/drift")

@@ -179,11 +179,10 @@ def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
     Raises PredictionLogError for a file this code cannot use, sqlite3.Error for one
     SQLite cannot open.
     """
-    # A new file gets 4 KiB pages. A WAL commit writes each page it dirtied in full: with
-    # 64 KiB pages, a slice of 30 single-row requests wrote two 64 KiB pages, and logging
-    # cost ~13.7 us of CPU per request against ~11.2 us with 4 KiB (in one process, WAL
-    # checkpointed as the server does; a 1,000-row request costs ~0.5 ms either way). A
-    # no-op on an existing file (its page size is fixed in WAL mode).
+    # A new file gets 4 KiB pages: a WAL commit writes each page it dirtied in full, and
+    # with 64 KiB pages the event loop's slices of single-row requests wrote 128 KiB each
+    # (docs/performance.md, "4 KiB pages"). A no-op on an existing file (its page size is
+    # fixed in WAL mode).
     conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     # WAL lets readers and the writers of several processes share the file; the mode
     # cannot change inside a transaction.

@@ -58,6 +58,7 @@ def version_3_log(path: Path, ragged: bool = False) -> dict[str, tuple[np.ndarra
     }
     conn = sqlite3.connect(path)
     try:
+        conn.execute("PRAGMA page_size = 8192")  # neither SQLite's default nor the log's
         conn.executescript(VERSION_3_DDL)
         for i, (request_id, (features, proba)) in enumerate(written.items()):
             labels = [CLASSES[k] for k in proba.argmax(axis=1)] if len(proba) else []
@@ -133,7 +134,7 @@ def test_schema_migrate_3_to_4_converts_every_row_to_blobs_and_loses_none(
     assert query(path, "SELECT typeof(probabilities) FROM shadow_predictions") == [("blob",)]
     shadow_blob = query(path, "SELECT probabilities FROM shadow_predictions")[0][0]
     assert floats(shadow_blob, 50).tolist() == [[0.25] * 4] * 50
-    assert query(path, "PRAGMA page_size") == [(4096,)]  # an existing file keeps its pages
+    assert query(path, "PRAGMA page_size") == [(8192,)]  # an existing file keeps its pages
     declared = {r[1]: r[2] for r in query(path, "PRAGMA table_info(predictions)")}
     assert declared["features"] == declared["probabilities"] == "BLOB"
 
