@@ -207,10 +207,11 @@ def test_prediction_log_start_keeps_the_pages_of_an_existing_64k_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "big-pages.db"
-    monkeypatch.setattr(schema, "PAGE_SIZE", 65536)  # as the log made them before
-    with PredictionLog(path) as log:
-        assert log.record("old", "v1", [[1.0, 2.0, 3.0, 4.0]], ["setosa"], CLASSES, [[1, 0, 0]])
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(schema, "PAGE_SIZE", 65536)  # as the log made them before
+        with PredictionLog(path) as log:
+            assert log.record("old", "v1", [[1.0, 2.0, 3.0, 4.0]], ["setosa"], CLASSES, [[1, 0, 0]])
+    assert schema.PAGE_SIZE == 4096
     with PredictionLog(path) as log:
         assert log.record("new", "v1", [[5.0, 6.0, 7.0, 8.0]], ["setosa"], CLASSES, [[1, 0, 0]])
         assert log.flush()
