@@ -32,6 +32,8 @@ if __package__ in (None, ""):  # run as a script: make `petalflow` importable
 
 import numpy as np
 
+from bench.latency import percentile
+from bench.loadgen import BenchError
 from petalflow.monitoring.prediction_log import PredictionLog, schema
 from petalflow.monitoring.prediction_log import writer as writer_module
 
@@ -106,7 +108,7 @@ def run_once(config: Config, load: Load, folder: Path) -> Run:
         try:
             conn = writer._loop_connection(writer._loop_handle)
             if conn is None:
-                raise RuntimeError(f"cannot open {path}")
+                raise BenchError(f"cannot open {path}")
             for i in range(load.requests):
                 request_id = f"{time.time_ns():016x}{i:08x}"
                 log.record(request_id, "0" * 32, features, labels, CLASSES, proba)
@@ -117,27 +119,28 @@ def run_once(config: Config, load: Load, folder: Path) -> Run:
         written = int(check.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
         page_size = int(check.execute("PRAGMA page_size").fetchone()[0])
     slices.sort()
-    p50, p99 = slices[len(slices) // 2], slices[int(len(slices) * 0.99)]
+    p50, p99 = percentile(slices, 50) / 1e6, percentile(slices, 99) / 1e6
     cpu_us = cpu / load.requests * 1e6
-    return Run(cpu_us, p50 * 1e3, p99 * 1e3, len(slices), written, page_size)
+    return Run(cpu_us, p50, p99, len(slices), written, page_size)
 
 
 def _write_all(
     writer: writer_module.Writer, conn: sqlite3.Connection, path: Path, every: int
-) -> tuple[list[float], float]:
+) -> tuple[list[int], float]:
     """Write the queue slice by slice, checkpointing as the thread would: each slice's
-    wall seconds, and the CPU seconds of it all."""
+    wall time in nanoseconds, and the CPU seconds of it all."""
     checkpointer = sqlite3.connect(path, isolation_level=None)
-    walls, written, due, busy = [], 0, every, 0
+    walls: list[int] = []
+    written, due, busy = 0, every, 0
     cpu = time.process_time()
     try:
         while writer.pending:
-            start = time.perf_counter()
+            start = time.perf_counter_ns()
             took = writer.write_slice(conn)
-            walls.append(time.perf_counter() - start)
+            walls.append(time.perf_counter_ns() - start)
             busy = busy + 1 if took < 0 else 0
             if busy == BUSY_SLICES:
-                raise RuntimeError(f"{path} stayed locked for {BUSY_SLICES} slices")
+                raise BenchError(f"{path} stayed locked for {BUSY_SLICES} slices")
             written += max(took, 0)
             if written >= due:
                 checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
