@@ -54,6 +54,7 @@ class Writer:
         # One writer at a time in this process: the event loop, the thread or flush().
         self._lock = threading.Lock()
         self._since_prune = 0
+        self._counter = retention.Counter()
         self._loop_writing = self._loop_behind = self._checkpoint_due = False
         self._wake = threading.Event()
         self._encoder = Encoder()
@@ -242,13 +243,11 @@ class Writer:
 
     def _prune_if_due(self, conn: sqlite3.Connection, seen: Survey | None = None) -> None:
         """Prune after every ``prune_every`` rows written; the caller holds ``_lock``
-        (``seen``: the rows surveyed before taking it)."""
+        (``seen``: the rows surveyed before taking it). A failed prune is logged and
+        deletes nothing (retention's): the writes go on."""
         if self._prune_due():
             self._since_prune = 0
-            try:
-                retention.prune(conn, self.max_rows, self.path, seen)
-            except sqlite3.Error as exc:
-                self.health.fail(health.reason_of(exc), exc)
+            self._counter.prune(conn, self.max_rows, self.path, self.file.generation, seen)
 
     def _run(self) -> None:
         """The thread: writes when no event loop does (or it fell behind), prunes, and
@@ -268,7 +267,7 @@ class Writer:
                 if not self._loop_writing or self._loop_behind:
                     self.drain(conn)
                 elif self._prune_due():
-                    seen = retention.survey(conn)  # unlocked: the loop's slices go on
+                    seen = self._counter.survey(conn, self.file.generation)  # unlocked
                     with self._lock:
                         self._prune_if_due(conn, seen)
                 if self._checkpoint_due:

@@ -9,14 +9,30 @@ from pathlib import Path
 import pytest
 
 from petalflow.monitoring.prediction_log import PredictionLog, database, retention
-from tests.monitoring.conftest import record, wait_for
+from tests.monitoring.conftest import CLASSES, PROBA, record, wait_for
 
 
-def logged(path: Path, n: int) -> None:
+def logged(path: Path, n: int, start: int = 0, rows: int | list[int] = 1) -> None:
+    """Requests r<start> to r<start + n - 1>, of ``rows`` rows each (or rows[i] for r<i>)."""
     with PredictionLog(path) as log:
-        for i in range(n):
-            record(log, f"r{i}")
+        for i in range(start, start + n):
+            k = rows if isinstance(rows, int) else rows[i - start]
+            features, probabilities = [[float(i), 1.0, 2.0, 3.0]] * k, [PROBA] * k
+            log.record(f"r{i}", "1", features, ["setosa"] * k, CLASSES, probabilities)
         assert log.flush()
+
+
+def truth(path: Path) -> retention.Survey:
+    """The log's rows and ids, counted by hand in Python (not by the code under test)."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT id, n_rows FROM predictions").fetchall()
+    ids = [r[0] for r in rows]
+    return retention.Survey(sum(r[1] for r in rows), min(ids, default=None), max(ids, default=None))
+
+
+def full_counts(statements: list[str]) -> int:
+    """How many of the traced statements read every row's count."""
+    return sum(s.startswith("SELECT COALESCE(SUM(n_rows), 0), MIN(id)") for s in statements)
 
 
 def kept(path: Path) -> list[str]:
@@ -74,9 +90,9 @@ def test_writer_thread_surveys_before_it_takes_the_writer_lock(
     """The loop's slices never wait for the lock: the thread holds it only to delete."""
     survey, locked_during_survey = retention.survey, []
 
-    def spied(conn: sqlite3.Connection) -> retention.Survey | None:
+    def spied(conn: sqlite3.Connection, known: object = None) -> retention.Survey | None:
         locked_during_survey.append(log._writer._lock.locked())
-        return survey(conn)
+        return survey(conn, known)  # type: ignore[arg-type]
 
     monkeypatch.setattr(retention, "survey", spied)
     with PredictionLog(tmp_path / "p.db", max_rows=3, prune_every=5, linger=0.02) as log:
@@ -94,3 +110,110 @@ def test_writer_thread_surveys_before_it_takes_the_writer_lock(
         writer._loop_writing = False
     assert locked_during_survey[0] is False
     assert kept(tmp_path / "p.db") == ["r3", "r4", "r5"]
+
+
+def test_survey_from_a_known_count_adds_only_the_rows_written_since(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    logged(path, 4, rows=3)
+    statements: list[str] = []
+    with database.connect(path, 1.0) as conn:
+        known = retention.survey(conn)
+        assert known == truth(path) == (12, 1, 4)
+        logged(path, 2, start=4, rows=5)
+        conn.set_trace_callback(statements.append)
+        assert retention.survey(conn, known) == truth(path) == (22, 1, 6)
+        assert retention.survey(conn, retention.Survey(12, 1, 6)) == (12, 1, 6)  # none since
+    assert full_counts(statements) == 0
+
+
+@pytest.mark.parametrize("known", [retention.Survey(12, 2, 4), retention.Survey(7, None, None)])
+def test_survey_counts_every_row_when_the_known_oldest_is_gone_or_unknown(
+    tmp_path: Path, known: retention.Survey
+) -> None:
+    """Another prune deleted the oldest request the count started from (or there is no
+    count): the known total is stale, so every row is read again."""
+    path = tmp_path / "p.db"
+    logged(path, 4, rows=3)
+    statements: list[str] = []
+    with database.connect(path, 1.0) as conn:
+        conn.set_trace_callback(statements.append)
+        assert retention.survey(conn, known) == truth(path) == (12, 1, 4)
+    assert full_counts(statements) == 1
+
+
+@pytest.mark.parametrize(("max_rows", "kept_ids"), [(7, ["r2", "r3", "r4"]), (100, None)])
+def test_prune_counted_returns_the_log_as_it_left_it(
+    tmp_path: Path, max_rows: int, kept_ids: list[str] | None
+) -> None:
+    path = tmp_path / "p.db"
+    logged(path, 5, rows=3)  # 15 rows: keep the 3 newest requests (9 rows) for max_rows=7
+    with database.connect(path, 1.0) as conn:
+        pruned = retention.prune_counted(conn, max_rows, path)
+    assert kept(path) == (kept_ids or [f"r{i}" for i in range(5)])
+    assert pruned.deleted == 15 - truth(path).total
+    assert pruned.after == truth(path)
+
+
+@pytest.mark.parametrize(
+    ("rows", "max_rows", "kept_from", "window"),
+    [
+        ([1, 1, 1, 1, 1, 1], 4, 2, False),  # single rows: the oldest kept is found directly
+        ([1, 1, 3, 1, 1], 4, 2, True),  # r2's 3 rows: the window finds it (5 rows kept)
+        ([0, 1, 1, 1], 2, 2, False),  # a request without rows goes with the older ones
+        ([2, 1, 1], 10, 0, False),  # nothing to delete
+    ],
+)
+def test_prune_deletes_the_requests_older_than_max_rows_newer_ones(
+    tmp_path: Path, rows: list[int], max_rows: int, kept_from: int, window: bool
+) -> None:
+    path = tmp_path / "p.db"
+    logged(path, len(rows), rows=rows)
+    statements: list[str] = []
+    with database.connect(path, 1.0) as conn:
+        conn.set_trace_callback(statements.append)
+        deleted = retention.prune(conn, max_rows, path)
+    assert kept(path) == [f"r{i}" for i in range(kept_from, len(rows))]
+    assert deleted == sum(rows[:kept_from])
+    assert any("OVER (ORDER BY id)" in s for s in statements) is window
+
+
+def test_prune_counted_after_another_prune_returns_no_count(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    logged(path, 6)
+    with database.connect(path, 1.0) as conn, database.connect(path, 1.0) as other:
+        seen = retention.survey(conn)
+        retention.prune(other, max_rows=3, path=path)
+        assert retention.prune_counted(conn, 4, path, seen) == (0, None)
+
+
+def test_counter_keeps_the_newest_rows_over_many_prunes_reading_every_row_rarely(
+    tmp_path: Path,
+) -> None:
+    """23 rounds of 3 requests of 2 rows, a prune after each, max_rows 10: the 5 newest
+    requests stay every time; every row is read on the first prune and on every
+    RECOUNT_PRUNES-th, and only the rows since the last prune otherwise."""
+    path = tmp_path / "p.db"
+    counter, statements = retention.Counter(), []
+    with database.connect(path, 1.0, create=True) as conn:
+        conn.set_trace_callback(statements.append)
+        for round_ in range(23):
+            logged(path, 3, start=3 * round_, rows=2)
+            counts_before = full_counts(statements)
+            counter.prune(conn, 10, path, generation=0)
+            newest = 3 * round_ + 3
+            assert kept(path) == [f"r{i}" for i in range(max(0, newest - 5), newest)]
+            recount = round_ == 0 or (round_ + 1) % retention.RECOUNT_PRUNES == 0
+            assert full_counts(statements) - counts_before == int(recount), round_
+
+
+def test_counter_counts_every_row_of_a_replaced_file(tmp_path: Path) -> None:
+    """A new file (another generation) may reuse the old one's ids: its count restarts."""
+    old, new = tmp_path / "old.db", tmp_path / "new.db"
+    logged(old, 6)
+    logged(new, 3)
+    counter = retention.Counter()
+    with database.connect(old, 1.0) as conn:
+        assert counter.prune(conn, 10, old, generation=0) == 0
+    with database.connect(new, 1.0) as conn:
+        assert counter.survey(conn, generation=0) == (6, 1, 6)  # the old file's count
+        assert counter.survey(conn, generation=1) == truth(new) == (3, 1, 3)
