@@ -95,6 +95,27 @@ def _first_kept(conn: sqlite3.Connection, excess: int) -> tuple[int, int] | None
     return None if found is None else (int(found[0]), int(found[1]))
 
 
+def _delete_oldest(
+    conn: sqlite3.Connection, total: int, max_rows: int, first: int
+) -> tuple[int | None, int, int]:
+    """Delete the requests with ``max_rows`` rows newer than them, ``total`` being the
+    rows in the log (over ``max_rows``): the oldest id left (None: none), the rows deleted
+    and the total. A total over every row there is (rows deleted by hand since it was
+    counted: no request is then old enough to keep) is counted again first, rather than
+    taken to mean that every request must go."""
+    found = _first_kept(conn, total - max_rows)
+    if found is None:
+        total = int(conn.execute(_SURVEY).fetchone()[0])
+        if total <= max_rows:
+            return first, 0, total
+        found = _first_kept(conn, total - max_rows)
+    kept_from, deleted = found or (None, total)  # None: max_rows < 1, keep nothing
+    conn.execute(
+        "DELETE FROM predictions WHERE id < ?", (2**63 - 1 if kept_from is None else kept_from,)
+    )
+    return kept_from, deleted, total
+
+
 def prune(conn: sqlite3.Connection, max_rows: int, path: Path, seen: Survey | None = None) -> int:
     """Delete the requests with ``max_rows`` rows newer than them (never the newest) and
     all but the newest ``max_rows`` feedback labels and shadow answers; the predicted rows
@@ -122,10 +143,7 @@ def prune_counted(
             if first == seen.first or seen.first is None:
                 total = seen.total + int(since)
                 if total > max_rows:
-                    found = _first_kept(conn, total - max_rows)
-                    first, deleted = found or (None, total)  # None: keep nothing
-                    keep_from = 2**63 - 1 if first is None else first
-                    conn.execute("DELETE FROM predictions WHERE id < ?", (keep_from,))
+                    first, deleted, total = _delete_oldest(conn, total, max_rows, first)
                 last = seen.last if last is None else last
                 after = Survey(total - deleted, first, last) if first is not None else None
             conn.execute(_PRUNE_FEEDBACK, (max_rows,))
@@ -139,19 +157,19 @@ def prune_counted(
 
 class Counter:
     """The rows in the log across one writer's prunes: each prune counts only the rows
-    written since the last one left the log (``survey``'s ``known``), unless the file was
-    replaced since (its ``generation``), or every ``RECOUNT_PRUNES``-th prune."""
+    written since the last one left the log (``survey``'s ``known``), except the first,
+    every ``RECOUNT_PRUNES``-th after it, and the first in a replaced file (another
+    ``generation``), which count every row. Rows deleted by hand (the oldest request kept)
+    stay counted until then: each prune meanwhile keeps that many fewer rows."""
 
     def __init__(self) -> None:
         self._after: tuple[int, Survey | None] = (-1, None)  # the last prune's file, log
-        self._surveys = 0
+        self._prunes = 0
 
     def survey(self, conn: sqlite3.Connection, generation: int) -> Survey | None:
         """``survey``, from the last prune's count when it still holds."""
         counted_in, known = self._after
-        self._surveys += 1
-        recount = counted_in != generation or self._surveys % RECOUNT_PRUNES == 0
-        return survey(conn, None if recount else known)
+        return survey(conn, known if counted_in == generation else None)
 
     def prune(
         self,
@@ -161,7 +179,10 @@ class Counter:
         generation: int,
         seen: Survey | None = None,
     ) -> int:
-        """``prune`` (``seen``: a survey of this counter's, taken before the write lock)."""
+        """``prune`` (``seen``: a survey of this counter's, taken before the write lock);
+        the caller holds the writer's lock."""
         pruned = prune_counted(conn, max_rows, path, seen or self.survey(conn, generation))
-        self._after = (generation, pruned.after)
+        self._prunes += 1
+        recount = self._prunes % RECOUNT_PRUNES == 0
+        self._after = (generation, None if recount else pruned.after)
         return pruned.deleted

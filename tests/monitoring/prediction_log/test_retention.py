@@ -3,6 +3,7 @@ a total read before the lock never makes it delete more than it should."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -191,7 +192,7 @@ def test_counter_keeps_the_newest_rows_over_many_prunes_reading_every_row_rarely
 ) -> None:
     """23 rounds of 3 requests of 2 rows, a prune after each, max_rows 10: the 5 newest
     requests stay every time; every row is read on the first prune and on every
-    RECOUNT_PRUNES-th, and only the rows since the last prune otherwise."""
+    RECOUNT_PRUNES-th after it, and only the rows since the last prune otherwise."""
     path = tmp_path / "p.db"
     counter, statements = retention.Counter(), []
     with database.connect(path, 1.0, create=True) as conn:
@@ -202,7 +203,7 @@ def test_counter_keeps_the_newest_rows_over_many_prunes_reading_every_row_rarely
             counter.prune(conn, 10, path, generation=0)
             newest = 3 * round_ + 3
             assert kept(path) == [f"r{i}" for i in range(max(0, newest - 5), newest)]
-            recount = round_ == 0 or (round_ + 1) % retention.RECOUNT_PRUNES == 0
+            recount = round_ % retention.RECOUNT_PRUNES == 0  # prunes 1, 11, 21
             assert full_counts(statements) - counts_before == int(recount), round_
 
 
@@ -217,3 +218,120 @@ def test_counter_counts_every_row_of_a_replaced_file(tmp_path: Path) -> None:
     with database.connect(new, 1.0) as conn:
         assert counter.survey(conn, generation=0) == (6, 1, 6)  # the old file's count
         assert counter.survey(conn, generation=1) == truth(new) == (3, 1, 3)
+
+
+def test_recount_prunes_is_the_documented_tenth() -> None:
+    assert retention.RECOUNT_PRUNES == 10  # docs/serving.md and docs/performance.md say so
+
+
+def test_prune_counted_after_rows_written_since_its_survey_leaves_their_count(
+    tmp_path: Path,
+) -> None:
+    """Rows land between the unlocked survey and the lock: the survey the prune leaves
+    ends at the newest of them, so the next one does not count them twice."""
+    path = tmp_path / "p.db"
+    logged(path, 5)
+    with database.connect(path, 1.0) as conn:
+        seen = retention.survey(conn)
+        logged(path, 3, start=5)
+        pruned = retention.prune_counted(conn, 4, path, seen)
+        assert pruned == (4, truth(path)) and truth(path) == (4, 5, 8)
+        assert retention.survey(conn, pruned.after) == truth(path)
+
+
+@pytest.mark.parametrize("unreadable", [False, True])
+def test_prune_counted_after_an_empty_or_unreadable_survey_counts_every_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unreadable: bool
+) -> None:
+    path = tmp_path / "p.db"
+    logged(path, 0)
+    with database.connect(path, 1.0) as conn:
+        seen = retention.survey(conn)
+        assert seen == (0, None, None)
+        logged(path, 5)
+        if unreadable:
+            monkeypatch.setattr(retention, "survey", lambda *args: None)
+            seen = None
+        pruned = retention.prune_counted(conn, 3, path, seen)
+    assert kept(path) == ["r2", "r3", "r4"]
+    assert pruned == (2, truth(path))
+
+
+@pytest.mark.parametrize(
+    ("rows", "max_rows", "kept_from"),
+    [
+        ([0, 1, 1], 2, 0),  # exactly full: the request without rows stays too
+        ([0, 0, 0, 0, 2, 2, 1], 2, 5),  # the window skips the requests without rows
+    ],
+)
+def test_prune_counts_requests_without_rows_as_none(
+    tmp_path: Path, rows: list[int], max_rows: int, kept_from: int
+) -> None:
+    path = tmp_path / "p.db"
+    logged(path, len(rows), rows=rows)
+    with database.connect(path, 1.0) as conn:
+        pruned = retention.prune_counted(conn, max_rows, path)
+    assert kept(path) == [f"r{i}" for i in range(kept_from, len(rows))]
+    assert pruned == (sum(rows[:kept_from]), truth(path))
+
+
+@pytest.mark.parametrize(("counted", "max_rows", "kept_from"), [(300, 100, 30), (300, 150, 0)])
+def test_prune_with_a_count_above_every_row_counts_them_again(
+    tmp_path: Path, counted: int, max_rows: int, kept_from: int
+) -> None:
+    """Rows deleted by hand since the count: no request is old enough to keep by it, so
+    the prune counts every row under the lock instead of deleting every request."""
+    path = tmp_path / "p.db"
+    logged(path, 130)
+    with database.connect(path, 1.0) as conn:
+        pruned = retention.prune_counted(conn, max_rows, path, retention.Survey(counted, 1, 130))
+    assert kept(path) == [f"r{i}" for i in range(kept_from, 130)]
+    assert pruned == (kept_from, truth(path))
+
+
+def test_prune_with_max_rows_zero_deletes_every_request(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    logged(path, 3)
+    with database.connect(path, 1.0) as conn:
+        assert retention.prune_counted(conn, 0, path) == (3, None)
+    assert kept(path) == []
+
+
+def test_prune_that_cannot_take_the_lock_deletes_nothing_and_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "p.db"
+    logged(path, 5)
+    with database.connect(path, 1.0) as holder, database.connect(path, 0.0) as conn:
+        holder.execute("BEGIN IMMEDIATE")
+        with caplog.at_level(logging.ERROR, logger=retention.__name__):
+            assert retention.prune_counted(conn, 2, path) == (0, None)
+        holder.execute("ROLLBACK")
+    assert kept(path) == [f"r{i}" for i in range(5)]
+    assert [r.getMessage() for r in caplog.records] == [f"could not prune {path}"]
+
+
+def test_survey_of_an_unreadable_log_is_none_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "p.db"
+    logged(path, 2)
+    with database.connect(path, 1.0) as conn:
+        conn.execute("DROP TABLE predictions")
+        with caplog.at_level(logging.DEBUG, logger=retention.__name__):
+            assert retention.survey(conn) is None
+            assert retention.survey(conn, retention.Survey(2, 1, 2)) is None
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and all("no such table: predictions" in m for m in messages)
+
+
+def test_prune_starts_from_the_survey_it_is_given(tmp_path: Path) -> None:
+    """A survey from before another prune deleted one request: this prune leaves the
+    predictions alone (its total is stale), where a survey of its own would delete."""
+    path = tmp_path / "p.db"
+    logged(path, 6)
+    with database.connect(path, 1.0) as conn, database.connect(path, 1.0) as other:
+        seen = retention.survey(conn)
+        assert retention.prune(other, max_rows=5, path=path) == 1
+        assert retention.prune(conn, max_rows=4, path=path, seen=seen) == 0
+    assert kept(path) == [f"r{i}" for i in range(1, 6)]
