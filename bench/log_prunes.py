@@ -8,9 +8,9 @@ server's writer thread does: its survey of the rows to prune from (unlocked), th
 (the count of the rows since, the oldest request to keep, the delete and the commit) and
 a checkpoint of the WAL. The survey is taken both ways, alternating: counting every row,
 and counting only the rows written since the last prune left the log (``retention.survey``
-given it; the writer's ``retention.Counter`` does that on all but every
-``RECOUNT_PRUNES``-th prune). Prints the median CPU time of
-each part, per prune and per logged row.
+given it, as the writer's ``retention.Counter`` does on all prunes but the first and every
+``RECOUNT_PRUNES``-th after it). Prints the median CPU time of each part, per prune and
+per logged row.
 """
 
 from __future__ import annotations
