@@ -29,9 +29,9 @@ if __package__ in (None, ""):  # run as a script: make `petalflow` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.loadgen import BenchError
+from bench.log_writes import CLASSES
 from petalflow.monitoring.prediction_log import PredictionLog, retention
 
-CLASSES = ["setosa", "versicolor", "virginica"]
 PARTS = ("survey, every row", "survey, rows since", "prune", "checkpoint")
 
 

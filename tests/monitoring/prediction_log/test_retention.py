@@ -162,19 +162,22 @@ def test_prune_counted_returns_the_log_as_it_left_it(
         ([1, 1, 3, 1, 1], 4, 2, True),  # r2's 3 rows: the window finds it (5 rows kept)
         ([0, 1, 1, 1], 2, 2, False),  # a request without rows goes with the older ones
         ([2, 1, 1], 10, 0, False),  # nothing to delete
+        ([0, 1, 1], 2, 0, False),  # exactly full: the request without rows stays too
+        ([0, 0, 0, 0, 2, 2, 1], 2, 5, True),  # the window skips the requests without rows
     ],
 )
 def test_prune_deletes_the_requests_older_than_max_rows_newer_ones(
     tmp_path: Path, rows: list[int], max_rows: int, kept_from: int, window: bool
 ) -> None:
+    """The requests kept, the rows deleted and the survey left, counted by hand."""
     path = tmp_path / "p.db"
     logged(path, len(rows), rows=rows)
     statements: list[str] = []
     with database.connect(path, 1.0) as conn:
         conn.set_trace_callback(statements.append)
-        deleted = retention.prune(conn, max_rows, path)
+        pruned = retention.prune_counted(conn, max_rows, path)
     assert kept(path) == [f"r{i}" for i in range(kept_from, len(rows))]
-    assert deleted == sum(rows[:kept_from])
+    assert pruned == (sum(rows[:kept_from]), truth(path))
     assert any("OVER (ORDER BY id)" in s for s in statements) is window
 
 
@@ -255,24 +258,6 @@ def test_prune_counted_after_an_empty_or_unreadable_survey_counts_every_row(
         pruned = retention.prune_counted(conn, 3, path, seen)
     assert kept(path) == ["r2", "r3", "r4"]
     assert pruned == (2, truth(path))
-
-
-@pytest.mark.parametrize(
-    ("rows", "max_rows", "kept_from"),
-    [
-        ([0, 1, 1], 2, 0),  # exactly full: the request without rows stays too
-        ([0, 0, 0, 0, 2, 2, 1], 2, 5),  # the window skips the requests without rows
-    ],
-)
-def test_prune_counts_requests_without_rows_as_none(
-    tmp_path: Path, rows: list[int], max_rows: int, kept_from: int
-) -> None:
-    path = tmp_path / "p.db"
-    logged(path, len(rows), rows=rows)
-    with database.connect(path, 1.0) as conn:
-        pruned = retention.prune_counted(conn, max_rows, path)
-    assert kept(path) == [f"r{i}" for i in range(kept_from, len(rows))]
-    assert pruned == (sum(rows[:kept_from]), truth(path))
 
 
 @pytest.mark.parametrize(("counted", "max_rows", "kept_from"), [(300, 100, 30), (300, 150, 0)])
