@@ -920,30 +920,31 @@ def test_prediction_log_loop_writer_writes_without_flush_and_checkpoints(
 def test_prediction_log_loop_writer_never_waits_for_a_locked_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_slice, loop_drains = Writer.write_slice, []
+    """The loop only encodes: its periods go on while another connection holds the
+    file's lock (the thread waits for it), and the rows land once the lock is released."""
+    spread, periods = writer_module.pacing.spread, []
 
-    def spied(self: Writer, conn: sqlite3.Connection) -> int:
-        result = write_slice(self, conn)
-        busy_timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
-        loop_drains.append((result, busy_timeout))
-        return result
+    async def counted(writer: Writer, period_end: float) -> bool:
+        behind = await spread(writer, period_end)
+        periods.append(behind)
+        return behind
 
-    monkeypatch.setattr(Writer, "write_slice", spied)
+    monkeypatch.setattr(writer_module.pacing, "spread", counted)
     path = tmp_path / "p.db"
     with PredictionLog(path, busy_timeout=30.0, linger=0.05) as log:
         with locked(path):
             for i in range(100):
                 record(log, f"r{i}")
-            # Three drains end while the lock is still held: none waited for it (a drain
-            # that waited could not end before this block releases the lock).
-            asyncio.run(_run_loop_writer(log, lambda: len(loop_drains) >= 3))
+            # Three periods end while the lock is still held: the loop waited for nothing.
+            asyncio.run(_run_loop_writer(log, lambda: len(periods) >= 3))
             assert raw_rows(path) == []
-        assert all(entry == (-1, 0) for entry in loop_drains), loop_drains
+            assert not log._writer.pending
+            assert periods[:3] == [False, False, False]
         assert log.flush()
         assert log.count() == 100 and log.dropped == 0
 
 
-def test_prediction_log_loop_drain_is_bounded_and_leaves_the_rest_queued(
+def test_prediction_log_loop_slice_is_bounded_and_leaves_the_rest_queued(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(writer_module, "_LOOP_CHUNK", 5)
@@ -951,56 +952,52 @@ def test_prediction_log_loop_drain_is_bounded_and_leaves_the_rest_queued(
         record_batch(log, "b", 4)
         for i in range(10):
             record(log, f"r{i}")
-        conn = sqlite3.connect(log.path, timeout=0, isolation_level=None)
-        try:
-            assert log._writer.write_slice(conn) == 2
-        finally:
-            conn.close()
-        assert log.count() == 5  # the 4-row batch and one single row: the budget reached
+        assert log._writer.encode_slice() == 2  # the 4-row batch and one single row
+        assert log.count() == 0  # encoded, not yet inserted: the thread's
+        [encoded] = log._writer.encoded
+        assert [item.request_id for item in encoded.kept] == ["b", "r0"]
+        assert encoded.n_rows == 5
         assert len(log._writer.pending) == 9
         assert log.flush()
         assert log.count() == 14
+        assert not log._writer.encoded
 
 
-def test_prediction_log_loop_writer_retries_a_file_it_cannot_open_yet(
+def test_prediction_log_loop_stops_encoding_while_the_thread_is_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """At start-up the loop's connection can find the file busy (another connection
-    recovering the WAL): the task does not die, the thread writes meanwhile, and the
-    loop tries again at its next drain."""
-    prepare, attempts = Writer._prepare_loop_connection, []
-
-    def busy_at_first(self: Writer, conn: sqlite3.Connection) -> bool:
-        attempts.append(conn)
-        if len(attempts) <= 3:
-            closed = sqlite3.connect(self.path)
-            closed.close()  # executing on it raises, as a busy file does
-            return prepare(self, closed)
-        return prepare(self, conn)
-
-    monkeypatch.setattr(Writer, "_prepare_loop_connection", busy_at_first)
-    with PredictionLog(tmp_path / "p.db", linger=0.05) as log:
-        for i in range(50):
+    monkeypatch.setattr(writer_module, "_LOOP_CHUNK", 1)
+    monkeypatch.setattr(writer_module, "_ENCODED_SLICES", 3)
+    with PredictionLog(tmp_path / "p.db", linger=3600) as log:  # the thread sleeps
+        for i in range(5):
             record(log, f"r{i}")
-        asyncio.run(_run_loop_writer(log, lambda: len(attempts) >= 4 and log.count() == 50))
-        assert not log._writer.pending
-        assert log.count() == 50 and log.dropped == 0
+        assert [log._writer.encode_slice() for _ in range(4)] == [1, 1, 1, -1]
+        assert [item.request_id for item in log._writer.pending] == ["r3", "r4"]
+        assert log.flush()
+        assert [r["request_id"] for r in raw_rows(log.path)] == [f"r{i}" for i in range(5)]
 
 
-def test_prediction_log_loop_drain_on_a_busy_file_requeues_in_order(tmp_path: Path) -> None:
+def test_prediction_log_insert_of_encoded_slices_on_a_busy_file_requeues_in_order(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "p.db"
     with PredictionLog(path, busy_timeout=30.0, linger=3600) as log:  # the thread sleeps
-        # Unserializable: dropped (and counted) once, not again on every retry.
+        # Unserializable: dropped (and counted) once, by the loop's encoding.
         assert log.record("bad", "1", [[object()] * 4], ["setosa"], LABELS, [[1, 0, 0]])  # type: ignore[list-item]
         for i in range(10):
             record(log, f"r{i}")
+        writer = log._writer
+        while writer.pending:
+            assert writer.encode_slice() > 0
         conn = sqlite3.connect(path, timeout=0, isolation_level=None)
-        with locked(path), contextlib.closing(conn):
+        with locked(path), contextlib.closing(conn), writer._lock:
             for _ in range(3):
-                assert log._writer.write_slice(conn) == -1
-            assert [item.request_id for item in log._writer.pending] == [f"r{i}" for i in range(10)]
+                assert writer._insert_encoded(conn) is False
+            queued = [item.request_id for e in writer.encoded for item in e.kept]
+            assert queued == [f"r{i}" for i in range(10)]
         assert log.flush()
         assert log.count() == 10 and log.dropped == 1
+        assert [r["request_id"] for r in raw_rows(path)] == [f"r{i}" for i in range(10)]
 
 
 # The read-only reader

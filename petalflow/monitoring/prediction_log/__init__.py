@@ -4,17 +4,18 @@ One row per request, whatever its number of predicted rows. ``PredictionLog.reco
 only appends the request to an in-memory queue (O(1), never blocks, nothing serialized).
 Who writes it (``writer``):
 
-- In the server, the event loop itself (``write_from_loop``, a task): every ``linger``
-  seconds it takes what is queued and writes it in transactions of at most 30 rows (or
-  one larger request), spread evenly over the period (``pacing``), never waiting for a
-  lock: when the database is busy it tries again 5 ms later. A request then waits behind at most one slice
-  (~0.2-0.5 ms), not behind a whole drain. Why not a thread: on a busy server every
+- In the server, the event loop encodes (``write_from_loop``, a task): every ``linger``
+  seconds it takes what is queued and encodes it in slices of at most 30 rows (or one
+  larger request), spread evenly over the period (``pacing``); a request waits behind at
+  most one slice, not behind a whole drain. After each period a background thread
+  inserts what the loop encoded, in one transaction: sqlite3 releases the GIL while
+  SQLite inserts, so that work runs beside the requests, and the thread holds the GIL
+  only to bind the values. Why the encoding is the loop's: on a busy server every
   stretch of Python a thread runs holds the GIL, and the event loop waits for the
   hand-offs several times as long as the work itself.
-- A background thread writes what the loop leaves behind (a database busy for a whole
-  period, over ``pacing.MAX_SLICES`` slices), everything when no loop writes (the CLI,
-  tests), prunes, and checkpoints the WAL for the loop's connection. ``flush`` writes in
-  the calling thread.
+- The same thread writes what the loop leaves behind (over ``pacing.MAX_SLICES`` slices
+  in a period, or while the file stays locked), everything when no loop runs (the CLI,
+  tests), prunes, and checkpoints the WAL. ``flush`` writes in the calling thread.
 
 Lifecycle: the constructor only stores settings; ``start()`` opens the file, creates or
 migrates its schema (``schema``: versioned with ``PRAGMA user_version``) and starts the

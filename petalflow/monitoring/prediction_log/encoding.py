@@ -1,8 +1,8 @@
 """The queue's items, ``QueuedRequest`` (the primary's answer) and ``ShadowScores`` (the
 shadow model's), and their encoding into the inserts' parameters.
 
-Encoding runs in the writer, never on the request path: ``record`` only queues the
-caller's arrays.
+Encoding runs in the writer (the event loop's slices, or the thread), never on the
+request path: ``record`` only queues the caller's arrays.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ Rows = Sequence[Sequence[float]] | np.ndarray
 
 # Up to _CHUNK requests per statement (multi-row VALUES), for the writer thread: sqlite3
 # releases and retakes the GIL once per statement, where executemany does it once per
-# row, and a thread retaking it from a busy event loop waits every time. (The loop's own
-# slices use executemany: it retakes the GIL it released at once, unless a thread, e.g.
-# a shadow model's or a threadpool route's, takes it meanwhile.) 8 x 100 parameters stay
-# under every SQLite build's variable limit (999 before 3.32).
+# row, and a thread retaking it from a busy event loop waits every time. 8 x 100
+# parameters stay under every SQLite build's variable limit (999 before 3.32).
 _CHUNK = 100
 _INSERT = (
     "INSERT INTO predictions (request_id, created_at, model_version, n_rows, "
@@ -182,22 +180,26 @@ class Encoder:
         return Encoded(values, shadow, n, kept)
 
 
-def insert(conn: sqlite3.Connection, encoded: Encoded, per_row: bool = False) -> None:
+def merged(parts: Sequence[Encoded]) -> Encoded:
+    """One ``Encoded`` of several, in their order (the loop's slices, for one insert)."""
+    if len(parts) == 1:
+        return parts[0]
+    return Encoded(
+        [v for part in parts for v in part.values],
+        [v for part in parts for v in part.shadow],
+        sum(part.n_rows for part in parts),
+        [item for part in parts for item in part.kept],
+    )
+
+
+def insert(conn: sqlite3.Connection, encoded: Encoded) -> None:
     """Insert the encoded items (from ``Encoder.encode``), in the caller's transaction:
-    the requests first, then the shadow answers. ``_CHUNK`` items per statement, or with
-    ``per_row`` one ``executemany``: measured ~20 % faster for a slice of 30-50 requests,
-    and the event loop's to use (it retakes the GIL it releases per row at once; a thread
-    would wait for the loop's every time).
-    """
+    the requests first, then the shadow answers, ``_CHUNK`` items per statement."""
     for values, head, row, tail in (
         (encoded.values, _INSERT, _ROW, _ON_CONFLICT),
         (encoded.shadow, _SHADOW_INSERT, _SHADOW_ROW, ""),
     ):
         width = row.count("?")
-        if per_row and values:
-            rows = [values[start : start + width] for start in range(0, len(values), width)]
-            conn.executemany(head + row + tail, rows)
-            continue
         step = width * _CHUNK
         for start in range(0, len(values), step):
             chunk = values[start : start + step]

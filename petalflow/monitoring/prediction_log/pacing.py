@@ -1,13 +1,12 @@
-"""How the event loop spreads its share of the log's work: a drain writes what was queued
-when it began, in transactions of a few rows, with pauses that spread them evenly over
-the writer's period.
+"""How the event loop spreads its share of the log's work: a drain encodes what was
+queued when it began, a few rows at a time, with pauses that spread the slices evenly
+over the writer's period (the thread then inserts them).
 
-Why: written in one stretch, or in back-to-back slices, a drain takes the loop from the
-requests for ~10 ms every period, and at 8 connections the requests that arrive
-meanwhile are the p99 (measured: 3.4-3.7 ms against 1.4-1.5 ms with the log off, 200-row
-transactions). Spread out, the log takes the same share of the loop, but a request waits
-behind at most one slice (~0.2 ms, ~0.5 ms on a loaded core): 2.0-2.1 ms, the log costs
-no throughput, and the worst stall falls from 15-100 ms to ~5 ms
+Why: done in one stretch, or in back-to-back slices, a drain takes the loop from the
+requests for milliseconds every period, and at 8 connections the requests that arrive
+meanwhile are the p99 (measured when the slices were whole transactions: 3.4-3.7 ms
+against 1.4-1.5 ms with the log off, 200-row transactions). Spread out, the log takes the
+same share of the loop, but a request waits behind at most one slice
 (``bench/latency.py``, logreg, one worker, see docs/performance.md).
 """
 
@@ -15,21 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sized
 from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
-# Predicted rows per transaction on the event loop: ~6 us each to serialize and insert
-# (~13 us on a loaded core), after the commit's ~0.1 ms.
+# Predicted rows per slice on the event loop: ~1.4 us each to encode in one process.
 SLICE_ROWS = 30
 # Slices per drain at most (~10,000 single rows); what is left of the drain's requests is
 # the thread's.
 MAX_SLICES = 333
-# A busy slice (another process writes, or this one's thread prunes) is tried again after
-# this many seconds, until the period ends.
+# A refused slice (the thread has not inserted the slices before it: a locked file) is
+# tried again after this many seconds, until the period ends.
 BUSY_PAUSE = 0.005
 
 
@@ -44,29 +41,28 @@ def slice_pause(seconds_left: float, items_left: int, items_per_slice: int) -> f
 
 
 class SliceWriter(Protocol):
-    """What ``spread`` needs of the writer: its queue and one transaction of a slice."""
+    """What ``spread`` needs of the writer: its queue and one slice's work."""
 
     @property
     def pending(self) -> Sized: ...
 
-    def write_slice(self, conn: sqlite3.Connection) -> int: ...
+    def encode_slice(self) -> int: ...
 
 
 async def spread(
     writer: SliceWriter,
-    conn: sqlite3.Connection,
     period_end: float,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> bool:
-    """Write the requests queued now, one slice at a time, spread until ``period_end``
-    (on ``clock``); True if the loop fell behind: the database (or the thread, pruning)
-    stayed busy until the period ended, or ``MAX_SLICES`` were not enough."""
+    """Encode the requests queued now, one slice at a time, spread until ``period_end``
+    (on ``clock``); True if the loop fell behind: the writer refused slices until the
+    period ended, or ``MAX_SLICES`` were not enough."""
     left = len(writer.pending)  # later arrivals wait for the next period
     slices = 0
     while left > 0 and len(writer.pending):
-        took = writer.write_slice(conn)
-        if took < 0:  # busy: try again shortly, never wait for the lock
+        took = writer.encode_slice()
+        if took < 0:  # refused: try again shortly, never wait for the thread
             if clock() >= period_end:
                 return True
             await sleep(min(BUSY_PAUSE, period_end - clock()))

@@ -1,5 +1,9 @@
-"""The writer: the queue of recorded requests (and shadow answers) and what drains it:
-the event loop's task (``write_from_loop``, paced by ``pacing``), a thread and ``flush``."""
+"""The writer: the queue of recorded requests (and shadow answers) and what drains it.
+
+In the server the event loop encodes the queue in small slices (``write_from_loop``,
+paced by ``pacing``) and the thread inserts them once per period, in one transaction:
+sqlite3 releases the GIL while SQLite works, so the inserts run beside the requests.
+Without a loop (the CLI, tests) the thread does both; ``flush`` writes in its caller."""
 
 from __future__ import annotations
 
@@ -10,21 +14,22 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from typing import Any
 
-from petalflow.monitoring.prediction_log import database, health, pacing, retention
+from petalflow.monitoring.prediction_log import database, encoding, health, pacing, retention
 from petalflow.monitoring.prediction_log.database import Handle, is_busy, transaction
-from petalflow.monitoring.prediction_log.encoding import Encoder, Item, QueuedRequest, insert
+from petalflow.monitoring.prediction_log.encoding import Encoded, Encoder, Item, QueuedRequest
 from petalflow.monitoring.prediction_log.logfile import LogFile
 from petalflow.monitoring.prediction_log.retention import Survey
 
 logger = logging.getLogger(__name__)
 
-# The event loop's transactions: at most _LOOP_CHUNK rows, spread over the period.
+# The event loop's slices: at most _LOOP_CHUNK rows encoded, spread over the period.
 _LOOP_CHUNK = pacing.SLICE_ROWS
-# The thread checkpoints the WAL for the loop's connection every this many periods (1 s):
-# not once per 4 MB of WAL, and small (one every 20 s took ~0.9 s, and the loop's commits
-# stalled behind it for up to 20 ms: the maximum latency).
+# Encoded slices not inserted yet, at most (about a period's): beyond it the loop stops
+# encoding (the thread is behind: a locked file), and ``max_pending`` bounds what waits.
+_ENCODED_SLICES = pacing.MAX_SLICES
+# The thread checkpoints the WAL every this many periods (1 s): not once per 4 MB of WAL,
+# and small (one every 20 s took ~0.9 s).
 _CHECKPOINT_DRAINS = 4
 # A database that stays locked while queued records wait this long makes the log degraded.
 _BEHIND_SECONDS = 2.0
@@ -51,15 +56,17 @@ class Writer:
         self.max_pending, self.closed = max_pending, False
         # A deque (not queue.Queue): one atomic C call on the request path.
         self.pending: deque[Item] = deque()
-        # One writer at a time in this process: the event loop, the thread or flush().
+        # One writer at a time in this process: the thread or flush().
         self._lock = threading.Lock()
         self._since_prune = 0
         self._counter = retention.Counter()
         self._loop_writing = self._loop_behind = self._checkpoint_due = False
         self._wake = threading.Event()
-        self._encoder = Encoder()
+        self._encoder = Encoder()  # the thread's and flush's (under _lock)
+        self._loop_encoder = Encoder()  # the event loop's
+        # Slices the loop encoded, oldest first, for the thread to insert.
+        self.encoded: deque[Encoded] = deque()
         self._thread: threading.Thread | None = None
-        self._loop_handle = Handle()
 
     def enqueue(self, item: Item) -> bool:
         """Queue ``item``: O(1); False if closed or full (a request's loss counted by
@@ -92,33 +99,29 @@ class Writer:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        elif self.pending:  # never started: nothing will write them
+        elif self.pending:  # never started: nothing will write them (nor encoded them)
             lost = [r for r in self.pending if type(r) is QueuedRequest]  # not shadow answers
             rows = sum(r.n_rows for r in lost)
             self.health.drop([r.request_id for r in lost], rows, health.CLOSED)
             self.pending.clear()
 
     async def write_from_loop(self) -> None:
-        """Write the queue from the running event loop until cancelled: every ``linger``
-        s what was queued then, in slices spread over the period (``pacing.spread``)."""
-        handle = self._loop_handle
+        """Encode the queue from the running event loop until cancelled: every ``linger``
+        s what was queued then, in slices spread over the period (``pacing.spread``); the
+        thread inserts them after each period."""
+        self._loop_writing = True
         try:
-            self._loop_writing = True
-            try:
-                for drains in itertools.count(1):
-                    period_end = time.monotonic() + self.linger
-                    conn = self._loop_connection(handle)
-                    self._loop_behind = conn is None or await pacing.spread(self, conn, period_end)
-                    self._checkpoint_due |= drains % _CHECKPOINT_DRAINS == 0
-                    # Wake the thread only when it has work (a wake-up is a GIL hand-off).
-                    if self._loop_behind or self._checkpoint_due or self._prune_due():
-                        self._wake.set()
-                    await asyncio.sleep(max(0.0, period_end - time.monotonic()))
-            finally:
-                self._loop_writing = False
-                self._wake.set()  # the thread polls again
+            for drains in itertools.count(1):
+                period_end = time.monotonic() + self.linger
+                self._loop_behind = await pacing.spread(self, period_end)
+                self._checkpoint_due |= drains % _CHECKPOINT_DRAINS == 0
+                # Wake the thread only when it has work (a wake-up is a GIL hand-off).
+                if self.encoded or self._loop_behind or self._checkpoint_due:
+                    self._wake.set()
+                await asyncio.sleep(max(0.0, period_end - time.monotonic()))
         finally:
-            handle.close()
+            self._loop_writing = False
+            self._wake.set()  # the thread polls again
 
     def follow_file(self) -> bool:
         """Whether the file at the path is still the one being written (one ``stat``);
@@ -145,29 +148,11 @@ class Writer:
         return handle.conn
 
     def _replace_file(self) -> None:
-        """A new log at the path, once the event loop's connection is closed too."""
-        if self._loop_handle.conn is None:
-            with self._lock:
-                self.file.replace(self.health)
+        """A new log at the path (the thread's connection to the old one is closed)."""
+        with self._lock:
+            self.file.replace(self.health)
 
-    def _loop_connection(self, handle: Handle) -> sqlite3.Connection | None:
-        """The event loop's connection, never waiting; None while it cannot be set up."""
-        conn = self._connection(handle, 0)
-        if conn is not None and not handle.ready:
-            handle.ready = self._prepare_loop_connection(conn)
-        return conn if conn is not None and handle.ready else None
-
-    def _prepare_loop_connection(self, conn: sqlite3.Connection) -> bool:
-        """Set up the loop's connection; False (try again next time) if the file is busy,
-        e.g. while another connection opens it (WAL recovery)."""
-        try:
-            conn.execute("PRAGMA wal_autocheckpoint=0")  # the thread checkpoints, off the loop
-        except sqlite3.Error as exc:
-            logger.debug("the event loop cannot open %s yet: %s", self.path, exc)
-            return False
-        return True
-
-    def _take(self, on_loop: bool) -> list[Item]:
+    def _take(self, on_loop: bool = False) -> list[Item]:
         """The next transaction's requests: ``batch_size`` of them, or on the event loop
         up to ``_LOOP_CHUNK`` predicted rows."""
         items: list[Item] = []
@@ -179,64 +164,74 @@ class Writer:
             rows += items[-1].n_rows
         return items
 
-    def write_slice(self, conn: sqlite3.Connection) -> int:
-        """The event loop's transaction of at most ``_LOOP_CHUNK`` rows (or one request),
-        never waiting: the requests taken (written, or dropped and counted); -1 if another
-        writer, a busy database or a moved file kept it from writing (they stay queued)."""
-        if not self.follow_file() or not self._lock.acquire(blocking=False):
+    def encode_slice(self) -> int:
+        """The event loop's slice: at most ``_LOOP_CHUNK`` rows (or one request) encoded
+        for the thread to insert, never touching the file: the requests taken (encoded,
+        or dropped and counted); -1 while ``_ENCODED_SLICES`` wait for the thread."""
+        if len(self.encoded) >= _ENCODED_SLICES:
             return -1
-        try:
-            items = self._take(on_loop=True)
-            if retry := self._insert(conn, items, per_row=True):
-                self.pending.extendleft(reversed(retry))
-                return -1
-            return len(items)
-        finally:
-            self._lock.release()
+        items = self._take(on_loop=True)
+        encoded = self._loop_encoder.encode(items, self._cannot_encode)
+        if encoded.kept:
+            self.encoded.append(encoded)
+        return len(items)
 
     def drain(self, conn: sqlite3.Connection, lock_timeout: float = -1) -> bool:
-        """Write queued records, in transactions until the queue is empty, and prune when
-        a prune is due; True if the queue is then empty. What a busy database (or another
-        writer of this instance, for ``lock_timeout`` seconds; -1 waits) keeps from
-        being written stays queued."""
+        """Write what the loop encoded, then the queue, in transactions until both are
+        empty, and prune when a prune is due; True if they are then empty. What a busy
+        database (or another writer of this instance, for ``lock_timeout`` seconds; -1
+        waits) keeps from being written stays queued."""
         if not self._lock.acquire(timeout=lock_timeout):
             return False
         try:
-            while self.pending:
-                if retry := self._insert(conn, self._take(on_loop=False)):
-                    self.pending.extendleft(reversed(retry))
+            while self.encoded or self.pending:
+                if not self._insert_encoded(conn):
                     return False
+                if self.pending:
+                    encoded = self._encoder.encode(self._take(), self._cannot_encode)
+                    if not self._insert(conn, encoded):
+                        self.pending.extendleft(reversed(encoded.kept))
+                        return False
                 self._prune_if_due(conn)
             return True
         finally:
             self._lock.release()
 
-    def _insert(
-        self, conn: sqlite3.Connection, items: list[Any], per_row: bool = False
-    ) -> list[Any]:
-        """Write ``items`` in one transaction (``encoding.insert``'s ``per_row``); the
-        ones to queue again if the database stayed busy for the connection's timeout
-        (nothing written), else []. Any other error drops them, logged and counted."""
-        encoded = self._encoder.encode(items, self._cannot_encode)
+    def _insert_encoded(self, conn: sqlite3.Connection) -> bool:
+        """Insert the loop's encoded slices, ``batch_size`` requests per transaction; the
+        caller holds ``_lock``. False if the database stayed busy (they stay queued)."""
+        while self.encoded:
+            parts = [self.encoded.popleft()]
+            while self.encoded and sum(len(p.kept) for p in parts) < self.batch_size:
+                parts.append(self.encoded.popleft())
+            if not self._insert(conn, batch := encoding.merged(parts)):
+                self.encoded.appendleft(batch)
+                return False
+        return True
+
+    def _insert(self, conn: sqlite3.Connection, encoded: Encoded) -> bool:
+        """Write ``encoded`` in one transaction; False if the database stayed busy for
+        the connection's timeout (nothing written: the caller queues it again). Any other
+        error drops it, logged and counted."""
         if not (kept := encoded.kept):
-            return []
+            return True
         try:
             with transaction(conn):
-                insert(conn, encoded, per_row)
+                encoding.insert(conn, encoded)
         except Exception as exc:
             if is_busy(exc):
                 logger.debug("%s is busy; %d requests stay queued", self.path, len(kept))
                 if time.time() - kept[0].created_at > _BEHIND_SECONDS:
                     self.health.fail(health.LOCKED, "another connection holds the write lock")
-                return kept
+                return False
             logger.debug("could not write %d requests to %s", len(kept), self.path, exc_info=True)
             reason = health.reason_of(exc)
             self.health.fail(reason, exc)
             self.health.drop([item.request_id for item in kept], encoded.n_rows, reason)
-            return []
+            return True
         self._since_prune += encoded.n_rows
         self.health.wrote()
-        return []
+        return True
 
     def _prune_due(self) -> bool:
         return self._since_prune >= self.prune_every
@@ -250,8 +245,8 @@ class Writer:
             self._counter.prune(conn, self.max_rows, self.path, self.file.generation, seen)
 
     def _run(self) -> None:
-        """The thread: writes when no event loop does (or it fell behind), prunes, and
-        checkpoints the WAL for the loop's connection; the last drain on close.
+        """The thread: inserts what the event loop encoded, writes everything when no loop
+        does (or it fell behind), prunes and checkpoints the WAL; the last drain on close.
 
         It polls every ``linger`` s, or, while the event loop writes, sleeps until woken.
         """
@@ -266,7 +261,10 @@ class Writer:
                     continue
                 if not self._loop_writing or self._loop_behind:
                     self.drain(conn)
-                elif self._prune_due():
+                else:
+                    with self._lock:
+                        self._insert_encoded(conn)
+                if self._loop_writing and self._prune_due():
                     seen = self._counter.survey(conn, self.file.generation)  # unlocked
                     with self._lock:
                         self._prune_if_due(conn, seen)
@@ -275,7 +273,8 @@ class Writer:
                     self._checkpoint(conn)
             conn = self._connection(handle, self.busy_timeout)
             if conn is None or not self.drain(conn):  # the last records, on close
-                logger.error("%s: %d requests not written", self.path, len(self.pending))
+                left = len(self.pending) + sum(len(e.kept) for e in self.encoded)
+                logger.error("%s: %d requests not written", self.path, left)
         finally:
             handle.close()
 

@@ -1,10 +1,10 @@
 """The event loop's slices: spread evenly over the period, only what was queued when the
-drain began, and the rest left to the thread when the loop falls behind."""
+drain began, and the rest left to the thread when the loop falls behind (the thread has
+not inserted the slices before, or the period needs over ``MAX_SLICES``)."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections import deque
 
 import pytest
@@ -31,16 +31,17 @@ def test_slice_pause_shares_the_time_left_among_the_slices_left(
 
 
 class FakeWriter:
-    """A queue of items and a ``write_slice`` taking ``per_slice`` of them; each slice
-    may see ``arrivals`` new requests queued meanwhile, or find the database busy."""
+    """A queue of items and an ``encode_slice`` taking ``per_slice`` of them; each slice
+    may see ``arrivals`` new requests queued meanwhile, or be refused (the thread is
+    behind)."""
 
     def __init__(self, queued: int, per_slice: int = 30, arrivals: int = 0) -> None:
         self.pending: deque[str] = deque(f"old-{i}" for i in range(queued))
         self.per_slice, self.arrivals = per_slice, arrivals
         self.written: list[list[str]] = []
-        self.busy = 0  # slices that find the database busy (-1: all)
+        self.busy = 0  # slices refused (-1: all)
 
-    def write_slice(self, conn: sqlite3.Connection) -> int:
+    def encode_slice(self) -> int:
         if self.busy:
             self.busy -= 1
             return -1
@@ -66,12 +67,7 @@ class FakeTime:
 
 
 def run_spread(writer: FakeWriter, fake: FakeTime, period: float) -> bool:
-    conn = sqlite3.connect(":memory:")
-    try:
-        drain = pacing.spread(writer, conn, fake.now + period, fake.clock, fake.sleep)
-        return asyncio.run(drain)
-    finally:
-        conn.close()
+    return asyncio.run(pacing.spread(writer, fake.now + period, fake.clock, fake.sleep))
 
 
 def test_spread_paces_the_slices_evenly_over_the_period() -> None:
@@ -98,7 +94,7 @@ def test_spread_catches_up_without_pauses_once_the_period_is_over() -> None:
     assert fake.pauses == [0.0, 0.0, 0.0] and not writer.pending
 
 
-def test_spread_retries_a_busy_slice_until_the_period_ends_then_is_behind() -> None:
+def test_spread_retries_a_refused_slice_until_the_period_ends_then_is_behind() -> None:
     writer, fake = FakeWriter(90), FakeTime()
     writer.busy = -1
     assert run_spread(writer, fake, period=0.012) is True
@@ -107,7 +103,7 @@ def test_spread_retries_a_busy_slice_until_the_period_ends_then_is_behind() -> N
     assert fake.pauses == pytest.approx([0.005, 0.005, 0.002])
 
 
-def test_spread_writes_once_the_database_is_free_again() -> None:
+def test_spread_encodes_once_the_thread_has_caught_up() -> None:
     writer, fake = FakeWriter(60), FakeTime()
     writer.busy = 2
     assert run_spread(writer, fake, period=1.0) is False

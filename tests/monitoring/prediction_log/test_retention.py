@@ -88,7 +88,8 @@ def test_prune_after_another_prune_since_its_survey_leaves_the_predictions(
 def test_writer_thread_surveys_before_it_takes_the_writer_lock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The loop's slices never wait for the lock: the thread holds it only to delete."""
+    """While the event loop encodes, the thread surveys without the writer lock (which
+    flush() takes) and holds it only to insert and to delete."""
     survey, locked_during_survey = retention.survey, []
 
     def spied(conn: sqlite3.Connection, known: object = None) -> retention.Survey | None:
@@ -98,14 +99,10 @@ def test_writer_thread_surveys_before_it_takes_the_writer_lock(
     monkeypatch.setattr(retention, "survey", spied)
     with PredictionLog(tmp_path / "p.db", max_rows=3, prune_every=5, linger=0.02) as log:
         writer = log._writer
-        writer._loop_writing = True  # as while the event loop writes: the thread prunes
+        writer._loop_writing = True  # as while the event loop encodes: the thread inserts
         for i in range(6):
             record(log, f"r{i}")
-        conn = sqlite3.connect(log.path, timeout=0, isolation_level=None)
-        try:
-            assert writer.write_slice(conn) == 6
-        finally:
-            conn.close()
+        assert writer.encode_slice() == 6
         writer._wake.set()
         wait_for(lambda: bool(locked_during_survey) and log.count() <= 3)
         writer._loop_writing = False

@@ -92,18 +92,21 @@ def test_writer_a_file_damaged_while_running_drops_as_damaged(tmp_path: Path) ->
         assert not log.health.up
 
 
-def test_writer_slice_never_writes_into_a_moved_file(tmp_path: Path) -> None:
+def test_writer_inserts_slices_encoded_before_a_move_into_the_new_file(tmp_path: Path) -> None:
+    """The loop's slices touch no file; the thread inserts them into the file at the path,
+    never into the moved one."""
     path, moved = tmp_path / "p.db", tmp_path / "rotated.db"
-    with PredictionLog(path, linger=3600) as log:  # the thread sleeps
+    with PredictionLog(path, linger=3600) as log:  # the thread sleeps until woken
         record(log, "before")
         assert log.flush()
-        conn = sqlite3.connect(path, timeout=0, isolation_level=None)
-        try:
-            path.rename(moved)
-            record(log, "after")
-            assert log._writer.write_slice(conn) == -1
-            assert [item.request_id for item in log._writer.pending] == ["after"]
-        finally:
-            conn.close()
-        with sqlite3.connect(moved) as old:
-            assert [r[0] for r in old.execute("SELECT request_id FROM predictions")] == ["before"]
+        path.rename(moved)
+        record(log, "after")
+        assert log._writer.encode_slice() == 1
+        log._writer._wake.set()  # the thread replaces the file ...
+        wait_for(lambda: path.exists() and not log._writer.file.moved)
+        log._writer._wake.set()  # ... and, woken again, inserts into the new one
+        wait_for(lambda: not log._writer.encoded)
+        with sqlite3.connect(path) as new:
+            assert [r[0] for r in new.execute("SELECT request_id FROM predictions")] == ["after"]
+    with sqlite3.connect(moved) as old:
+        assert [r[0] for r in old.execute("SELECT request_id FROM predictions")] == ["before"]
