@@ -978,8 +978,9 @@ def test_prediction_log_loop_stops_encoding_while_the_thread_is_behind(
 
 
 def test_prediction_log_insert_of_encoded_slices_on_a_busy_file_requeues_in_order(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(writer_module, "_LOOP_CHUNK", 3)  # four slices, one transaction
     path = tmp_path / "p.db"
     with PredictionLog(path, busy_timeout=30.0, linger=3600) as log:  # the thread sleeps
         # Unserializable: dropped (and counted) once, by the loop's encoding.
@@ -989,12 +990,13 @@ def test_prediction_log_insert_of_encoded_slices_on_a_busy_file_requeues_in_orde
         writer = log._writer
         while writer.pending:
             assert writer.encode_slice() > 0
+        assert [len(e.kept) for e in writer.encoded] == [2, 3, 3, 2]  # "bad" was dropped
         conn = sqlite3.connect(path, timeout=0, isolation_level=None)
         with locked(path), contextlib.closing(conn), writer._lock:
             for _ in range(3):
                 assert writer._insert_encoded(conn) is False
-            queued = [item.request_id for e in writer.encoded for item in e.kept]
-            assert queued == [f"r{i}" for i in range(10)]
+            queued = [[item.request_id for item in e.kept] for e in writer.encoded]
+            assert queued == [["r0", "r1"], ["r2", "r3", "r4"], ["r5", "r6", "r7"], ["r8", "r9"]]
         assert log.flush()
         assert log.count() == 10 and log.dropped == 1
         assert [r["request_id"] for r in raw_rows(path)] == [f"r{i}" for i in range(10)]

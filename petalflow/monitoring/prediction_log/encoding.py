@@ -180,18 +180,6 @@ class Encoder:
         return Encoded(values, shadow, n, kept)
 
 
-def merged(parts: Sequence[Encoded]) -> Encoded:
-    """One ``Encoded`` of several, in their order (the loop's slices, for one insert)."""
-    if len(parts) == 1:
-        return parts[0]
-    return Encoded(
-        [v for part in parts for v in part.values],
-        [v for part in parts for v in part.shadow],
-        sum(part.n_rows for part in parts),
-        [item for part in parts for item in part.kept],
-    )
-
-
 def insert(conn: sqlite3.Connection, encoded: Encoded) -> None:
     """Insert the encoded items (from ``Encoder.encode``), in the caller's transaction:
     the requests first, then the shadow answers, ``_CHUNK`` items per statement."""

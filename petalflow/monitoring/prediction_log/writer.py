@@ -189,7 +189,7 @@ class Writer:
                     return False
                 if self.pending:
                     encoded = self._encoder.encode(self._take(), self._cannot_encode)
-                    if not self._insert(conn, encoded):
+                    if not self._insert(conn, [encoded]):
                         self.pending.extendleft(reversed(encoded.kept))
                         return False
                 self._prune_if_due(conn)
@@ -201,24 +201,26 @@ class Writer:
         """Insert the loop's encoded slices, ``batch_size`` requests per transaction; the
         caller holds ``_lock``. False if the database stayed busy (they stay queued)."""
         while self.encoded:
-            parts = [self.encoded.popleft()]
-            while self.encoded and sum(len(p.kept) for p in parts) < self.batch_size:
+            parts, taken = [self.encoded.popleft()], 0
+            while self.encoded and (taken := taken + len(parts[-1].kept)) < self.batch_size:
                 parts.append(self.encoded.popleft())
-            if not self._insert(conn, batch := encoding.merged(parts)):
-                self.encoded.appendleft(batch)
+            if not self._insert(conn, parts):
+                self.encoded.extendleft(reversed(parts))
                 return False
         return True
 
-    def _insert(self, conn: sqlite3.Connection, encoded: Encoded) -> bool:
-        """Write ``encoded`` in one transaction; False if the database stayed busy for
-        the connection's timeout (nothing written: the caller queues it again). Any other
-        error drops it, logged and counted."""
-        if not (kept := encoded.kept):
+    def _insert(self, conn: sqlite3.Connection, parts: list[Encoded]) -> bool:
+        """Write ``parts`` in one transaction, a statement per part (no merged copy); False
+        if the database stayed busy for the connection's timeout (nothing written: the
+        caller queues them again). Any other error drops them, logged and counted."""
+        if not any(part.kept for part in parts):
             return True
         try:
             with transaction(conn):
-                encoding.insert(conn, encoded)
+                for part in parts:
+                    encoding.insert(conn, part)
         except Exception as exc:
+            kept, rows = [i for part in parts for i in part.kept], sum(p.n_rows for p in parts)
             if is_busy(exc):
                 logger.debug("%s is busy; %d requests stay queued", self.path, len(kept))
                 if time.time() - kept[0].created_at > _BEHIND_SECONDS:
@@ -227,9 +229,9 @@ class Writer:
             logger.debug("could not write %d requests to %s", len(kept), self.path, exc_info=True)
             reason = health.reason_of(exc)
             self.health.fail(reason, exc)
-            self.health.drop([item.request_id for item in kept], encoded.n_rows, reason)
+            self.health.drop([item.request_id for item in kept], rows, reason)
             return True
-        self._since_prune += encoded.n_rows
+        self._since_prune += sum(part.n_rows for part in parts)
         self.health.wrote()
         return True
 
