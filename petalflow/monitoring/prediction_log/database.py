@@ -71,12 +71,11 @@ def is_busy(exc: BaseException) -> bool:
 
 
 class Handle:
-    """A writer's own connection, and the file generation it was opened on."""
+    """The writer thread's connection, and the file generation it was opened on."""
 
     def __init__(self) -> None:
         self.conn: sqlite3.Connection | None = None
         self.generation = 0
-        self.ready = False  # the event loop's connection is set up
 
     def close(self, checkpoint: bool = False) -> None:
         """Close the connection; with ``checkpoint``, first copy the write-ahead log into
@@ -90,4 +89,4 @@ class Handle:
             except sqlite3.Error as exc:  # best effort: another connection may be reading
                 logger.debug("could not checkpoint before closing: %s", exc)
         self.conn.close()
-        self.conn, self.ready = None, False
+        self.conn = None

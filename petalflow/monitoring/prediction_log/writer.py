@@ -153,8 +153,8 @@ class Writer:
             self.file.replace(self.health)
 
     def _take(self, on_loop: bool = False) -> list[Item]:
-        """The next transaction's requests: ``batch_size`` of them, or on the event loop
-        up to ``_LOOP_CHUNK`` predicted rows."""
+        """The next transaction's requests, ``batch_size`` of them, or the event loop's
+        next slice's, up to ``_LOOP_CHUNK`` predicted rows."""
         items: list[Item] = []
         rows = 0
         while self.pending and len(items) < self.batch_size:
