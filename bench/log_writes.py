@@ -58,7 +58,7 @@ class Load(NamedTuple):
     requests: int
     rows: int
     checkpoint_every: int
-    insert_every: int = 2_000
+    insert_every: int
 
 
 class Run(NamedTuple):
@@ -72,7 +72,7 @@ class Run(NamedTuple):
     slices: int
     requests: int
     page_size: int
-    loop_us: float = 0.0
+    loop_us: float
 
 
 def parse_config(text: str) -> Config:
@@ -134,9 +134,9 @@ def _write_all(
     walls: list[int] = []
     encoded, inserted, checkpointed, busy = 0, 0, 0, 0
     cpu, loop_cpu = time.process_time(), 0.0
-    while writer.pending or writer.encoded:
+    while writer.pending:
         start, started = time.perf_counter_ns(), time.process_time()
-        took = writer.encode_slice() if writer.pending else 0
+        took = writer.encode_slice()
         walls.append(time.perf_counter_ns() - start)
         loop_cpu += time.process_time() - started
         busy = busy + 1 if took < 0 else 0

@@ -125,7 +125,7 @@ class Writer:
 
     def follow_file(self) -> bool:
         """Whether the file at the path is still the one being written (one ``stat``);
-        if not, the writers close their connections and the thread replaces it."""
+        if not, the thread closes its connection and replaces it."""
         if self.file.follow(self.health):
             return True
         self._wake.set()
