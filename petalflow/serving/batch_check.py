@@ -96,6 +96,21 @@ def _upper(feature: FeatureSpec) -> tuple[float, bool]:
     return (np.inf if le is None else float(le)), False
 
 
+def _closed(
+    features: Sequence[FeatureSpec],
+    lows: list[tuple[float, bool]],
+    highs: list[tuple[float, bool]],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``Columns.closed``: x > a is x >= nextafter(a, +inf) for floats, exactly."""
+    if not all(f.type == "float" and not f.nullable for f in features):
+        return None
+    low = np.array([np.nextafter(v, np.inf) if is_open else v for v, is_open in lows])
+    high = np.array([np.nextafter(v, -np.inf) if is_open else v for v, is_open in highs])
+    if not (np.isfinite(low).all() and np.isfinite(high).all()):
+        return None  # an infinite bound would let an infinity through
+    return low, high
+
+
 @dataclass(frozen=True)
 class Columns:
     """Per feature: its check, bounds and rules, in contract order."""
@@ -110,6 +125,10 @@ class Columns:
     integral: np.ndarray  # indices of int features
     nullable: np.ndarray  # True where null is allowed
     positions: dict[str, int]  # feature name -> its index
+    # The bounds as inclusive ones (an exclusive bound moved to the next float, the same
+    # test), when every feature is a non-null float with finite bounds (Iris): then two
+    # comparisons per value decide, NaN and infinities included. None otherwise.
+    closed: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def of(cls, contract: ModelContract) -> Columns:
@@ -127,11 +146,16 @@ class Columns:
             integral=np.array([j for j, f in enumerate(features) if f.type == "int"], dtype=int),
             nullable=np.array([f.nullable for f in features]),
             positions={name: j for j, name in enumerate(contract.feature_names)},
+            closed=_closed(features, lows, highs),
         )
 
     def valid(self, rows: np.ndarray) -> bool:
         """Whether every value is finite (or a null where allowed), inside its bounds,
         and integral for int features."""
+        if self.closed is not None:
+            low, high = self.closed
+            with np.errstate(invalid="ignore"):
+                return bool(((rows >= low) & (rows <= high)).all())
         gaps = np.isnan(rows)
         if gaps.any() and (gaps & ~self.nullable).any():
             return False
@@ -162,13 +186,17 @@ def fast_rows(records: Any, columns: Columns) -> np.ndarray | None:
     return rows if rows is not None and columns.valid(rows) else None
 
 
-def fast_split(names: Any, data: Any, columns: Columns) -> np.ndarray | None:
+def fast_split(
+    names: Any, data: Any, columns: Columns, body: bytes | None = None
+) -> np.ndarray | None:
     """Encoded rows of ``data`` (lists of values under the column ``names``, in any order)
     when the names are exactly the features, each once, every row is a list of as many
     values and every value obeys its column's rules; None otherwise.
 
     The columnar bodies (/predict/batch's ``columns`` and ``data``, MLflow's
-    ``dataframe_split``) take this path: no object per row.
+    ``dataframe_split``) take this path: no object per row. ``body``, the JSON text of
+    a /predict/batch body holding only ``columns`` and ``data``, lets a numbers-only
+    contract skip the check of every value's type when the text shows only numbers.
     """
     n = len(columns.features)
     if type(names) is not list or type(data) is not list or not data or len(names) != n:
@@ -177,22 +205,59 @@ def fast_split(names: Any, data: Any, columns: Columns) -> np.ndarray | None:
         order = [columns.positions[name] for name in names]
     except (KeyError, TypeError):  # not a feature, or unhashable (a list, an object)
         return None
-    # every row a list of n values: two passes at C speed, no Python call per row
-    if len(set(order)) != n or set(map(type, data)) != {list} or set(map(len, data)) != {n}:
+    if len(set(order)) != n:
         return None
-    if columns.plain:
+    if columns.plain and body is not None and numbers_only(body, names):
+        table = _number_rows(data, n)
+    # every row a list of n values: two passes at C speed, no Python call per row
+    elif set(map(type, data)) != {list} or set(map(len, data)) != {n}:
+        return None
+    elif columns.plain:
         table = _plain_rows(data, len(data), n)
-        if table is None:
-            return None
-        rows = table if order == sorted(order) else table[:, np.argsort(order)]
     else:
-        rows = np.empty((len(data), n), dtype=np.float64)
-        for j, column in enumerate(zip(*data, strict=True)):
-            encoded = columns.checks[order[j]](column)
-            if encoded is None:
-                return None
-            rows[:, order[j]] = encoded
+        table = _mixed_split(data, order, columns)
+    if table is None:
+        return None
+    rows = table if not columns.plain or order == sorted(order) else table[:, np.argsort(order)]
     return rows if columns.valid(rows) else None
+
+
+# What the text of a row of numbers may hold: JSON numbers, brackets, commas, whitespace.
+_NUMBER_TEXT = b"0123456789.eE+-[], \t\r\n"
+
+
+def numbers_only(body: bytes, names: list[str]) -> bool:
+    """Whether the JSON object ``body``, whose keys are ``columns`` and ``data`` and whose
+    columns are ``names``, holds nothing but numbers under ``data``: without the
+    characters of numbers and lists, what is left of it is what its keys and names leave
+    (no string, true, false, null or object in the data; a name written with an escape
+    leaves a backslash, and the answer is False, as it is for anything uncertain)."""
+    left = body.translate(None, _NUMBER_TEXT)
+    expected = '{"columns":"data":}' + "".join(f'"{name}"' for name in names)
+    return sorted(left) == sorted(expected.encode().translate(None, _NUMBER_TEXT))
+
+
+def _number_rows(data: list[Any], n: int) -> np.ndarray | None:
+    """The rows of ``data``, whose text ``numbers_only`` passed: lists of n numbers, or
+    None (a row of another length, a number as a row, a list as a value)."""
+    try:
+        if set(map(len, data)) != {n}:
+            return None
+        flat = list(chain.from_iterable(data))
+        return np.fromiter(flat, dtype=np.float64, count=len(flat)).reshape(len(data), n)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _mixed_split(data: list[list[Any]], order: list[int], columns: Columns) -> np.ndarray | None:
+    """Column by column, each with its own check, into feature order."""
+    rows = np.empty((len(data), len(order)), dtype=np.float64)
+    for j, column in enumerate(zip(*data, strict=True)):
+        encoded = columns.checks[order[j]](column)
+        if encoded is None:
+            return None
+        rows[:, order[j]] = encoded
+    return rows
 
 
 def _plain_rows(values: Sequence[Sequence[Any]], n_rows: int, n: int) -> np.ndarray | None:

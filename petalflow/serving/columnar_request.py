@@ -59,11 +59,14 @@ def row_count(payload: dict[str, Any]) -> int:
     return len(data)
 
 
-def columnar_rows(payload: dict[str, Any], models: RequestModels) -> np.ndarray:
+def columnar_rows(
+    payload: dict[str, Any], models: RequestModels, body: bytes | None = None
+) -> np.ndarray:
     """Encoded rows (n, n_features) in feature order of a columnar body whose keys
-    ``row_count`` checked; InvalidRequestError (422) naming the field, row and rule."""
+    ``row_count`` checked (``body``: its JSON text, which can spare checking each value's
+    type); InvalidRequestError (422) naming the field, row and rule."""
     names, data = payload["columns"], payload["data"]
-    rows = models.fast_split(names, data)
+    rows = models.fast_split(names, data, body)
     if rows is not None:  # the usual body
         return rows
     _check_names(names, models)

@@ -152,7 +152,7 @@ class DataPlane:
             payload = None
         if columnar_request.is_columnar(payload):
             self._check_rows(columnar_request.row_count(payload), "data")
-            return columnar_request.columnar_rows(payload, models), True
+            return columnar_request.columnar_rows(payload, models, body), True
         if isinstance(payload, dict) and list(payload) == ["instances"]:
             rows = models.fast_rows(payload["instances"])
             if rows is not None:

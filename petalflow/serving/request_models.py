@@ -115,10 +115,11 @@ class RequestModels:
         """
         return fast_rows(records, self.columns)
 
-    def fast_split(self, names: Any, data: Any) -> np.ndarray | None:
+    def fast_split(self, names: Any, data: Any, body: bytes | None = None) -> np.ndarray | None:
         """Columnar rows (``data`` under ``names``) as encoded rows when every value
-        certainly obeys ``row``; None: the caller validates (see ``fast_rows``)."""
-        return fast_split(names, data, self.columns)
+        certainly obeys ``row``; None: the caller validates (see ``fast_rows``).
+        ``body``: the JSON text of a /predict/batch columnar body (see ``fast_split``)."""
+        return fast_split(names, data, self.columns, body)
 
 
 def _row_rule(contract: ModelContract) -> str:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import math
 import random
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 from pydantic import ValidationError
 
 from petalflow.core.contract import ModelContract, numeric_contract
-from petalflow.serving.batch_check import Columns, fast_rows, fast_split
+from petalflow.serving.batch_check import Columns, fast_rows, fast_split, numbers_only
 from petalflow.serving.request_models import build_request_models
 
 
@@ -349,3 +352,112 @@ def test_fast_split_of_a_plain_contract_puts_columns_in_feature_order() -> None:
 def test_fast_split_leaves_anything_uncertain_to_pydantic(names: Any, data: Any) -> None:
     columns = Columns.of(numeric_contract("d", ["a", "b", "c"], ["x", "y"], "t", {"gt": 0}))
     assert fast_split(names, data, columns) is None
+
+
+def _columns(bounds: dict[str, float] | None = None, **feature: Any) -> Columns:
+    """Three features a, b, c under ``bounds``; ``feature`` overrides c's spec."""
+    specs: list[dict[str, Any]] = [{"name": name, **(bounds or {})} for name in "abc"]
+    specs[2].update(feature)
+    return Columns.of(ModelContract(dataset="d", features=specs, target="t", classes=["x", "y"]))
+
+
+def _body(names: Any, data: Any) -> bytes:
+    return json.dumps({"columns": names, "data": data}).encode()  # takes 10**400
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"columns": ["a", "b", "c"], "data": [[1, 2.5, 3], [4e-3, -5, 6E+2]]}', True),
+        (b'{"data":[[1,2,3]],\n\t"columns":["c","a","b"]}', True),
+        (b'{"columns": ["a", "b", "c"], "data": [[1, 2, "3"]]}', False),
+        (b'{"columns": ["a", "b", "c"], "data": [[1, 2, true]]}', False),
+        (b'{"columns": ["a", "b", "c"], "data": [[1, 2, false]]}', False),
+        (b'{"columns": ["a", "b", "c"], "data": [[1, 2, null]]}', False),
+        (b'{"columns": ["a", "b", "c"], "data": [[1, 2, {}]]}', False),
+        (b'{"columns": ["a", "b", "\\u0063"], "data": [[1, 2, 3]]}', False),  # an escape
+    ],
+)
+def test_numbers_only_reads_the_text_of_the_body(body: bytes, expected: bool) -> None:
+    names = orjson.loads(body)["columns"]
+    assert numbers_only(body, names) is expected
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_fast_split_with_the_body_gives_what_it_gives_without(seed: int) -> None:
+    rng = random.Random(seed)
+    columns = _columns({"gt": 0, "le": 9})
+    values = [0, 1, 9, 10, 2.5, 9.0000001, 1e-300, -1.0, 8.999999999999998, 5e0, 10**400]
+    names = rng.sample(["a", "b", "c"], 3)
+    data = [[rng.choice(values) for _ in names] for _ in range(rng.randint(1, 5))]
+    if rng.random() < 0.2:
+        data[0] = data[0][:2]  # a short row
+    body = _body(names, data)
+    with_body, without = fast_split(names, data, columns, body), fast_split(names, data, columns)
+    assert (with_body is None) == (without is None)
+    if without is not None:
+        assert with_body is not None and with_body.tolist() == without.tolist()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [[1, 2]],  # a short row
+        [[1, 2, 3, 4]],
+        [1, [1, 2, 3]],  # a number as a row
+        [[1, 2, [3]]],  # a list as a value
+        [[1, 2, 0]],  # gt 0
+        [[1, 2, 10**400]],
+        [[1, 2, 3]] * 2 + [[1, 2, "3"]],
+        [[1, 2, True]],
+        [[1, 2, None]],
+    ],
+)
+def test_fast_split_with_the_body_leaves_anything_uncertain_to_pydantic(data: Any) -> None:
+    columns = _columns({"gt": 0})
+    assert fast_split(["a", "b", "c"], data, columns, _body(["a", "b", "c"], data)) is None
+
+
+def _each_value_valid(rows: np.ndarray, low: tuple[float, bool], high: tuple[float, bool]) -> bool:
+    """The oracle: every value compared on its own, as pydantic does."""
+    (lo, lo_open), (hi, hi_open) = low, high
+    return all(
+        math.isfinite(v) and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+        for v in rows.ravel().tolist()
+    )
+
+
+@pytest.mark.parametrize(
+    ("bounds", "low", "high"),
+    [
+        ({"gt": 0, "le": 100}, (0.0, True), (100.0, False)),
+        ({"ge": -1, "lt": 2}, (-1.0, False), (2.0, True)),
+        ({"gt": 1e-308, "lt": 1e308}, (1e-308, True), (1e308, True)),
+    ],
+)
+def test_columns_valid_with_closed_bounds_agrees_with_each_values_comparison(
+    bounds: dict[str, float], low: tuple[float, bool], high: tuple[float, bool]
+) -> None:
+    columns = _columns(bounds)
+    assert columns.closed is not None
+    edges = [low[0], high[0]]
+    near = [np.nextafter(e, d) for e in edges for d in (-np.inf, np.inf)]
+    pool = [*edges, *near, 0.5, 1.5, -5.0, math.nan, math.inf, -math.inf]
+    rng = random.Random(7)
+    for _ in range(300):
+        rows = np.array([[rng.choice(pool) for _ in range(3)] for _ in range(rng.randint(1, 3))])
+        assert columns.valid(rows) is _each_value_valid(rows, low, high), rows
+
+
+@pytest.mark.parametrize(
+    ("bounds", "feature"),
+    [
+        ({"gt": 0}, {}),  # no upper bound
+        ({"gt": 0, "le": 9}, {"nullable": True}),
+        ({"gt": 0, "le": 9}, {"type": "int"}),
+    ],
+)
+def test_columns_closed_bounds_only_for_finite_bounded_non_null_floats(
+    bounds: dict[str, float], feature: dict[str, Any]
+) -> None:
+    assert _columns(bounds, **feature).closed is None
