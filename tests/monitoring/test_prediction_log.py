@@ -406,6 +406,9 @@ def test_prediction_log_record_rejects_a_flat_row(log: PredictionLog) -> None:
         log.record("r", "1", ROW, ["a"] * 4, CLASSES, [PROBA] * 4)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="probabilities must be rows"):
         log.record("r", "1", [ROW] * 3, ["a"] * 3, CLASSES, PROBA)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="features must be rows"):  # arrays too
+        log.record("r", "1", np.array(ROW), ["a"] * 4, CLASSES, np.array([PROBA] * 4))
+    assert len(log._writer.pending) == 0
 
 
 def test_prediction_log_stores_labels_as_class_positions_or_json_when_not_a_class(

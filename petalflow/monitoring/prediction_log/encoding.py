@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -83,10 +84,15 @@ class Encoded(NamedTuple):
     kept: list[Item]
 
 
+_FLOAT64 = np.dtype("<f8")
+
+
 def float_blob(rows: Rows) -> bytes:
     """``rows`` as a BLOB of little-endian float64, row-major (their shape is ``n_rows``
     by ``len(blob) // 8 // n_rows``); ValueError unless they form an (n, k) table of
     numbers (recent() needs one). A None (a gap) is NaN, as the codec encodes it."""
+    if type(rows) is np.ndarray and rows.dtype is _FLOAT64 and rows.ndim == 2:
+        return rows.tobytes()  # the server's arrays: no conversion to ask for (~3x faster)
     table = np.asarray(rows, dtype="<f8")  # ragged rows or text: ValueError
     if table.ndim != 2 and table.size:
         raise ValueError(f"rows of shape {table.shape}, not (n, k)")
@@ -112,6 +118,8 @@ def label_codes(labels: Sequence[str], index: dict[str, int]) -> bytes | str:
     features (32 KB for 4 features) and probabilities (24 KB for 3 classes)."""
     try:
         if len(index) <= 256:
+            if len(labels) == 1:  # a single row, the usual request: no map
+                return bytes((index[labels[0]],))
             return bytes(map(index.__getitem__, labels))
     except (KeyError, TypeError):  # not a class, or unhashable (JSON may still take it)
         pass
@@ -133,15 +141,11 @@ class Encoder:
     def __init__(self) -> None:
         self._classes: tuple[Sequence[str] | None, str, dict[str, int]] = (None, "", {})
 
-    def _encoded_classes(self, classes: Sequence[str]) -> tuple[str, dict[str, int]]:
-        """The JSON of ``classes`` and their index (class -> position), cached."""
-        cached, classes_json, index = self._classes
-        if classes is not cached:
-            numpy = orjson.OPT_SERIALIZE_NUMPY
-            classes_json = orjson.dumps(classes, option=numpy).decode()
-            index = {str(c): i for i, c in enumerate(classes)}
-            self._classes = (classes, classes_json, index)
-        return classes_json, index
+    def _cache(self, classes: Sequence[str]) -> None:
+        """Keep the JSON of ``classes`` and their index (class -> position)."""
+        numpy = orjson.OPT_SERIALIZE_NUMPY
+        classes_json = orjson.dumps(classes, option=numpy).decode()
+        self._classes = (classes, classes_json, {str(c): i for i, c in enumerate(classes)})
 
     def encode(self, items: list[Item], failed: Callable[[Item], None]) -> Encoded:
         """The flat insert parameters of ``items`` (requests and shadow answers), their
@@ -151,33 +155,55 @@ class Encoder:
         shadow: list[Any] = []
         kept: list[Item] = []
         n = 0
+        # The event loop runs this for every logged request: one call per item, locals.
+        blob, codes = float_blob, label_codes
         for item in items:
             try:
                 if isinstance(item, ShadowScores):
-                    classes = [str(c) for c in item.classes]
-                    index = {c: i for i, c in enumerate(classes)}
-                    shadow += (
-                        *item[:4],
-                        label_codes(item.labels, index),
-                        float_blob(item.probabilities),
-                        orjson.dumps(classes).decode(),
-                    )
+                    shadow += _shadow_values(item)
                     kept.append(item)
                     continue
-                classes_json, index = self._encoded_classes(item.classes)
+                request_id, created_at, version, n_rows, features, labels, proba, classes = item
+                if classes is not self._classes[0]:
+                    self._cache(classes)
+                _, classes_json, index = self._classes
                 values += (
-                    *item[:4],
-                    float_blob(item.features),
-                    label_codes(item.labels, index),
-                    float_blob(item.probabilities),
+                    request_id,
+                    created_at,
+                    version,
+                    n_rows,
+                    blob(features),
+                    codes(labels, index),
+                    blob(proba),
                     classes_json,
                 )
             except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
                 failed(item)
                 continue
-            n += item.n_rows
+            n += n_rows
             kept.append(item)
         return Encoded(values, shadow, n, kept)
+
+
+def _shadow_values(item: ShadowScores) -> tuple[Any, ...]:
+    """A shadow answer's insert parameters (its classes are its own: not cached)."""
+    classes = [str(c) for c in item.classes]
+    index = {c: i for i, c in enumerate(classes)}
+    return (
+        *item[:4],
+        label_codes(item.labels, index),
+        float_blob(item.probabilities),
+        orjson.dumps(classes).decode(),
+    )
+
+
+def merged(parts: list[Encoded]) -> Encoded:
+    """One ``Encoded`` of ``parts``' values, in their order."""
+    if len(parts) == 1:
+        return parts[0]
+    values = list(chain.from_iterable(part.values for part in parts))
+    shadow = list(chain.from_iterable(part.shadow for part in parts))
+    return Encoded(values, shadow, sum(part.n_rows for part in parts), [])
 
 
 def insert(conn: sqlite3.Connection, encoded: Encoded) -> None:

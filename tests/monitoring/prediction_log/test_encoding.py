@@ -1,11 +1,22 @@
-"""The encoder's classes cache: equal classes reuse it, other classes rebuild it."""
+"""The encoding of the log's values: float BLOBs, label codes, the classes cache."""
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import orjson
+import pytest
 
-from petalflow.monitoring.prediction_log.encoding import Encoder, QueuedRequest, labels_of
+from petalflow.monitoring.prediction_log.encoding import (
+    Encoder,
+    QueuedRequest,
+    Rows,
+    float_blob,
+    label_codes,
+    labels_of,
+    merged,
+)
 
 
 def _request(classes: list[str], labels: list[str]) -> QueuedRequest:
@@ -33,3 +44,57 @@ def test_encoder_encodes_labels_against_each_requests_classes() -> None:
     codes, classes_json = _stored(encoder, _request(other, ["c", "d"]))
     assert codes == bytes([0, 3]) and orjson.loads(classes_json) == other
     assert labels_of(codes, orjson.loads(classes_json)) == ["c", "d"]
+
+
+def _oracle(rows: list[list[float]]) -> bytes:
+    """Little-endian float64, row-major, packed by struct: not numpy."""
+    flat = [v for row in rows for v in row]
+    return struct.pack(f"<{len(flat)}d", *flat)
+
+
+ROWS = [[5.1, 3.5, 1.4], [0.25, -2.0, 1e-300]]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        np.array(ROWS),  # the server's arrays: taken as they are
+        np.asfortranarray(ROWS),
+        np.array([[5.1, 0, 3.5, 0, 1.4], [0.25, 0, -2.0, 0, 1e-300]])[:, ::2],  # a view
+        np.array(ROWS, dtype=">f8"),  # big-endian: converted
+        ROWS,
+        [tuple(row) for row in ROWS],
+    ],
+)
+def test_float_blob_of_any_table_is_little_endian_float64_row_major(rows: Rows) -> None:
+    assert float_blob(rows) == _oracle(ROWS)
+
+
+def test_float_blob_refuses_a_flat_row() -> None:
+    with pytest.raises(ValueError, match=r"not \(n, k\)"):
+        float_blob(np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize(
+    ("labels", "stored"),
+    [
+        (["c"], bytes([2])),
+        (np.array(["b"]), bytes([1])),
+        (["a", "c"], bytes([0, 2])),
+        (["z"], '["z"]'),  # not a class: JSON
+        ([["a"]], '[["a"]]'),  # unhashable: JSON
+    ],
+)
+def test_label_codes_are_class_positions_or_json(labels: list[str], stored: bytes | str) -> None:
+    assert label_codes(labels, {"a": 0, "b": 1, "c": 2}) == stored
+
+
+def test_merged_parts_keep_their_values_in_order() -> None:
+    encoder = Encoder()
+    requests = [_request(["a", "b"], [label]) for label in "abba"]
+    parts = [encoder.encode(requests[:1], lambda item: None)]
+    parts.append(encoder.encode(requests[1:], lambda item: None))
+    whole = merged(parts)
+    assert whole.values == parts[0].values + parts[1].values
+    assert whole.n_rows == 4 and len(whole.values) == 4 * 8
+    assert merged(parts[:1]) is parts[0]
