@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from petalflow.core.contract import ModelContract, numeric_contract
+from petalflow.serving import scoring_protocol
 from petalflow.serving.batch_check import Columns, fast_rows, fast_split, numbers_only
 from petalflow.serving.request_models import build_request_models
 
@@ -411,6 +412,7 @@ def test_fast_split_with_the_body_gives_what_it_gives_without(seed: int) -> None
         [[1, 2, 3]] * 2 + [[1, 2, "3"]],
         [[1, 2, True]],
         [[1, 2, None]],
+        [[1, 2], [3, 4, 5, 6]],  # a short and a long row: as many values as two rows
     ],
 )
 def test_fast_split_with_the_body_leaves_anything_uncertain_to_pydantic(data: Any) -> None:
@@ -461,3 +463,51 @@ def test_columns_closed_bounds_only_for_finite_bounded_non_null_floats(
     bounds: dict[str, float], feature: dict[str, Any]
 ) -> None:
     assert _columns(bounds, **feature).closed is None
+
+
+PLAIN = [
+    numeric_contract("d", ["sepal_length", "e1", "E[0]"], ["x", "y"], "t", {"gt": 0, "le": 9}),
+    ModelContract(
+        dataset="d",
+        features=[{"name": "n", "type": "int", "ge": 0}, {"name": "x", "lt": 5}],
+        target="t",
+        classes=["x", "y"],
+    ),
+]
+VALUE_TEXTS = ["1", "2.5", "0", "9", "10", "-1", "-0", "1E0", "1e-400", "1e400", "4.999"]
+VALUE_TEXTS += ['"1"', "true", "false", "null", "[]", "[1]", "{}", "1" * 30]
+
+
+def _name_text(name: str, rng: random.Random) -> str:
+    """A column name as JSON, now and then with an escaped character."""
+    if rng.random() < 0.1:
+        return '"' + "".join(f"\\u{ord(c):04x}" for c in name) + '"'
+    return json.dumps(name)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_fast_split_of_a_columnar_body_never_accepts_more_than_pydantic(seed: int) -> None:
+    rng = random.Random(seed)
+    contract = PLAIN[seed % 2]
+    models = build_request_models(contract)
+    names = rng.sample(contract.feature_names, len(contract.feature_names))
+    rows = []
+    for _ in range(rng.randint(1, 4)):
+        width = len(names) + (rng.choice([-1, 1]) if rng.random() < 0.1 else 0)
+        rows.append("[" + ", ".join(rng.choice(VALUE_TEXTS) for _ in range(width)) + "]")
+    space = rng.choice(["", " ", "\n\t"])
+    columns = "[" + f",{space}".join(_name_text(name, rng) for name in names) + "]"
+    body = f'{{"columns":{space}{columns},{space}"data": [{", ".join(rows)}]}}'.encode()
+    payload = scoring_protocol.loads(body)  # the server's parser (pydantic's for 1e400)
+    data = payload["data"]
+    fast = models.fast_split(payload["columns"], data, body)
+    try:
+        if any(type(row) is not list or len(row) != len(names) for row in data):
+            raise ValueError("not one value per column")
+        records = [dict(zip(names, row, strict=True)) for row in data]
+        batch: Any = models.batch.model_validate({"instances": records})
+    except (ValueError, ValidationError):
+        assert fast is None
+        return
+    if fast is not None:
+        assert fast.tolist() == models.rows_of(batch.instances).tolist()

@@ -203,7 +203,8 @@ def merged(parts: list[Encoded]) -> Encoded:
         return parts[0]
     values = list(chain.from_iterable(part.values for part in parts))
     shadow = list(chain.from_iterable(part.shadow for part in parts))
-    return Encoded(values, shadow, sum(part.n_rows for part in parts), [])
+    kept = list(chain.from_iterable(part.kept for part in parts))
+    return Encoded(values, shadow, sum(part.n_rows for part in parts), kept)
 
 
 def insert(conn: sqlite3.Connection, encoded: Encoded) -> None:

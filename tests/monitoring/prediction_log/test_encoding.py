@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from petalflow.monitoring.prediction_log.encoding import (
+    Encoded,
     Encoder,
     QueuedRequest,
     Rows,
@@ -90,11 +91,13 @@ def test_label_codes_are_class_positions_or_json(labels: list[str], stored: byte
 
 
 def test_merged_parts_keep_their_values_in_order() -> None:
-    encoder = Encoder()
-    requests = [_request(["a", "b"], [label]) for label in "abba"]
-    parts = [encoder.encode(requests[:1], lambda item: None)]
-    parts.append(encoder.encode(requests[1:], lambda item: None))
-    whole = merged(parts)
-    assert whole.values == parts[0].values + parts[1].values
-    assert whole.n_rows == 4 and len(whole.values) == 4 * 8
-    assert merged(parts[:1]) is parts[0]
+    a, b, c = (_request(["a", "b"], ["a"]) for _ in range(3))
+    first = Encoded(["a1", "a2"], ["s1"], 1, [a])
+    second = Encoded(["b1"], [], 2, [b])
+    third = Encoded([], ["s2", "s3"], 0, [c])
+    whole = merged([first, second, third])
+    assert whole.values == ["a1", "a2", "b1"]
+    assert whole.shadow == ["s1", "s2", "s3"]
+    assert whole.n_rows == 3
+    assert whole.kept == [a, b, c]
+    assert merged([second]) is second
