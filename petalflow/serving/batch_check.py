@@ -208,7 +208,7 @@ def fast_split(
     if len(set(order)) != n:
         return None
     if columns.plain and body is not None and numbers_only(body, names):
-        table = _number_rows(data, n)
+        table = _plain_rows(data, len(data), n, typed=True) if _widths(data) == {n} else None
     # every row a list of n values: two passes at C speed, no Python call per row
     elif set(map(type, data)) != {list} or set(map(len, data)) != {n}:
         return None
@@ -239,15 +239,11 @@ def numbers_only(body: bytes, names: list[str]) -> bool:
     return len(left) == len(keys) and sorted(left) == sorted(keys)
 
 
-def _number_rows(data: list[Any], n: int) -> np.ndarray | None:
-    """The rows of ``data``, whose text ``numbers_only`` passed: lists of n numbers, or
-    None (a row of another length, a number as a row, a list as a value)."""
+def _widths(data: list[Any]) -> set[int] | None:
+    """The lengths of the rows; None when a row has none (a number)."""
     try:
-        if set(map(len, data)) != {n}:
-            return None
-        flat = list(chain.from_iterable(data))
-        return np.fromiter(flat, dtype=np.float64, count=len(flat)).reshape(len(data), n)
-    except (TypeError, ValueError, OverflowError):
+        return set(map(len, data))
+    except TypeError:
         return None
 
 
@@ -262,14 +258,17 @@ def _mixed_split(data: list[list[Any]], order: list[int], columns: Columns) -> n
     return rows
 
 
-def _plain_rows(values: Sequence[Sequence[Any]], n_rows: int, n: int) -> np.ndarray | None:
-    """Numbers only: one type check and one conversion for the whole batch."""
+def _plain_rows(
+    values: Sequence[Sequence[Any]], n_rows: int, n: int, typed: bool = False
+) -> np.ndarray | None:
+    """Numbers only: one type check (skipped when ``typed``: the text showed only
+    numbers) and one conversion for the whole batch."""
     flat = list(chain.from_iterable(values))
-    if not set(map(type, flat)) <= _NUMBERS:
+    if not typed and not set(map(type, flat)) <= _NUMBERS:
         return None
     try:  # fromiter: about half the time of np.array on a list of tuples
         return np.fromiter(flat, dtype=np.float64, count=len(flat)).reshape(n_rows, n)
-    except OverflowError:
+    except (OverflowError, TypeError, ValueError):  # typed: still a list as a value
         return None
 
 
