@@ -10,7 +10,7 @@ Who writes it (``writer``):
   most one slice, not behind a whole drain. After each period a background thread
   inserts what the loop encoded, in one transaction: sqlite3 releases the GIL while
   SQLite inserts, so that work runs beside the requests, and the thread holds the GIL
-  only to bind the values. Why the encoding is the loop's: on a busy server every
+  only to merge the slices' values and bind them. Why the encoding is the loop's: on a busy server every
   stretch of Python a thread runs holds the GIL, and the event loop waits for the
   hand-offs several times as long as the work itself.
 - The same thread writes what the loop leaves behind (over ``pacing.MAX_SLICES`` slices

@@ -141,11 +141,15 @@ class Encoder:
     def __init__(self) -> None:
         self._classes: tuple[Sequence[str] | None, str, dict[str, int]] = (None, "", {})
 
-    def _cache(self, classes: Sequence[str]) -> None:
-        """Keep the JSON of ``classes`` and their index (class -> position)."""
-        numpy = orjson.OPT_SERIALIZE_NUMPY
-        classes_json = orjson.dumps(classes, option=numpy).decode()
-        self._classes = (classes, classes_json, {str(c): i for i, c in enumerate(classes)})
+    def _encoded_classes(self, classes: Sequence[str]) -> tuple[str, dict[str, int]]:
+        """The JSON of ``classes`` and their index (class -> position), cached."""
+        cached, classes_json, index = self._classes
+        if classes is not cached:
+            numpy = orjson.OPT_SERIALIZE_NUMPY
+            classes_json = orjson.dumps(classes, option=numpy).decode()
+            index = {str(c): i for i, c in enumerate(classes)}
+            self._classes = (classes, classes_json, index)
+        return classes_json, index
 
     def encode(self, items: list[Item], failed: Callable[[Item], None]) -> Encoded:
         """The flat insert parameters of ``items`` (requests and shadow answers), their
@@ -164,9 +168,7 @@ class Encoder:
                     kept.append(item)
                     continue
                 request_id, created_at, version, n_rows, features, labels, proba, classes = item
-                if classes is not self._classes[0]:
-                    self._cache(classes)
-                _, classes_json, index = self._classes
+                classes_json, index = self._encoded_classes(classes)
                 values += (
                     request_id,
                     created_at,

@@ -20,7 +20,7 @@ from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
-# Predicted rows per slice on the event loop: ~1.4 us each to encode in one process.
+# Predicted rows per slice on the event loop: ~1 us each to encode in one process.
 SLICE_ROWS = 30
 # Slices per drain at most (~10,000 single rows); what is left of the drain's requests is
 # the thread's.

@@ -10,8 +10,6 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-
 from petalflow.core.errors import (
     PredictionLogError,
     PredictionLogUnavailableError,
@@ -41,20 +39,6 @@ def _width(rows: Rows, what: str) -> int:
         raise ValueError(
             f"{what} must be rows (a list of lists or a 2-D array), not one flat row"
         ) from None
-
-
-def _check_shapes(features: Rows, n: int, probabilities: Rows, n_classes: int) -> None:
-    """ValueError unless ``features`` and ``probabilities`` hold ``n`` rows, and each
-    row of probabilities one value per class."""
-    if not len(features) == len(probabilities) == n:
-        raise ValueError(f"{len(features)} rows, {n} labels, {len(probabilities)} probas")
-    if n:
-        _width(features, "features")
-        if _width(probabilities, "probabilities") != n_classes:
-            raise ValueError(
-                f"expected {n_classes} probabilities per row (one per class), "
-                f"got {len(probabilities[0])}"
-            )
 
 
 class PredictionLog(queries.Reads):
@@ -150,15 +134,15 @@ class PredictionLog(queries.Reads):
         the request for ``lookup`` until it is written (a client-chosen request id).
         """
         n = len(labels)
-        # The server's arrays pass on their shapes alone; anything else is checked in full.
-        if not (
-            type(features) is np.ndarray
-            and type(probabilities) is np.ndarray
-            and features.ndim == 2
-            and len(features) == n
-            and probabilities.shape == (n, len(classes))
-        ):
-            _check_shapes(features, n, probabilities, len(classes))
+        if not len(features) == len(probabilities) == n:
+            raise ValueError(f"{len(features)} rows, {n} labels, {len(probabilities)} probas")
+        if n:
+            _width(features, "features")
+            if _width(probabilities, "probabilities") != len(classes):
+                raise ValueError(
+                    f"expected {len(classes)} probabilities per row (one per class), "
+                    f"got {len(probabilities[0])}"
+                )
         when = time.time() if created_at is None else created_at
         item = QueuedRequest(
             request_id, when, model_version, n, features, labels, probabilities, classes
