@@ -18,6 +18,23 @@ from petalflow.serving.fastpath.base import FastPath, FloatArray, Preprocessor, 
 logger = logging.getLogger(__name__)
 
 
+# Up to this many classes, a row's max and sum go column by column: numpy's reduction
+# over a short last axis costs ~35 us per 1,000 rows for three classes, the columns ~3 us.
+# Below 8 terms numpy sums in order (its pairwise sum starts at 8), so both give the
+# same bits.
+_COLUMNWISE_CLASSES = 8
+
+
+def _row_reduce(ufunc: np.ufunc, scores: FloatArray) -> FloatArray:
+    """``ufunc.reduce(scores, axis=1, keepdims=True)``, the same bits, faster for few classes."""
+    if scores.shape[1] >= _COLUMNWISE_CLASSES:
+        return ufunc.reduce(scores, axis=1, keepdims=True)
+    out = scores[:, 0].copy()
+    for j in range(1, scores.shape[1]):
+        ufunc(out, scores[:, j], out=out)
+    return out[:, None]
+
+
 class LogisticFastPath(FastPath):
     """Preprocessing + logistic regression (multinomial, or binary when coef has one row)."""
 
@@ -45,9 +62,9 @@ class LogisticFastPath(FastPath):
             with np.errstate(over="ignore"):  # exp overflows to inf: expit is 0, as scipy's
                 p = 1.0 / (1.0 + np.exp(-scores[:, 0]))
             return np.stack([1 - p, p], axis=1)
-        scores -= scores.max(axis=1, keepdims=True)
+        scores -= _row_reduce(np.maximum, scores)
         np.exp(scores, out=scores)
-        scores /= scores.sum(axis=1, keepdims=True)
+        scores /= _row_reduce(np.add, scores)
         return scores
 
     def predict_one(self, row: Sequence[float]) -> list[float]:

@@ -14,6 +14,7 @@ from petalflow.serving.fastpath import (
     ScalerPreprocessor,
     compile_fast_path,
 )
+from petalflow.serving.fastpath.logistic import _row_reduce
 from tests.serving.fastpath.conftest import TOLERANCE
 from tests.serving.fastpath.iris import (
     fit_iris,
@@ -126,3 +127,18 @@ def test_logistic_fast_path_batch_rows_do_not_share_a_maximum() -> None:
     assert np.isfinite(batch).all()
     for got, row in zip(batch.tolist(), rows, strict=True):
         assert got == pytest.approx(fast.predict_one(row), rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 7, 8, 12])
+def test_row_reduce_gives_numpys_reductions_bit_for_bit(k: int) -> None:
+    scores = np.random.default_rng(k).normal(scale=30.0, size=(4000, k))
+    assert np.array_equal(_row_reduce(np.maximum, scores), scores.max(axis=1, keepdims=True))
+    positive = np.exp(scores - scores.max(axis=1, keepdims=True))
+    assert np.array_equal(_row_reduce(np.add, positive), positive.sum(axis=1, keepdims=True))
+
+
+def test_row_reduce_sums_a_few_classes_left_to_right() -> None:
+    # 1 + 1e-16 + 1e-16: left to right each tiny term is lost (1.0); paired first, they
+    # would add up to 1 + 2.2e-16. The columns go left to right, as numpy's short sums.
+    terms = np.array([[1.0, 1e-16, 1e-16]])
+    assert _row_reduce(np.add, terms)[0, 0] == 1.0
