@@ -69,10 +69,12 @@ class Monitor:
         rows: Rows,
         labels: Sequence[str],
         proba: Rows,
+        codes: np.ndarray | None = None,
         remember: bool = False,
     ) -> None:
         """Queue one request's predictions (rows n x k, n labels, proba n x classes) for
         the log: one queue append, O(1) per request; nothing without a writable log.
+        ``codes``: the labels' positions in the contract's classes, if known.
         ``remember``: a client-chosen request id, checked by ``answered`` when reused."""
         log = self._writable
         if log is not None:
@@ -84,6 +86,7 @@ class Monitor:
                 labels,
                 model.contract.classes,  # one list per model: the encoder caches its JSON
                 proba,
+                codes=codes,
                 remember=remember,
             )
 

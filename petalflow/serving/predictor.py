@@ -17,10 +17,13 @@ logger = logging.getLogger(__name__)
 
 
 class Scores(NamedTuple):
-    """The outcome of scoring n rows: labels and an (n, n_classes) probability array."""
+    """The outcome of scoring n rows: labels, an (n, n_classes) probability array, and
+    each label's position in the classes (integer codes: counted and logged without a
+    lookup per row)."""
 
     labels: list[str]
     proba: np.ndarray
+    codes: np.ndarray
 
 
 class Predictor:
@@ -52,5 +55,6 @@ class Predictor:
         else:
             proba = self.model.pipeline_proba(rows)
         # ndarray.argmax, not np.argmax: the function wrapper costs more than a row.
-        labels: list[str] = self._class_array[proba.argmax(axis=1)].tolist()
-        return Scores(labels, proba)
+        codes = proba.argmax(axis=1)
+        labels: list[str] = self._class_array[codes].tolist()
+        return Scores(labels, proba, codes)

@@ -162,7 +162,7 @@ class Shadow:
         current = self._current  # one model for the whole batch, whatever swap does
         rows = batch[0][1] if len(batch) == 1 else np.concatenate([r for _, r in batch])
         try:
-            labels, proba = current.predictor.predict(rows)
+            labels, proba, _ = current.predictor.predict(rows)
         except Exception as exc:
             self._failed(current.loaded, exc, len(batch))
             return 0

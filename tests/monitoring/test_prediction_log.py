@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import shutil
 import sqlite3
@@ -724,7 +725,23 @@ def test_prediction_log_record_rejects_mismatched_lengths(log: PredictionLog) ->
         ValueError, match=r"expected 3 probabilities per row \(one per class\), got 2"
     ):
         log.record("r", "1", np.ones((2, 4)), ["a", "b"], LABELS, np.ones((2, 2)))
+    with pytest.raises(ValueError, match="2 labels, but 3 label codes"):
+        log.record("r", "1", np.ones((2, 4)), ["a", "b"], LABELS, np.ones((2, 3)), codes=np.ones(3))
     assert len(log._writer.pending) == 0
+
+
+def test_prediction_log_batch_with_label_codes_reads_back_its_labels(log: PredictionLog) -> None:
+    labels = ["virginica", "setosa", "versicolor", "virginica"]
+    codes = np.array([LABELS.index(label) for label in labels])
+    proba = np.eye(3)[codes]
+    record = functools.partial(log.record, "coded", "1", np.ones((4, 4)))
+    assert record(labels, LABELS, proba, codes=codes, remember=True)
+    queued = log.lookup("coded")  # remembered, not written yet
+    assert queued is not None and list(queued.labels) == labels
+    assert log.flush()
+    log._remembered.clear()
+    found = log.lookup("coded")  # read from the file
+    assert found is not None and list(found.labels) == labels
 
 
 def test_prediction_log_drops_an_unserializable_request_and_keeps_writing(

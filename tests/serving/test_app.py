@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from petalflow.training.data import FEATURE_NAMES, load_dataset
 from tests.conftest import ROOT
@@ -112,6 +114,29 @@ def test_predict_batch_large_runs_off_loop_and_matches(api: TestClient, trained:
     labels = [p["predicted_label"] for p in response.json()["predictions"]]
     pipeline = joblib.load(trained / "model.joblib")
     assert labels == list(pipeline.predict(pd.DataFrame(rows, columns=list(FEATURE_NAMES))))
+
+
+def _predicted_per_class(api: TestClient) -> dict[str, float]:
+    families = text_string_to_metric_families(api.get("/metrics").text)
+    family = next(f for f in families if f.name == "petalflow_predictions")
+    return {
+        s.labels["predicted_class"]: s.value
+        for s in family.samples
+        if s.name == "petalflow_predictions_total"
+    }
+
+
+def test_predict_batch_counts_each_predicted_class(api: TestClient, trained: Path) -> None:
+    rows = np.random.default_rng(7).uniform(0.1, 8, size=(600, 4))
+    before = _predicted_per_class(api)
+    body = {"columns": list(FEATURE_NAMES), "data": rows.tolist()}
+    assert api.post("/predict/batch", json=body).status_code == 200
+    after = _predicted_per_class(api)
+    pipeline = joblib.load(trained / "model.joblib")
+    expected = Counter(pipeline.predict(pd.DataFrame(rows, columns=list(FEATURE_NAMES))))
+    assert len(expected) >= 2  # a batch of more than one class
+    counted = {c: after.get(c, 0) - before.get(c, 0) for c in CLASSES}
+    assert counted == {c: expected.get(c, 0) for c in CLASSES}
 
 
 def test_model_reports_what_is_served(api: TestClient, trained: Path) -> None:

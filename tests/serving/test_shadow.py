@@ -102,7 +102,7 @@ def renamed_first_feature(model: LoadedModel) -> ModelContract:
 
 
 def primary_answer(log: PredictionLog, champion: LoadedModel, request_id: str, rows: np.ndarray):
-    labels, proba = Predictor(champion).predict(rows)
+    labels, proba, _ = Predictor(champion).predict(rows)
     log.record(request_id, champion.model_version, rows, labels, champion.class_names, proba)
     return labels
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 import orjson
@@ -42,6 +42,35 @@ _SHADOW_INSERT = (
     "n_rows, labels, probabilities, classes) VALUES "
 )
 _SHADOW_ROW = "(?, ?, ?, ?, ?, ?, ?)"
+
+
+class CodedLabels(Sequence[str]):
+    """A batch's labels held as their positions in the classes: what the queue keeps of
+    the labels when the caller has the codes (the predictor's argmax). An integer array,
+    which the garbage collector never walks; a queued list of 1,000 labels was walked by
+    every collection while it waited (~10% of a 1,000-row batch's throughput)."""
+
+    __slots__ = ("classes", "codes")
+
+    def __init__(self, codes: np.ndarray, classes: Sequence[str]) -> None:
+        self.codes, self.classes = codes, classes
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self.classes[c] for c in self.codes[i].tolist()]
+        return self.classes[int(self.codes[i])]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([self.classes[c] for c in self.codes.tolist()])
 
 
 class QueuedRequest(NamedTuple):
@@ -118,12 +147,15 @@ def label_codes(labels: Sequence[str], index: dict[str, int]) -> bytes | str:
     features (32 KB for 4 features) and probabilities (24 KB for 3 classes)."""
     try:
         if len(index) <= 256:
+            if type(labels) is CodedLabels:  # ~0.5 us for 1,000 rows; the map ~23 us
+                return labels.codes.astype(np.uint8).tobytes()
             if len(labels) == 1:  # a single row, the usual request: no map
                 return bytes((index[labels[0]],))
             return bytes(map(index.__getitem__, labels))
     except (KeyError, TypeError):  # not a class, or unhashable (JSON may still take it)
         pass
-    return orjson.dumps(labels, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    plain = list(labels) if type(labels) is CodedLabels else labels  # over 256 classes
+    return orjson.dumps(plain, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def labels_of(stored: bytes | str, classes: Sequence[str]) -> list[str]:

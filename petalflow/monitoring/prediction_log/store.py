@@ -10,6 +10,8 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from petalflow.core.errors import (
     PredictionLogError,
     PredictionLogUnavailableError,
@@ -18,7 +20,12 @@ from petalflow.core.errors import (
 )
 from petalflow.monitoring.prediction_log import queries, retention
 from petalflow.monitoring.prediction_log.database import connect, open_readonly
-from petalflow.monitoring.prediction_log.encoding import QueuedRequest, Rows, ShadowScores
+from petalflow.monitoring.prediction_log.encoding import (
+    CodedLabels,
+    QueuedRequest,
+    Rows,
+    ShadowScores,
+)
 from petalflow.monitoring.prediction_log.health import Health, HealthObserver
 from petalflow.monitoring.prediction_log.logfile import REFUSE, LogFile
 from petalflow.monitoring.prediction_log.schema import REMEDY
@@ -125,17 +132,23 @@ class PredictionLog(queries.Reads):
         probabilities: Rows,
         created_at: float | None = None,
         remember: bool = False,
+        codes: np.ndarray | None = None,
     ) -> bool:
         """Queue the predictions of one request as one item: O(1) work, whatever its rows.
 
         ``features`` is (n, k), ``labels`` n long, ``probabilities`` (n, len(classes)),
         as lists or numpy arrays, which must not be modified afterwards: the writer
-        serializes them. False if dropped (queue full or log closed). ``remember`` keeps
-        the request for ``lookup`` until it is written (a client-chosen request id).
+        serializes them. ``codes``, if given, holds each label's position in ``classes``
+        (an integer array, n long): a batch's labels are then queued as those
+        (``CodedLabels``), not as the list. False if dropped (queue full or log closed).
+        ``remember`` keeps the request for ``lookup`` until it is written (a
+        client-chosen request id).
         """
         n = len(labels)
         if not len(features) == len(probabilities) == n:
             raise ValueError(f"{len(features)} rows, {n} labels, {len(probabilities)} probas")
+        if codes is not None and len(codes) != n:
+            raise ValueError(f"{n} labels, but {len(codes)} label codes")
         if n:
             _width(features, "features")
             if _width(probabilities, "probabilities") != len(classes):
@@ -144,6 +157,8 @@ class PredictionLog(queries.Reads):
                     f"got {len(probabilities[0])}"
                 )
         when = time.time() if created_at is None else created_at
+        if codes is not None and n > 1:  # a single label costs the collector nothing
+            labels = CodedLabels(codes, classes)
         item = QueuedRequest(
             request_id, when, model_version, n, features, labels, probabilities, classes
         )

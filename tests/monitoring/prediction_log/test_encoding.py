@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from petalflow.monitoring.prediction_log.encoding import (
+    CodedLabels,
     Encoded,
     Encoder,
     QueuedRequest,
@@ -88,6 +89,25 @@ def test_float_blob_refuses_a_flat_row() -> None:
 )
 def test_label_codes_are_class_positions_or_json(labels: list[str], stored: bytes | str) -> None:
     assert label_codes(labels, {"a": 0, "b": 1, "c": 2}) == stored
+
+
+def test_label_codes_of_coded_labels_are_their_codes() -> None:
+    index = {"a": 0, "b": 1, "c": 2}
+    coded = CodedLabels(np.array([1, 0, 2, 1]), ["a", "b", "c"])
+    assert label_codes(coded, index) == b"\x01\x00\x02\x01"
+    assert label_codes(CodedLabels(np.array([2]), ["a", "b", "c"]), index) == bytes([2])
+    # Over 256 classes: the labels' JSON, as for a list.
+    names = [f"k{i}" for i in range(257)]
+    many = CodedLabels(np.array([3, 256]), names)
+    assert label_codes(many, {n: i for i, n in enumerate(names)}) == '["k3","k256"]'
+
+
+def test_coded_labels_read_as_the_labels() -> None:
+    coded = CodedLabels(np.array([2, 0, 1, 2]), ["setosa", "versicolor", "virginica"])
+    assert len(coded) == 4
+    assert list(coded) == ["virginica", "setosa", "versicolor", "virginica"]
+    assert coded[0] == "virginica" and coded[-1] == "virginica" and coded[2] == "versicolor"
+    assert coded[1:3] == ["setosa", "versicolor"]
 
 
 def test_merged_parts_keep_their_values_in_order() -> None:
