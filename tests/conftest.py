@@ -195,6 +195,15 @@ def wait_for(path: Path, seconds: float = 60.0) -> None:
         time.sleep(0.01)
 
 
+def wait_for_fast_path(get: Callable[[str], Any], seconds: float = 60.0) -> None:
+    """Wait until a server answers with its fast path, verified after start-up while
+    scikit-learn answers (``get``: its client's GET, a TestClient's or httpx's)."""
+    deadline = time.monotonic() + seconds
+    while not get("/model").json()["fast_path"]:
+        assert time.monotonic() < deadline, "the fast path was never adopted"
+        time.sleep(0.01)
+
+
 @contextlib.contextmanager
 def logged_to_file(path: Path, name: str) -> Iterator[None]:
     """Logger ``name``'s records (INFO and up) go to ``path`` as "name LEVEL message"."""
@@ -247,6 +256,7 @@ def api(trained: Path) -> Iterator[TestClient]:
     from petalflow.serving.app import create_app
 
     with TestClient(create_app(make_settings(trained))) as test_client:
+        wait_for_fast_path(test_client.get)
         yield test_client
 
 

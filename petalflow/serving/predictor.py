@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -34,26 +33,41 @@ class Predictor:
     """
 
     def __init__(
-        self, model: LoadedModel, use_fast_path: bool = True, run: Runner = in_process
+        self,
+        model: LoadedModel,
+        use_fast_path: bool = True,
+        run: Runner = in_process,
+        verify_later: bool = False,
     ) -> None:
-        """``run`` compiles and verifies the fast path (a reload: in a child process)."""
+        """``run`` compiles and verifies the fast path (a reload: in a child process);
+        ``verify_later``: not now, the caller ``adopt``s it once verified (start-up)."""
         self.model = model
         self.classes = model.class_names
         self._class_array = np.array(self.classes, dtype=object)
         self.fast: FastPath | None = None
-        if use_fast_path:
-            from petalflow.serving.fastpath import build_verified_fast_path
+        if use_fast_path and not verify_later:
+            self.fast = run(self.verified_fast_path)
+        path = "numpy fast path" if self.fast else "scikit-learn"
+        later = " until the fast path is verified" if use_fast_path and verify_later else ""
+        logger.info("prediction path: %s%s", path, later)
 
-            build = functools.partial(build_verified_fast_path, model.pipeline, model.contract)
-            self.fast = run(build)
-        logger.info("prediction path: %s", "numpy fast path" if self.fast else "scikit-learn")
+    def verified_fast_path(self) -> FastPath | None:
+        """The model's fast path, compiled and verified; None if it has none (or it
+        failed verification: scikit-learn answers)."""
+        from petalflow.serving.fastpath import build_verified_fast_path
+
+        return build_verified_fast_path(self.model.pipeline, self.model.contract)
+
+    def adopt(self, fast: FastPath | None) -> None:
+        """Answer with ``fast`` from the next call on (None changes nothing)."""
+        if fast is not None:
+            self.fast = fast
+            logger.info("prediction path: numpy fast path")
 
     def predict(self, rows: np.ndarray) -> Scores:
         """Labels (first class on ties, like the pipeline's predict) and probabilities."""
-        if self.fast is not None:
-            proba = self.fast.predict_proba(rows)
-        else:
-            proba = self.model.pipeline_proba(rows)
+        fast = self.fast  # once: ``adopt`` may set it meanwhile (another thread)
+        proba = self.model.pipeline_proba(rows) if fast is None else fast.predict_proba(rows)
         # ndarray.argmax, not np.argmax: the function wrapper costs more than a row.
         codes = proba.argmax(axis=1)
         labels: list[str] = self._class_array[codes].tolist()

@@ -10,7 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, makefile_limits, train_into, uvicorn_args
+from tests.conftest import (
+    ServerProcess,
+    makefile_limits,
+    train_into,
+    uvicorn_args,
+    wait_for_fast_path,
+)
 
 pytestmark = pytest.mark.e2e
 GOOD = {"sepal_length": 6.3, "sepal_width": 2.9, "petal_length": 5.6, "petal_width": 1.8}
@@ -140,7 +146,7 @@ def test_penguins_model_served_by_uvicorn_answers_like_its_pipeline(
 
     folder = train_into(tmp_path / "penguins", "--dataset", "penguins", "--model", "rf")
     ours = start_server({"ARTIFACTS_DIR": str(folder)})
-    assert httpx.get(ours.url + "/model").json()["fast_path"] is True
+    wait_for_fast_path(lambda path: httpx.get(ours.url + path))
     model = joblib.load(folder / "model.joblib")
     frame = pd.DataFrame(PENGUINS, columns=PENGUIN_COLUMNS)
     frame[PENGUIN_COLUMNS[1:5]] = frame[PENGUIN_COLUMNS[1:5]].astype(float)

@@ -629,16 +629,18 @@ def test_app_freezes_the_start_up_heap_and_unfreezes_it_at_shutdown(
     import gc
 
     from petalflow.serving.app import create_app
-    from tests.conftest import make_settings
+    from tests.conftest import make_settings, wait_for_fast_path
 
     calls: list[str] = []
     monkeypatch.setattr(gc, "collect", lambda generation=2: calls.append(f"collect{generation}"))
     monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
     monkeypatch.setattr(gc, "unfreeze", lambda: calls.append("unfreeze"))
     with TestClient(create_app(make_settings(trained))) as client:
-        assert calls == ["collect1", "freeze"]  # young generations only: no full pass
+        assert calls[:2] == ["collect1", "freeze"]  # young generations only: no full pass
         assert client.get("/health").status_code == 200
-    assert calls == ["collect1", "freeze", "unfreeze"]
+        wait_for_fast_path(client.get)  # adopted after start-up: the heap frozen again
+        assert calls == ["collect1", "freeze"] * 2
+    assert calls == ["collect1", "freeze", "collect1", "freeze", "unfreeze"]
 
 
 def test_ping_and_version_answer_as_mlflow_models_serve(api: TestClient) -> None:
@@ -672,3 +674,53 @@ def test_invocations_errors_carry_mlflows_error_code(api: TestClient) -> None:
     body = _assert_clean_error(response, 400)
     assert body["error_code"] == "INVALID_PARAMETER_VALUE"
     assert "stack_trace" not in body
+
+
+def test_app_answers_with_scikit_learn_until_its_fast_path_is_verified(
+    trained: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from petalflow.serving import app as app_module
+    from petalflow.serving.app import create_app
+    from tests.conftest import make_settings, pipeline_answer, wait_for_fast_path
+
+    release = threading.Event()
+
+    def held(work: Any) -> Any:  # the start-up verification, held until released
+        assert release.wait(60)
+        return work()
+
+    monkeypatch.setattr(app_module, "in_child", held)
+    want = pipeline_answer(trained, GOOD)
+    with TestClient(create_app(make_settings(trained))) as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/model").json()["fast_path"] is False
+        before = client.post("/predict", json=GOOD).json()["class_probabilities"]
+        release.set()
+        wait_for_fast_path(client.get)
+        after = client.post("/predict", json=GOOD).json()["class_probabilities"]
+    assert before == pytest.approx(want, abs=1e-12)
+    assert after == pytest.approx(want, abs=1e-12)
+
+
+def test_app_keeps_scikit_learn_when_the_verification_fails(
+    trained: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from petalflow.serving import app as app_module
+    from petalflow.serving.app import create_app
+    from tests.conftest import make_settings, pipeline_answer
+
+    def dies(work: Any) -> Any:
+        raise RuntimeError("the child was killed")
+
+    monkeypatch.setattr(app_module, "in_child", dies)
+    with TestClient(create_app(make_settings(trained))) as client:
+        answer = client.post("/predict", json=GOOD)
+        model = client.get("/model").json()
+    assert answer.status_code == 200
+    assert answer.json()["class_probabilities"] == pytest.approx(
+        pipeline_answer(trained, GOOD), abs=1e-12
+    )
+    assert model["fast_path"] is False
+    assert "the fast path was not verified; scikit-learn answers" in caplog.text

@@ -14,7 +14,7 @@ from tests.conftest import ROOT, python_env
 # Run in a fresh interpreter where importing petalflow.training (or anything under it)
 # raises, then serve a prediction through the whole app and report what was served.
 _PROGRAM = """
-import importlib.abc, json, sys
+import importlib.abc, json, sys, time
 from pathlib import Path
 
 class Refuse(importlib.abc.MetaPathFinder):
@@ -34,7 +34,9 @@ settings = Settings(
 row = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 with TestClient(create_app(settings)) as client:
     answer = client.post("/predict", json=row).json()
-    model = client.get("/model").json()
+    deadline = time.monotonic() + 120  # the fast path is verified after start-up
+    while not (model := client.get("/model").json())["fast_path"] and time.monotonic() < deadline:
+        time.sleep(0.01)
 print(json.dumps({"answer": answer, "fast_path": model["fast_path"],
                   "training": sorted(m for m in sys.modules if m.startswith("petalflow.training"))}))
 """

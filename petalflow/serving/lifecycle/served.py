@@ -84,15 +84,19 @@ class ServedModel:
 
 
 def prepare(
-    loaded: LoadedModel, log: PredictionLog | None, settings: Settings, run: Runner = in_process
+    loaded: LoadedModel,
+    log: PredictionLog | None,
+    settings: Settings,
+    run: Runner = in_process,
+    verify_later: bool = False,
 ) -> ServedModel:
-    """The served model of ``loaded``: fast path verified (by ``run``), request models
-    built, warmed.
+    """The served model of ``loaded``: fast path verified (by ``run``; ``verify_later``:
+    by the caller, who ``adopt``s it), request models built, warmed.
 
     Runs off the request path (start-up, or a reload's thread); ModelLoadError if the
     model cannot answer its warm-up rows with probabilities.
     """
-    predictor = Predictor(loaded, use_fast_path=settings.fast_path, run=run)
+    predictor = Predictor(loaded, settings.fast_path, run, verify_later)
     monitor = Monitor(loaded, log, settings)
     # Drift and accuracy gauges: computed at most every MONITORING_REFRESH_SECONDS.
     refresh = settings.monitoring_refresh_seconds
