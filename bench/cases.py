@@ -70,7 +70,7 @@ def _start_all(
     start("pf_reload", lifecycle.reload_spec(work, model, registered))
     for key, venv in venvs.items():
         start(key, PEER_SPECS[key](work, model, venv))
-    running["pf"].wait_healthy()
+    running["pf"].wait_ready()
     status, body = servers.post(running["pf"].url + "/predict", bodies["predict"].read_bytes())
     if status != 200:
         raise BenchError(f"petalflow /predict answered {status}: {body[:300]!r}")
@@ -78,7 +78,7 @@ def _start_all(
     floor_body.write_bytes(body)  # a real response: the floor returns the same bytes
     start("floor", servers.floor_spec(work, floor_body))
     for server in running.values():
-        server.wait_healthy()
+        server.wait_ready()
     return registered
 
 
@@ -150,7 +150,7 @@ def bench_penguins(
             log = work / "logs" / f"{model.name}-{spec.name}.log"
             running[key] = servers.Server(spec, log)
         for server in running.values():
-            server.wait_healthy()
+            server.wait_ready()
         groups = scenarios(model.name, args.connections, PENGUINS, full=False)
         results.sizes.update(check_servers(running, bodies, [c for g in groups for c in g]))
         results.summaries += run_rounds(plan, running, bodies, groups)

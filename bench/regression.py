@@ -87,7 +87,7 @@ def bench_model(
             spec = servers.petalflow_spec(work, models[key], root=root)
             running[key] = servers.Server(spec, work / "logs" / f"{name}-{key}.log")
         for server in running.values():
-            server.wait_healthy()
+            server.wait_ready()
         groups = _cells(name, args.paths, args.connections)
         check_servers(running, bodies, [cell for group in groups for cell in group])
         for path, body in ((p, ENDPOINTS[p]) for p in args.paths):

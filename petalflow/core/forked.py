@@ -8,7 +8,8 @@ log records are logged here as they arrive) and then takes ``result()``. The chi
 writes to this process's log handlers (a server's access log holds lines waiting to be
 written, which would be written twice) and ends with ``os._exit`` (no exit handler runs
 twice, no inherited buffer is flushed twice). Users: a server's reload (decoding a model
-file) and tune (the trials run while the parent loads MLflow and logs them).
+file), its start-up fast path (verified while scikit-learn answers) and tune (the trials
+run while the parent loads MLflow and logs them).
 """
 
 from __future__ import annotations

@@ -69,13 +69,13 @@ class Monitor:
         rows: Rows,
         labels: Sequence[str],
         proba: Rows,
-        codes: np.ndarray | None = None,
         remember: bool = False,
+        codes: np.ndarray | None = None,
     ) -> None:
         """Queue one request's predictions (rows n x k, n labels, proba n x classes) for
         the log: one queue append, O(1) per request; nothing without a writable log.
-        ``codes``: the labels' positions in the contract's classes, if known.
-        ``remember``: a client-chosen request id, checked by ``answered`` when reused."""
+        ``remember``: a client-chosen request id, checked by ``answered`` when reused.
+        ``codes``: the labels' positions in the contract's classes, if known."""
         log = self._writable
         if log is not None:
             model = self.model

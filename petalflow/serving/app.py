@@ -28,6 +28,7 @@ from petalflow.serving.lifecycle.isolation import in_child
 from petalflow.serving.lifecycle.served import ServedModel, prepare
 from petalflow.serving.lifecycle.sources import UriSource, source_of
 from petalflow.serving.lifecycle.switching import QuickSwitching
+from petalflow.serving.lifecycle.verifier import StartupVerifier
 from petalflow.serving.loading import LoadedModel, load_model
 from petalflow.serving.middleware import RequestContextMiddleware
 from petalflow.serving.predictor import Predictor
@@ -55,8 +56,8 @@ class _Serving:
 def _start(
     settings: Settings, model: LoadedModel | None, telemetry: Telemetry
 ) -> tuple[ServedModel, PredictionLog | None, Shadow | None]:
-    """Load, verify and warm the model (and the shadow) and open the log; one clear log
-    line if that fails."""
+    """Load and warm the model (its fast path is verified later: ``StartupVerifier``), the
+    shadow, and open the log; one clear log line if that fails."""
     try:
         loaded = model or load_model(settings.model_uri, settings.artifacts_dir)
         log = open_log(settings, observer=telemetry)
@@ -108,21 +109,11 @@ def _freeze_heap() -> None:
     logger.debug("froze %d start-up objects out of garbage collection", gc.get_freeze_count())
 
 
-def _verify_later(predictor: Predictor) -> asyncio.Task[None]:
-    """Start-up's fast path: verified in a child process while scikit-learn answers (a
-    200-tree forest's verification took ~0.15 s of a ~1.6 s cold start), then adopted,
-    and the heap frozen again (``_freeze_heap``)."""
-
-    async def verify() -> None:
-        try:
-            work = predictor.verified_fast_path
-            predictor.adopt(await asyncio.to_thread(in_child, work))
-        except Exception:  # the pipeline still answers: never fail the server here
-            logger.exception("the fast path was not verified; scikit-learn answers")
-            return
+async def _adopt(verifier: StartupVerifier) -> None:
+    """The start-up fast path, verified once the server is up; the heap frozen again
+    once it is adopted (its tables were made after the first freeze)."""
+    if await verifier.verify():
         _freeze_heap()
-
-    return asyncio.create_task(verify())
 
 
 def _key_guard(settings: Settings, telemetry: Telemetry) -> KeyGuard | None:
@@ -234,12 +225,16 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         writer = None if log is None else asyncio.create_task(log.write_from_loop())
         shadow_follower = _shadow_follower(settings, shadow, telemetry, switching)
         pollers = [serving.follower.start(), shadow_follower.start() if shadow_follower else None]
-        verifying = _verify_later(served.predictor) if settings.fast_path else None
+        verifier = StartupVerifier(
+            served.predictor, switching, lambda p: serving.plane.served.predictor is p
+        )
+        verifying = asyncio.create_task(_adopt(verifier)) if settings.fast_path else None
         _freeze_heap()
         try:
             yield
         finally:
-            if verifying is not None:  # its last step freezes the heap: first
+            verifier.stop()
+            if verifying is not None:  # it may freeze the heap: before unfreezing
                 await verifying
             gc.unfreeze()  # the app's objects may be collected again once it has stopped
             for poller in pollers:

@@ -112,7 +112,7 @@ class DataPlane:
                 return Scored(labels, proba, latency_ms, answered.model_version, answered.classes)
         labels, proba, codes = served.predictor.predict(rows)
         latency_ms = round((time.perf_counter() - start) * 1000, 3)  # microseconds
-        served.monitor.record(request_id, rows, labels, proba, codes, remember=client_id)
+        served.monitor.record(request_id, rows, labels, proba, remember=client_id, codes=codes)
         if self.shadow is not None:
             self.shadow.offer(request_id, rows)
         if len(labels) == 1:

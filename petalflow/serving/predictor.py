@@ -62,7 +62,7 @@ class Predictor:
         """Answer with ``fast`` from the next call on (None changes nothing)."""
         if fast is not None:
             self.fast = fast
-            logger.info("prediction path: numpy fast path")
+            logger.info("prediction path of model %s: numpy fast path", self.model.model_version)
 
     def predict(self, rows: np.ndarray) -> Scores:
         """Labels (first class on ties, like the pipeline's predict) and probabilities."""

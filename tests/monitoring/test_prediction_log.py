@@ -726,7 +726,11 @@ def test_prediction_log_record_rejects_mismatched_lengths(log: PredictionLog) ->
     ):
         log.record("r", "1", np.ones((2, 4)), ["a", "b"], LABELS, np.ones((2, 2)))
     with pytest.raises(ValueError, match="2 labels, but 3 label codes"):
-        log.record("r", "1", np.ones((2, 4)), ["a", "b"], LABELS, np.ones((2, 3)), codes=np.ones(3))
+        log.record(
+            "r", "1", np.ones((2, 4)), ["a", "b"], LABELS, np.ones((2, 3)), codes=np.ones(3, int)
+        )
+    with pytest.raises(ValueError, match=r"label codes must be integers .* not float64"):
+        log.record("r", "1", np.ones((2, 4)), ["a", "b"], LABELS, np.ones((2, 3)), codes=np.ones(2))
     assert len(log._writer.pending) == 0
 
 

@@ -681,25 +681,38 @@ def test_app_answers_with_scikit_learn_until_its_fast_path_is_verified(
 ) -> None:
     import threading
 
-    from petalflow.serving import app as app_module
     from petalflow.serving.app import create_app
+    from petalflow.serving.lifecycle.verifier import StartupVerifier
+    from petalflow.serving.loading import LoadedModel
     from tests.conftest import make_settings, pipeline_answer, wait_for_fast_path
 
-    release = threading.Event()
+    release, pipeline_calls = threading.Event(), []
+    verified, proba = StartupVerifier._verified, LoadedModel.pipeline_proba
 
-    def held(work: Any) -> Any:  # the start-up verification, held until released
+    def held(self: StartupVerifier) -> Any:  # the worker thread waits to be released
         assert release.wait(60)
-        return work()
+        return verified(self)
 
-    monkeypatch.setattr(app_module, "in_child", held)
+    def counted(self: LoadedModel, rows: np.ndarray) -> np.ndarray:
+        pipeline_calls.append(len(rows))
+        return proba(self, rows)
+
+    monkeypatch.setattr(StartupVerifier, "_verified", held)
+    monkeypatch.setattr(LoadedModel, "pipeline_proba", counted)
     want = pipeline_answer(trained, GOOD)
     with TestClient(create_app(make_settings(trained))) as client:
-        assert client.get("/health").status_code == 200
-        assert client.get("/model").json()["fast_path"] is False
-        before = client.post("/predict", json=GOOD).json()["class_probabilities"]
-        release.set()
+        try:
+            assert client.get("/health").status_code == 200
+            assert client.get("/model").json()["fast_path"] is False
+            warmed = len(pipeline_calls)  # start-up's warm-up went through scikit-learn
+            before = client.post("/predict", json=GOOD).json()["class_probabilities"]
+            assert pipeline_calls[warmed:] == [1]
+        finally:
+            release.set()
         wait_for_fast_path(client.get)
         after = client.post("/predict", json=GOOD).json()["class_probabilities"]
+        assert pipeline_calls[warmed:] == [1]  # the fast path answered
+    assert warmed == 2
     assert before == pytest.approx(want, abs=1e-12)
     assert after == pytest.approx(want, abs=1e-12)
 
@@ -707,15 +720,22 @@ def test_app_answers_with_scikit_learn_until_its_fast_path_is_verified(
 def test_app_keeps_scikit_learn_when_the_verification_fails(
     trained: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from petalflow.serving import app as app_module
+    import time
+
     from petalflow.serving.app import create_app
+    from petalflow.serving.predictor import Predictor
     from tests.conftest import make_settings, pipeline_answer
 
-    def dies(work: Any) -> Any:
-        raise RuntimeError("the child was killed")
+    def fails(self: Predictor) -> Any:  # raised in the child, reported by the server
+        raise RuntimeError("no memory for the tables")
 
-    monkeypatch.setattr(app_module, "in_child", dies)
-    with TestClient(create_app(make_settings(trained))) as client:
+    monkeypatch.setattr(Predictor, "verified_fast_path", fails)
+    message = "was not verified (RuntimeError: no memory for the tables); scikit-learn answers"
+    with caplog.at_level("WARNING"), TestClient(create_app(make_settings(trained))) as client:
+        deadline = time.monotonic() + 60
+        while message not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.01)
         answer = client.post("/predict", json=GOOD)
         model = client.get("/model").json()
     assert answer.status_code == 200
@@ -723,4 +743,4 @@ def test_app_keeps_scikit_learn_when_the_verification_fails(
         pipeline_answer(trained, GOOD), abs=1e-12
     )
     assert model["fast_path"] is False
-    assert "the fast path was not verified; scikit-learn answers" in caplog.text
+    assert "Traceback" not in caplog.text

@@ -149,6 +149,10 @@ class PredictionLog(queries.Reads):
             raise ValueError(f"{len(features)} rows, {n} labels, {len(probabilities)} probas")
         if codes is not None and len(codes) != n:
             raise ValueError(f"{n} labels, but {len(codes)} label codes")
+        if codes is not None and codes.dtype.kind not in "iu":
+            raise ValueError(
+                f"label codes must be integers (positions in classes), not {codes.dtype}"
+            )
         if n:
             _width(features, "features")
             if _width(probabilities, "probabilities") != len(classes):

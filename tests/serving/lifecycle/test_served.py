@@ -44,7 +44,7 @@ def test_prepare_builds_everything_from_the_new_model(trained: Path, trained_rf:
     info = json.loads((trained_rf / "model_info.json").read_text())
     assert served.version == info["run_id"] == served.monitor.model.model_version
     assert served.classes == info["class_names"]
-    assert served.predictor.fast is not None  # verified exact, as at start-up
+    assert served.predictor.fast is not None  # verified exact, as for a reload
     assert served.info_labels()["model_version"] == info["run_id"]
     assert served.info_labels()["registered_model"] == ""
 
