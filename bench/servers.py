@@ -130,26 +130,24 @@ def floor_spec(work: Path, body_file: Path) -> ServerSpec:
     return ServerSpec("floor", args, base_env(work, FLOOR_BODY_FILE=str(body_file)), "/health")
 
 
-def _get_status(port: int, path: str) -> int | None:
+def _get(port: int, path: str) -> tuple[int | None, bytes]:
     conn = http.client.HTTPConnection(HOST, port, timeout=2)
     try:
         conn.request("GET", path)
-        return conn.getresponse().status
+        response = conn.getresponse()
+        return response.status, response.read()
     except OSError:
-        return None
+        return None, b""
     finally:
         conn.close()
 
 
 def _fast_path_adopted(port: int) -> bool:
-    conn = http.client.HTTPConnection(HOST, port, timeout=2)
+    status, body = _get(port, "/model")
     try:
-        conn.request("GET", "/model")
-        return bool(json.loads(conn.getresponse().read()).get("fast_path"))
-    except (OSError, ValueError):
+        return status == 200 and bool(json.loads(body).get("fast_path"))
+    except ValueError:
         return False
-    finally:
-        conn.close()
 
 
 class Server:
@@ -179,7 +177,7 @@ class Server:
                 raise BenchError(
                     f"{self.spec.name} exited ({self.proc.returncode}):\n{self.tail()}"
                 )
-            if _get_status(self.port, self.spec.health) == 200:
+            if _get(self.port, self.spec.health)[0] == 200:
                 return time.monotonic() - self.started
             time.sleep(0.02)
         raise BenchError(f"{self.spec.name} not healthy after {timeout:.0f} s:\n{self.tail()}")

@@ -114,10 +114,15 @@ def prepare(
     return served
 
 
+def warm_rows(loaded: LoadedModel) -> np.ndarray:
+    """The rows a model is warmed with: the first few of its contract's verification rows."""
+    return np.array(loaded.contract.verification_rows[:_WARM_ROWS], dtype=np.float64)
+
+
 def warm(served: ServedModel) -> None:
     """Score a few of the contract's verification rows, one by one and as a batch;
     ModelLoadError unless every answer is a probability per class summing to 1."""
-    rows = np.array(served.loaded.contract.verification_rows[:_WARM_ROWS], dtype=np.float64)
+    rows = warm_rows(served.loaded)
     if not len(rows):
         logger.info("model %s has no verification rows to warm up with", served.version)
         return

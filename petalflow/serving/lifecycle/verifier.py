@@ -21,10 +21,9 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from petalflow.core.forked import Forked
 from petalflow.serving.lifecycle.isolation import ANSWER_SECONDS
+from petalflow.serving.lifecycle.served import warm_rows
 from petalflow.serving.lifecycle.switching import QuickSwitching
 from petalflow.serving.predictor import Predictor
 
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
     from petalflow.serving.fastpath import FastPath
 
 logger = logging.getLogger(__name__)
-
-_WARM_ROWS = 8  # the contract's verification rows scored once before adoption
 
 
 class StartupVerifier:
@@ -87,10 +84,8 @@ class StartupVerifier:
                 for _ in child.messages(ANSWER_SECONDS):
                     pass
                 fast = child.result()
-            if fast is not None:
-                rows = self.predictor.model.contract.verification_rows[:_WARM_ROWS]
-                table = np.array(rows, dtype=np.float64)
-                if len(table):  # numpy's first-call costs, off the requests
-                    fast.predict_proba(table[:1])
-                    fast.predict_proba(table)
+            rows = warm_rows(self.predictor.model)
+            if fast is not None and len(rows):  # numpy's first-call costs, off the requests
+                fast.predict_proba(rows[:1])
+                fast.predict_proba(rows)
             return fast
