@@ -13,6 +13,7 @@ or top-level key is refused.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -57,6 +58,18 @@ def row_count(payload: dict[str, Any]) -> int:
     if type(data) is not list:
         raise _refuse("data", "list_type", "Input should be a valid list (of rows)")
     return len(data)
+
+
+def check_finite(payload: dict[str, Any]) -> None:
+    """422 naming the first ``NaN`` or infinity in ``data`` (``data.<row>.<column>``), as
+    the row form names it; nothing if there is none (the other checks then decide)."""
+    names, data = payload["columns"], payload["data"]
+    for i, row in enumerate(data):
+        for j, value in enumerate(row if type(row) is list else ()):
+            if type(value) is float and not math.isfinite(value):
+                name = names[j] if type(names) is list and j < len(names) else j
+                field = f"data.{i}.{str(name)[:64]}"
+                raise _refuse(field, "finite_number", "Input should be a finite number")
 
 
 def columnar_rows(

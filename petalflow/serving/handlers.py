@@ -147,18 +147,19 @@ class DataPlane:
     def _batch_rows(self, models: RequestModels, body: bytes) -> tuple[np.ndarray, bool]:
         """The rows of a /predict/batch body, and whether it was columnar: vectorised
         checks, pydantic for errors; more than MAX_BATCH_ROWS rows are refused (413)."""
-        try:
-            payload = scoring_protocol.loads(body)
-        except ValueError:
-            payload = None
+        payload, finite = _document(body)
         if columnar_request.is_columnar(payload):
             self._check_rows(columnar_request.row_count(payload), "data")
+            if not finite:  # NaN or Infinity somewhere: name the first value as the row form does
+                columnar_request.check_finite(payload)
             return columnar_request.columnar_rows(payload, models, body), True
-        if isinstance(payload, dict) and list(payload) == ["instances"]:
-            rows = models.fast_rows(payload["instances"])
-            if rows is not None:
-                self._check_rows(len(rows), "instances")
-                return rows, False
+        if isinstance(payload, dict) and type(payload.get("instances")) is list:
+            # Counted before any row is validated: pydantic would check (and report) them all.
+            self._check_rows(len(payload["instances"]), "instances")
+            if finite and list(payload) == ["instances"]:
+                rows = models.fast_rows(payload["instances"])
+                if rows is not None:
+                    return rows, False
         batch: Any = parse(models.batch, body)
         self._check_rows(len(batch.instances), "instances")
         return models.rows_of(batch.instances), False
@@ -238,3 +239,17 @@ class DataPlane:
             "fast_path": served.predictor.fast is not None,
             "shadow": None if self.shadow is None else identity_of(self.shadow.model),
         }
+
+
+def _document(body: bytes) -> tuple[Any, bool]:
+    """A /predict/batch body parsed (None if it is not JSON), and whether it is strict
+    JSON: False when it parses only with ``NaN`` or ``Infinity`` read as numbers, which
+    the fast paths must not see (pydantic refuses them, naming the value)."""
+    try:
+        return scoring_protocol.loads(body), True
+    except ValueError:
+        pass
+    try:
+        return scoring_protocol.loads(body, allow_inf_nan=True), False
+    except ValueError:
+        return None, False

@@ -75,6 +75,11 @@ def mlflow_error_code(status: int) -> str:
     return _MLFLOW_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR")
 
 
+# Details listed in one error body at most: a body of 60,000 unknown keys is ~650 KB, its
+# 60,000 details ~6 MB. The message still counts them all (``schemas.summarize``).
+MAX_DETAILS = 50
+
+
 def error_content(
     error: str,
     message: str,
@@ -82,8 +87,10 @@ def error_content(
     details: list[dict[str, Any]] | None = None,
     mlflow_code: str | None = None,
 ) -> bytes:
-    """The one JSON error body (every 4xx/5xx); /invocations adds MLflow's ``error_code``."""
-    body = {"error": error, "message": message, "details": details or [], "request_id": request_id}
+    """The one JSON error body (every 4xx/5xx), its first ``MAX_DETAILS`` details;
+    /invocations adds MLflow's ``error_code``."""
+    listed = (details or [])[:MAX_DETAILS]
+    body = {"error": error, "message": message, "details": listed, "request_id": request_id}
     if mlflow_code is not None:
         body["error_code"] = mlflow_code
     return orjson.dumps(body)

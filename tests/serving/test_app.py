@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from petalflow.serving import http_errors
 from petalflow.training.data import FEATURE_NAMES, load_dataset
 from tests.conftest import ROOT
 
@@ -744,3 +745,12 @@ def test_app_keeps_scikit_learn_when_the_verification_fails(
     )
     assert model["fast_path"] is False
     assert "Traceback" not in caplog.text
+
+
+def test_predict_with_thousands_of_unknown_keys_gets_a_bounded_error(api: TestClient) -> None:
+    body = {**GOOD, **{f"x{i}": 1 for i in range(5000)}}
+    response = api.post("/predict", json=body)
+    assert response.status_code == 422
+    answer = response.json()
+    assert len(answer["details"]) == http_errors.MAX_DETAILS
+    assert answer["message"].endswith(f"; and {5000 - 5} more")

@@ -6,6 +6,7 @@ Oracle: the pipeline (``model.joblib``) loaded here and given a DataFrame writte
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -282,6 +283,49 @@ def test_columnar_refusals_mirror_the_row_forms(
         assert answer["message"].startswith(f"invalid request: {error[0]}")
 
 
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("feature", ["sepal_length", "petal_width"])
+def test_columnar_non_finite_literals_are_named_as_the_row_form_names_them(
+    api: TestClient, literal: str, feature: str
+) -> None:
+    # Strict JSON has no NaN: the body is read leniently only to name the value.
+    values = [literal if name == feature else str(v) for name, v in GOOD.items()]
+    good = json.dumps(GOOD)
+    bad = "{" + ", ".join(f'"{name}": {v}' for name, v in zip(GOOD, values, strict=True)) + "}"
+    columns = json.dumps(list(GOOD))
+    for raw, field in (
+        (f'{{"instances": [{good}, {bad}]}}', f"instances.1.{feature}"),
+        (
+            f'{{"columns": {columns}, "data": [{VALUES}, [{", ".join(values)}]]}}',
+            f"data.1.{feature}",
+        ),
+    ):
+        response = api.post(
+            "/predict/batch", content=raw, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422, raw
+        details = response.json()["details"]
+        assert [(d["field"], d["rule"]) for d in details] == [(field, "finite_number")], raw
+
+
+@pytest.mark.parametrize("literal", ["NaN", "-Infinity"])
+def test_columnar_non_finite_literal_in_a_nullable_column_is_not_a_gap(
+    penguins: tuple[TestClient, Any], literal: str
+) -> None:
+    api, _ = penguins
+    columns = list(PENGUINS[0])
+    row = ", ".join(
+        literal if c == "bill_length_mm" else json.dumps(PENGUINS[0][c]) for c in columns
+    )
+    raw = f'{{"columns": {json.dumps(columns)}, "data": [[{row}]]}}'
+    response = api.post("/predict/batch", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    details = response.json()["details"]
+    assert [(d["field"], d["rule"]) for d in details] == [
+        ("data.0.bill_length_mm", "finite_number")
+    ]
+
+
 def test_columnar_unknown_and_missing_columns_are_named(api: TestClient) -> None:
     unknown = api.post("/predict/batch", json=_col_body([*VALUES, 1], (*GOOD, "colour")))
     message = unknown.json()["details"][0]["message"]
@@ -338,6 +382,9 @@ def test_columnar_batch_over_the_row_limit_is_the_row_forms_413(trained: Path) -
             ({"instances": [GOOD] * 4}, "instances"),
             ({"columns": list(GOOD), "data": [VALUES] * 4}, "data"),
             ({"columns": list(GOOD), "data": [["not checked"]] * 4}, "data"),
+            # Rows that would fail validation are counted first, not each checked.
+            ({"instances": [1] * 4}, "instances"),
+            ({"instances": [{"colour": "red"}] * 4}, "instances"),
         ):
             response = small.post("/predict/batch", json=body)
             assert response.status_code == 413, response.text

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from petalflow.core.errors import ClientError, InvalidRequestError, PetalflowError
-from petalflow.serving.http_errors import error_response, scoring_media_type
+from petalflow.serving.http_errors import MAX_DETAILS, error_response, scoring_media_type
 
 
 @pytest.mark.parametrize(
@@ -87,3 +87,13 @@ def test_error_response_on_invocations_hides_internal_errors_as_internal_error()
     assert status == 500
     assert payload["error_code"] == "INTERNAL_ERROR"
     assert "secret" not in body.decode() and "rid-2" in payload["message"]
+
+
+@pytest.mark.parametrize(("n", "listed"), [(3, 3), (MAX_DETAILS, MAX_DETAILS), (6000, MAX_DETAILS)])
+def test_error_response_lists_at_most_max_details(n: int, listed: int) -> None:
+    details = [{"field": f"f{i}", "rule": "extra_forbidden", "message": "m"} for i in range(n)]
+    status, body = error_response(InvalidRequestError(f"{n} fields", details), "rid")
+    answer = json.loads(body)
+    assert status == 422
+    assert [d["field"] for d in answer["details"]] == [f"f{i}" for i in range(listed)]
+    assert answer["message"] == f"{n} fields"  # the message keeps counting them all

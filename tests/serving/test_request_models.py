@@ -338,6 +338,25 @@ def test_parse_row_answers_422_naming_each_field_and_rule() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("literal", "told"),
+    [
+        ('"5.1"', 'a JSON number (5.1, not the string "5.1")'),
+        ("null", "a JSON number, not null"),
+        ("true", "a JSON number, not a boolean"),
+        ("[5.1]", "a JSON number, not a list"),
+        ('{"v": 5.1}', "a JSON number, not an object"),
+    ],
+)
+def test_parse_row_says_what_a_value_that_is_not_a_number_is(literal: str, told: str) -> None:
+    body = f'{{"sepal_length": {literal}, "sepal_width": 3, "petal_length": 1, "petal_width": 1}}'
+    with pytest.raises(InvalidRequestError) as caught:
+        MODELS.parse_row(body.encode())
+    [detail] = caught.value.details
+    assert (detail["field"], detail["rule"]) == ("sepal_length", "float_type")
+    assert detail["message"] == f"sepal_length: Input should be {told}"
+
+
 def test_parse_row_answers_422_for_a_nested_field_error() -> None:
     """A field error whose rule is model_type is not mistaken for a non-object body."""
     models = build_request_models(numeric_contract("d", ["a"], ["x", "y"], "t"))
