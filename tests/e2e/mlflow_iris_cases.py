@@ -298,6 +298,13 @@ def difference_cases() -> list[Case]:
             differs="booleans",
         ),
         Case(
+            "boolean-csv",
+            "issue",
+            b",".join(f.encode() for f in F) + b"\n6.0,3.0,4.5,True\n",
+            CSV,
+            differs="booleans",
+        ),
+        Case(
             "null-records",
             SCHEMA,
             {"dataframe_records": [_with(good, sepal_length=None)]},

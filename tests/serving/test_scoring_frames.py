@@ -57,6 +57,31 @@ def test_csv_table_reads_a_gap_in_a_category_column_as_null() -> None:
 
 
 @pytest.mark.parametrize(
+    ("body", "booleans"),
+    [
+        (b"island,mass\nDream,True\nBiscoe,False\n", [True, False]),
+        (b"island,mass\nDream,TRUE\nBiscoe,FALSE\n", [True, False]),
+        (b"island,mass\nDream,true\nBiscoe,false\n", [True, False]),
+        (b'island,mass\nDream,"true"\nBiscoe,"False"\n', [True, False]),
+        (b"island,mass\nDream,3.5\nBiscoe,false\n", [False]),  # mixed: no parse error
+        (b"island,mass\nDream,true\nBiscoe,\n", [True]),
+    ],
+    ids=["title", "upper", "lower", "quoted", "mixed", "with-gap"],
+)
+def test_csv_table_keeps_booleans_in_a_number_column_as_booleans(
+    body: bytes, booleans: list[bool]
+) -> None:
+    mass = csv_table(body, SPECS).columns["mass"]
+    assert [v for v in mass if type(v) is bool] == booleans  # never 1.0 and 0.0
+
+
+def test_csv_table_leaves_boolean_words_in_a_category_column_as_text() -> None:
+    table = csv_table(b"island,mass,note\nTrue,3.5,false\n", SPECS)
+    assert table.columns["island"] == ["True"]
+    assert table.columns["mass"] == [3.5]
+
+
+@pytest.mark.parametrize(
     ("body", "words"),
     [
         (b"", "Failed to parse input as a Pandas DataFrame"),
