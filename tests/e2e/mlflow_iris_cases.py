@@ -334,6 +334,13 @@ def difference_cases() -> list[Case]:
         ),
         Case("repeated-key", "issue", duplicate, differs="duplicate_keys"),
         Case(
+            "csv-repeated-column",
+            "issue",
+            b",".join(f.encode() for f in [*F, "petal_length"]) + b"\n5.1,3.5,1.4,0.2,6.0\n",
+            CSV,
+            differs="duplicate_keys",
+        ),
+        Case(
             "csv-extra-field",
             SOURCE,
             b",".join(f.encode() for f in F) + b"\n5.1,3.5,1.4,0.2,9\n",

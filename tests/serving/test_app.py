@@ -694,6 +694,24 @@ def test_invocations_refuses_csv_booleans_for_number_features(
     assert (detail["field"], detail["rule"]) == (field, "float_type")
 
 
+def test_invocations_refuses_a_csv_header_that_repeats_a_column(api: TestClient) -> None:
+    csv = CSV_HEADER.replace("\n", ",petal_length\n") + "5.1,3.5,1.4,0.2,6.0\n"
+    response = api.post("/invocations", content=csv, headers={"content-type": "text/csv"})
+    body = _assert_clean_error(response, 400, "petal_length")
+    assert (body["error"], body["error_code"]) == ("duplicate_key", "INVALID_PARAMETER_VALUE")
+    assert body["details"][0]["rule"] == "duplicate_key"
+    assert "petal_length appears twice in the CSV header" in body["message"]
+
+
+def test_invocations_scores_a_csv_column_named_like_pandas_renames_a_repeat(
+    api: TestClient,
+) -> None:
+    csv = CSV_HEADER.replace("\n", ",petal_length.1\n") + "5.1,3.5,1.4,0.2,6.0\n"
+    response = api.post("/invocations", content=csv, headers={"content-type": "text/csv"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": ["setosa"]}
+
+
 def test_invocations_errors_carry_mlflows_error_code(api: TestClient) -> None:
     response = api.post("/invocations", json={"inputs": [list(GOOD.values())]})
     body = _assert_clean_error(response, 400)
