@@ -23,18 +23,22 @@ class DuplicateKeyError(InvalidRequestError):
 
 
 def duplicate_key_error(
-    repeats: list[tuple[str, int]], within: str | None = None, unit: str = "key"
+    repeats: list[tuple[str, int]],
+    within: str | None = None,
+    unit: str = "key",
+    place: str | None = None,
 ) -> DuplicateKeyError:
     """The error naming each repeated key: (dotted path, how many times it came).
 
-    ``within``: the field holding the names (e.g. a list of columns), if not an object.
+    ``within``: the field holding the names (e.g. a list of columns), if not an object;
+    ``place``: where the message says the names came, if neither (a CSV header line).
     """
     details = [
         {
             "field": within or name,
             "rule": "duplicate_key",
             "message": f"{name} appears {'twice' if n == 2 else f'{n} times'} in "
-            f"{within or 'one object'}; send each {unit} once",
+            f"{place or within or 'one object'}; send each {unit} once",
         }
         for name, n in repeats
     ]

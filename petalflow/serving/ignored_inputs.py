@@ -4,11 +4,14 @@ Columns that are no feature, top-level keys beside the format and ``params`` (th
 takes none) are ignored, as MLflow does: clients send whole DataFrames, id columns
 included. Each is counted in ``petalflow_invocations_ignored_inputs_total{kind}``, and each
 distinct set is logged once (a warning naming them), so that a misspelt feature name that
-a nullable feature's imputation would hide still shows up.
+a nullable feature's imputation would hide still shows up. A set is remembered by a
+16-byte digest of its names, so what a client sends (names of any length) never grows
+what the server keeps.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Mapping
@@ -31,7 +34,7 @@ class IgnoredInputs:
     def __init__(self, telemetry: Telemetry, remember: int = 1000) -> None:
         self.telemetry = telemetry
         self.remember = remember
-        self._seen: set[tuple[str, frozenset[str]]] = set()
+        self._seen: set[tuple[str, bytes]] = set()  # (kind, digest of the set of names)
         self._lock = threading.Lock()
 
     def note(self, ignored: Mapping[str, tuple[str, ...]]) -> None:
@@ -42,7 +45,7 @@ class IgnoredInputs:
                 self._log_once(kind, names)
 
     def _log_once(self, kind: str, names: tuple[str, ...]) -> None:
-        key = (kind, frozenset(names))
+        key = (kind, names_digest(names))
         with self._lock:
             if key in self._seen or len(self._seen) > self.remember:
                 return
@@ -64,3 +67,14 @@ class IgnoredInputs:
             shown,
             more,
         )
+
+
+def names_digest(names: tuple[str, ...]) -> bytes:
+    """A 16-byte digest of the set of ``names`` (order and repeats ignored)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(set(names)):
+        data = name.encode("utf-8", "surrogatepass")  # JSON may carry lone surrogates
+        # each name's length first: ("ab", "c") and ("a", "bc") must not collide
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.digest()

@@ -2,9 +2,13 @@
 
 CSV: UTF-8, a header row, read by pandas with the signature's types (numbers as float64,
 categories as text), so a value pandas cannot read as a number is a 400, and a gap is a
-null. One deliberate difference: when every row has one field more than the header,
+null. Deliberate differences: when every row has one field more than the header,
 pandas takes the first field as the row index and shifts the others one column left;
-MLflow scores the shifted rows, petalflow refuses them.
+MLflow scores the shifted rows, petalflow refuses them. A column name the header repeats
+is refused too (pandas renames the repeat ``name.1``, which MLflow ignores). And pandas
+reads ``True`` and ``False`` (any of its spellings) in a number column as 1.0 and 0.0,
+which MLflow scores; petalflow keeps them as booleans, which the contract refuses for a
+float or int feature as it refuses JSON's ``true`` (and takes for a bool feature).
 
 Parquet (needs pyarrow, as MLflow does): read by pandas, and each feature column's type
 checked as MLflow's schema enforcement checks it: a number column may be float, or an
@@ -15,18 +19,28 @@ integer of at most 32 bits (64-bit integers only if every value is 0 or 1), or o
 from __future__ import annotations
 
 import io
+import re
+from collections import Counter
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from petalflow.core.contract import FeatureSpec
+from petalflow.serving.duplicate_keys import duplicate_key_error
 from petalflow.serving.scoring_tables import INVALID_PARAMETER_VALUE, ScoringError, Table
 
 _PARSE = (
     "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
     "{kind} Pandas DataFrame produced using the `pandas.DataFrame.{writer}()` method"
 )
+# the spellings pandas' CSV reader takes as booleans (then 1.0 and 0.0 in a float column)
+_BOOLEANS = {
+    **dict.fromkeys(("True", "TRUE", "true"), True),
+    **dict.fromkeys(("False", "FALSE", "false"), False),
+}
+_MAY_HOLD_BOOLEANS = re.compile("|".join(_BOOLEANS))
+_RENAMED = re.compile(r".+\.[0-9]+")  # how pandas renames a repeated column: name.1, name.2
 
 
 def csv_table(body: bytes, specs: tuple[FeatureSpec, ...]) -> Table:
@@ -36,20 +50,56 @@ def csv_table(body: bytes, specs: tuple[FeatureSpec, ...]) -> Table:
     except UnicodeDecodeError as exc:
         message = f"the CSV body is not valid UTF-8: {exc.reason} at byte {exc.start}"
         raise ScoringError(message) from None
+    numbers = [spec.name for spec in specs if spec.numeric]
+    # a body without any spelling of a boolean (the usual one) is read once
+    booleans = _boolean_columns(text, numbers) if _MAY_HOLD_BOOLEANS.search(text) else set()
     dtypes: dict[str, Any] = {s.name: "float64" if s.numeric else object for s in specs}
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=dtypes)
-    except Exception as exc:  # pandas' parse errors name the line, never a server path
-        raise ScoringError(
-            f"{_PARSE.format(kind='CSV-formatted', writer='to_csv')}: {_short(exc)}"
-        ) from None
+    dtypes.update(dict.fromkeys(booleans, object))  # as text: booleans, numbers to convert
+    frame = _read_csv(text, dtypes)
     if not isinstance(frame.index, pd.RangeIndex):
         raise ScoringError(
             "every CSV row has one field more than the header: pandas would read the first "
             "as the row index and shift the others one column; send one field per column",
             rule="csv_fields",
         )
-    return _frame_table(frame, specs, "csv")
+    if any(_RENAMED.fullmatch(str(name)) for name in frame.columns):
+        _check_unique_header(text)  # only then: the usual header is read once
+    table = _frame_table(frame, specs, "csv")
+    for name in booleans:
+        values = table.columns[name]
+        table.columns[name] = [_BOOLEANS.get(v, v) if type(v) is str else v for v in values]
+    return table
+
+
+def _read_csv(text: str, dtypes: dict[str, Any] | type[object]) -> pd.DataFrame:
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=dtypes)
+    except Exception as exc:  # pandas' parse errors name the line, never a server path
+        raise ScoringError(
+            f"{_PARSE.format(kind='CSV-formatted', writer='to_csv')}: {_short(exc)}"
+        ) from None
+
+
+def _check_unique_header(text: str) -> None:
+    """DuplicateKeyError (400) if the header line names a column twice. Read from the line
+    itself: pandas' renamed repeat (``name.1``) cannot be told from a column so named."""
+    header = pd.read_csv(io.StringIO(text), header=None, nrows=1, dtype=str, na_filter=False)
+    # an empty name is no name: pandas numbers such columns ("Unnamed: 0"), never merges them
+    counts = Counter(name for name in header.iloc[0] if name)
+    repeats = [(name[:64], n) for name, n in counts.items() if n > 1]
+    if repeats:
+        error = duplicate_key_error(repeats, unit="column", place="the CSV header")
+        error.mlflow_code = INVALID_PARAMETER_VALUE  # as for dataframe_split's columns
+        raise error
+
+
+def _boolean_columns(text: str, numbers: list[str]) -> set[str]:
+    """The number features whose column holds a boolean as pandas spells it: read as text,
+    since a float64 read turns an all-boolean column into 1.0 and 0.0, and fails on a
+    column that mixes booleans and numbers, naming neither the column nor the row."""
+    raw = _read_csv(text, object)
+    spellings = list(_BOOLEANS)
+    return {name for name in numbers if name in raw and raw[name].isin(spellings).any()}
 
 
 def parquet_table(body: bytes, specs: tuple[FeatureSpec, ...]) -> Table:

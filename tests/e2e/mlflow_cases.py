@@ -44,7 +44,9 @@ DIFFERENCES = {
     ),
     "booleans": Difference("`true` or `false` for a number feature", 200, 400),
     "nulls": Difference("A null or a gap in a feature that is not nullable", 200, 400),
-    "duplicate_keys": Difference("A key repeated in one JSON object", 200, 400),
+    "duplicate_keys": Difference(
+        "A key repeated in one JSON object, or a column in a CSV header", 200, 400
+    ),
     "csv_shift": Difference("CSV rows with one field more than the header", 200, 400),
     "split_index": Difference("More `dataframe_split.index` labels than rows", 200, 400),
     "no_content_type": Difference("No `Content-Type` header", 500, 415),

@@ -298,6 +298,13 @@ def difference_cases() -> list[Case]:
             differs="booleans",
         ),
         Case(
+            "boolean-csv",
+            "issue",
+            b",".join(f.encode() for f in F) + b"\n6.0,3.0,4.5,True\n",
+            CSV,
+            differs="booleans",
+        ),
+        Case(
             "null-records",
             SCHEMA,
             {"dataframe_records": [_with(good, sepal_length=None)]},
@@ -326,6 +333,13 @@ def difference_cases() -> list[Case]:
             differs="nulls",
         ),
         Case("repeated-key", "issue", duplicate, differs="duplicate_keys"),
+        Case(
+            "csv-repeated-column",
+            "issue",
+            b",".join(f.encode() for f in [*F, "petal_length"]) + b"\n5.1,3.5,1.4,0.2,6.0\n",
+            CSV,
+            differs="duplicate_keys",
+        ),
         Case(
             "csv-extra-field",
             SOURCE,

@@ -670,6 +670,49 @@ def test_invocations_scores_csv_and_counts_ignored_columns_in_metrics(api: TestC
     assert ignored() == before + 1
 
 
+CSV_HEADER = ",".join(GOOD) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("rows", "field"),
+    [
+        ("6.0,3.0,4.5,True\n", "csv.0.petal_width"),
+        ("6.0,3.0,4.5,true\n", "csv.0.petal_width"),
+        ("False,3.0,4.5,1.5\n", "csv.0.sepal_length"),
+        ("6.0,3.0,4.5,1.5\n6.0,3.0,4.5,FALSE\n", "csv.1.petal_width"),
+    ],
+    ids=["True", "true", "False", "mixed"],
+)
+def test_invocations_refuses_csv_booleans_for_number_features(
+    api: TestClient, rows: str, field: str
+) -> None:
+    response = api.post(
+        "/invocations", content=CSV_HEADER + rows, headers={"content-type": "text/csv"}
+    )
+    body = _assert_clean_error(response, 400, field)
+    assert (body["error"], body["error_code"]) == ("validation_error", "BAD_REQUEST")
+    detail = body["details"][0]
+    assert (detail["field"], detail["rule"]) == (field, "float_type")
+
+
+def test_invocations_refuses_a_csv_header_that_repeats_a_column(api: TestClient) -> None:
+    csv = CSV_HEADER.replace("\n", ",petal_length\n") + "5.1,3.5,1.4,0.2,6.0\n"
+    response = api.post("/invocations", content=csv, headers={"content-type": "text/csv"})
+    body = _assert_clean_error(response, 400, "petal_length")
+    assert (body["error"], body["error_code"]) == ("duplicate_key", "INVALID_PARAMETER_VALUE")
+    assert body["details"][0]["rule"] == "duplicate_key"
+    assert "petal_length appears twice in the CSV header" in body["message"]
+
+
+def test_invocations_scores_a_csv_column_named_like_pandas_renames_a_repeat(
+    api: TestClient,
+) -> None:
+    csv = CSV_HEADER.replace("\n", ",petal_length.1\n") + "5.1,3.5,1.4,0.2,6.0\n"
+    response = api.post("/invocations", content=csv, headers={"content-type": "text/csv"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": ["setosa"]}
+
+
 def test_invocations_errors_carry_mlflows_error_code(api: TestClient) -> None:
     response = api.post("/invocations", json={"inputs": [list(GOOD.values())]})
     body = _assert_clean_error(response, 400)

@@ -91,3 +91,11 @@ def test_duplicate_key_error_names_a_list_of_names() -> None:
         "b appears 3 times in cols; send each column once (duplicate_key)"
     )
     assert [d["field"] for d in error.details] == ["cols", "cols"]
+
+
+def test_duplicate_key_error_names_each_name_as_its_field_in_a_place() -> None:
+    error = duplicate_key_error([("a", 2)], unit="column", place="the CSV header")
+    assert error.message == (
+        "invalid request: a appears twice in the CSV header; send each column once (duplicate_key)"
+    )
+    assert [(d["field"], d["rule"]) for d in error.details] == [("a", "duplicate_key")]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
 
 from petalflow.observability.metrics import Telemetry
-from petalflow.serving.ignored_inputs import IgnoredInputs
+from petalflow.serving.ignored_inputs import IgnoredInputs, names_digest
 
 
 def _count(telemetry: Telemetry, kind: str) -> float:
@@ -60,3 +61,44 @@ def test_ignored_inputs_shortens_long_names_in_the_log(caplog: pytest.LogCapture
     (message,) = _warnings(caplog)
     assert "x" * 64 in message and "x" * 65 not in message
     assert "and 10 more" in message
+
+
+def _stored_bytes(value: object) -> int:
+    """The bytes ``value`` holds, with what its tuples and sets hold."""
+    size = sys.getsizeof(value)
+    if isinstance(value, tuple | frozenset | set):
+        size += sum(_stored_bytes(part) for part in value)
+    return size
+
+
+def test_ignored_inputs_remembers_a_set_in_a_size_that_does_not_grow_with_its_names() -> None:
+    ignored = IgnoredInputs(Telemetry())
+    for length in (1, 1_000, 900_000):
+        ignored.note({"column": ("x" * length, "y" * length)})
+    sizes = {_stored_bytes(entry) for entry in ignored._seen}
+    assert len(ignored._seen) == 3  # three sets remembered...
+    assert len(sizes) == 1 and max(sizes) < 200  # ...in one small size, whatever the names
+
+
+@pytest.mark.parametrize(
+    ("names", "same"),
+    [
+        (("id", "ts"), ("ts", "id", "id")),  # a set: order and repeats do not count
+        (("\ud800",), ("\ud800",)),  # a lone surrogate (JSON allows one) is hashed too
+    ],
+)
+def test_names_digest_is_one_per_set_of_names(
+    names: tuple[str, ...], same: tuple[str, ...]
+) -> None:
+    assert names_digest(names) == names_digest(same)
+    assert len(names_digest(names)) == 16
+
+
+@pytest.mark.parametrize(
+    ("names", "other"),
+    [(("ab", "c"), ("a", "bc")), (("a",), ("a", "")), (("id",), ("ID",))],
+)
+def test_names_digest_tells_different_sets_apart(
+    names: tuple[str, ...], other: tuple[str, ...]
+) -> None:
+    assert names_digest(names) != names_digest(other)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from petalflow.core.contract import FeatureSpec
+from petalflow.serving.duplicate_keys import DuplicateKeyError, duplicate_key_error
 from petalflow.serving.scoring_frames import csv_table, parquet_table
 from petalflow.serving.scoring_tables import ScoringError
 
@@ -57,6 +58,31 @@ def test_csv_table_reads_a_gap_in_a_category_column_as_null() -> None:
 
 
 @pytest.mark.parametrize(
+    ("body", "booleans"),
+    [
+        (b"island,mass\nDream,True\nBiscoe,False\n", [True, False]),
+        (b"island,mass\nDream,TRUE\nBiscoe,FALSE\n", [True, False]),
+        (b"island,mass\nDream,true\nBiscoe,false\n", [True, False]),
+        (b'island,mass\nDream,"true"\nBiscoe,"False"\n', [True, False]),
+        (b"island,mass\nDream,3.5\nBiscoe,false\n", [False]),  # mixed: no parse error
+        (b"island,mass\nDream,true\nBiscoe,\n", [True]),
+    ],
+    ids=["title", "upper", "lower", "quoted", "mixed", "with-gap"],
+)
+def test_csv_table_keeps_booleans_in_a_number_column_as_booleans(
+    body: bytes, booleans: list[bool]
+) -> None:
+    mass = csv_table(body, SPECS).columns["mass"]
+    assert [v for v in mass if type(v) is bool] == booleans  # never 1.0 and 0.0
+
+
+def test_csv_table_leaves_boolean_words_in_a_category_column_as_text() -> None:
+    table = csv_table(b"island,mass,note\nTrue,3.5,false\n", SPECS)
+    assert table.columns["island"] == ["True"]
+    assert table.columns["mass"] == [3.5]
+
+
+@pytest.mark.parametrize(
     ("body", "words"),
     [
         (b"", "Failed to parse input as a Pandas DataFrame"),
@@ -70,6 +96,36 @@ def test_csv_table_refuses_what_cannot_be_read_as_bad_request(body: bytes, words
     error = _refused(csv_table, body)
     assert error.mlflow_code == "BAD_REQUEST"
     assert words in error.message
+
+
+@pytest.mark.parametrize(
+    ("body", "repeats"),
+    [
+        (b"island,mass,mass\nDream,3.5,6.0\n", [("mass", 2)]),
+        (b'"island","mass","island"\nDream,3.5,Biscoe\n', [("island", 2)]),
+        (b"id,mass,id,island,id\n1,3.5,2,Dream,3\n", [("id", 3)]),  # no feature: still a guess
+        (b"\nisland,mass,mass,mass.1\nDream,3.5,6.0,7\n", [("mass", 2)]),  # blank line first
+    ],
+    ids=["feature", "quoted", "thrice", "after-blank-line"],
+)
+def test_csv_table_refuses_a_column_the_header_repeats(
+    body: bytes, repeats: list[tuple[str, int]]
+) -> None:
+    with pytest.raises(DuplicateKeyError, match="in the CSV header; send each column") as caught:
+        csv_table(body, SPECS)
+    expected = duplicate_key_error(repeats, unit="column", place="the CSV header")
+    assert caught.value.details == expected.details
+    assert caught.value.mlflow_code == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"island,mass,mass.1\nDream,3.5,6.0\n", b",,island,mass\n1,2,Dream,3.5\n"],
+    ids=["named-like-a-rename", "unnamed-columns"],
+)
+def test_csv_table_takes_distinct_header_names(body: bytes) -> None:
+    table = csv_table(body, SPECS)
+    assert table.columns["mass"] == [3.5] and table.columns["island"] == ["Dream"]
 
 
 @pytest.mark.parametrize(

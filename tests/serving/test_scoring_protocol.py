@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from petalflow.core.contract import numeric_contract
+from petalflow.core.contract import ModelContract, numeric_contract
 from petalflow.core.errors import ClientError
 from petalflow.serving import duplicate_keys
 from petalflow.serving.duplicate_keys import DuplicateKeyError
@@ -249,6 +249,40 @@ def test_parse_payload_reads_csv_and_parquet(media: str) -> None:
     parsed = parse_payload(body, MODELS, media)
     assert parsed.rows.tolist() == [list(r.values()) for r in ROWS]
     assert parsed.ignored == {"column": ("id",)}
+
+
+CSV_HEAD = ",".join(FEATURE_NAMES) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("rows", "row"),
+    [
+        ("6.0,3.0,4.5,True\n", 0),
+        ("6.0,3.0,4.5,true\n", 0),
+        ("6.0,3.0,4.5,FALSE\n", 0),
+        ("6.0,3.0,4.5,1.5\n6.0,3.0,4.5,False\n", 1),  # numbers and booleans mixed
+    ],
+    ids=["True", "true", "FALSE", "mixed"],
+)
+def test_parse_payload_refuses_a_csv_boolean_as_json_refuses_true(rows: str, row: int) -> None:
+    record = {**ROW, "petal_width": True}
+    with pytest.raises(ScoringError) as from_json:
+        parse_payload(json.dumps({"dataframe_records": [ROW] * row + [record]}).encode(), MODELS)
+    with pytest.raises(ScoringError) as from_csv:
+        parse_payload((CSV_HEAD + rows).encode(), MODELS, "csv")
+    (json_detail,), (csv_detail,) = from_json.value.details, from_csv.value.details
+    assert csv_detail["field"] == f"csv.{row}.petal_width"
+    assert csv_detail["rule"] == json_detail["rule"] == "float_type"
+    assert from_csv.value.code == from_json.value.code == "validation_error"
+    assert from_csv.value.mlflow_code == from_json.value.mlflow_code == "BAD_REQUEST"
+
+
+def test_parse_payload_reads_csv_booleans_for_a_bool_feature() -> None:
+    features = [{"name": "a", "type": "float"}, {"name": "flag", "type": "bool"}]
+    contract = ModelContract(dataset="d", features=features, target="t", classes=["x", "y"])
+    body = b"a,flag\n1.5,True\n2.5,false\n"
+    parsed = parse_payload(body, build_request_models(contract), "csv")
+    assert parsed.rows.tolist() == [[1.5, 1.0], [2.5, 0.0]]
 
 
 @pytest.mark.parametrize(
