@@ -1,5 +1,4 @@
-"""`python -m petalflow <command>`: `contract infer DATA.csv --target COL`, `tune`,
-`promote`, `rollback`, `monitor` and `monitor export`.
+"""`python -m petalflow <command>`: the commands of ``COMMANDS`` (``--help`` lists them).
 
 Each command mirrors an MLproject entry point with the same parameters and defaults.
 """
@@ -8,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -58,37 +59,96 @@ def contract_infer(argv: list[str]) -> int:
     return 0
 
 
-USAGE = (
-    "usage: python -m petalflow {contract infer DATA.csv --target COL | tune ... | "
-    "promote --model-name NAME ... | rollback --model-name NAME | monitor ... | monitor export ...}"
+def _tune(argv: list[str]) -> int:
+    from petalflow.training.tune_command import tune_main
+
+    return tune_main(argv)
+
+
+def _promote(argv: list[str]) -> int:
+    from petalflow.training.promotion_command import promotion_main
+
+    return promotion_main("promote", argv)
+
+
+def _rollback(argv: list[str]) -> int:
+    from petalflow.training.promotion_command import promotion_main
+
+    return promotion_main("rollback", argv)
+
+
+def _monitor_export(argv: list[str]) -> int:
+    from petalflow.monitoring.log_export import export_main
+
+    return export_main(argv)
+
+
+def _monitor(argv: list[str]) -> int:
+    from petalflow.monitoring.report import main as monitor
+
+    return monitor(argv)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command: its words, what it does (one line of the usage) and its entry point."""
+
+    words: tuple[str, ...]
+    summary: str
+    run: Callable[[list[str]], int]
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.words)
+
+
+# The dispatcher and the usage both read this table; "monitor export" before "monitor".
+COMMANDS = (
+    Command(("contract", "infer"), "print a data contract inferred from a CSV", contract_infer),
+    Command(
+        ("tune",), "search hyperparameters with Optuna, then refit and publish the best", _tune
+    ),
+    Command(
+        ("promote",),
+        "move 'champion' to the challenger if it wins on data neither trained on",
+        _promote,
+    ),
+    Command(("rollback",), "point 'champion' back at 'previous-champion'", _rollback),
+    Command(("monitor", "export"), "write the prediction log one line per row", _monitor_export),
+    Command(
+        ("monitor",), "print the drift and performance report from the prediction log", _monitor
+    ),
 )
 
 
+def usage() -> str:
+    """The usage: one line per command of ``COMMANDS``."""
+    width = max(len(command.name) for command in COMMANDS)
+    lines = [
+        "usage: python -m petalflow COMMAND [ARGS]   (COMMAND --help lists its flags)",
+        "",
+        "commands:",
+        *(f"  {command.name:<{width}}  {command.summary}" for command in COMMANDS),
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch to the command; exit 2 with the usage line for an unknown one."""
+    """Dispatch to the command; -h/--help print the usage (0); no command or an unknown
+    one prints it to stderr and exits 2."""
     args = sys.argv[1:] if argv is None else argv
-    if args[:2] == ["contract", "infer"]:
-        return contract_infer(args[2:])
-    if args[:1] == ["tune"]:
-        from petalflow.training.tune_command import tune_main
-
-        return tune_main(args[1:])
-    if args[:1] in (["promote"], ["rollback"]):
-        from petalflow.training.promotion_command import promotion_main
-
-        return promotion_main(args[0], args[1:])
-    if args[:2] == ["monitor", "export"]:
-        from petalflow.monitoring.log_export import export_main
-
-        return export_main(args[2:])
-    if args[:1] == ["monitor"]:
-        from petalflow.monitoring.report import main as monitor
-
-        return monitor(args[1:])
-    print(
-        f"{USAGE}\npython -m petalflow: error: unknown command {' '.join(args[:2])!r}",
-        file=sys.stderr,
+    if args[:1] in (["-h"], ["--help"]):
+        print(usage())
+        return 0
+    for command in COMMANDS:
+        if tuple(args[: len(command.words)]) == command.words:
+            return command.run(args[len(command.words) :])
+    problem = (
+        "pick a command"
+        if not args
+        else f"unknown command {' '.join(args[:2])!r}; pick one of the commands above"
     )
+    print(f"{usage()}\npython -m petalflow: error: {problem}", file=sys.stderr)
     return 2
 
 

@@ -16,6 +16,7 @@ float64 array, categories as their index, NaN for a null.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -126,6 +127,48 @@ def _row_rule(contract: ModelContract) -> str:
     if all(f.type in ("float", "int") and not f.nullable for f in contract.features):
         return "every feature, numbers only"
     return "every feature as its type says (nullable ones may be null or left out)"
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
+
+
+def _quoted(values: Sequence[str]) -> list[str]:
+    return [json.dumps(value, ensure_ascii=False) for value in values]
+
+
+def row_rules(specs: Sequence[FeatureSpec]) -> str:
+    """What a row must hold, in words, from the contract (the /predict description):
+    numbers inside the bounds, categories from their list, nullable features optional."""
+    numbers = [f for f in specs if f.type in ("float", "int")]
+    whole = [f.name for f in numbers if f.type == "int"]
+    flags = [f.name for f in specs if f.type == "bool"]
+    nullable = [f.name for f in specs if f.nullable]
+    parts = [
+        f"`{f.name}` is one of {', '.join(_quoted(f.categories or ()))}"
+        for f in specs
+        if f.type == "category"
+    ]
+    if flags:
+        parts.append(f"{_names(flags)} {'is' if len(flags) == 1 else 'are'} true or false")
+    if numbers:
+        alone = len(numbers) == len(specs)
+        subject = "every feature is a JSON number" if alone else "the others are JSON numbers"
+        parts.append(
+            f"{subject} inside the contract's bounds"
+            + (f" (whole numbers: {_names(whole)})" if whole else "")
+        )
+    rules = "; ".join(parts)
+    if not nullable:
+        required = "Every feature is required"
+    elif len(nullable) == len(specs):
+        required = "Every feature may be null or left out (then imputed)"
+    else:
+        required = (
+            f"Every feature is required except {_names(nullable)}, which may be null or "
+            "left out (then imputed)"
+        )
+    return f"{rules[0].upper()}{rules[1:]}. {required}; unknown fields are refused."
 
 
 def build_request_models(contract: ModelContract) -> RequestModels:

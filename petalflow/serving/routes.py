@@ -19,7 +19,7 @@ from petalflow.serving import columnar_request
 from petalflow.serving.handlers import DataPlane
 from petalflow.serving.http_errors import ERROR_RESPONSES, MONITORING_RESPONSES
 from petalflow.serving.lifecycle.follower import ModelFollower
-from petalflow.serving.request_models import RequestModels
+from petalflow.serving.request_models import RequestModels, row_rules
 from petalflow.serving.schemas import (
     DriftReport,
     FeedbackRequest,
@@ -86,11 +86,15 @@ class RequestDocs:
                 parquet = {"type": "string", "format": "binary"}
                 content["application/vnd.apache.parquet"] = {"schema": parquet}
             self.extras[path].update(requestBody={"required": True, "content": content})
+        # The contract's rules in words (FastAPI merges openapi_extra over the description).
+        self.extras["/predict"]["description"] = (
+            f"{_DESCRIPTIONS['predict']} {row_rules(models.specs)}"
+        )
 
 
 _DESCRIPTIONS = {
     "predict": "Label, class probabilities, model version (the MLflow run id) and latency "
-    "of one row. Every feature is required, a JSON number inside the contract's bounds.",
+    "of one row.",  # then the served contract's rules (RequestDocs.describe)
     "predict_batch": "The same for each row of `instances`, in order, with one model "
     "version and latency (MAX_BATCH_ROWS rows at most). The columnar form (`columns`, "
     "then `data` rows of values) is answered in columns: `labels`, and `probabilities` "

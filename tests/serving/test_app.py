@@ -356,6 +356,11 @@ def test_openapi_documents_request_bodies(api: TestClient) -> None:
 
     row = body("/predict")
     assert row["title"] == "PredictRequest"
+    description = paths["/predict"]["post"]["description"]
+    assert description.endswith(
+        "of one row. Every feature is a JSON number inside the contract's bounds. "
+        "Every feature is required; unknown fields are refused."
+    )
     assert list(row["properties"]) == list(FEATURE_NAMES)
     assert row["required"] == list(FEATURE_NAMES)
     for prop in row["properties"].values():  # the contract's bounds

@@ -213,6 +213,21 @@ def test_penguins_openapi_carries_types_bounds_enums_and_an_example(
     assert columnar["examples"][0]["data"][0][0] == "Torgersen"
 
 
+def test_penguins_openapi_describes_categories_and_nullable_features(
+    penguins: tuple[TestClient, Any],
+) -> None:
+    api, _ = penguins
+    description = api.get("/openapi.json").json()["paths"]["/predict"]["post"]["description"]
+    assert description.startswith("Label, class probabilities")
+    assert '`island` is one of "Biscoe", "Dream", "Torgersen"' in description
+    assert '`sex` is one of "female", "male"' in description
+    assert "the others are JSON numbers inside the contract's bounds" in description
+    assert "(whole numbers: `flipper_length_mm`, `body_mass_g`)" in description
+    nullable = "`bill_length_mm`, `bill_depth_mm`, `flipper_length_mm`, `body_mass_g`, `sex`"
+    assert f"required except {nullable}, which may be null or left out" in description
+    assert "Every feature is required, a JSON number" not in description
+
+
 def test_penguins_model_info_lists_its_features(penguins: tuple[TestClient, Any]) -> None:
     api, _ = penguins
     info = api.get("/model").json()

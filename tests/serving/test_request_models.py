@@ -13,11 +13,16 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from petalflow.core.contract import ModelContract, numeric_contract
+from petalflow.core.contract import FeatureSpec, ModelContract, numeric_contract
 from petalflow.core.errors import ClientError, InvalidRequestError
 from petalflow.serving import duplicate_keys
 from petalflow.serving.duplicate_keys import DuplicateKeyError
-from petalflow.serving.request_models import build_request_models, parse, validation_error
+from petalflow.serving.request_models import (
+    build_request_models,
+    parse,
+    row_rules,
+    validation_error,
+)
 from petalflow.serving.schemas import FeedbackRequest
 from petalflow.training.data import FEATURE_NAMES
 from tests.serving.test_duplicate_keys import ROW, never
@@ -409,3 +414,39 @@ def test_parse_rejects_a_repeated_feedback_field() -> None:
 def test_parse_accepts_colons_inside_strings() -> None:
     item = parse(FeedbackRequest, b'{"request_id": "rid:3", "true_label": "a:b::c"}')
     assert (item.request_id, item.true_label) == ("rid:3", "a:b::c")
+
+
+PENGUIN_SPECS = [  # penguins' shape, plus a boolean and a nullable category
+    FeatureSpec(name="island", type="category", categories=["Biscoe", "Dream", "Torgersen"]),
+    FeatureSpec(name="bill_length_mm", type="float", gt=0, nullable=True),
+    FeatureSpec(name="flipper_length_mm", type="int", gt=0),
+    FeatureSpec(name="banded", type="bool"),
+    FeatureSpec(name="sex", type="category", categories=["female", "male"], nullable=True),
+]
+
+
+def test_row_rules_state_each_type_and_the_nullable_features() -> None:
+    rules = row_rules(PENGUIN_SPECS)
+    assert '`island` is one of "Biscoe", "Dream", "Torgersen"' in rules
+    assert '`sex` is one of "female", "male"' in rules
+    assert "`banded` is true or false" in rules
+    assert "the others are JSON numbers inside the contract's bounds" in rules
+    assert "(whole numbers: `flipper_length_mm`)" in rules
+    assert (
+        "Every feature is required except `bill_length_mm`, `sex`, which may be null or "
+        "left out (then imputed)" in rules
+    )
+    assert "every feature is a json number" not in rules.lower()
+
+
+def test_row_rules_of_a_numeric_contract_and_of_an_all_nullable_one() -> None:
+    iris = row_rules(
+        numeric_contract("iris", FEATURE_NAMES, ["a", "b"], "species", {"gt": 0}).features
+    )
+    assert iris == (
+        "Every feature is a JSON number inside the contract's bounds. Every feature is "
+        "required; unknown fields are refused."
+    )
+    gaps = row_rules([FeatureSpec(name="x", nullable=True), FeatureSpec(name="y", nullable=True)])
+    assert "Every feature may be null or left out (then imputed)" in gaps
+    assert "except" not in gaps

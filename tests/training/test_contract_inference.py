@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from petalflow.__main__ import main
+from petalflow.__main__ import COMMANDS, main
 from tests.conftest import ROOT, train_into
 from tests.training.conftest import write_csv
 
@@ -104,3 +104,53 @@ def test_monitor_is_dispatched(capsys: pytest.CaptureFixture[str]) -> None:
         main(["monitor", "--help"])
     assert exit_info.value.code == 0
     assert "--prediction-log" in capsys.readouterr().out
+
+
+NAMES = ["contract infer", "tune", "promote", "rollback", "monitor export", "monitor"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "message"),
+    [
+        (["--help"], 0, None),
+        (["-h"], 0, None),
+        ([], 2, "error: pick a command"),
+        (["contracts"], 2, "error: unknown command 'contracts'"),
+    ],
+)
+def test_usage_lists_every_command(
+    argv: list[str], status: int, message: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == status
+    out, err = capsys.readouterr()
+    shown = out if status == 0 else err
+    assert (err if status == 0 else out) == ""
+    assert shown.startswith("usage: python -m petalflow COMMAND")
+    listed = [line.split("  ")[1] for line in shown.splitlines() if line.startswith("  ")]
+    assert listed == NAMES == [command.name for command in COMMANDS]
+    assert message is None or message in shown
+
+
+@pytest.mark.parametrize("words", [name.split() for name in NAMES])
+def test_each_command_keeps_its_own_help(
+    words: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*words, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out  # the command's own flags (monitor's prog: petalflow.monitor)
+    assert out.startswith("usage: python -m petalflow") and "show this help message" in out
+    assert "commands:" not in out
+
+
+@pytest.mark.parametrize(("argv", "status"), [(["--help"], 0), ([], 2)])
+def test_usage_exit_status_as_a_module(argv: list[str], status: int) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "petalflow", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+    )
+    assert result.returncode == status, result.stderr
+    assert "monitor export" in (result.stdout if status == 0 else result.stderr)
