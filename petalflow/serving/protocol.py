@@ -168,11 +168,21 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         advice = "send fewer or shorter headers, or raise MAX_HEADER_BYTES"
         self.refuse(ClientError(f"{message}; {advice}", status=431, code="header_too_large"))
 
-    def refuse(self, error: ClientError) -> None:
-        """Answer ``error`` (unless a response is under way), log it, close the connection."""
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request it cannot parse (a malformed head, chunk or
+        Content-Length), in the one JSON error format instead of its plain text."""
+        advice = "send a well-formed HTTP/1.1 request (one Content-Length, or chunked)"
+        error = ClientError(f"{msg.rstrip('.')}; {advice}", status=400, code="malformed_http")
+        self.refuse(error, current=True)
+
+    def refuse(self, error: ClientError, current: bool = False) -> None:
+        """Answer ``error`` (unless a response is under way), log it, close the connection.
+        ``current``: the error is the request being read's, which may have a cycle whose
+        response has not started."""
         client = "{}:{}".format(*self.client) if self.client else "unknown"
         logger.warning("closing the connection of %s: %s", client, error.message)
-        if self.cycle is None or self.cycle.response_complete:
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or (current and not cycle.response_started):
             status, body = error_response(error, "")
             head = (
                 f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"

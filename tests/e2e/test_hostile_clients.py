@@ -144,6 +144,31 @@ def test_uvicorn_refuses_a_1_mb_header(server: ServerProcess) -> None:
     assert httpx.get(server.url + "/health").status_code == 200
 
 
+_HEAD = b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        _HEAD + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        _HEAD + b"Content-Length: abc\r\n\r\n{}",
+        _HEAD + b"Bad Header: 1\r\nContent-Length: 2\r\n\r\n{}",
+        _HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",  # chunk size
+    ],
+    ids=["length-and-chunked", "length-not-a-number", "space-in-a-header-name", "bad-chunk"],
+)
+def test_uvicorn_answers_unparsable_http_in_the_json_error_format(
+    server: ServerProcess, request_bytes: bytes
+) -> None:
+    sock = _connect(server)
+    sock.sendall(request_bytes)
+    error = _error(_until_closed(sock), 400)
+    assert error["error"] == "malformed_http"
+    assert error["message"].startswith("Invalid HTTP request received; send a well-formed")
+    assert httpx.get(server.url + "/health").status_code == 200
+
+
 class Tricklers:
     """Slow clients: half send a head, half a body, one byte per connection per 0.1 s."""
 
