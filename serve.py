@@ -7,6 +7,7 @@ also bounds what the app never sees: the request head and idle connections.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from pydantic import ValidationError
@@ -43,6 +44,8 @@ def _settings() -> Settings:
 
 settings = _settings()
 configure_logging(settings.log_level)
+# The log is JSON lines: no MLflow progress bars in it (set the variable to have them).
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 app = create_app(settings)
 HttpProtocol = bounded_protocol(settings)  # `--http serve:HttpProtocol`
 

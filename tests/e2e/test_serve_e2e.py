@@ -113,6 +113,7 @@ def test_uvicorn_serves_registry_alias(start_server, tmp_path: Path, tracking_ur
     assert a["model_version"] == b["model_version"] == run_id
     assert a["class_probabilities"] == b["class_probabilities"]
     assert httpx.get(remote.url + "/model").json()["source"] == "models:/iris-classifier@champion"
+    assert "Downloading artifacts" not in remote.output()  # MLflow's progress bars
 
 
 def test_uvicorn_exits_on_invalid_setting(start_server, trained: Path) -> None:
