@@ -150,9 +150,7 @@ class DataPlane:
         payload, finite = _document(body)
         if columnar_request.is_columnar(payload):
             self._check_rows(columnar_request.row_count(payload), "data")
-            if not finite:  # NaN or Infinity somewhere: name the first value as the row form does
-                columnar_request.check_finite(payload)
-            return columnar_request.columnar_rows(payload, models, body), True
+            return columnar_request.columnar_rows(payload, models, body, fast=finite), True
         if isinstance(payload, dict) and type(payload.get("instances")) is list:
             # Counted before any row is validated: pydantic would check (and report) them all.
             self._check_rows(len(payload["instances"]), "instances")
@@ -160,8 +158,7 @@ class DataPlane:
                 rows = models.fast_rows(payload["instances"])
                 if rows is not None:
                     return rows, False
-        batch: Any = parse(models.batch, body)
-        self._check_rows(len(batch.instances), "instances")
+        batch: Any = parse(models.batch, body)  # its instances were counted above
         return models.rows_of(batch.instances), False
 
     def predict_batch(self, body: bytes, request_id: str) -> Answer:
@@ -248,7 +245,8 @@ def _document(body: bytes) -> tuple[Any, bool]:
     try:
         return scoring_protocol.loads(body), True
     except ValueError:
-        pass
+        if b"NaN" not in body and b"Infinity" not in body:
+            return None, False  # not JSON at all: pydantic names the error
     try:
         return scoring_protocol.loads(body, allow_inf_nan=True), False
     except ValueError:

@@ -45,6 +45,8 @@ class IgnoredInputs:
                 self._log_once(kind, names)
 
     def _log_once(self, kind: str, names: tuple[str, ...]) -> None:
+        if len(self._seen) > self.remember:  # only counted from now on: no digest needed
+            return
         key = (kind, names_digest(names))
         with self._lock:
             if key in self._seen or len(self._seen) > self.remember:
@@ -71,10 +73,6 @@ class IgnoredInputs:
 
 def names_digest(names: tuple[str, ...]) -> bytes:
     """A 16-byte digest of the set of ``names`` (order and repeats ignored)."""
-    digest = hashlib.blake2b(digest_size=16)
-    for name in sorted(set(names)):
-        data = name.encode("utf-8", "surrogatepass")  # JSON may carry lone surrogates
-        # each name's length first: ("ab", "c") and ("a", "bc") must not collide
-        digest.update(len(data).to_bytes(8, "little"))
-        digest.update(data)
-    return digest.digest()
+    # NUL-separated: ("ab", "c") and ("a", "bc") differ; JSON may carry lone surrogates
+    joined = "\0".join(sorted(set(names))).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(joined, digest_size=16).digest()

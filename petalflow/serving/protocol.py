@@ -173,12 +173,15 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         Content-Length), in the one JSON error format instead of its plain text."""
         advice = "send a well-formed HTTP/1.1 request (one Content-Length, or chunked)"
         error = ClientError(f"{msg.rstrip('.')}; {advice}", status=400, code="malformed_http")
-        self.refuse(error, current=True)
+        # The cycle is the request being read's once its head is complete; its answer is
+        # the next one only if no earlier request waits (pipelined requests are queued).
+        own = self.in_message and self.head_since is None and not self.pipeline
+        self.refuse(error, current=own)
 
     def refuse(self, error: ClientError, current: bool = False) -> None:
-        """Answer ``error`` (unless a response is under way), log it, close the connection.
-        ``current``: the error is the request being read's, which may have a cycle whose
-        response has not started."""
+        """Answer ``error`` (unless another response may be due first), log it, close the
+        connection. ``current``: ``self.cycle`` is the refused request's, whose response,
+        if not started, is the next one due."""
         client = "{}:{}".format(*self.client) if self.client else "unknown"
         logger.warning("closing the connection of %s: %s", client, error.message)
         cycle = self.cycle

@@ -133,8 +133,12 @@ def _names(names: Sequence[str]) -> str:
     return ", ".join(f"`{name}`" for name in names)
 
 
-def _quoted(values: Sequence[str]) -> list[str]:
-    return [json.dumps(value, ensure_ascii=False) for value in values]
+_LISTED = 12  # categories named in the description; the schema's enum has them all
+
+
+def _quoted(values: Sequence[str]) -> str:
+    shown = ", ".join(json.dumps(value, ensure_ascii=False) for value in values[:_LISTED])
+    return shown + (f" ... ({len(values)} in all)" if len(values) > _LISTED else "")
 
 
 def row_rules(specs: Sequence[FeatureSpec]) -> str:
@@ -145,18 +149,16 @@ def row_rules(specs: Sequence[FeatureSpec]) -> str:
     flags = [f.name for f in specs if f.type == "bool"]
     nullable = [f.name for f in specs if f.nullable]
     parts = [
-        f"`{f.name}` is one of {', '.join(_quoted(f.categories or ()))}"
-        for f in specs
-        if f.type == "category"
+        f"`{f.name}` is one of {_quoted(f.categories or ())}" for f in specs if f.type == "category"
     ]
     if flags:
         parts.append(f"{_names(flags)} {'is' if len(flags) == 1 else 'are'} true or false")
     if numbers:
         alone = len(numbers) == len(specs)
         subject = "every feature is a JSON number" if alone else "the others are JSON numbers"
+        bounded = " inside the contract's bounds" if any(f.bounds() for f in numbers) else ""
         parts.append(
-            f"{subject} inside the contract's bounds"
-            + (f" (whole numbers: {_names(whole)})" if whole else "")
+            f"{subject}{bounded}" + (f" (whole numbers: {_names(whole)})" if whole else "")
         )
     rules = "; ".join(parts)
     if not nullable:

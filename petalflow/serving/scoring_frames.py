@@ -39,8 +39,10 @@ _BOOLEANS = {
     **dict.fromkeys(("True", "TRUE", "true"), True),
     **dict.fromkeys(("False", "FALSE", "false"), False),
 }
-_MAY_HOLD_BOOLEANS = re.compile("|".join(_BOOLEANS))
-_RENAMED = re.compile(r".+\.[0-9]+")  # how pandas renames a repeated column: name.1, name.2
+# a whole field (quoted or not) spelling one: "untrue" or "false_positive" is no boolean
+_MAY_HOLD_BOOLEANS = re.compile(rf'(?m)(?:^|,)"?(?:{"|".join(_BOOLEANS)})"?(?=,|\r?$)')
+# how pandas renames a repeated column: name.1, name.2 (a quoted name may hold a newline)
+_RENAMED = re.compile(r".+\.[0-9]+", re.S)
 
 
 def csv_table(body: bytes, specs: tuple[FeatureSpec, ...]) -> Table:

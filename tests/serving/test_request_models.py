@@ -447,6 +447,15 @@ def test_row_rules_of_a_numeric_contract_and_of_an_all_nullable_one() -> None:
         "Every feature is a JSON number inside the contract's bounds. Every feature is "
         "required; unknown fields are refused."
     )
+    unbounded = row_rules([FeatureSpec(name="x"), FeatureSpec(name="n", type="int")])
+    assert unbounded == (
+        "Every feature is a JSON number (whole numbers: `n`). Every feature is required; "
+        "unknown fields are refused."
+    )
+    many = [f"c{i:02d}" for i in range(20)]
+    listed = row_rules([FeatureSpec(name="c", type="category", categories=many)])
+    assert listed.startswith('`c` is one of "c00", "c01"')
+    assert '"c11" ... (20 in all).' in listed and '"c12"' not in listed
     gaps = row_rules([FeatureSpec(name="x", nullable=True), FeatureSpec(name="y", nullable=True)])
     assert "Every feature may be null or left out (then imputed)" in gaps
     assert "except" not in gaps

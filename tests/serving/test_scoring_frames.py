@@ -105,8 +105,9 @@ def test_csv_table_refuses_what_cannot_be_read_as_bad_request(body: bytes, words
         (b'"island","mass","island"\nDream,3.5,Biscoe\n', [("island", 2)]),
         (b"id,mass,id,island,id\n1,3.5,2,Dream,3\n", [("id", 3)]),  # no feature: still a guess
         (b"\nisland,mass,mass,mass.1\nDream,3.5,6.0,7\n", [("mass", 2)]),  # blank line first
+        (b'island,mass,"a\nb","a\nb"\nDream,3.5,1,2\n', [("a\nb", 2)]),  # renamed "a\nb.1"
     ],
-    ids=["feature", "quoted", "thrice", "after-blank-line"],
+    ids=["feature", "quoted", "thrice", "after-blank-line", "newline-in-a-name"],
 )
 def test_csv_table_refuses_a_column_the_header_repeats(
     body: bytes, repeats: list[tuple[str, int]]
