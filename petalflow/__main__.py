@@ -134,20 +134,23 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch to the command; -h/--help print the usage (0); no command or an unknown
-    one prints it to stderr and exits 2."""
+    """Dispatch to the command; -h/--help print the usage (0), also after the first word
+    of a two-word command; no command or an unknown one prints it to stderr and exits 2."""
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] in (["-h"], ["--help"]):
-        print(usage())
-        return 0
     for command in COMMANDS:
         if tuple(args[: len(command.words)]) == command.words:
             return command.run(args[len(command.words) :])
-    problem = (
-        "pick a command"
-        if not args
-        else f"unknown command {' '.join(args[:2])!r}; pick one of the commands above"
-    )
+    first = args[0] if args else ""
+    group = [c.name for c in COMMANDS if len(c.words) > 1 and c.words[0] == first]
+    if first in ("-h", "--help") or (group and args[1:2] in (["-h"], ["--help"])):
+        print(usage())
+        return 0
+    if not args:
+        problem = "pick a command"
+    elif group:
+        problem = f"{first!r} needs its second word: {', '.join(group)}"
+    else:
+        problem = f"unknown command {' '.join(args[:2])!r}; pick one of the commands above"
     print(f"{usage()}\npython -m petalflow: error: {problem}", file=sys.stderr)
     return 2
 

@@ -116,6 +116,9 @@ NAMES = ["contract infer", "tune", "promote", "rollback", "monitor export", "mon
         (["-h"], 0, None),
         ([], 2, "error: pick a command"),
         (["contracts"], 2, "error: unknown command 'contracts'"),
+        (["contract"], 2, "error: 'contract' needs its second word: contract infer"),
+        (["contract", "x.csv"], 2, "error: 'contract' needs its second word: contract infer"),
+        (["contract", "--help"], 0, None),
     ],
 )
 def test_usage_lists_every_command(
