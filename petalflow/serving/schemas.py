@@ -198,24 +198,23 @@ _NUMBER = 'Input should be a JSON number (5.1, not the string "5.1")'
 _KINDS = {type(None): "null", bool: "a boolean", list: "a list", dict: "an object"}
 
 
-def _not_a_number(value: Any, number: str) -> str:
-    """What a value that is not a number is told: ``number``, or for null, a boolean, a
-    list or an object on the JSON routes, what it is instead."""
-    kind = _KINDS.get(type(value)) if number is _NUMBER else None
-    return number if kind is None else f"Input should be a JSON number, not {kind}"
+def _not_a_number(value: Any) -> str:
+    """What a JSON route tells a value that is not a number: what it is instead."""
+    kind = _KINDS.get(type(value))
+    return _NUMBER if kind is None else f"Input should be a JSON number, not {kind}"
 
 
 def error_details(
-    exc: ValidationError, prefix: tuple[str | int, ...] = (), number: str = _NUMBER
+    exc: ValidationError, prefix: tuple[str | int, ...] = (), number: str | None = None
 ) -> list[dict[str, Any]]:
     """pydantic errors as ErrorDetail dicts: dotted field path, rule, message (``number``:
-    what a value that is not a number is told)."""
+    what a value that is not a number is told; by default, the JSON routes' words for it)."""
     details = []
     for err in exc.errors(include_url=False):  # the input picks a float_type's message
         field = ".".join(str(p) for p in (*prefix, *err["loc"]))
-        message = (
-            _not_a_number(err.get("input"), number) if err["type"] == "float_type" else err["msg"]
-        )
+        message = err["msg"]
+        if err["type"] == "float_type":
+            message = number or _not_a_number(err.get("input"))
         details.append(
             {
                 "field": field or None,
