@@ -124,6 +124,7 @@ class RequestContextMiddleware:
         header = (b"x-request-id", request_id.encode())
         status, started = 500, False
         route: str | None = None
+        inner = scope  # what the app sees: a GET's scope for a HEAD
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started
@@ -156,7 +157,9 @@ class RequestContextMiddleware:
                 handler = getattr(self.serving.plane, endpoint.operation)
                 await _serve(handler, endpoint, scope, limited_receive, send_with_id, request_id)
             else:
-                await self.app(scope, limited_receive, send_with_id)
+                if scope["method"] == "HEAD":  # a GET route's headers; uvicorn drops the body
+                    inner = {**scope, "method": "GET"}
+                await self.app(inner, limited_receive, send_with_id)
         except ClientDisconnectedError:
             status = 499  # nginx's "client closed request": not a server error
         except Exception as exc:
@@ -168,13 +171,14 @@ class RequestContextMiddleware:
                     "error after the response started", extra={"fields": {"request_id": request_id}}
                 )
         finally:
+            route = route or getattr(inner.get("route"), "path", None)
             self._observe(scope, route, status, start, request_id)
 
     def _observe(
         self, scope: Scope, route: str | None, status: int, start: float, request_id: str
     ) -> None:
         elapsed = time.perf_counter() - start
-        path = route or getattr(scope.get("route"), "path", None) or "unmatched"
+        path = route or "unmatched"
         self.telemetry.observe_request(path, scope["method"], status, elapsed)
         if not logger.isEnabledFor(logging.INFO):
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import socket
@@ -223,3 +224,46 @@ def test_uvicorn_sends_each_response_in_one_write_and_pipelined_ones_in_order(
     assert [status for status, _ in answers] == [b"HTTP/1.1 200 OK"] * 6
     labels = [json.loads(body)["predicted_label"] for _, body in answers]
     assert labels == ["virginica", "setosa"] * 3
+
+
+def test_uvicorn_answers_head_as_get_without_a_body(start_server, trained: Path) -> None:
+    server = start_server({"ARTIFACTS_DIR": str(trained)})
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        answers = {}
+        for method, path in [
+            ("GET", "/health"),
+            ("HEAD", "/health"),
+            ("HEAD", "/model"),
+            ("HEAD", "/predict"),
+            ("HEAD", "/no-such-path"),
+        ]:
+            conn.request(method, path, headers={"X-Request-ID": f"head-{method}-{path.strip('/')}"})
+            response = conn.getresponse()
+            answers[method, path] = (
+                response.status,
+                response.getheader("content-length"),
+                response.read(),
+            )
+    finally:
+        conn.close()
+    status, length, body = answers["GET", "/health"]
+    assert status == 200 and int(length) == len(body) > 0
+    # The same headers as GET's (its content length), no body; the connection stays usable.
+    assert answers["HEAD", "/health"] == (200, length, b"")
+    assert answers["HEAD", "/model"][0] == 200 and answers["HEAD", "/model"][2] == b""
+    assert answers["HEAD", "/predict"][0] == 405  # POST only
+    assert answers["HEAD", "/no-such-path"][0] == 404
+    lines = server.json_lines(
+        until=lambda lines: any(x.get("request_id") == "head-HEAD-no-such-path" for x in lines)
+    )
+    logged = {x["request_id"]: x for x in lines if str(x.get("request_id")).startswith("head-")}
+    assert logged["head-HEAD-health"]["method"] == "HEAD"
+    assert logged["head-HEAD-health"]["status"] == 200
+    metrics = httpx.get(server.url + "/metrics").text
+    assert any(
+        line.startswith("petalflow_requests_total{")
+        and 'method="HEAD"' in line
+        and 'route="/health"' in line
+        for line in metrics.splitlines()
+    )
