@@ -123,12 +123,6 @@ class RequestModels:
         return fast_split(names, data, self.columns, body)
 
 
-def _row_rule(contract: ModelContract) -> str:
-    if all(f.type in ("float", "int") and not f.nullable for f in contract.features):
-        return "every feature, numbers only"
-    return "every feature as its type says (nullable ones may be null or left out)"
-
-
 def _names(names: Sequence[str]) -> str:
     return ", ".join(f"`{name}`" for name in names)
 
@@ -185,7 +179,7 @@ def build_request_models(contract: ModelContract) -> RequestModels:
     row = create_model(
         "PredictRequest",
         __config__=ConfigDict(**_STRICT, json_schema_extra=extra),  # type: ignore[typeddict-item]
-        __doc__=f"One row of {contract.dataset}: {_row_rule(contract)}, no extras.",
+        __doc__=f"One row of {contract.dataset}. {row_rules(contract.features)}",
         **fields,
     )
     batch = create_model(

@@ -239,7 +239,10 @@ def test_request_model_schema_names_and_documents_the_models() -> None:
     models = build_request_models(numeric_contract("flowers", ["a"], ["x", "y"], "t"))
     row = models.row.model_json_schema()
     assert row["title"] == "PredictRequest"
-    assert row["description"] == ("One row of flowers: every feature, numbers only, no extras.")
+    assert row["description"] == (
+        "One row of flowers. Every feature is a JSON number. Every feature is required; "
+        "unknown fields are refused."
+    )
     assert row["properties"]["a"]["description"] == "a"
     assert "examples" not in row["properties"]["a"]
     batch = models.batch.model_json_schema()
