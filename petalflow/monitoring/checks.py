@@ -180,9 +180,7 @@ class Monitor:
         if not isinstance(log, PredictionLog):
             raise TypeError("feedback needs the server's PredictionLog; a reader cannot write")
         try:
-            predicted = self.read(
-                lambda: log.add_feedback(request_id, true_label, self.model.class_names)
-            )
+            predicted = self.read(lambda: log.add_feedback(request_id, true_label))
         except PredictionNotFoundError:
             self._not_logged(log, request_id)
             raise

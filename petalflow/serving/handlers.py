@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 from prometheus_client.registry import Collector
 
-from petalflow.core.errors import ShadowNotConfiguredError, TooManyRowsError, UnknownLabelError
+from petalflow.core.errors import ShadowNotConfiguredError, TooManyRowsError
 from petalflow.monitoring.checks import Monitor
 from petalflow.monitoring.shadow_report import shadow_report
 from petalflow.observability.metrics import Telemetry
@@ -200,15 +200,11 @@ class DataPlane:
 
     def feedback(self, body: bytes, request_id: str) -> Answer:
         """POST /feedback: a ground-truth label joined to a logged prediction."""
-        served = self.served
         item = parse(FeedbackRequest, body)
-        classes = served.classes
-        if item.true_label not in classes:
-            message = f"true_label: unknown label {item.true_label!r}; use one of {classes}"
-            raise UnknownLabelError(
-                message, [{"field": "true_label", "rule": "enum", "message": message}]
-            )
-        return Answer(orjson.dumps(served.monitor.feedback(item.request_id, item.true_label)))
+        # The label is checked against the classes logged with the prediction: a reload
+        # since may serve a model with other classes.
+        monitor = self.served.monitor
+        return Answer(orjson.dumps(monitor.feedback(item.request_id, item.true_label)))
 
     def shadow_report(self) -> dict[str, Any]:
         """GET /monitoring/shadow: the served model against the shadow, from the log."""

@@ -509,10 +509,29 @@ def test_prediction_log_feedback_twice_raises(log: PredictionLog) -> None:
 
 def test_prediction_log_feedback_unknown_label_raises(log: PredictionLog) -> None:
     record(log, "req-1")
-    with pytest.raises(UnknownLabelError, match="unknown label 'rose'"):
-        log.add_feedback("req-1", "rose", allowed_labels=LABELS)
+    with pytest.raises(UnknownLabelError, match="unknown label 'rose'") as raised:
+        log.add_feedback("req-1", "rose")
+    assert raised.value.details[0]["field"] == "true_label"
+    assert raised.value.details[0]["rule"] == "enum"
     log.flush()
     assert raw_rows(log.path, "feedback") == []
+
+
+def test_prediction_log_feedback_label_is_one_of_the_predicting_models_classes(
+    log: PredictionLog,
+) -> None:
+    # Two versions with other classes in one log (a reload since the first prediction):
+    # each row takes the labels of the model that predicted it, not of the one served now.
+    record(log, "iris-row", "setosa", version="iris")
+    wine = ["class_0", "class_1", "class_2"]
+    assert log.record("wine-row", "wine", [ROW], ["class_1"], wine, [PROBA])
+    assert log.add_feedback("iris-row", "virginica") == "setosa"
+    assert log.add_feedback("wine-row", "class_2") == "class_1"
+    record(log, "iris-2", "setosa", version="iris")
+    with pytest.raises(UnknownLabelError, match=r"'class_0'.*knows \['setosa'"):
+        log.add_feedback("iris-2", "class_0")
+    assert [tuple(r) for r in raw_rows(log.path, "feedback")][0][:3] == ("iris-row", 0, "virginica")
+    assert len(raw_rows(log.path, "feedback")) == 2
 
 
 def test_prediction_log_survives_restart(tmp_path: Path) -> None:

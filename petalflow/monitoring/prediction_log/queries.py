@@ -36,6 +36,7 @@ class Target(NamedTuple):
     row_index: int
     predicted_label: str
     model_version: str
+    classes: tuple[str, ...]  # of the model that predicted it: the labels feedback may give
 
 
 def _version(model_version: str | None) -> tuple[str, tuple[str, ...]]:
@@ -162,8 +163,9 @@ def find(conn: sqlite3.Connection, feedback_id: str) -> Target | None:
             "so feedback cannot tell which prediction it labels; send a unique X-Request-ID "
             "with each prediction request"
         )
-    label = labels_of(found[1], orjson.loads(found[4]))[index]
-    return Target(request_id, index, label, str(found[2]))
+    classes = tuple(str(c) for c in orjson.loads(found[4]))
+    label = labels_of(found[1], classes)[index]
+    return Target(request_id, index, label, str(found[2]), classes)
 
 
 def logged_request(conn: sqlite3.Connection, request_id: str) -> QueuedRequest | None:

@@ -6,7 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -261,28 +261,20 @@ class PredictionLog(queries.Reads):
         with connect(self.path, self.busy_timeout, create=False) as conn:
             yield conn
 
-    def add_feedback(
-        self,
-        request_id: str,
-        true_label: str,
-        allowed_labels: Collection[str] | None = None,
-        wait: float = 0.5,
-    ) -> str:
+    def add_feedback(self, request_id: str, true_label: str, wait: float = 0.5) -> str:
         """Store ``true_label`` for the predicted row ``request_id``; returns its predicted label.
 
         A prediction still queued in this instance is flushed first; one still queued in
         another process is waited for up to ``wait`` seconds. Raises UnknownLabelError
-        (not in ``allowed_labels``), PredictionNotFoundError or AlreadyLabelledError.
+        (not a class of the model that made the prediction, which may not be the one
+        served now), PredictionNotFoundError or AlreadyLabelledError.
         """
-        if allowed_labels is not None and true_label not in allowed_labels:
-            raise UnknownLabelError(
-                f"unknown label {true_label!r}; use one of {sorted(allowed_labels)}"
-            )
         deadline, attempt = time.monotonic() + wait, 0
         while True:
             with self._connection() as conn:
                 target = queries.find(conn, request_id)
                 if target is not None:
+                    _check_label(true_label, target)
                     queries.insert_feedback(conn, target, true_label, request_id)
                     return target.predicted_label
             if attempt == 0:
@@ -295,4 +287,17 @@ class PredictionLog(queries.Reads):
         raise PredictionNotFoundError(
             f"no logged prediction has request id {request_id!r}; use the request id "
             "returned by /predict ('<request-id>:<index>' for a batch row)"
+        )
+
+
+def _check_label(true_label: str, target: queries.Target) -> None:
+    """UnknownLabelError (422, naming ``true_label``) unless it is one of the classes of
+    the model that made the prediction."""
+    if true_label not in target.classes:
+        message = (
+            f"true_label: unknown label {true_label!r}; the model that made prediction "
+            f"{target.request_id!r} ({target.model_version}) knows {list(target.classes)}"
+        )
+        raise UnknownLabelError(
+            message, [{"field": "true_label", "rule": "enum", "message": message}]
         )
