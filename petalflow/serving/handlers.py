@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from pathlib import PurePath
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -226,12 +227,21 @@ class DataPlane:
             "sha256": loaded.sha256,
             "feature_names": loaded.feature_names,
             "class_names": loaded.class_names,
-            "params": loaded.params,
+            "params": _shown_params(loaded.params),
             "metrics": loaded.metrics,
             "loaded_at": loaded.loaded_at,
             "fast_path": served.predictor.fast is not None,
             "shadow": None if self.shadow is None else identity_of(self.shadow.model),
         }
+
+
+def _shown_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The training flags as /model shows them: without the training machine's paths (the
+    artifacts folder left out, a contract file by its name only)."""
+    shown = {name: value for name, value in params.items() if name != "artifacts_dir"}
+    if isinstance(shown.get("dataset"), str):
+        shown["dataset"] = PurePath(shown["dataset"]).name
+    return shown
 
 
 def _document(body: bytes) -> tuple[Any, bool]:

@@ -147,6 +147,11 @@ def test_model_reports_what_is_served(api: TestClient, trained: Path) -> None:
     assert body["feature_names"] == list(FEATURE_NAMES)
     assert body["class_names"] == CLASSES
     assert body["params"]["model"] == "logreg"
+    assert body["params"]["dataset"] == "iris"
+    # The training machine's artifacts folder is in params.json, not in the answer.
+    assert json.loads((trained / "params.json").read_text())["artifacts_dir"] == str(trained)
+    assert "artifacts_dir" not in body["params"]
+    assert str(trained) not in json.dumps(body["params"])
     assert (
         body["metrics"]["accuracy"]
         == json.loads((trained / "metrics.json").read_text())["accuracy"]
