@@ -46,7 +46,7 @@ def _model_metrics() -> tuple[Gauge, Counter]:
         "The served model (value 1; 0 once a reload replaced it), labelled with its "
         "version, logged-model id, registry entry and source",
         list(MODEL_INFO_LABELS),
-        multiprocess_mode="max",
+        multiprocess_mode="livemax",  # a dead worker's model is not served
         registry=None,
     )
     failures = Counter(
@@ -64,6 +64,7 @@ class Telemetry:
         self.multiproc_dir = multiproc_dir
         if multiproc_dir is not None:
             _use_multiprocess(multiproc_dir)
+            forget_dead_workers(multiproc_dir)  # the worker this one replaces, say
         # Metrics are not registered globally, so that several apps (tests) never
         # clash; in multiprocess mode their values live in files read at scrape time.
         target = None
@@ -164,7 +165,8 @@ class Telemetry:
 
     def show_model(self, labels: dict[str, str], previous: dict[str, str] | None = None) -> None:
         """Mark the served model (``MODEL_INFO_LABELS``); a replaced one goes to 0 (and,
-        in one process, away). Several workers: ``max`` shows each model some worker serves."""
+        in one process, away). Several workers: ``livemax`` shows each model a running worker
+        serves."""
         if previous is not None and previous != labels:
             self.model_info.labels(**previous).set(0)
             if self.multiproc_dir is None:
@@ -195,6 +197,7 @@ class Telemetry:
         """The exposition text: request metrics plus ``collectors`` (drift, accuracy)."""
         registry = CollectorRegistry()
         if self.multiproc_dir is not None:
+            forget_dead_workers(self.multiproc_dir)
             multiprocess.MultiProcessCollector(registry, path=str(self.multiproc_dir))
         else:
             own = (self.requests, self.latency, self.predictions, self.model_info)
@@ -222,6 +225,27 @@ def _use_multiprocess(folder: Path) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     if getattr(values.ValueClass, "__name__", "") != "MmapedValue":
         values.ValueClass = values.MultiProcessValue()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: running
+        return True
+    return True
+
+
+def forget_dead_workers(folder: Path) -> None:
+    """Remove the live-mode gauge files of workers that no longer run (killed, and
+    replaced by the supervisor): every scrape would read their last values, e.g. a
+    ``petalflow_prediction_log_up`` of 0 long after the log recovered. Counters keep
+    their files: what a dead worker counted still happened."""
+    pids = {path.stem.rpartition("_")[2] for path in folder.glob("gauge_live*_*.db")}
+    for pid in sorted(int(p) for p in pids if p.isdigit()):
+        if pid != os.getpid() and not _running(pid):
+            multiprocess.mark_process_dead(pid, str(folder))
 
 
 def _start_time(pid: int) -> str:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
-from petalflow.observability.metrics import CachedCollector, Telemetry, supervisor_metrics_dir
+from petalflow.observability.metrics import (
+    CachedCollector,
+    Telemetry,
+    forget_dead_workers,
+    supervisor_metrics_dir,
+)
+from tests.conftest import ROOT
 
 
 def test_supervisor_metrics_dir_single_process_stays_in_memory() -> None:
@@ -94,3 +104,55 @@ def test_reload_failures_start_at_zero_and_count() -> None:
     assert "petalflow_reload_failures_total 0.0" in text
     telemetry.reload_failures.inc()
     assert "petalflow_reload_failures_total 1.0" in telemetry.render().decode()
+
+
+def test_forget_dead_workers_removes_only_dead_workers_live_gauges(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead, alive = child.pid, os.getpid()
+    names = [
+        f"gauge_livemin_{dead}.db",
+        f"gauge_livemax_{dead}.db",
+        f"counter_{dead}.db",  # what a dead worker counted still counts
+        f"gauge_livemin_{alive}.db",
+        f"gauge_max_{dead}.db",  # not a live mode: kept by design
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    forget_dead_workers(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"counter_{dead}.db", f"gauge_livemin_{alive}.db", f"gauge_max_{dead}.db"]
+    )
+
+
+_WORKER = """
+import sys
+from pathlib import Path
+from petalflow.observability.metrics import Telemetry
+telemetry = Telemetry(Path(sys.argv[1]))
+telemetry.log_up(sys.argv[2] == "up")
+telemetry.show_model({"model_version": sys.argv[3], "model_id": "", "registered_model": "",
+                      "registered_version": "", "registered_alias": "", "source": "s"})
+if len(sys.argv) > 4:
+    sys.stdout.write(telemetry.render().decode())
+"""
+
+
+def test_a_dead_workers_gauges_leave_the_scrape(tmp_path: Path) -> None:
+    # A worker whose log was down, serving version a, exits (killed, replaced): the
+    # running worker's scrape shows its own log up and version b only.
+    run = [sys.executable, "-c", _WORKER, str(tmp_path)]
+    subprocess.run([*run, "down", "a"], check=True, cwd=ROOT)
+    scraped = subprocess.run(
+        [*run, "up", "b", "render"], check=True, capture_output=True, text=True, cwd=ROOT
+    ).stdout
+    samples = {
+        (s.name, s.labels.get("model_version")): s.value
+        for family in text_string_to_metric_families(scraped)
+        for s in family.samples
+        if s.name in ("petalflow_prediction_log_up", "petalflow_model_info")
+    }
+    assert samples == {
+        ("petalflow_prediction_log_up", None): 1.0,
+        ("petalflow_model_info", "b"): 1.0,
+    }
