@@ -3,10 +3,13 @@ for being moved or deleted (logrotate, an operator) so that it is recreated, not
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from petalflow.core.errors import PredictionLogError
@@ -65,6 +68,19 @@ def move_aside(path: Path) -> Path:
         if side.exists():
             side.rename(f"{target}{suffix}")
     return target
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[None]:
+    """Hold the lock on the log's folder (``flock``) that every process replacing the log
+    takes: several workers see the same move, and one that found the file missing must
+    not unlink the -wal and -shm another has just created for its new log."""
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class LogFile:
@@ -132,11 +148,12 @@ class LogFile:
         SQLite leaves a moved file's -wal and -shm at the old name; with the file gone
         they are removed, so that the new database does not pick them up.
         """
-        if not self.path.exists():
-            for suffix in _SIDE_FILES[1:]:
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         try:
-            self.create()
+            with replacing(self.path):
+                if not self.path.exists():
+                    for suffix in _SIDE_FILES[1:]:
+                        Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+                self.create()
         except (sqlite3.Error, OSError, PredictionLogError) as exc:
             health.fail(reason_of(exc), exc)
             return

@@ -89,3 +89,28 @@ def test_prediction_log_recreates_a_moved_or_deleted_file(
         assert quick_check(rotated) is None
         with PredictionLog(rotated) as old:
             assert old.count() == 1 and old.lookup("before") is not None
+
+
+def test_replace_waits_for_another_process_replacing_the_log(tmp_path: Path) -> None:
+    # Another worker holds the folder's lock while it recreates the log: this one's
+    # replace neither unlinks that worker's new -wal nor creates a file meanwhile.
+    import fcntl
+    import threading
+
+    from petalflow.monitoring.prediction_log.health import Health
+
+    path = tmp_path / "p.db"
+    file = logfile.LogFile(path, busy_timeout=1.0)
+    other = os.open(tmp_path, os.O_RDONLY)  # another open file: flock blocks on it
+    fcntl.flock(other, fcntl.LOCK_EX)
+    wal = Path(f"{path}-wal")
+    wal.write_bytes(b"the other worker's")
+    replacing = threading.Thread(target=file.replace, args=(Health(path),))
+    replacing.start()
+    replacing.join(0.3)
+    assert replacing.is_alive()  # waiting for the lock
+    assert not path.exists() and wal.read_bytes() == b"the other worker's"
+    os.close(other)  # the other worker is done (its file at the path, here none)
+    replacing.join(10)
+    assert not replacing.is_alive()
+    assert path.exists() and file.generation == 1 and not file.moved
