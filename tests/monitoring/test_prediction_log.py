@@ -793,8 +793,10 @@ def test_prediction_log_feedback_addresses_batch_rows_by_index(log: PredictionLo
         log.add_feedback("b:3", "setosa", wait=0.0)
     with pytest.raises(PredictionNotFoundError, match=r"'<request-id>:<index>', e\.g\. 'b:0'"):
         log.add_feedback("b", "setosa", wait=0.0)
-    with pytest.raises(PredictionNotFoundError, match="no logged prediction has request id"):
-        log.add_feedback("b:x", "setosa", wait=0.0)
+    for other_spelling in ("b:x", "b:01", "b:+1", "b: 1", "b:\u0661"):  # not row 1's id
+        with pytest.raises(PredictionNotFoundError, match="no logged prediction has request id"):
+            log.add_feedback(other_spelling, "setosa", wait=0.0)
+    log.add_feedback("b:0", "versicolor")  # row 0's id is "b:0"
     assert log.predicted_label("b") is None
     assert log.predicted_label("b:3") is None
     assert log.predicted_label("nope:0") is None

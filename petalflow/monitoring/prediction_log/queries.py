@@ -146,7 +146,8 @@ def find(conn: sqlite3.Connection, feedback_id: str) -> Target | None:
         )
     if found is None:
         request_id, _, suffix = feedback_id.rpartition(":")
-        if not (request_id and suffix.isascii() and suffix.isdigit()):
+        canonical = suffix.isascii() and suffix.isdigit() and str(int(suffix)) == suffix
+        if not (request_id and canonical):  # "b:01" is not row 1: one id per row
             return None
         index = int(suffix)
         found = conn.execute(sql, (request_id,)).fetchone()
