@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from petalflow.core.collector import imports_frozen
 from petalflow.core.errors import DataContractError, InvalidSplitError, PetalflowError, TableError
+from petalflow.core.store import resolve_tracking_uri
 from petalflow.training import config as cfg
 
 if TYPE_CHECKING:
@@ -101,7 +102,9 @@ def parse_config(argv: list[str] | None) -> tuple[cfg.TrainConfig, Dataset]:
         parser.error(
             "argument --alias: needs --register-model NAME (an alias points at a registered version)"
         )
-    if problem := cfg.check_artifacts_dir(args.artifacts_dir, [Path.cwd(), cfg.PROJECT_ROOT]):
+    if problem := cfg.check_artifacts_dir(
+        args.artifacts_dir, [Path.cwd(), cfg.PROJECT_ROOT], (resolve_tracking_uri(),)
+    ):
         parser.error(f"argument --artifacts-dir: {problem}")
     from petalflow.training.data import prepare
 

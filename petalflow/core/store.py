@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -29,6 +30,19 @@ def local_artifact_root(uri: str) -> str | None:
     if not uri.startswith("sqlite:///") or ":memory:" in uri:
         return None
     return (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
+
+
+def local_paths(uri: str) -> list[Path]:
+    """What a local store at ``uri`` keeps on disk, existing yet or not: a sqlite file and
+    the ``mlruns/`` beside it, or a file store's folder; nothing for a server."""
+    if uri.startswith("sqlite:///") and ":memory:" not in uri:
+        database = Path(uri.removeprefix("sqlite:///"))
+        return [database, database.parent / "mlruns"]
+    if uri.startswith("file:"):
+        return [Path(urllib.parse.urlparse(uri).path)]
+    if "://" not in uri:  # a bare path: MLflow's file store
+        return [Path(uri)]
+    return []
 
 
 def unreachable(uri: str, timeout: float = 10.0) -> str | None:

@@ -13,7 +13,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from petalflow.core.store import PROJECT_ROOT  # noqa: F401  (the project root)
+from petalflow.core.artifacts import JSON_FILES, MODEL_FILE
+from petalflow.core.store import (
+    PROJECT_ROOT,  # noqa: F401  (the project root)
+    local_paths,
+)
 
 MODEL_CHOICES = ("logreg", "rf")
 # MLflow reserves these alias names for its own version references.
@@ -113,21 +117,25 @@ def non_empty(value: str) -> str:
     return value
 
 
-def check_artifacts_dir(value: str, protected: list[Path]) -> str | None:
+def check_artifacts_dir(
+    value: str, protected: list[Path], stores: tuple[str | None, ...] = ()
+) -> str | None:
     """Why ``value`` must not be replaced by the training output, or None if it is safe.
 
     The folder is swapped out whole, so it must not hold (or be) anything else: the
-    working directory, the project, the tracking store, or a folder of other files.
+    working directory, the project (``protected``), the local stores at the URIs
+    ``stores`` (the tracking store, an Optuna storage; created later if missing), or a
+    folder of other files.
     """
     target = Path(value).resolve()
-    for path in protected:
+    for path in [*protected, *(p for uri in stores if uri for p in local_paths(uri))]:
         path = path.resolve()
         if target == path or target in path.parents:
             return f"{value!r} is or contains {path}; name a dedicated folder such as 'artifacts'"
     if target.exists() and not target.is_dir():
         return f"{value!r} is a file; name a folder"
     if target.is_dir():
-        known = {"model.joblib", *(f.name for f in target.glob("*.json")), "confusion_matrix.png"}
+        known = {MODEL_FILE, *JSON_FILES}
         others = sorted(p.name for p in target.iterdir() if p.name not in known)
         if others:
             return (

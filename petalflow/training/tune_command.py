@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from petalflow.core.collector import imports_frozen
 from petalflow.core.errors import DataContractError, InvalidSplitError, PetalflowError, TableError
+from petalflow.core.store import resolve_tracking_uri
 from petalflow.training import config as cfg
 from petalflow.training.signals import SearchStop
 
@@ -118,7 +119,11 @@ def parse_tune(argv: list[str]) -> tuple[TuneConfig, Dataset]:
         parser.error("argument --alias: needs --register-model NAME")
     if args.storage and not args.study:
         parser.error("argument --study: needed with --storage (processes share a study by name)")
-    if problem := cfg.check_artifacts_dir(args.artifacts_dir, [Path.cwd(), cfg.PROJECT_ROOT]):
+    if problem := cfg.check_artifacts_dir(
+        args.artifacts_dir,
+        [Path.cwd(), cfg.PROJECT_ROOT],
+        (resolve_tracking_uri(), args.storage),
+    ):
         parser.error(f"argument --artifacts-dir: {problem}")
     try:
         dataset = prepare(args.dataset, test_size=args.test_size, seed=args.seed)

@@ -232,9 +232,45 @@ def test_check_artifacts_dir_rejects_a_file(tmp_path: Path) -> None:
 
 
 def test_check_artifacts_dir_accepts_an_artifacts_only_folder(tmp_path: Path) -> None:
-    for name in ("model.joblib", "metrics.json", "params.json", "confusion_matrix.png"):
+    for name in ("model.joblib", "metrics.json", "params.json", "contract.json"):
         (tmp_path / name).write_text("x")
     assert cfg.check_artifacts_dir(str(tmp_path), []) is None
+
+
+def test_check_artifacts_dir_refuses_other_json_files(tmp_path: Path) -> None:
+    (tmp_path / "settings.json").write_text("{}")  # a user's file: JSON is not enough
+    (tmp_path / "metrics.json").write_text("{}")
+    assert cfg.check_artifacts_dir(str(tmp_path), []) == (
+        f"{str(tmp_path)!r} holds other files (settings.json); training replaces "
+        "the whole folder, so name an empty or artifacts-only folder"
+    )
+
+
+@pytest.mark.parametrize(
+    ("uri", "folder", "kept"),
+    [
+        ("sqlite:///{t}/out/mlflow.db", "out", "out/mlflow.db"),  # created by the run itself
+        ("sqlite:///{t}/out/sub/mlflow.db", "out", "out/sub/mlflow.db"),
+        ("sqlite:///{t}/mlflow.db", "mlruns", "mlruns"),  # the runs' folder beside it
+        ("file://{t}/out/mlruns", "out", "out/mlruns"),
+        ("{t}/out/mlruns", "out", "out/mlruns"),
+    ],
+)
+def test_check_artifacts_dir_refuses_a_folder_holding_a_local_store(
+    tmp_path: Path, uri: str, folder: str, kept: str
+) -> None:
+    (tmp_path / folder).mkdir()  # empty: the store does not exist yet
+    value = str(tmp_path / folder)
+    problem = cfg.check_artifacts_dir(value, [], (None, uri.format(t=tmp_path)))
+    assert problem == (
+        f"{value!r} is or contains {(tmp_path / kept).resolve()}; name a dedicated folder "
+        "such as 'artifacts'"
+    )
+
+
+def test_check_artifacts_dir_accepts_a_folder_beside_the_store_or_a_server(tmp_path: Path) -> None:
+    stores = (f"sqlite:///{tmp_path}/mlflow.db", "http://127.0.0.1:5000", "sqlite:///:memory:")
+    assert cfg.check_artifacts_dir(str(tmp_path / "artifacts"), [], stores) is None
 
 
 def test_check_artifacts_dir_names_the_first_three_other_files(tmp_path: Path) -> None:

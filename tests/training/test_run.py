@@ -229,6 +229,21 @@ def test_train_invalid_argument_exits_2_and_writes_nothing(
     assert _runs(MlflowClient(tracking_uri)) == []
 
 
+def test_train_refuses_an_artifacts_dir_that_would_hold_the_tracking_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The store is created by the run: an empty folder named for both would be swapped
+    # out, the store with it, on every run.
+    folder = tmp_path / "out"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder}/mlflow.db")
+    with pytest.raises(SystemExit) as exc_info:
+        train.main(["--artifacts-dir", str(folder)])
+    assert exc_info.value.code == 2
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "argument --artifacts-dir" in last_line and "mlflow.db" in last_line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_train_failure_after_start_keeps_previous_artifacts_and_fails_run(
     tmp_path: Path, tracking_uri: str
 ) -> None:
