@@ -43,8 +43,11 @@ def contract_infer(argv: list[str]) -> int:
     csv = Path(args.data)
     if not csv.is_file():
         parser.error(f"argument data: no file {csv}")
+    if output is not None and (problem := _output_problem(output, csv)):
+        parser.error(f"argument --output: {problem}")
     try:
         drop = [] if str(args.drop).lower() in ("none", "") else args.drop.split(",")
+        drop = [name.strip() for name in drop]
         inferred = infer_contract(csv, args.target, output.parent if output else None, drop)
     except DataContractError as exc:
         parser.error(str(exc))
@@ -54,9 +57,27 @@ def contract_infer(argv: list[str]) -> int:
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            parser.error(f"argument --output: cannot write {output} ({exc.strerror})")
         print(f"wrote {output}", file=sys.stderr)
     return 0
+
+
+def _output_problem(output: Path, csv: Path) -> str | None:
+    """Why ``contract infer`` must not write its contract to ``output``, or None."""
+    from petalflow.training.datasets import CONTRACT_SUFFIXES
+
+    if output.resolve() == csv.resolve():
+        return f"{output} is the CSV itself; name the contract file, e.g. contract.yaml"
+    if output.is_dir():
+        return f"{output} is a folder; name the contract file, e.g. {output / 'contract.yaml'}"
+    if not output.parent.is_dir():
+        return f"no folder {output.parent}; create it first, or name a file in an existing one"
+    if output.suffix not in CONTRACT_SUFFIXES:
+        return f"{output} must end in {', '.join(CONTRACT_SUFFIXES)} (what --dataset reads)"
+    return None
 
 
 def _tune(argv: list[str]) -> int:

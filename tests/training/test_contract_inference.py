@@ -69,6 +69,22 @@ def test_infer_prints_to_stdout_as_a_module(tmp_path: Path) -> None:
             ["contract", "infer", "levels.csv", "--target", "level", "--drop", "level"],
             "--drop: 'level' is not a column besides the target",
         ),
+        (
+            ["contract", "infer", "levels.csv", "--target", "level", "--output", "levels.csv"],
+            "argument --output: levels.csv is the CSV itself",
+        ),
+        (
+            ["contract", "infer", "levels.csv", "--target", "level", "--output", "."],
+            "argument --output: . is a folder",
+        ),
+        (
+            ["contract", "infer", "levels.csv", "--target", "level", "--output", "no/c.yaml"],
+            "argument --output: no folder no",
+        ),
+        (
+            ["contract", "infer", "levels.csv", "--target", "level", "--output", "c.txt"],
+            "argument --output: c.txt must end in .yaml, .yml, .json",
+        ),
     ],
 )
 def test_bad_usage_exits_2_naming_the_flag(
@@ -78,7 +94,7 @@ def test_bad_usage_exits_2_naming_the_flag(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    write_csv(tmp_path / "levels.csv")
+    before = write_csv(tmp_path / "levels.csv").read_bytes()
     monkeypatch.chdir(tmp_path)
     try:
         status = main(argv)
@@ -86,12 +102,14 @@ def test_bad_usage_exits_2_naming_the_flag(
         status = int(exc.code or 0)
     assert status == 2
     assert message in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["levels.csv"]  # nothing written
+    assert (tmp_path / "levels.csv").read_bytes() == before  # the data kept
 
 
 def test_infer_drop_leaves_columns_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_csv(tmp_path / "levels.csv")
     monkeypatch.chdir(tmp_path)
-    argv = ["levels.csv", "--target", "level", "--drop", "plan,active", "--output", "c.yaml"]
+    argv = ["levels.csv", "--target", "level", "--drop", "plan, active", "--output", "c.yaml"]
     assert main(["contract", "infer", *argv]) == 0
     document = yaml.safe_load((tmp_path / "c.yaml").read_text())
     assert document["drop"] == ["plan", "active", "row id"]
