@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--register-model",
-        type=cfg.optional_name,
+        type=cfg.optional_model_name,
         default=None,
         help="register the model under this name ('none' = don't)",
     )

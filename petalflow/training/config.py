@@ -7,6 +7,7 @@ this module only holds the rules, so that the CLI and tests share them.
 from __future__ import annotations
 
 import argparse
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -148,6 +149,20 @@ def check_artifacts_dir(
 def optional_name(value: str) -> str | None:
     """argparse type: a name, or ``none`` for unset."""
     return None if value.strip().lower() in NONE_STRINGS else value
+
+
+def optional_model_name(value: str) -> str | None:
+    """argparse type: a registered-model name MLflow accepts (not blank, no ``/`` or
+    ``:``, not a path that normalizes to another name), or ``none``."""
+    name = optional_name(value)
+    if name is None:
+        return None
+    if not name.strip() or "/" in name or ":" in name:
+        raise _fail("a registered-model name without '/' or ':'", value)
+    normal = posixpath.normpath(name)
+    if normal != name or normal == "." or normal.startswith(".."):
+        raise _fail("a registered-model name, not '.' nor one starting with '..'", value)
+    return name
 
 
 def optional_alias(value: str) -> str | None:

@@ -209,6 +209,10 @@ INVALID = [
     (["--alias", "champion"], "--alias"),
     (["--register-model", "m", "--alias", "latest"], "--alias"),
     (["--register-model", "m", "--alias", "v3"], "--alias"),
+    (["--register-model", "a/b"], "--register-model"),
+    (["--register-model", "a:b"], "--register-model"),
+    (["--register-model", ".."], "--register-model"),
+    (["--register-model", "."], "--register-model"),
 ]
 
 

@@ -215,6 +215,11 @@ USAGE_ERRORS = [
     (["--storage", "sqlite:///x.db"], "--study"),
     (["--storage", "nosuchdb://h/x", "--study", "s"], "--storage"),
     (["--test-size", "0.99"], "--test-size"),
+    (["--register-model", "a:b"], "--register-model"),
+    (
+        ["--artifacts-dir", "out", "--storage", "sqlite:///out/o.db", "--study", "s"],
+        "--artifacts-dir",
+    ),
 ]
 
 
