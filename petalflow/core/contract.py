@@ -29,10 +29,11 @@ class FeatureSpec(BaseModel):
 
     name: str = Field(min_length=1)
     type: FeatureType = "float"
-    ge: float | None = None
-    gt: float | None = None
-    le: float | None = None
-    lt: float | None = None
+    # Finite: an infinite bound is no bound, a NaN one would switch the check off.
+    ge: float | None = Field(None, allow_inf_nan=False)
+    gt: float | None = Field(None, allow_inf_nan=False)
+    le: float | None = Field(None, allow_inf_nan=False)
+    lt: float | None = Field(None, allow_inf_nan=False)
     categories: list[str] | None = None
     nullable: bool = False
     description: str | None = None
@@ -42,6 +43,15 @@ class FeatureSpec(BaseModel):
         if self.bounds() and self.type not in ("float", "int"):
             keys = ", ".join(self.bounds())
             raise ValueError(f"{keys}: bounds apply to float and int features, not {self.type}")
+        for low, high in (("ge", "le"), ("ge", "lt"), ("gt", "le"), ("gt", "lt")):
+            lower, upper = getattr(self, low), getattr(self, high)
+            if lower is None or upper is None:
+                continue
+            if lower > upper or (lower == upper and (low, high) != ("ge", "le")):
+                raise ValueError(
+                    f"{low}, {high}: no value fits {low} {lower:g} and {high} {upper:g}; "
+                    "give the lower bound as ge/gt and the upper as le/lt"
+                )
         if self.categories is not None:
             if self.type != "category":
                 raise ValueError(f"categories: only a category feature has them, not {self.type}")

@@ -256,6 +256,22 @@ def test_data_contract_reads_the_spec_example() -> None:
         ({"source": None}, "source: Input should be a valid string"),
         ({"features": []}, "features: List should have at least 1 item"),
         ({"colour": "red"}, "colour: Extra inputs are not permitted"),
+        (
+            {"features": [{"name": "a", "le": float("inf")}]},
+            "features[0] ('a').le: Input should be a finite number",
+        ),
+        (
+            {"features": [{"name": "a", "ge": float("nan")}]},
+            "features[0] ('a').ge: Input should be a finite number",
+        ),
+        (
+            {"features": [{"name": "a", "ge": 5, "le": 1}]},
+            "features[0] ('a'): ge, le: no value fits ge 5 and le 1",
+        ),
+        (
+            {"features": [{"name": "a", "gt": 1, "lt": 1}]},
+            "features[0] ('a'): gt, lt: no value fits gt 1 and lt 1",
+        ),
     ],
 )
 def test_data_contract_errors_name_the_key(changes: dict[str, Any], message: str) -> None:
