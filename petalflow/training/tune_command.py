@@ -61,7 +61,9 @@ def build_tune_parser() -> argparse.ArgumentParser:
         help="Optuna storage URL shared by processes, e.g. postgresql://... (needs --study)",
     )
     p.add_argument("--study", type=cfg.optional_name, default=None, help="the study's name")
-    p.add_argument("--register-model", type=cfg.optional_model_name, default=None, help="as train.py's")
+    p.add_argument(
+        "--register-model", type=cfg.optional_model_name, default=None, help="as train.py's"
+    )
     p.add_argument(
         "--alias",
         type=cfg.optional_alias,
