@@ -30,10 +30,10 @@ class FeatureSpec(BaseModel):
     name: str = Field(min_length=1)
     type: FeatureType = "float"
     # Finite: an infinite bound is no bound, a NaN one would switch the check off.
-    ge: float | None = Field(None, allow_inf_nan=False)
-    gt: float | None = Field(None, allow_inf_nan=False)
-    le: float | None = Field(None, allow_inf_nan=False)
-    lt: float | None = Field(None, allow_inf_nan=False)
+    ge: float | None = Field(default=None, allow_inf_nan=False)
+    gt: float | None = Field(default=None, allow_inf_nan=False)
+    le: float | None = Field(default=None, allow_inf_nan=False)
+    lt: float | None = Field(default=None, allow_inf_nan=False)
     categories: list[str] | None = None
     nullable: bool = False
     description: str | None = None
