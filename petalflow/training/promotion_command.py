@@ -84,23 +84,36 @@ def promotion_main(command: str, argv: list[str]) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    from mlflow.exceptions import MlflowException
+
+    log = None
+    if command == "promote":  # every flag checked before the store is touched
+        if args.challenger is None or args.champion is None:
+            parser.error("argument --challenger/--champion: name an alias, not 'none'")
+        log = Path(args.prediction_log) if args.prediction_log else None
+        if log is not None and not log.is_file():
+            parser.error(f"argument --prediction-log: no file {log}")
     try:
         client = _client()
         if command == "rollback":
             restored, demoted = promotion.rollback(client, args.model_name)
             print(f"rolled back {args.model_name}: champion -> version {restored} (was {demoted})")
             return 0
-        if args.challenger is None or args.champion is None:
-            parser.error("argument --challenger/--champion: name an alias, not 'none'")
-        log = Path(args.prediction_log) if args.prediction_log else None
-        if log is not None and not log.is_file():
-            parser.error(f"argument --prediction-log: no file {log}")
         request = promotion.Request(
             args.model_name, args.challenger, args.champion, args.metric, args.min_delta, log
         )
         decision = promotion.decide(client, request)
     except PetalflowError as exc:
         print(f"python -m petalflow {command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (MlflowException, OSError) as exc:  # exit 1 means "champion kept": not this
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        print(
+            f"python -m petalflow {command}: error: MLflow failed ({first}); {command} did "
+            "not complete: check the model's aliases, fix the store or the model's artifacts, "
+            "and run it again",
+            file=sys.stderr,
+        )
         return 2
     print(decision.summary(request))
     return 0 if decision.promoted else 1

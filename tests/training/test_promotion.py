@@ -7,6 +7,8 @@ models loaded back from the registry.
 from __future__ import annotations
 
 import json
+import shutil
+import urllib.parse
 from pathlib import Path
 
 import mlflow
@@ -174,6 +176,39 @@ def test_promotion_usage_errors_exit_2_naming_the_flag(
         petalflow_main(argv)
     assert exc_info.value.code == 2
     assert flag in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["promote", "--model-name", NAME, "--challenger", "none"],
+        ["promote", "--model-name", NAME, "--prediction-log", "nope.db"],
+    ],
+)
+def test_promotion_usage_errors_touch_no_store(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/fresh.db")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc_info:
+        petalflow_main(argv)
+    assert exc_info.value.code == 2
+    assert list(tmp_path.iterdir()) == []  # no database, no mlruns/
+
+
+def test_promote_exits_2_when_mlflow_fails_not_1(
+    registry: MlflowClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The champion's model files are gone: loading it fails inside MLflow. Exit 1 would
+    # read as "champion kept" to a CI gate.
+    version = registry.get_model_version(NAME, "1")
+    model_id = version.model_id or version.source.removeprefix("models:/")
+    location = registry.get_logged_model(model_id).artifact_location
+    shutil.rmtree(urllib.parse.urlparse(location).path)
+    assert petalflow_main(["promote", "--model-name", NAME]) == 2
+    error = capsys.readouterr().err
+    assert "promote: error: MLflow failed (" in error and "Traceback" not in error
+    assert _aliases(registry) == {"champion": "1", "challenger": "2"}
 
 
 def test_promote_without_a_challenger_exits_2_saying_how_to_register_one(
