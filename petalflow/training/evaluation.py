@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,13 +108,31 @@ def scores(
     precision, recall, f1, support = precision_recall_fscore_support(
         truth, predicted, labels=labels, zero_division=0
     )
-    for i, name in enumerate(classes):
+    for i, name in enumerate(class_keys(classes)):
         metrics[f"precision_{name}"] = precision[i]
         metrics[f"recall_{name}"] = recall[i]
         metrics[f"f1_{name}"] = f1[i]
         metrics[f"support_{name}"] = support[i]
     # Plain Python numbers so that JSON and MLflow see the same values.
     return {k: (int(v) if k.startswith("support_") else float(v)) for k, v in metrics.items()}
+
+
+# What MLflow takes in a metric name (less '/' and ':', which it reads as paths on some
+# systems), and the per-class key that would be an average's name (f1_macro).
+_KEY_CHARACTERS = re.compile(r"[^\w.\- ]")
+_AVERAGES = frozenset({"macro"})
+_KEY_LENGTH = 200  # MLflow's limit is 250 for the whole name
+
+
+def class_keys(classes: Sequence[str]) -> list[str]:
+    """Each class as per-class metric names hold it (``f1_<key>``): the label itself when
+    MLflow takes it and no average has that name, else ``class<i>_`` and the label with
+    any other character as ``_``, cut to 200 characters (``<=50K`` -> ``class0___50K``)."""
+    keys = []
+    for i, name in enumerate(classes):
+        safe = _KEY_CHARACTERS.sub("_", name)[:_KEY_LENGTH]
+        keys.append(name if safe == name and name not in _AVERAGES else f"class{i}_{safe}")
+    return keys
 
 
 def confusion(model: Pipeline, X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:

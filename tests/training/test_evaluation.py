@@ -116,6 +116,35 @@ def test_evaluate_stub_model_hand_computed_metrics() -> None:
         assert type(metrics[key]) is int, key
 
 
+def test_evaluate_keys_classes_whose_names_mlflow_refuses_or_an_average_has() -> None:
+    # The stub's a, b, c renamed: "<=5" cannot be in an MLflow metric name, and a class
+    # named "macro" would overwrite f1_macro with its own F1.
+    rename = {"a": "<=5", "b": "macro", "c": "z"}  # in sorted order, as the columns
+    model: Any = StubModel(list(rename.values()), [rename[p] for p in PREDICTED], PROBA)
+    metrics = evaluation.evaluate(model, stub_inputs(10), pd.Series([rename[t] for t in TRUE]))
+    assert metrics["f1_macro"] == pytest.approx((4 / 7 + 1 / 2 + 4 / 5) / 3, rel=1e-12)
+    assert metrics["precision_macro"] == pytest.approx((2 / 3 + 2 / 5 + 1) / 3, rel=1e-12)
+    assert metrics["f1_class1_macro"] == pytest.approx(1 / 2, rel=1e-12)
+    assert metrics["precision_class0___5"] == pytest.approx(2 / 3, rel=1e-12)
+    assert metrics["support_class0___5"] == 4 and metrics["f1_z"] == pytest.approx(4 / 5)
+    assert not any("<" in key or "=" in key for key in metrics)
+
+
+@pytest.mark.parametrize(
+    ("classes", "keys"),
+    [
+        (["setosa", "größe", "a b", "x-1.5"], ["setosa", "größe", "a b", "x-1.5"]),
+        (["<=50K", ">50K"], ["class0___50K", "class1__50K"]),
+        (["a/b", "a:b", "macro"], ["class0_a_b", "class1_a_b", "class2_macro"]),
+        (["y" * 201, "y" * 200], ["class0_" + "y" * 200, "y" * 200]),
+    ],
+)
+def test_class_keys_are_labels_mlflow_takes_or_numbered_stand_ins(
+    classes: list[str], keys: list[str]
+) -> None:
+    assert evaluation.class_keys(classes) == keys
+
+
 def test_evaluate_never_predicted_class_scores_zero_precision() -> None:
     # Nothing is predicted "c": its precision is 0 (not 1, not NaN), and so are recall, F1.
     true = ["a", "a", "b", "b", "c"]
