@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from petalflow.training import cross_validation as cv
 from petalflow.training import search_space
-from petalflow.training.data import Dataset
+from petalflow.training.data import Dataset, dataset_sha256
 from petalflow.training.pipeline import assemble, preprocessing
 
 if TYPE_CHECKING:
@@ -105,21 +105,43 @@ def redacted(url: str | None) -> str | None:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-def open_study(config: TuneConfig) -> optuna.Study:
-    """The study: in memory, or shared through ``config.storage`` under ``config.study``.
+# A shared study's user attribute: what its trials were scored on (``study_settings``).
+SETTINGS_ATTR = "petalflow_search"
+
+
+def study_settings(config: TuneConfig, dataset: Dataset) -> dict[str, Any]:
+    """What a trial's score depends on besides its hyperparameters: every process joining
+    a shared study must agree on it, or the study's best would mix searches."""
+    return {
+        "dataset": dataset.name,
+        "dataset_sha256": dataset_sha256(dataset.X, dataset.y),
+        "model": config.model,
+        "metric": config.metric,
+        "cv_folds": config.cv_folds,
+        "test_size": config.test_size,
+        "seed": config.seed,
+    }
+
+
+def open_study(config: TuneConfig, dataset: Dataset) -> optuna.Study:
+    """The study: in memory, or shared through ``config.storage`` under ``config.study``
+    (its settings recorded by the process that creates it; tune_command checks them).
 
     The sampler is TPE seeded with ``--seed``; a shared study's processes add their
     process id to it, so that they do not all draw the same first trials.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     seed = config.seed if config.storage is None else (config.seed + os.getpid()) % 2**32
-    return optuna.create_study(
+    study = optuna.create_study(
         storage=config.storage,
         study_name=config.study,
         sampler=optuna.samplers.TPESampler(seed=seed),
         direction="maximize" if cv.METRICS[config.metric].maximize else "minimize",
         load_if_exists=config.storage is not None,
     )
+    if config.storage is not None and SETTINGS_ATTR not in study.user_attrs:
+        study.set_user_attr(SETTINGS_ATTR, study_settings(config, dataset))
+    return study
 
 
 def search(
@@ -164,7 +186,7 @@ class _Search:
         self.folds = cv.prepare_folds(
             lambda: Pipeline([preprocessing(dataset.features)]), split.X_train, split.y_train, folds
         )
-        self.study = open_study(config)
+        self.study = open_study(config, dataset)
         self.lock = threading.Lock()
         self.stopped = False
         self.running: dict[int, optuna.Trial] = {}  # asked, not yet told

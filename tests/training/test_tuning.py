@@ -176,6 +176,45 @@ def test_tune_processes_sharing_a_storage_run_the_study_total(tmp_path: Path) ->
     assert len(study.trials) == 5
 
 
+@pytest.mark.parametrize(
+    ("change", "differs"),
+    [
+        (["--dataset", "wine"], "dataset 'iris', not 'wine'"),
+        (["--metric", "log_loss"], "metric 'f1_macro', not 'log_loss'"),
+        (["--model", "rf"], "model 'logreg', not 'rf'"),
+        (["--cv-folds", "3"], "cv_folds '2', not '3'"),
+    ],
+)
+def test_tune_refuses_to_join_a_study_of_another_search(
+    change: list[str],
+    differs: str,
+    tmp_path: Path,
+    tracking_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Its best would mix scores of two searches (an F1 read as a loss, Iris's
+    # hyperparameters refit on wine, or a KeyError for rf's).
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    shared = ["--storage", storage, "--study", "s", "--cv-folds", "2", "--trials", "1"]
+    (tmp_path / "a").mkdir()
+    client, first = tune_in(tmp_path / "a", *shared)
+    work = tmp_path / "b"
+    work.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        with pytest.raises(SystemExit) as exc_info:
+            tune_main(["--artifacts-dir", "artifacts", *shared, *change])
+    assert exc_info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "argument --study: study 's' holds trials of another search" in last
+    assert differs in last
+    assert list(work.iterdir()) == []
+    ids = [e.experiment_id for e in client.search_experiments()]
+    assert [
+        r.info.run_id for r in client.search_runs(ids) if "mlflow.parentRunId" not in r.data.tags
+    ] == [first["run_id"]]
+
+
 def test_tune_works_on_a_contract_table_with_a_forest(tmp_path: Path, user_table: Path) -> None:
     client, info = tune_in(
         tmp_path,
