@@ -85,8 +85,18 @@ def _version(client: MlflowClient, name: str, alias: str, hint: str) -> ModelVer
 
 def _split_params(client: MlflowClient, version: ModelVersion) -> dict[str, str]:
     run = client.get_run(str(version.run_id))
-    found = {k: run.data.params.get(k, "?") for k in SPLIT_PARAMS}
+    found = {k: _canonical(k, run.data.params.get(k, "?")) for k in SPLIT_PARAMS}
     return {**found, "dataset_sha256": run.data.tags.get("dataset_sha256", "?")}
+
+
+def _canonical(key: str, value: str) -> str:
+    """A split parameter as train.py writes it: `mlflow run -P test_size=0.20 -P seed=042`
+    logs the text as typed, the same split as train.py's 0.2 and 42."""
+    parse = {"seed": int, "test_size": float}.get(key)
+    try:
+        return value if parse is None else str(parse(value))
+    except ValueError:
+        return value
 
 
 def shared_test_split(
@@ -258,8 +268,15 @@ def _record(client: MlflowClient, request: Request, decision: Decision) -> None:
             client.set_model_version_tag(name, version, key, value)
 
 
-def rollback(client: MlflowClient, model_name: str, champion: str = "champion") -> tuple[str, str]:
+def rollback(
+    client: MlflowClient,
+    model_name: str,
+    champion: str = "champion",
+    challenger: str = "challenger",
+) -> tuple[str, str]:
     """Point ``champion`` at ``previous-champion`` (then unset); (restored, demoted) versions.
+    ``challenger`` is unset too if it names the demoted version, so that the next promote
+    does not release it again.
 
     PromotionError when there is no previous champion."""
     hint = "nothing to roll back to; a promotion sets it"
@@ -277,4 +294,8 @@ def rollback(client: MlflowClient, model_name: str, champion: str = "champion") 
     if current is not None:
         client.set_model_version_tag(model_name, demoted, "rollback.rolled_back_at", now)
         client.set_model_version_tag(model_name, demoted, "rollback.restored", restored)
+        pending = _version(client, model_name, challenger, hint)
+        if pending is not None and str(pending.version) == demoted:
+            client.delete_registered_model_alias(model_name, challenger)
+            client.set_model_version_tag(model_name, demoted, "rollback.unset_alias", challenger)
     return restored, demoted

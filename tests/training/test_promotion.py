@@ -120,12 +120,33 @@ def test_rollback_restores_the_previous_champion_once(
 ) -> None:
     assert petalflow_main(["promote", "--model-name", NAME]) == 0
     assert petalflow_main(["rollback", "--model-name", NAME]) == 0
-    assert _aliases(registry) == {"champion": "1", "challenger": "2"}
+    # The rolled-back version is no longer the challenger: a scheduled promote would
+    # otherwise release it again.
+    assert _aliases(registry) == {"champion": "1"}
     assert _tags(registry, "1")["rollback.replaced"] == "2"
     assert _tags(registry, "2")["rollback.restored"] == "1"
+    assert _tags(registry, "2")["rollback.unset_alias"] == "challenger"
     assert "champion -> version 1 (was 2)" in capsys.readouterr().out
     assert petalflow_main(["rollback", "--model-name", NAME]) == 2
     assert "no 'previous-champion' alias" in capsys.readouterr().err
+    assert petalflow_main(["promote", "--model-name", NAME]) == 2  # no challenger left
+    assert _aliases(registry) == {"champion": "1"}
+
+
+@pytest.mark.parametrize(
+    ("key", "typed", "written"),
+    [
+        ("test_size", "0.20", "0.2"),  # `mlflow run -P test_size=0.20` logs the text typed
+        ("test_size", "2e-1", "0.2"),
+        ("seed", "042", "42"),
+        ("seed", "x", "x"),  # unparsable: compared as logged
+        ("dataset", "iris", "iris"),
+    ],
+)
+def test_split_params_compare_as_train_py_writes_them(key: str, typed: str, written: str) -> None:
+    from petalflow.training import promotion
+
+    assert promotion._canonical(key, typed) == written
 
 
 def test_promote_scores_labelled_predictions_and_needs_both_wins(
