@@ -59,6 +59,8 @@ def infer_feature(name: str, column: pd.Series) -> FeatureSpec | str:
         if integral:
             return FeatureSpec(name=name, type="int", ge=low, le=high, nullable=nullable)
         return FeatureSpec(name=name, type="float", ge=low, le=high, nullable=nullable)
+    if stray := _stray_text(name, text, numbers):
+        return stray
     distinct = sorted(set(text))
     if len(distinct) > MAX_CATEGORIES or len(distinct) > len(text) / 2:
         return (
@@ -66,6 +68,24 @@ def infer_feature(name: str, column: pd.Series) -> FeatureSpec | str:
             "not a number and too many for a category; listed under drop"
         )
     return FeatureSpec(name=name, type="category", categories=distinct, nullable=nullable)
+
+
+# A column of numbers with at most this many text values (and 90 % numbers) is reported
+# as numbers with stray text, not typed as a category or dropped as free text.
+STRAY_VALUES = 5
+
+
+def _stray_text(name: str, text: pd.Series, numbers: np.ndarray) -> str | None:
+    """Why a column of numbers with a few text values is left untyped, or None."""
+    stray = text[~np.isfinite(numbers)]
+    if not 0 < len(stray) <= STRAY_VALUES or len(stray) > 0.1 * len(text):
+        return None
+    shown = ", ".join(f"{value!r} in data row {int(row) + 1}" for row, value in stray.items())
+    return (
+        f"column {name!r} is numbers except {len(stray)} value(s) ({shown}); fix them or "
+        "make them empty, then infer again (or declare the column a category in the "
+        "contract); listed under drop"
+    )
 
 
 def infer_contract(

@@ -6,10 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
 from petalflow.__main__ import COMMANDS, main
+from petalflow.training.contract_inference import infer_feature
 from tests.conftest import ROOT, train_into
 from tests.training.conftest import write_csv
 
@@ -175,3 +178,46 @@ def test_usage_exit_status_as_a_module(argv: list[str], status: int) -> None:
     )
     assert result.returncode == status, result.stderr
     assert "monitor export" in (result.stdout if status == 0 else result.stderr)
+
+
+def _column(values: list[str], stray: dict[int, str]) -> pd.Series:
+    column = pd.Series(values)
+    for row, value in stray.items():
+        column[row] = value
+    return column
+
+
+@pytest.mark.parametrize(
+    ("values", "stray", "message"),
+    [
+        # 60 measurements and one typo: neither free text to drop nor a category.
+        (
+            [f"{x:.3f}" for x in np.linspace(0, 1, 60)],
+            {11: "oops"},
+            "column 'a' is numbers except 1 value(s) ('oops' in data row 12)",
+        ),
+        (
+            [str(i % 5) for i in range(60)],
+            {3: "unknown", 40: "?"},
+            "column 'a' is numbers except 2 value(s) ('unknown' in data row 4, '?' in data row 41)",
+        ),
+    ],
+)
+def test_infer_reports_numbers_with_stray_text(
+    values: list[str], stray: dict[int, str], message: str
+) -> None:
+    spec = infer_feature("a", _column(values, stray))
+    assert isinstance(spec, str) and spec.startswith(message) and "listed under drop" in spec
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        (["S", "M", "L", "1", "2"] * 10, "category"),  # text is not rare: a category
+        ([str(i % 5) for i in range(60)], "int"),
+        ([str(i % 3) for i in range(7)] + ["x"], "category"),  # 1 in 8: over 10 % text
+    ],
+)
+def test_infer_types_columns_whose_text_is_not_rare_as_before(values: list[str], kind: str) -> None:
+    spec = infer_feature("a", pd.Series(values))
+    assert not isinstance(spec, str) and spec.type == kind
