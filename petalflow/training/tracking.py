@@ -170,6 +170,9 @@ def move_alias(client: MlflowClient, registered: dict[str, Any]) -> None:
         client.set_registered_model_alias(name, alias, str(version))
     except MlflowException as exc:
         raise TrackingError(
-            f"could not point {name}@{alias} at version {version}: {exc.message}"
+            f"could not point {name}@{alias} at version {version}: {exc.message}; the "
+            f"artifacts and version {version} are published: point the alias with "
+            f"MlflowClient().set_registered_model_alias({name!r}, {alias!r}, '{version}'), "
+            "or retrain"
         ) from exc
     logger.info("%s@%s -> version %s", name, alias, version)
