@@ -97,6 +97,12 @@ def connect(uri: str) -> MlflowClient:
 
 def _experiment_id(client: MlflowClient, name: str, uri: str) -> str:
     experiment = client.get_experiment_by_name(name)
+    if experiment is not None and experiment.lifecycle_stage == "deleted":
+        raise TrackingError(
+            f"the experiment {name!r} is deleted in {uri}; restore it "
+            f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) or "
+            "name another with --experiment-name"
+        )
     if experiment is not None:
         return str(experiment.experiment_id)
     if local_artifact_root(uri):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from mlflow.exceptions import MlflowException
 
@@ -24,3 +26,21 @@ def test_move_alias_failure_says_what_is_published_and_how_to_finish() -> None:
         "MlflowClient().set_registered_model_alias('iris-classifier', 'champion', '7'), "
         "or retrain"
     )
+
+
+def test_a_deleted_experiment_is_named_with_the_fix(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from petalflow.training.tracking import training_run
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    client.delete_experiment(client.create_experiment("old"))
+    with pytest.raises(
+        TrackingError,
+        match=r"experiment 'old' is deleted .*; restore it \(mlflow experiments restore --experiment-id \d+\) or name another with --experiment-name",
+    ):
+        with training_run(client, "old", uri):
+            pass
+    ids = [e.experiment_id for e in client.search_experiments(view_type=3)]
+    assert client.search_runs(ids, run_view_type=3) == []  # no run was started
