@@ -36,11 +36,11 @@ def test_a_deleted_experiment_is_named_with_the_fix(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
     client.delete_experiment(client.create_experiment("old"))
-    with pytest.raises(
-        TrackingError,
-        match=r"experiment 'old' is deleted .*; restore it \(mlflow experiments restore --experiment-id \d+\) or name another with --experiment-name",
-    ):
-        with training_run(client, "old", uri):
-            pass
+    expected = (
+        r"experiment 'old' is deleted .*; restore it \(mlflow experiments restore "
+        r"--experiment-id \d+\) or name another with --experiment-name"
+    )
+    with pytest.raises(TrackingError, match=expected), training_run(client, "old", uri):
+        pass
     ids = [e.experiment_id for e in client.search_experiments(view_type=3)]
     assert client.search_runs(ids, run_view_type=3) == []  # no run was started
