@@ -6,9 +6,11 @@ checks and types it. Data come only from scikit-learn, palmerpenguins or a gener
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +162,7 @@ def read_csv(path: Path) -> pd.DataFrame:
     pandas' parser, whose reading and errors stay the reference.
     """
     options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "encoding": "utf-8"}
+    _check_header(path)
     try:
         return pd.read_csv(path, engine="pyarrow", **options)
     except Exception:  # any refusal: pandas' parser decides, and words the error
@@ -168,6 +171,22 @@ def read_csv(path: Path) -> pd.DataFrame:
         return pd.read_csv(path, **options)
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
         raise DataContractError(f"cannot read the CSV {path}: {exc}") from None
+
+
+def _check_header(path: Path) -> None:
+    """DataContractError if the header names a column twice: both parsers would rename
+    the second (``a.1``), a column the file does not have."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return  # the parsers word the error
+    repeated = sorted(name for name, n in Counter(header).items() if n > 1)
+    if repeated:
+        raise DataContractError(
+            f"cannot read the CSV {path}: its header names {', '.join(map(repr, repeated))} "
+            "more than once; give each column its own name"
+        )
 
 
 def _from_contract(path: Path) -> RawTable:

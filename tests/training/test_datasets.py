@@ -156,3 +156,24 @@ def test_a_users_csv_trains_reproducibly(tmp_path: Path, model: str) -> None:
 def test_an_unknown_data_set_name_is_refused() -> None:
     with pytest.raises(DataContractError, match=r"'tulips' is neither a built-in"):
         datasets.load_raw("tulips", 0)
+
+
+@pytest.mark.parametrize(
+    ("header", "repeated"),
+    [("a,a,y", "'a'"), ("\ufeffa,b,a,b,y", "'a', 'b'"), ('"a","a",y', "'a'")],
+)
+def test_read_csv_refuses_a_header_naming_a_column_twice(
+    tmp_path: Path, header: str, repeated: str
+) -> None:
+    # Both parsers would rename the second one 'a.1', a column the file does not have.
+    path = tmp_path / "t.csv"
+    row = ",".join(["1"] * (header.count(",") + 1))
+    path.write_text(f"{header}\n{row}\n", encoding="utf-8")
+    with pytest.raises(DataContractError, match=f"its header names {repeated} more than once"):
+        datasets.read_csv(path)
+
+
+def test_read_csv_reads_a_header_of_distinct_names_with_a_bom(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("\ufeffa,b,y\n1,2,x\n", encoding="utf-8")
+    assert list(datasets.read_csv(path).columns) == ["a", "b", "y"]
