@@ -64,7 +64,8 @@ class Telemetry:
         self.multiproc_dir = multiproc_dir
         if multiproc_dir is not None:
             _use_multiprocess(multiproc_dir)
-            forget_dead_workers(multiproc_dir)  # the worker this one replaces, say
+            # Before any metric opens a file: the worker this one replaces, say.
+            forget_dead_workers(multiproc_dir, including=os.getpid())
         # Metrics are not registered globally, so that several apps (tests) never
         # clash; in multiprocess mode their values live in files read at scrape time.
         target = None
@@ -237,15 +238,17 @@ def _running(pid: int) -> bool:
     return True
 
 
-def forget_dead_workers(folder: Path) -> None:
+def forget_dead_workers(folder: Path, including: int | None = None) -> None:
     """Remove the live-mode gauge files of workers that no longer run (killed, and
-    replaced by the supervisor): every scrape would read their last values, e.g. a
+    replaced by the supervisor), and of pid ``including`` (a new worker whose pid a dead
+    one had): every scrape would read their last values, e.g. a
     ``petalflow_prediction_log_up`` of 0 long after the log recovered. Counters keep
-    their files: what a dead worker counted still happened."""
-    pids = {path.stem.rpartition("_")[2] for path in folder.glob("gauge_live*_*.db")}
-    for pid in sorted(int(p) for p in pids if p.isdigit()):
-        if pid != os.getpid() and not _running(pid):
-            multiprocess.mark_process_dead(pid, str(folder))
+    their files: what a dead worker counted still happened. As prometheus-client's
+    ``mark_process_dead``, but safe when workers and scrapes do it at the same time."""
+    for path in folder.glob("gauge_live*_*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and (int(pid) == including or not _running(int(pid))):
+            path.unlink(missing_ok=True)
 
 
 def _start_time(pid: int) -> str:

@@ -1,12 +1,10 @@
 """Pure ASGI middleware: request id, API keys, body limit and deadline, one JSON log line,
 request metrics, and the endpoints that take a JSON body.
 
-Pure ASGI (not BaseHTTPMiddleware) because it sits on the hot path of every request.
-The JSON-body operations (``ENDPOINTS``) are answered here, by the data plane, with one
-content-type check, one body reader and one error mapping: FastAPI's routing and
-response layers cost more than a whole single-row prediction. Their FastAPI routes
-only document them (OpenAPI) and answer other methods with 405.
-"""
+Pure ASGI (not BaseHTTPMiddleware): it is on every request's path. The JSON-body operations
+(``ENDPOINTS``) are answered here by the data plane, with one content-type check, body reader
+and error mapping (FastAPI's routing costs more than a single-row prediction); their FastAPI
+routes only document them (OpenAPI) and answer other methods with 405."""
 
 from __future__ import annotations
 
@@ -99,10 +97,8 @@ class RequestContextMiddleware:
     ) -> None:
         self.app = app
         self.guard = guard  # None without API keys
-        self.telemetry = telemetry
-        self.max_body_bytes = max_body_bytes
-        self.body_timeout = body_timeout
-        self.serving = serving
+        self.telemetry, self.serving = telemetry, serving
+        self.max_body_bytes, self.body_timeout = max_body_bytes, body_timeout
         self._node = secrets.token_hex(4)
         self._sequence = itertools.count()
 
@@ -124,7 +120,8 @@ class RequestContextMiddleware:
         header = (b"x-request-id", request_id.encode())
         status, started = 500, False
         route: str | None = None
-        inner = scope  # what the app sees: a GET's scope for a HEAD
+        # A HEAD is answered as its GET: the same headers (uvicorn drops the body).
+        inner = {**scope, "method": "GET"} if scope["method"] == "HEAD" else scope
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started
@@ -157,8 +154,6 @@ class RequestContextMiddleware:
                 handler = getattr(self.serving.plane, endpoint.operation)
                 await _serve(handler, endpoint, scope, limited_receive, send_with_id, request_id)
             else:
-                if scope["method"] == "HEAD":  # a GET route's headers; uvicorn drops the body
-                    inner = {**scope, "method": "GET"}
                 await self.app(inner, limited_receive, send_with_id)
         except ClientDisconnectedError:
             status = 499  # nginx's "client closed request": not a server error
@@ -171,7 +166,7 @@ class RequestContextMiddleware:
                     "error after the response started", extra={"fields": {"request_id": request_id}}
                 )
         finally:
-            route = route or getattr(inner.get("route"), "path", None)
+            route = route or getattr(inner.get("route"), "path", None)  # FastAPI's match
             self._observe(scope, route, status, start, request_id)
 
     def _observe(

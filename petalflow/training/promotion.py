@@ -90,8 +90,7 @@ def _split_params(client: MlflowClient, version: ModelVersion) -> dict[str, str]
 
 
 def _canonical(key: str, value: str) -> str:
-    """A split parameter as train.py writes it: `mlflow run -P test_size=0.20 -P seed=042`
-    logs the text as typed, the same split as train.py's 0.2 and 42."""
+    """A split parameter as train.py writes it (`mlflow run -P test_size=0.20` logs 0.20)."""
     parse = {"seed": int, "test_size": float}.get(key)
     try:
         return value if parse is None else str(parse(value))
@@ -284,6 +283,7 @@ def rollback(
     current = _version(client, model_name, champion, hint)
     if previous is None:
         raise PromotionError(f"{model_name!r} has no {PREVIOUS!r} alias: {hint}")
+    pending = _version(client, model_name, challenger, "nothing was moved; retry")
     demoted = str(current.version) if current is not None else "none"
     restored = str(previous.version)
     client.set_registered_model_alias(model_name, champion, restored)
@@ -294,7 +294,6 @@ def rollback(
     if current is not None:
         client.set_model_version_tag(model_name, demoted, "rollback.rolled_back_at", now)
         client.set_model_version_tag(model_name, demoted, "rollback.restored", restored)
-        pending = _version(client, model_name, challenger, hint)
         if pending is not None and str(pending.version) == demoted:
             client.delete_registered_model_alias(model_name, challenger)
             client.set_model_version_tag(model_name, demoted, "rollback.unset_alias", challenger)

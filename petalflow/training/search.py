@@ -24,8 +24,8 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from petalflow.training import cross_validation as cv
-from petalflow.training import search_space
-from petalflow.training.data import Dataset, dataset_sha256
+from petalflow.training import search_space, shared_study
+from petalflow.training.data import Dataset
 from petalflow.training.pipeline import assemble, preprocessing
 
 if TYPE_CHECKING:
@@ -105,43 +105,24 @@ def redacted(url: str | None) -> str | None:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-# A shared study's user attribute: what its trials were scored on (``study_settings``).
-SETTINGS_ATTR = "petalflow_search"
-
-
-def study_settings(config: TuneConfig, dataset: Dataset) -> dict[str, Any]:
-    """What a trial's score depends on besides its hyperparameters: every process joining
-    a shared study must agree on it, or the study's best would mix searches."""
-    return {
-        "dataset": dataset.name,
-        "dataset_sha256": dataset_sha256(dataset.X, dataset.y),
-        "model": config.model,
-        "metric": config.metric,
-        "cv_folds": config.cv_folds,
-        "test_size": config.test_size,
-        "seed": config.seed,
-    }
-
-
 def open_study(config: TuneConfig, dataset: Dataset) -> optuna.Study:
     """The study: in memory, or shared through ``config.storage`` under ``config.study``
-    (its settings recorded by the process that creates it; tune_command checks them).
+    (``shared_study``: what its trials are scored on is recorded and checked).
 
     The sampler is TPE seeded with ``--seed``; a shared study's processes add their
     process id to it, so that they do not all draw the same first trials.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     seed = config.seed if config.storage is None else (config.seed + os.getpid()) % 2**32
-    study = optuna.create_study(
-        storage=config.storage,
-        study_name=config.study,
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        direction="maximize" if cv.METRICS[config.metric].maximize else "minimize",
-        load_if_exists=config.storage is not None,
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    maximize = cv.METRICS[config.metric].maximize
+    direction = (
+        optuna.study.StudyDirection.MAXIMIZE if maximize else optuna.study.StudyDirection.MINIMIZE
     )
-    if config.storage is not None and SETTINGS_ATTR not in study.user_attrs:
-        study.set_user_attr(SETTINGS_ATTR, study_settings(config, dataset))
-    return study
+    if config.storage is None:
+        return optuna.create_study(sampler=sampler, direction=direction)
+    mine = shared_study.settings(config, dataset)
+    return shared_study.open_shared(config, mine, sampler, direction)
 
 
 def search(

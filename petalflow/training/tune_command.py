@@ -150,30 +150,22 @@ def parse_tune(argv: list[str]) -> tuple[TuneConfig, Dataset]:
 
 def _other_search(config: TuneConfig, dataset: Dataset) -> str | None:
     """Why the shared study ``config.study`` holds another search's trials (scored on
-    other data, model, metric, folds or split), or None: a new study, or the same search."""
+    other data, model, metric, folds or split), or None: a new study, or the same search.
+    (The search process checks again once it joins: processes may start together.)"""
     import optuna
 
-    from petalflow.training.search import SETTINGS_ATTR, study_settings
+    from petalflow.training import shared_study
 
     storage = optuna.storages.RDBStorage(str(config.storage))
     try:
-        recorded = optuna.load_study(study_name=config.study, storage=storage).user_attrs
+        study = optuna.load_study(study_name=config.study, storage=storage)
+        recorded, trials = study.user_attrs.get(shared_study.SETTINGS_ATTR), len(study.trials)
     except KeyError:  # no such study yet: this process may create it
         return None
     finally:
         storage.engine.dispose()  # its pooled connection would otherwise cross the fork
-    theirs, mine = recorded.get(SETTINGS_ATTR) or {}, study_settings(config, dataset)
-    differ = [
-        f"{key} {str(theirs[key])[:16]!r}, not {str(mine[key])[:16]!r}"  # digests cut short
-        for key in mine
-        if key in theirs and theirs[key] != mine[key]
-    ]
-    if not differ:
-        return None
-    return (
-        f"study {config.study!r} holds trials of another search ({'; '.join(differ)}); "
-        "name a new --study, or tune with the flags it was made with"
-    )
+    mine = shared_study.settings(config, dataset)
+    return shared_study.conflict(config.study, recorded, mine, trials)
 
 
 def _terminate(signum: int, _frame: object) -> None:

@@ -156,3 +156,38 @@ def test_a_dead_workers_gauges_leave_the_scrape(tmp_path: Path) -> None:
         ("petalflow_prediction_log_up", None): 1.0,
         ("petalflow_model_info", "b"): 1.0,
     }
+
+
+def test_forget_dead_workers_in_several_threads_at_once_raises_nothing(tmp_path: Path) -> None:
+    # Two scrapes, or a scrape and a starting worker, see the same dead worker's files.
+    import threading
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    errors: list[BaseException] = []
+
+    def forget() -> None:
+        try:
+            forget_dead_workers(tmp_path)
+        except BaseException as exc:
+            errors.append(exc)
+
+    for _ in range(50):
+        for mode in ("livemin", "livemax", "livesum", "liveall", "livemostrecent"):
+            (tmp_path / f"gauge_{mode}_{child.pid}.db").write_bytes(b"")
+        threads = [threading.Thread(target=forget) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == [] and list(tmp_path.iterdir()) == []
+
+
+def test_forget_dead_workers_also_forgets_a_reused_pid(tmp_path: Path) -> None:
+    # A new worker given a dead one's pid must not inherit its gauges.
+    own = tmp_path / f"gauge_livemax_{os.getpid()}.db"
+    own.write_bytes(b"")
+    forget_dead_workers(tmp_path)
+    assert own.exists()  # a running worker's: kept
+    forget_dead_workers(tmp_path, including=os.getpid())
+    assert not own.exists()

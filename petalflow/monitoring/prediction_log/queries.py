@@ -15,6 +15,7 @@ from petalflow.core.errors import (
     AlreadyLabelledError,
     PredictionNotFoundError,
     RequestIdConflictError,
+    UnknownLabelError,
 )
 from petalflow.monitoring.prediction_log import comparison
 from petalflow.monitoring.prediction_log.encoding import QueuedRequest, float_rows, labels_of
@@ -277,3 +278,16 @@ class Reads:
         """(primary version, shadow version, requests) pairs in the log, newest first."""
         with self._connection() as conn:
             return comparison.version_pairs(conn)
+
+
+def check_label(true_label: str, target: Target) -> None:
+    """UnknownLabelError (422, naming ``true_label``) unless it is one of the classes of
+    the model that made the prediction."""
+    if true_label not in target.classes:
+        message = (
+            f"true_label: unknown label {true_label!r}; the model that made prediction "
+            f"{target.request_id!r} ({target.model_version}) knows {list(target.classes)}"
+        )
+        raise UnknownLabelError(
+            message, [{"field": "true_label", "rule": "enum", "message": message}]
+        )

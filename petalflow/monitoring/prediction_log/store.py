@@ -16,7 +16,6 @@ from petalflow.core.errors import (
     PredictionLogError,
     PredictionLogUnavailableError,
     PredictionNotFoundError,
-    UnknownLabelError,
 )
 from petalflow.monitoring.prediction_log import queries, retention
 from petalflow.monitoring.prediction_log.database import connect, open_readonly
@@ -274,7 +273,7 @@ class PredictionLog(queries.Reads):
             with self._connection() as conn:
                 target = queries.find(conn, request_id)
                 if target is not None:
-                    _check_label(true_label, target)
+                    queries.check_label(true_label, target)
                     queries.insert_feedback(conn, target, true_label, request_id)
                     return target.predicted_label
             if attempt == 0:
@@ -287,17 +286,4 @@ class PredictionLog(queries.Reads):
         raise PredictionNotFoundError(
             f"no logged prediction has request id {request_id!r}; use the request id "
             "returned by /predict ('<request-id>:<index>' for a batch row)"
-        )
-
-
-def _check_label(true_label: str, target: queries.Target) -> None:
-    """UnknownLabelError (422, naming ``true_label``) unless it is one of the classes of
-    the model that made the prediction."""
-    if true_label not in target.classes:
-        message = (
-            f"true_label: unknown label {true_label!r}; the model that made prediction "
-            f"{target.request_id!r} ({target.model_version}) knows {list(target.classes)}"
-        )
-        raise UnknownLabelError(
-            message, [{"field": "true_label", "rule": "enum", "message": message}]
         )
