@@ -36,10 +36,10 @@ def local_paths(uri: str) -> list[Path]:
     """What a local store at ``uri`` keeps on disk, existing yet or not: a sqlite file and
     the ``mlruns/`` beside it, or a file store's folder; nothing for a server."""
     if uri.startswith("sqlite:///") and ":memory:" not in uri:
-        database = Path(uri.removeprefix("sqlite:///"))
+        database = Path(uri.removeprefix("sqlite:///").partition("?")[0])  # ?timeout=20
         return [database, database.parent / "mlruns"]
     if uri.startswith("file:"):
-        return [Path(urllib.parse.urlparse(uri).path)]
+        return [Path(urllib.parse.unquote(urllib.parse.urlparse(uri).path))]
     if "://" not in uri:  # a bare path: MLflow's file store
         return [Path(uri)]
     return []

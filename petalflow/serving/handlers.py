@@ -237,8 +237,8 @@ class DataPlane:
 
 def _shown_params(params: dict[str, Any]) -> dict[str, Any]:
     """The training flags as /model shows them: without the training machine's paths (the
-    artifacts folder left out, a contract file by its name only)."""
-    shown = {name: value for name, value in params.items() if name != "artifacts_dir"}
+    artifacts folder and tune's Optuna storage left out, a contract file by its name)."""
+    shown = {k: v for k, v in params.items() if k not in ("artifacts_dir", "storage")}
     if isinstance(shown.get("dataset"), str):
         shown["dataset"] = PurePath(shown["dataset"]).name
     return shown

@@ -120,7 +120,6 @@ class RequestContextMiddleware:
         header = (b"x-request-id", request_id.encode())
         status, started = 500, False
         route: str | None = None
-        # A HEAD is answered as its GET: the same headers (uvicorn drops the body).
         inner = {**scope, "method": "GET"} if scope["method"] == "HEAD" else scope
 
         async def send_with_id(message: Message) -> None:
@@ -153,7 +152,7 @@ class RequestContextMiddleware:
                 route = scope["path"]
                 handler = getattr(self.serving.plane, endpoint.operation)
                 await _serve(handler, endpoint, scope, limited_receive, send_with_id, request_id)
-            else:
+            else:  # a HEAD as its GET: the same headers (uvicorn drops the body)
                 await self.app(inner, limited_receive, send_with_id)
         except ClientDisconnectedError:
             status = 499  # nginx's "client closed request": not a server error

@@ -128,11 +128,13 @@ def class_keys(classes: Sequence[str]) -> list[str]:
     """Each class as per-class metric names hold it (``f1_<key>``): the label itself when
     MLflow takes it and no average has that name, else ``class<i>_`` and the label with
     any other character as ``_``, cut to 200 characters (``<=50K`` -> ``class0___50K``)."""
-    keys = []
+    keys, numbered = [], []
     for i, name in enumerate(classes):
         safe = _KEY_CHARACTERS.sub("_", name)[:_KEY_LENGTH]
-        keys.append(name if safe == name and name not in _AVERAGES else f"class{i}_{safe}")
-    return keys
+        numbered.append(f"class{i}_{safe}")
+        keys.append(name if safe == name and name not in _AVERAGES else numbered[-1])
+    # A stand-in may spell another class's label ("class0_x"): then every key is numbered.
+    return keys if len(set(keys)) == len(keys) else numbered
 
 
 def confusion(model: Pipeline, X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:

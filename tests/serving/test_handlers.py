@@ -21,6 +21,7 @@ from petalflow.serving.handlers import _shown_params
             {"dataset": "penguins.yaml", "seed": 3},
         ),
         ({"dataset": "contracts/wine.yml"}, {"dataset": "wine.yml"}),
+        ({"storage": "postgresql://bob:***@db.internal/optuna", "study": "s"}, {"study": "s"}),
         ({}, {}),
     ],
 )

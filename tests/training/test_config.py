@@ -253,6 +253,8 @@ def test_check_artifacts_dir_refuses_other_json_files(tmp_path: Path) -> None:
         ("sqlite:///{t}/out/sub/mlflow.db", "out", "out/sub/mlflow.db"),
         ("sqlite:///{t}/mlflow.db", "mlruns", "mlruns"),  # the runs' folder beside it
         ("file://{t}/out/mlruns", "out", "out/mlruns"),
+        ("sqlite:///{t}/out/mlflow.db?timeout=20", "out", "out/mlflow.db"),
+        ("file://{t}/my%20runs/mlruns", "my runs", "my runs/mlruns"),
         ("{t}/out/mlruns", "out", "out/mlruns"),
     ],
 )

@@ -137,6 +137,8 @@ def test_evaluate_keys_classes_whose_names_mlflow_refuses_or_an_average_has() ->
         (["<=50K", ">50K"], ["class0___50K", "class1__50K"]),
         (["a/b", "a:b", "macro"], ["class0_a_b", "class1_a_b", "class2_macro"]),
         (["y" * 201, "y" * 200], ["class0_" + "y" * 200, "y" * 200]),
+        (["<=5", "class0___5"], ["class0___5", "class1_class0___5"]),  # a stand-in's spelling
+        (["macro", "class0_macro"], ["class0_macro", "class1_class0_macro"]),
     ],
 )
 def test_class_keys_are_labels_mlflow_takes_or_numbered_stand_ins(

@@ -122,7 +122,7 @@ class LogFile:
 
     def create(self) -> None:
         """Create (or migrate) the schema at the path; the writers then use that file."""
-        with connect(self.path, self.busy_timeout) as conn:
+        with replacing(self.path), connect(self.path, self.busy_timeout) as conn:
             ensure_schema(conn, self.path)
         self.identity = _identity(self.path)
 
@@ -153,7 +153,7 @@ class LogFile:
                 if not self.path.exists():
                     for suffix in _SIDE_FILES[1:]:
                         Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-                self.create()
+            self.create()
         except (sqlite3.Error, OSError, PredictionLogError) as exc:
             health.fail(reason_of(exc), exc)
             return
