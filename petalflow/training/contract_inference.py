@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,17 @@ def _stray_text(name: str, text: pd.Series, numbers: np.ndarray) -> str | None:
     )
 
 
+def _unnamed(name: str) -> str | None:
+    """Why a column with no name in the header (pandas calls it ``Unnamed: <i>``: often a
+    saved index, whose numbers would look like a feature) is left untyped, or None."""
+    if not re.fullmatch(r"Unnamed: \d+", name):
+        return None
+    return (
+        f"column {name!r} has no name in the header (an index saved with the table?); "
+        "listed under drop: name it in the CSV to use it as a feature"
+    )
+
+
 def infer_contract(
     csv: Path, target: str, contract_dir: Path | None = None, drop: Sequence[str] = ()
 ) -> Inferred:
@@ -107,7 +119,7 @@ def infer_contract(
     untyped: list[str] = []
     drop = list(drop)
     for name in (c for c in frame.columns if c != target and c not in drop):
-        spec = infer_feature(str(name), frame[name])
+        spec = _unnamed(str(name)) or infer_feature(str(name), frame[name])
         if isinstance(spec, str):
             untyped.append(spec)
             drop.append(str(name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -221,3 +222,21 @@ def test_infer_reports_numbers_with_stray_text(
 def test_infer_types_columns_whose_text_is_not_rare_as_before(values: list[str], kind: str) -> None:
     spec = infer_feature("a", pd.Series(values))
     assert not isinstance(spec, str) and spec.type == kind
+
+
+def test_infer_drops_a_column_without_a_header_name_and_trains(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An index saved with the table: its row numbers would otherwise be an int feature.
+    frame = pd.read_csv(write_csv(tmp_path / "levels.csv"))
+    frame.to_csv(tmp_path / "indexed.csv")  # pandas writes the index under an empty name
+    output = tmp_path / "c.yaml"
+    argv = [str(tmp_path / "indexed.csv"), "--target", "level", "--output", str(output)]
+    assert main(["contract", "infer", *argv]) == 0
+    assert "column 'Unnamed: 0' has no name in the header" in capsys.readouterr().err
+    document = yaml.safe_load(output.read_text())
+    assert document["drop"] == ["Unnamed: 0", "row id"]
+    assert "Unnamed: 0" not in [f["name"] for f in document["features"]]
+    folder = train_into(tmp_path / "artifacts", "--dataset", str(output))
+    served = json.loads((folder / "contract.json").read_text())["features"]
+    assert [f["name"] for f in served] == [f["name"] for f in document["features"]]
