@@ -136,7 +136,7 @@ def check_artifacts_dir(
     if target.exists() and not target.is_dir():
         return f"{value!r} is a file; name a folder"
     if target.is_dir():
-        known = {MODEL_FILE, *JSON_FILES}
+        known = {MODEL_FILE, *JSON_FILES, "confusion_matrix.png"}  # the PNG: earlier versions
         others = sorted(p.name for p in target.iterdir() if p.name not in known)
         if others:
             return (

@@ -100,7 +100,7 @@ CSVS = {
     "plain": "a,b\n1,x\n2,y\n",
     "quoted": 'a,b\n"1,5","he said ""hi"""\n"x\ny",2\n',
     "bom and blank lines": "\ufeffa,b\n\n1,2\n\n3,4\n",
-    "duplicate and empty names": "a,a,,b\n1,2,3,4\n",
+    "empty names": "a,,b\n1,2,3\n",  # a repeated name is refused (test_datasets)
     "crlf, spaces, tokens": "a, b\r\n 1 ,NA\r\nnull,\r\n",
     "short row": "a,b,c\n1,2\n4,5,6\n",
     "long rows": "a,b\n1,2,3\n4,5,6\n",

@@ -75,7 +75,11 @@ def replacing(path: Path) -> Iterator[None]:
     """Hold the lock on the log's folder (``flock``) that every process replacing the log
     takes: several workers see the same move, and one that found the file missing must
     not unlink the -wal and -shm another has just created for its new log."""
-    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # no folder (or no access): SQLite's error names the path
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
