@@ -382,3 +382,15 @@ def test_macro_f1_equals_sklearn_f1_score_bit_for_bit_for_each_block(n_classes: 
         f1_score(truth, row, average="macro", labels=labels, zero_division=0) for row in predicted
     ]
     assert scores.tolist() == expected
+
+
+def test_macro_f1_scores_a_class_absent_from_truth_and_predictions_zero() -> None:
+    # A class no row has and none is predicted: F1 0 (scikit-learn's zero_division=0), not
+    # NaN. Hand-computed: class 0 F1 2/3, class 1 F1 4/5, class 2 0; their mean.
+    truth = np.array([0, 1, 0, 1])
+    predicted = np.array([[0, 1, 1, 1]])
+    scores = evaluation.macro_f1(truth, predicted, 3)
+    assert scores.tolist() == [
+        f1_score(truth, predicted[0], average="macro", labels=[0, 1, 2], zero_division=0)
+    ]
+    assert scores[0] == pytest.approx((2 / 3 + 4 / 5) / 3, rel=1e-15)
