@@ -157,7 +157,7 @@ def optional_model_name(value: str) -> str | None:
     name = optional_name(value)
     if name is None:
         return None
-    if not name.strip() or "/" in name or ":" in name:
+    if "/" in name or ":" in name:  # (blank is optional_name's None)
         raise _fail("a registered-model name without '/' or ':'", value)
     normal = posixpath.normpath(name)
     if normal != name or normal == "." or normal.startswith(".."):

@@ -232,9 +232,35 @@ def test_check_artifacts_dir_rejects_a_file(tmp_path: Path) -> None:
 
 
 def test_check_artifacts_dir_accepts_an_artifacts_only_folder(tmp_path: Path) -> None:
-    for name in ("model.joblib", "metrics.json", "params.json", "contract.json"):
+    # confusion_matrix.png: what earlier versions also wrote there.
+    for name in ("model.joblib", "metrics.json", "contract.json", "confusion_matrix.png"):
         (tmp_path / name).write_text("x")
     assert cfg.check_artifacts_dir(str(tmp_path), []) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [("iris-classifier", "iris-classifier"), ("a b.c_d", "a b.c_d"), ("none", None), ("", None)],
+)
+def test_optional_model_name_takes_names_mlflow_takes(value: str, parsed: str | None) -> None:
+    assert cfg.optional_model_name(value) == parsed
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        ("a/b", "a registered-model name without '/' or ':'"),
+        ("a:b", "a registered-model name without '/' or ':'"),
+        (".", "a registered-model name, not '.' nor one starting with '..'"),
+        ("..", "a registered-model name, not '.' nor one starting with '..'"),
+        ("..x", "a registered-model name, not '.' nor one starting with '..'"),
+        ("./x", "a registered-model name without '/' or ':'"),
+    ],
+)
+def test_optional_model_name_refuses_what_mlflow_refuses(value: str, rule: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as raised:
+        cfg.optional_model_name(value)
+    assert str(raised.value) == f"must be {rule}, got {value!r}"
 
 
 def test_check_artifacts_dir_refuses_other_json_files(tmp_path: Path) -> None:
