@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -40,6 +41,12 @@ class Dataset:
     X: pd.DataFrame
     y: pd.Series
     split: Split
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """``dataset_sha256`` of its rows, computed once (the run's tag, a shared study's
+        record and promotion's check all need it; ~1 s for 1,000,000 rows)."""
+        return dataset_sha256(self.X, self.y)
 
     @property
     def feature_names(self) -> list[str]:

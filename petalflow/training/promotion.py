@@ -117,7 +117,7 @@ def shared_test_split(
         dataset = data.prepare(mine["dataset"], float(mine["test_size"]), int(mine["seed"]))
     except (DataContractError, TableError, InvalidSplitError) as exc:
         raise PromotionError(f"cannot load the data set {mine['dataset']!r} again: {exc}") from exc
-    if data.dataset_sha256(dataset.X, dataset.y) != mine["dataset_sha256"]:
+    if dataset.sha256 != mine["dataset_sha256"]:
         raise PromotionError(
             f"the data set {mine['dataset']!r} changed since both versions were trained "
             "(its sha256 differs): their test split cannot be rebuilt; retrain both on it"

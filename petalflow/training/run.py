@@ -204,7 +204,7 @@ def _log_run(
     """Params, metrics, tags, the data set input, and the figures and reports."""
     tracking.log_params_once(client, run.info.run_id, recipe.params)
     mlflow.log_metrics(fitted.scores)
-    sha256 = data.dataset_sha256(dataset.X, dataset.y)
+    sha256 = dataset.sha256
     mlflow.set_tags(_tags(recipe, dataset, fitted, root, sha256))
     table = dataset.X.assign(**{dataset.target: dataset.y})  # copy-on-write: no cells copied
     logged = mlflow_model.training_input(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from petalflow.core.errors import TuningError
-from petalflow.training.data import Dataset, dataset_sha256
+from petalflow.training.data import Dataset
 
 if TYPE_CHECKING:
     from petalflow.training.search import TuneConfig
@@ -29,7 +29,7 @@ def settings(config: TuneConfig, dataset: Dataset) -> dict[str, Any]:
     """What a trial's score depends on besides its hyperparameters."""
     return {
         "dataset": dataset.name,
-        "dataset_sha256": dataset_sha256(dataset.X, dataset.y),
+        "dataset_sha256": dataset.sha256,
         "model": config.model,
         "metric": config.metric,
         "cv_folds": config.cv_folds,
