@@ -90,26 +90,35 @@ def recipe_for(config: TrainConfig, dataset: data.Dataset) -> Recipe:
 def train(config: TrainConfig, dataset: data.Dataset, root: Path = PROJECT_ROOT) -> TrainingResult:
     """Train on ``dataset`` (loaded and split once, by the caller), evaluate, log one
     MLflow run and publish the artifacts atomically."""
+    recipe = recipe_for(config, dataset)
     return train_with(
         config.experiment_name,
         config.artifacts_dir,
         dataset,
-        lambda _client, _run: recipe_for(config, dataset),
+        lambda _client, _run: recipe,
         root,
+        run_name=recipe.name,
     )
 
 
 def train_with(
-    experiment_name: str, artifacts_dir: str, dataset: data.Dataset, plan: Plan, root: Path
+    experiment_name: str,
+    artifacts_dir: str,
+    dataset: data.Dataset,
+    plan: Plan,
+    root: Path,
+    *,
+    run_name: str,
 ) -> TrainingResult:
-    """One run in ``experiment_name``: ``plan`` (in the run), then fit, evaluate, log and
-    publish ``artifacts_dir``; TrackingError if the store or the folder fails."""
+    """One run in ``experiment_name``, named from its start: ``plan`` (in the run), then
+    fit, evaluate, log and publish ``artifacts_dir``; TrackingError if the store or the
+    folder fails."""
     uri = tracking.resolve_tracking_uri(root)
     client = tracking.connect(uri)
     target = Path(artifacts_dir)
     try:
         # The run is the outer context: a failure while publishing still marks it FAILED.
-        with tracking.training_run(client, experiment_name, uri) as run:
+        with tracking.training_run(client, experiment_name, uri, run_name) as run:
             recipe = plan(client, run)
             scores, info = _publish(client, run, uri, recipe, dataset, root)
     except (MlflowException, OSError) as exc:

@@ -111,17 +111,20 @@ def _experiment_id(client: MlflowClient, name: str, uri: str) -> str:
 
 
 @contextmanager
-def training_run(client: MlflowClient, experiment_name: str, uri: str) -> Iterator[Run]:
-    """The run to log into: the one ``mlflow run`` started, or a new one.
+def training_run(
+    client: MlflowClient, experiment_name: str, uri: str, run_name: str
+) -> Iterator[Run]:
+    """The run to log into, named ``run_name`` from its start (a run that fails early is
+    found by it too): the one ``mlflow run`` started, or a new one.
 
     The run ends FAILED when the block raises (SystemExit included), FINISHED otherwise.
     """
     if os.environ.get("MLFLOW_RUN_ID"):
         # Launched by `mlflow run`: its run and experiment win over --experiment-name.
-        context = mlflow.start_run(run_id=os.environ["MLFLOW_RUN_ID"])
+        context = mlflow.start_run(run_id=os.environ["MLFLOW_RUN_ID"], run_name=run_name)
     else:
         experiment_id = _experiment_id(client, experiment_name, uri)
-        context = mlflow.start_run(experiment_id=experiment_id)
+        context = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
     with context as run:
         logger.info("MLflow run %s (experiment %s)", run.info.run_id, run.info.experiment_id)
         yield run

@@ -41,7 +41,13 @@ def tune(
         dataset,
         lambda client, parent: _plan(config, dataset, searching, client, parent),
         root,
+        run_name=run_name(config),
     )
+
+
+def run_name(config: TuneConfig) -> str:
+    """The parent run's name, e.g. ``tune-logreg-f1_macro-50trials-seed42``."""
+    return f"tune-{config.model}-{config.metric}-{config.trials}trials-seed{config.seed}"
 
 
 def _plan(
@@ -75,7 +81,7 @@ def _plan(
             **{f"best_{k}": v for k, v in best.params.items()},
             "best_trial": best.number,
         },
-        name=f"tune-{config.model}-{config.metric}-{config.trials}trials-seed{config.seed}",
+        name=run_name(config),
         summary=f"model={config.model} best hyperparameters={best.params}",
         split=(
             f"stratified, test size {config.test_size}, seed {config.seed}; trials scored by "

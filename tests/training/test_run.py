@@ -270,6 +270,7 @@ def test_train_failure_after_start_keeps_previous_artifacts_and_fails_run(
     broken = client.get_experiment_by_name("broken")
     runs = client.search_runs([broken.experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
+    assert [r.info.run_name for r in runs] == ["logreg-C1.0-seed7"]
 
 
 def test_mlflow_run_holds_params_metrics_artifacts_tags_and_model(

@@ -40,7 +40,7 @@ def test_a_deleted_experiment_is_named_with_the_fix(tmp_path: Path) -> None:
         r"experiment 'old' is deleted .*; restore it \(mlflow experiments restore "
         r"--experiment-id \d+\) or name another with --experiment-name"
     )
-    with pytest.raises(TrackingError, match=expected), training_run(client, "old", uri):
+    with pytest.raises(TrackingError, match=expected), training_run(client, "old", uri, "r"):
         pass
     ids = [e.experiment_id for e in client.search_experiments(view_type=3)]
     assert client.search_runs(ids, run_view_type=3) == []  # no run was started

@@ -155,6 +155,8 @@ def test_tune_whose_every_trial_fails_exits_1_and_marks_the_run_failed(
     parents = [r for r in runs if PARENT_TAG not in r.data.tags]
     children = [r for r in runs if PARENT_TAG in r.data.tags]
     assert [r.info.status for r in parents] == ["FAILED"]
+    # Named from its start: a run that fails before the search ends is found by its name.
+    assert [r.info.run_name for r in parents] == ["tune-logreg-f1_macro-2trials-seed42"]
     assert sorted(r.info.status for r in children) == ["FAILED", "FAILED"]
     assert not (tmp_path / "artifacts").exists()
 
