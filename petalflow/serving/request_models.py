@@ -212,13 +212,35 @@ def validation_error(exc: ValidationError) -> ClientError:
 
 
 def parse(model: type[M], body: bytes) -> M:
-    """Strict JSON validation of ``body``; raises ClientError (400/422) on bad input,
-    DuplicateKeyError if an object repeats a key."""
+    """Strict JSON validation of ``body`` (its encoding read by ``as_utf8``); raises
+    ClientError (400/422) on bad input, DuplicateKeyError if an object repeats a key."""
     try:
         item = model.model_validate_json(body)
     except ValidationError as exc:
-        raise validation_error(exc) from None
+        if (decoded := as_utf8(body)) is body:
+            raise validation_error(exc) from None
+        body = decoded  # once: what it holds is the client's
+        try:
+            item = model.model_validate_json(body)
+        except ValidationError as again:
+            raise validation_error(again) from None
     # Each field set came from a key of its own: the body has at least that many keys
     # (a /predict row: exactly its features, as unknown fields are refused).
     check_unique_keys(body, len(item.__pydantic_fields_set__))
     return item
+
+
+def as_utf8(body: bytes) -> bytes:
+    """``body`` in UTF-8 without a byte order mark, read as Python's json module reads it
+    (and so `mlflow models serve`): behind a BOM (which RFC 8259 lets a parser ignore), or
+    in UTF-16 or UTF-32. Bytes that are not text in the encoding found come back as they
+    were, for the parser to refuse."""
+    if body[:1] not in (b"\x00", b"\xef", b"\xfe", b"\xff") and body[1:2] != b"\x00":
+        return body
+    encoding = json.detect_encoding(body)
+    if encoding == "utf-8":
+        return body
+    try:
+        return body.decode(encoding).encode()
+    except UnicodeDecodeError:
+        return body

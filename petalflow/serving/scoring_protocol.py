@@ -20,7 +20,7 @@ import pydantic_core
 
 from petalflow.core.errors import ClientError
 from petalflow.serving.duplicate_keys import check_unique_keys
-from petalflow.serving.request_models import RequestModels
+from petalflow.serving.request_models import RequestModels, as_utf8
 from petalflow.serving.scoring_frames import csv_table, parquet_table
 from petalflow.serving.scoring_tables import (
     INVALID_PARAMETER_VALUE,
@@ -51,6 +51,7 @@ def loads(body: bytes, allow_inf_nan: bool = False) -> Any:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
+        body = as_utf8(body)
         document = pydantic_core.from_json(body, allow_inf_nan=allow_inf_nan)
     check_unique_keys(body, keys_at_least(document))
     return document

@@ -188,9 +188,10 @@ def _split(value: Any, key: str) -> Table:
 
 
 def _check_names(names: Any, key: str) -> None:
-    """Column names: a list of strings or numbers, each once."""
+    """Column names: a list of strings, numbers or nulls (pandas' unnamed column), each once."""
     field = f"{key}.columns"
-    if not isinstance(names, list) or not all(isinstance(n, str | int | float) for n in names):
+    named = (str, int, float, type(None))
+    if not isinstance(names, list) or not all(isinstance(n, named) for n in names):
         raise ScoringError(f"{field} must be a list of column names", field=field)
     if len(set(names)) < len(names):  # a repeated column: which one counts would be a guess
         repeats = [(str(c), n) for c, n in Counter(names).items() if n > 1]

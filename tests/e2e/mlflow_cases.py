@@ -52,6 +52,7 @@ DIFFERENCES = {
     "no_content_type": Difference("No `Content-Type` header", 500, 415),
     "body_limit": Difference("A body over `MAX_BODY_BYTES` (1 MiB)", 200, 413),
     "row_limit": Difference("More rows than `MAX_BATCH_ROWS` (10,000)", 200, 413),
+    "trailing_slash": Difference("A path with a trailing slash (`/invocations/`)", 307, 404),
 }
 
 
@@ -127,6 +128,11 @@ def media_cases(record: dict[str, Any]) -> list[Case]:
         Case("uppercase-type", SOURCE, body, "Application/JSON"),
         Case("json-suffix-type", SOURCE, body, "application/vnd.api+json"),
         Case("no-content-type", SOURCE, body, None, differs="no_content_type"),
+        # json.loads reads bytes behind a byte order mark, and UTF-16 and UTF-32.
+        Case("json-utf8-bom", SOURCE, json.dumps(body).encode("utf-8-sig")),
+        Case("json-utf16", SOURCE, json.dumps(body).encode("utf-16")),
+        Case("json-utf32-le", SOURCE, json.dumps(body).encode("utf-32-le")),
+        Case("trailing-slash", SOURCE, body, JSON, "POST", "/invocations/", "trailing_slash"),
     ]
 
 

@@ -226,6 +226,26 @@ def test_bodies_that_are_not_objects_are_rejected(
         assert body["error_code"] == "BAD_REQUEST"
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32-le"])
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch", "/invocations"])
+def test_json_is_decoded_as_pythons_json_module_decodes_it(
+    api: TestClient, path: str, encoding: str
+) -> None:
+    # Behind a byte order mark, or in UTF-16 or UTF-32 (`mlflow models serve` reads
+    # these with json.loads): the same answer as the UTF-8 body's.
+    payload = {"instances": [GOOD]} if path == "/predict/batch" else GOOD
+    if path == "/invocations":
+        payload = {"dataframe_records": [GOOD]}
+    headers = {"content-type": "application/json"}
+    plain = api.post(path, content=json.dumps(payload).encode(), headers=headers)
+    encoded = api.post(path, content=json.dumps(payload).encode(encoding), headers=headers)
+    assert (plain.status_code, encoded.status_code) == (200, 200), encoded.text
+    drop = ("latency_ms", "request_id", "prediction_id", "prediction_ids")
+    assert {k: v for k, v in encoded.json().items() if k not in drop} == {
+        k: v for k, v in plain.json().items() if k not in drop
+    }
+
+
 @pytest.mark.parametrize(
     "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
 )

@@ -184,6 +184,10 @@ def test_loads_rejects_a_body_exactly_when_an_object_repeats_a_key(seed: int) ->
             {"dataframe_split": {"columns": [*FEATURE_NAMES, "ts"], "data": [[1, 2, 3, 4, 5]]}},
             {"column": ("ts",)},
         ),
+        (  # pandas' unnamed column, ignored as `mlflow models serve` ignores it
+            {"dataframe_split": {"columns": [*FEATURE_NAMES, None], "data": [[1, 2, 3, 4, 5]]}},
+            {"column": ("None",)},
+        ),
     ],
 )
 def test_parse_payload_returns_what_it_ignored(
@@ -226,6 +230,30 @@ def test_parse_payload_refuses_a_body_without_exactly_one_format(body: bytes) ->
 def test_parse_payload_refuses_malformed_json_with_400(body: bytes) -> None:
     with pytest.raises(ClientError) as caught:
         parse_payload(body, MODELS)
+    assert (caught.value.status, caught.value.code) == (400, "malformed_json")
+
+
+@pytest.mark.parametrize(
+    "encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-be"]
+)
+def test_parse_payload_decodes_json_as_pythons_json_module_does(encoding: str) -> None:
+    # Behind a byte order mark, or in UTF-16 or UTF-32: `mlflow models serve` reads such a
+    # body with json.loads, which detects the encoding.
+    body = json.dumps({"dataframe_records": ROWS}).encode(encoding)
+    expected = json.loads(body)["dataframe_records"]
+    assert parse_payload(body, MODELS).rows.tolist() == [list(r.values()) for r in expected]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_loads_refuses_a_repeated_key_whatever_the_encoding(encoding: str) -> None:
+    body = '{"instances": [{"a": 1, "a": 2}]}'.encode(encoding)
+    with pytest.raises(DuplicateKeyError, match=r"instances\.0"):
+        loads(body)
+
+
+def test_parse_payload_refuses_a_byte_order_mark_before_bytes_that_are_not_utf8() -> None:
+    with pytest.raises(ClientError) as caught:
+        parse_payload(b'\xef\xbb\xbf{"instances": [\xff]}', MODELS)
     assert (caught.value.status, caught.value.code) == (400, "malformed_json")
 
 
