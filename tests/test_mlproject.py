@@ -41,6 +41,7 @@ def test_mlproject_maps_every_parameter_to_its_flag() -> None:
         "max_depth",
         "register_model",
         "alias",
+        "artifacts_dir",
     }
     assert set(_mlproject_parameters()) == expected
 
@@ -59,8 +60,8 @@ def test_mlproject_contract_entry_point_mirrors_contract_infer() -> None:
         assert parser.get_default(name) is None
 
 
-# Flags that `mlflow run` decides (as for main): the run's experiment and the folder.
-NOT_MIRRORED = {"artifacts_dir", "experiment_name"}
+# The flag that `mlflow run` decides (as for main): the run's experiment.
+NOT_MIRRORED = {"experiment_name"}
 
 
 def test_mlproject_tune_entry_point_mirrors_the_tune_flags() -> None:

@@ -218,7 +218,10 @@ def _mlflow_run(workdir: Path, *args: str) -> MlflowRun:
 
 
 MLFLOW_RUNS = {
-    "params": ("-P", "seed=7", "-P", "model=rf", "-P", "n_estimators=50"),
+    "params": (
+        *("-P", "seed=7", "-P", "model=rf", "-P", "n_estimators=50"),
+        *("-P", "artifacts_dir=rf-model"),
+    ),
     "experiment": ("--experiment-name", "e2e-chosen"),
 }
 
@@ -255,9 +258,13 @@ def test_mlflow_run_logs_exactly_one_run_with_the_given_params(
     assert client.get_experiment(run.info.experiment_id).name == "Default"
     assert [e.name for e in client.search_experiments()] == ["Default"]
 
-    artifacts_dir = project / "artifacts"
+    artifacts_dir = project / "rf-model"  # -P artifacts_dir, relative to the project
+    assert not (project / "artifacts").exists()
     params_json = json.loads((artifacts_dir / "params.json").read_text())
-    expected = {**_defaults(), "seed": 7, "model": "rf", "n_estimators": 50}
+    expected = {
+        **_defaults(),
+        **{"seed": 7, "model": "rf", "n_estimators": 50, "artifacts_dir": "rf-model"},
+    }
     assert params_json == expected
     assert run.data.params == _expected_params(expected)
     assert run.data.params["seed"] == "7"
