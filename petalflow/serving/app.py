@@ -25,7 +25,7 @@ from petalflow.serving.http_errors import install_error_handlers
 from petalflow.serving.lifecycle.follower import ModelFollower
 from petalflow.serving.lifecycle.follower import stop as stop_following
 from petalflow.serving.lifecycle.isolation import in_child
-from petalflow.serving.lifecycle.served import ServedModel, prepare
+from petalflow.serving.lifecycle.served import ServedModel, contract_change, prepare
 from petalflow.serving.lifecycle.sources import UriSource, source_of
 from petalflow.serving.lifecycle.switching import QuickSwitching
 from petalflow.serving.lifecycle.verifier import StartupVerifier
@@ -196,11 +196,15 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         served = prepare(candidate, log, settings, in_child)
         if serving.plane.shadow is not None:  # the shadow must still take its rows
             serving.plane.shadow.rebase(served.loaded.contract)
+        # Before the swap: a reload refused here leaves the previous model served.
+        change = contract_change(serving.plane.served.loaded.contract, served.loaded.contract)
         previous = serving.plane.swap(served)
         telemetry.show_model(served.info_labels(), previous.info_labels())
         docs.describe(served.models)
         app.openapi_schema = None  # FastAPI's cached schema described the previous model
         logger.info("reload: serving %s instead of model %s", served.summary(), previous.version)
+        if change:
+            logger.warning("reload: the API's contract changed (%s); see /model", change)
         _freeze_heap()
 
     @asynccontextmanager

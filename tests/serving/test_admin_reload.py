@@ -67,9 +67,11 @@ def test_errors_and_other_routes_carry_no_model_version(api: TestClient) -> None
     assert "x-model-version" not in api.get("/model").headers
 
 
-def test_admin_reload_switches_to_new_artifacts(served: Path, trained_rf: Path) -> None:
+def test_admin_reload_switches_to_new_artifacts(
+    served: Path, trained_rf: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     old, new = _info(served)["run_id"], _info(trained_rf)["run_id"]
-    with TestClient(create_app(make_settings(served))) as client:
+    with TestClient(create_app(make_settings(served))) as client, caplog.at_level("INFO"):
         unchanged = client.post("/admin/reload").json()
         assert (unchanged["outcome"], unchanged["switched"]) == ("unchanged", False)
         assert unchanged["model_version"] == old
@@ -93,6 +95,8 @@ def test_admin_reload_switches_to_new_artifacts(served: Path, trained_rf: Path) 
     info_lines = [line for line in metrics.splitlines() if line.startswith("petalflow_model_info")]
     assert len(info_lines) == 1 and f'model_version="{new}"' in info_lines[0]
     assert schema.status_code == 200
+    reloads = [r.getMessage() for r in caplog.records if r.getMessage().startswith("reload:")]
+    assert len(reloads) == 1 and f"serving model {new}" in reloads[0]  # the same contract
 
 
 def test_admin_reload_refuses_a_tampered_model_and_keeps_serving(served: Path) -> None:

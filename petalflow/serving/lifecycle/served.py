@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from prometheus_client.registry import Collector
 
+from petalflow.core.contract import FeatureSpec, ModelContract
 from petalflow.core.errors import ModelLoadError
 from petalflow.monitoring.checks import Monitor, MonitoringCollector
 from petalflow.monitoring.prediction_log import PredictionLog
@@ -141,3 +142,28 @@ def warm(served: ServedModel) -> None:
                 f"{proba.shape} probabilities for {len(served.classes)} classes, or ones "
                 "that do not sum to 1; retrain it"
             )
+
+
+def contract_change(previous: ModelContract, new: ModelContract) -> str | None:
+    """What a client of ``previous`` would find changed in ``new`` (features, their order
+    or rules, the target, the classes), for a reload's warning; None if nothing did."""
+    changes = []
+    before, after = [f.name for f in previous.features], [f.name for f in new.features]
+    if removed := [n for n in before if n not in after]:
+        changes.append(f"features removed: {', '.join(removed)}")
+    if added := [n for n in after if n not in before]:
+        changes.append(f"features added: {', '.join(added)}")
+    if not removed and not added and before != after:
+        changes.append("features reordered")
+    rules = {f.name: _rules(f) for f in previous.features}
+    if changed := [f.name for f in new.features if rules.get(f.name, _rules(f)) != _rules(f)]:
+        changes.append(f"rules changed (type, bounds, categories, nulls): {', '.join(changed)}")
+    if previous.target != new.target:
+        changes.append(f"target {previous.target} -> {new.target}")
+    if previous.classes != new.classes:
+        changes.append(f"classes {previous.classes} -> {new.classes}")
+    return "; ".join(changes) or None
+
+
+def _rules(feature: FeatureSpec) -> FeatureSpec:
+    return feature.model_copy(update={"description": None})

@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from petalflow.core.contract import ModelContract, numeric_contract
 from petalflow.core.errors import ModelLoadError
 from petalflow.observability.metrics import Telemetry
 from petalflow.serving.handlers import DataPlane
 from petalflow.serving.lifecycle.isolation import in_child
-from petalflow.serving.lifecycle.served import ServedModel, prepare
+from petalflow.serving.lifecycle.served import ServedModel, contract_change, prepare
 from petalflow.serving.loading import load_from_artifacts
 from tests.conftest import make_settings, pipeline_answer
 
@@ -112,3 +113,44 @@ def test_a_request_finishes_on_the_model_it_started_with(
     assert pipeline_answer(trained, ROW) != pytest.approx(
         pipeline_answer(trained_rf, ROW), abs=1e-3
     )
+
+
+def _contract(names: list[str], classes: list[str], **bounds: float) -> ModelContract:
+    return numeric_contract("d", names, classes, "t", bounds, description="anything")
+
+
+@pytest.mark.parametrize(
+    ("new", "change"),
+    [
+        (_contract(["a", "b"], ["x", "y"], ge=0), None),
+        (_contract(["a"], ["x", "y"], ge=0), "features removed: b"),
+        (_contract(["a", "b", "c"], ["x", "y"], ge=0), "features added: c"),
+        (_contract(["b", "a"], ["x", "y"], ge=0), "features reordered"),
+        (
+            _contract(["a", "b"], ["x", "y"], ge=1),
+            "rules changed (type, bounds, categories, nulls): a, b",
+        ),
+        (_contract(["a", "b"], ["x", "z"], ge=0), "classes ['x', 'y'] -> ['x', 'z']"),
+        (
+            _contract(["a", "c"], ["x", "y"], ge=0),
+            "features removed: b; features added: c",
+        ),
+    ],
+)
+def test_contract_change_names_what_a_client_would_find_changed(
+    new: ModelContract, change: str | None
+) -> None:
+    assert contract_change(_contract(["a", "b"], ["x", "y"], ge=0), new) == change
+
+
+def test_contract_change_ignores_descriptions_and_names_a_new_target() -> None:
+    old = _contract(["a"], ["x", "y"])
+    described = ModelContract.model_validate(
+        {
+            **old.model_dump(),
+            "features": [{**old.features[0].model_dump(), "description": "cm"}],
+        }
+    )
+    assert contract_change(old, described) is None
+    retargeted = ModelContract.model_validate({**old.model_dump(), "target": "u"})
+    assert contract_change(old, retargeted) == "target t -> u"
