@@ -6,8 +6,10 @@ That version's reference statistics and training metrics come from ``--artifacts
 when it holds that version, else from its MLflow run.
 
 Exit status: 0 when nothing alerts (ok, warn or too little data), 1 on an alert (drift
-or accuracy), 2 on a usage error. A cron job or CI can retrain on 1, e.g.
-`python -m petalflow.monitor || mlflow run . --env-manager local --experiment-name iris`.
+or accuracy), 2 on a usage error. A cron job or CI can retrain a challenger on 1, on data
+that holds the new labelled traffic, e.g. `python -m petalflow.monitor || mlflow run .
+--env-manager local --experiment-name iris -P register_model=iris-classifier -P
+alias=challenger`, then ``promote`` it.
 """
 
 from __future__ import annotations
