@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -24,6 +25,10 @@ from petalflow.serving.loading import LoadedModel
 logger = logging.getLogger(__name__)
 
 Status = Literal["switched", "unchanged", "refused", "unavailable"]
+
+# A source that stays unavailable (a tracking server down, an alias deleted by a rollback)
+# is warned about when the reason changes, and again at most this often: not every poll.
+REPEAT_WARNING_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,7 @@ class ModelFollower:
         self.current = source.key_of(current)
         self.refused: str | None = None
         self._lock = threading.Lock()  # one check at a time: a poll and POST /admin/reload
+        self._unavailable: tuple[str, float] | None = None  # the last warning, and when
 
     @property
     def polls(self) -> bool:
@@ -85,13 +91,25 @@ class ModelFollower:
             try:
                 key = self.source.latest()
             except Exception as exc:
-                logger.warning("%s reload: cannot check %s: %s", self.role, self.source.name, exc)
+                self._warn_unavailable(str(exc))
                 return Outcome("unavailable", None, f"cannot check {self.source.name}")
+            if self._unavailable is not None:
+                logger.info("%s reload: %s can be checked again", self.role, self.source.name)
+                self._unavailable = None
             if key == self.current:
                 return Outcome("unchanged", key, f"{_describe(self.source, key)} is served")
             if key == self.refused and not force:
                 return Outcome("refused", key, f"{_describe(self.source, key)} was refused")
             return self._load(key)
+
+    def _warn_unavailable(self, reason: str) -> None:
+        """Warn that the source cannot be asked: when the reason is new, or once every
+        ``REPEAT_WARNING_SECONDS`` while it lasts (each poll in between: a debug line)."""
+        last, at = self._unavailable or (None, 0.0)
+        level, now = logging.DEBUG, time.monotonic()
+        if reason != last or now - at >= REPEAT_WARNING_SECONDS:
+            level, self._unavailable = logging.WARNING, (reason, now)
+        logger.log(level, "%s reload: cannot check %s: %s", self.role, self.source.name, reason)
 
     def _load(self, key: str) -> Outcome:
         name, was = _describe(self.source, key), _describe(self.source, self.current)

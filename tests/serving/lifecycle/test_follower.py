@@ -181,6 +181,32 @@ def test_follower_counts_no_failure_when_the_source_cannot_answer(models) -> Non
     assert "models:/iris@champion" in outcome.detail
 
 
+def test_follower_warns_of_a_lasting_unavailable_source_once_per_reason_and_period(
+    models, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An alias deleted by a rollback, or a registry down: not a warning every poll.
+    from petalflow.serving.lifecycle import follower as module
+
+    clock = [1000.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    source = Source(models, "unreachable")
+    follower, _ = _follower(source, models)
+    with caplog.at_level(logging.INFO, logger="petalflow.serving.lifecycle.follower"):
+        for seconds in (0, 30, module.REPEAT_WARNING_SECONDS - 31):
+            clock[0] += seconds
+            assert follower.check().status == "unavailable"
+        clock[0] += 1  # REPEAT_WARNING_SECONDS after the first warning
+        follower.check()
+        source.key = "1"  # it answers again
+        assert follower.check().status == "unchanged"
+        source.key = "unreachable"
+        follower.check()
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    down = "model reload: cannot check models:/iris@champion: the registry does not answer"
+    back = "model reload: models:/iris@champion can be checked again"
+    assert lines == [("WARNING", down), ("WARNING", down), ("INFO", back), ("WARNING", down)]
+
+
 @pytest.mark.parametrize(("follows", "interval"), [(True, 0), (False, 1)])
 def test_follower_polls_only_an_alias_with_an_interval(models, follows, interval) -> None:
     follower, _ = _follower(Source(models, "1", follows=follows), models, interval)
