@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.min_samples < 10:
         parser.error(f"argument --min-samples: must be an integer >= 10, got {args.min_samples}")
     configure_logging("WARNING")  # JSON lines on stderr, like the server's
+    # ... so no MLflow progress bar there either (set the variable to have them).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     settings = MonitoringSettings(drift_window=args.window, drift_min_samples=args.min_samples)
     # Read-only: the report never creates, migrates or writes the server's file.
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -21,7 +22,7 @@ from petalflow.monitoring.prediction_log import PredictionLog, PredictionLogRead
 from petalflow.serving.app import create_app
 from petalflow.serving.loading import load_model
 from petalflow.training.data import FEATURE_NAMES, load_dataset
-from tests.conftest import ROOT, make_settings
+from tests.conftest import ROOT, make_settings, python_env
 from tests.monitoring.conftest import DiskLimit, damage, page_count
 
 
@@ -304,7 +305,7 @@ def _fill_log(trained: Path, log: Path, shift: float) -> None:
         send(client, traffic(7, shift=shift), "cli")
 
 
-def run_monitor(*args: str) -> subprocess.CompletedProcess[str]:
+def run_monitor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "petalflow.monitor", *args],
         cwd=ROOT,
@@ -312,7 +313,26 @@ def run_monitor(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         check=False,
+        env=env,
     )
+
+
+def test_monitor_cli_reads_a_version_from_its_run_without_progress_bars(
+    trained: Path, tmp_path: Path, isolated_tracking: str
+) -> None:
+    # The served version is not in --artifacts-dir: its card comes from its MLflow run,
+    # and stderr stays JSON lines (no download progress bar), as the server's does.
+    log = tmp_path / "p.db"
+    _fill_log(trained, log, 0.0)
+    other = tmp_path / "empty"
+    other.mkdir()
+    env = python_env(MLFLOW_TRACKING_URI=isolated_tracking)
+    result = run_monitor("--prediction-log", str(log), "--artifacts-dir", str(other), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "overall: ok" in result.stdout
+    assert "Downloading artifacts" not in result.stderr
+    for line in result.stderr.splitlines():
+        assert json.loads(line)["level"], line
 
 
 @pytest.mark.parametrize(("shift", "expected"), [(0.0, 0), (2.0, 1)])
