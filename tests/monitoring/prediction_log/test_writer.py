@@ -3,6 +3,7 @@ Every dropped prediction is counted by reason, and logging resumes once the faul
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from pathlib import Path
@@ -105,8 +106,12 @@ def test_writer_inserts_slices_encoded_before_a_move_into_the_new_file(tmp_path:
         log._writer._wake.set()  # the thread replaces the file ...
         wait_for(lambda: path.exists() and not log._writer.file.moved)
         log._writer._wake.set()  # ... and, woken again, inserts into the new one
-        wait_for(lambda: not log._writer.encoded)
-        with sqlite3.connect(path) as new:
-            assert [r[0] for r in new.execute("SELECT request_id FROM predictions")] == ["after"]
-    with sqlite3.connect(moved) as old:
-        assert [r[0] for r in old.execute("SELECT request_id FROM predictions")] == ["before"]
+        # (its slice leaves the queue before the insert commits: wait for the row itself)
+        wait_for(lambda: _request_ids(path) == ["after"])
+    assert _request_ids(path) == ["after"]
+    assert _request_ids(moved) == ["before"]
+
+
+def _request_ids(path: Path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return [r[0] for r in conn.execute("SELECT request_id FROM predictions")]
