@@ -81,7 +81,10 @@ def load_from_artifacts(directory: Path, run: Runner = in_process) -> LoadedMode
     directory = Path(directory)
     info_path = directory / artifacts.MODEL_INFO_FILE
     model_path = directory / artifacts.MODEL_FILE
-    hint = "run `python train.py` (or `make train`), or set MODEL_URI to an MLflow model URI"
+    hint = (
+        f"train into it (`python train.py --artifacts-dir {directory}`), point ARTIFACTS_DIR "
+        "at a trained folder, or set MODEL_URI to an MLflow model URI"
+    )
     if not model_path.exists():
         raise ModelLoadError(f"no model at {model_path}; {hint}")
     if not info_path.exists():

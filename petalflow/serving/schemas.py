@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class Prediction(BaseModel):
@@ -100,6 +100,14 @@ class FeedbackRequest(BaseModel):
 
     request_id: str = Field(min_length=1, max_length=200)
     true_label: str = Field(min_length=1, max_length=200)
+
+    @field_validator("true_label", mode="before")
+    @classmethod
+    def _label_is_text(cls, value: Any) -> Any:
+        # Class names are text, also a numeric target's ("0", "1"): say how to send one.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f'send the class name as a JSON string, e.g. "{value}"')
+        return value
 
 
 class FeedbackResponse(BaseModel):

@@ -218,9 +218,15 @@ def load_raw(dataset: str, seed: int) -> RawTable:
         return BUILT_IN[dataset](seed)
     if not is_contract_path(dataset):
         choices = ", ".join(BUILT_IN)
+        hint = ""
+        if dataset.lower().endswith(".csv"):  # a table: it needs a contract first
+            hint = (
+                f"; write one for it with `python -m petalflow contract infer {dataset} "
+                f"--target COLUMN --output {dataset[:-4]}.yaml`, review it, and pass that"
+            )
         raise DataContractError(
             f"{dataset!r} is neither a built-in data set ({choices}) nor a contract file "
-            f"({', '.join(CONTRACT_SUFFIXES)})"
+            f"({', '.join(CONTRACT_SUFFIXES)}){hint}"
         )
     path = Path(dataset)
     if not path.is_file():

@@ -64,7 +64,8 @@ class Violation:
         shown = ", ".join(str(n) for n in self.rows[:SHOWN_LINES])
         more = ", ..." if len(self.rows) > SHOWN_LINES else ""
         count = len(self.rows)
-        return f"column {self.column!r}: {count} value(s) {self.rule} ({unit}s {shown}{more})"
+        units = unit if count == 1 else f"{unit}s"
+        return f"column {self.column!r}: {count} value(s) {self.rule} ({units} {shown}{more})"
 
 
 @dataclass(frozen=True)

@@ -372,6 +372,17 @@ def test_feedback_unknown_label_names_the_field(monitored: TestClient) -> None:
     assert "true_label" in body["message"]
 
 
+def test_feedback_number_as_label_says_to_send_the_class_name_as_text(
+    monitored: TestClient,
+) -> None:
+    _predict(monitored, traffic(8, n=1)[0], "numeric")
+    answer = monitored.post("/feedback", json={"request_id": "numeric", "true_label": 0})
+    assert answer.status_code == 422
+    detail = answer.json()["details"][0]
+    assert detail["field"] == "true_label"
+    assert 'send the class name as a JSON string, e.g. "0"' in detail["message"]
+
+
 def test_performance_without_training_metrics_is_unavailable(trained: Path, tmp_path: Path) -> None:
     import shutil
 

@@ -134,7 +134,11 @@ def test_drift_report_below_min_samples_gives_no_verdict(iris: Any, n: int) -> N
         "reference_size": 120,
         "thresholds": drift.thresholds(4),
         "status": "insufficient_data",
-        "detail": f"{n} predictions logged, 100 needed for a drift verdict",
+        "detail": {
+            0: "0 predictions logged, 100 needed for a drift verdict",
+            1: "1 prediction logged, 100 needed for a drift verdict",
+            99: "99 predictions logged, 100 needed for a drift verdict",
+        }[n],
         "features": None,
         "prediction": None,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +88,13 @@ def test_changed_model_file_is_refused_before_unpickling(trained: Path, tmp_path
     (copy / "model.joblib").write_bytes(bytes(data))
     with pytest.raises(ModelIntegrityError, match=r"refusing to load it; retrain"):
         load_from_artifacts(copy)
+
+
+def test_load_from_an_empty_folder_says_how_to_train_into_that_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "nonexistent"
+    expected = (
+        rf"no model at {re.escape(str(folder / 'model.joblib'))}; train into it "
+        rf"\(`python train.py --artifacts-dir {re.escape(str(folder))}`\)"
+    )
+    with pytest.raises(ModelLoadError, match=expected):
+        load_from_artifacts(folder)

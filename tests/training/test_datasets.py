@@ -158,6 +158,15 @@ def test_an_unknown_data_set_name_is_refused() -> None:
         datasets.load_raw("tulips", 0)
 
 
+def test_a_csv_given_as_data_set_is_refused_with_the_command_that_writes_its_contract() -> None:
+    expected = (
+        r"'data/t\.csv' is neither .*; write one for it with `python -m petalflow contract "
+        r"infer data/t\.csv --target COLUMN --output data/t\.yaml`"
+    )
+    with pytest.raises(DataContractError, match=expected):
+        datasets.load_raw("data/t.csv", 0)
+
+
 @pytest.mark.parametrize(
     ("header", "repeated"),
     [("a,a,y", "'a'"), ("\ufeffa,b,a,b,y", "'a', 'b'"), ('"a","a",y', "'a'")],

@@ -47,7 +47,7 @@ TABLE_CASES: dict[str, tuple[Callable[[pd.DataFrame], None], list[str]]] = {
     ),
     "unknown category": (
         _set("plan", [4], "gold"),
-        ["'plan'", "1 value(s) not a known category (allowed: basic, plus, pro)", "lines 6)"],
+        ["'plan'", "1 value(s) not a known category (allowed: basic, plus, pro)", "line 6)"],
     ),
     "null where not nullable": (
         _set("größe", [1, 2], ""),
@@ -55,7 +55,7 @@ TABLE_CASES: dict[str, tuple[Callable[[pd.DataFrame], None], list[str]]] = {
     ),
     "text in an int column": (
         _set("tenure months", [9], "twelve"),
-        ["'tenure months'", "1 value(s) not an integer", "lines 11)"],
+        ["'tenure months'", "1 value(s) not an integer", "line 11)"],
     ),
 }
 
@@ -201,13 +201,13 @@ def test_typed_table_names_the_rule_and_the_row(
     with pytest.raises(TableError) as caught:
         typed_table(frame, [feature], "y", "t.csv", Rows("line", 2))
     assert f"column 'v': 1 value(s) {rule}" in str(caught.value)
-    assert "(lines 2)" in str(caught.value)
+    assert "(line 2)" in str(caught.value)
 
 
 def test_typed_table_refuses_a_missing_target_value() -> None:
     frame = pd.DataFrame({"v": [1.0, 2.0, 3.0], "y": ["a", None, "b"]})
     with pytest.raises(
-        TableError, match=r"column 'y': 1 value\(s\) missing in the target \(rows 1\)"
+        TableError, match=r"column 'y': 1 value\(s\) missing in the target \(row 1\)"
     ):
         typed_table(frame, [FeatureSpec(name="v")], "y", "t", Rows("row", 0))
 

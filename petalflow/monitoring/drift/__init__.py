@@ -198,7 +198,8 @@ def drift_report(
     if n < min_samples:
         report.update(
             status=INSUFFICIENT_DATA,
-            detail=f"{n} predictions logged, {min_samples} needed for a drift verdict",
+            detail=f"{n} prediction{'' if n == 1 else 's'} logged, "
+            f"{min_samples} needed for a drift verdict",
             features=None,
             prediction=None,
         )
