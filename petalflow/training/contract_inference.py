@@ -55,7 +55,10 @@ def infer_feature(name: str, column: pd.Series) -> FeatureSpec | str:
         return FeatureSpec(name=name, type="bool", nullable=nullable)
     numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
     if np.isfinite(numbers).all():
-        integral = bool(text.str.fullmatch(r"[+-]?\d+").all())
+        # "181.0" beside gaps is how pandas writes a column of whole numbers with gaps
+        # (it holds them as floats): an int like the rest, as penguins' flipper length.
+        whole = r"[+-]?\d+(\.0*)?" if nullable else r"[+-]?\d+"
+        integral = bool(text.str.fullmatch(whole).all())
         low, high = (_number(v, integral) for v in (numbers.min(), numbers.max()))
         if integral:
             return FeatureSpec(name=name, type="int", ge=low, le=high, nullable=nullable)

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from petalflow.__main__ import COMMANDS, main
-from petalflow.training.contract_inference import infer_feature
+from petalflow.training import data
+from petalflow.training.contract_inference import infer_contract, infer_feature
 from tests.conftest import ROOT, train_into
 from tests.training.conftest import write_csv
 
@@ -240,3 +241,37 @@ def test_infer_drops_a_column_without_a_header_name_and_trains(
     folder = train_into(tmp_path / "artifacts", "--dataset", str(output))
     served = json.loads((folder / "contract.json").read_text())["features"]
     assert [f["name"] for f in served] == [f["name"] for f in document["features"]]
+
+
+def test_infer_types_whole_numbers_with_gaps_as_int_as_the_built_in_penguins_does(
+    tmp_path: Path,
+) -> None:
+    # pandas holds whole numbers with gaps as floats and writes them as "181.0".
+    import palmerpenguins
+
+    csv, frame = tmp_path / "penguins.csv", palmerpenguins.load_penguins()
+    frame.to_csv(csv, index=False)
+    spec = infer_contract(csv, "species", None, []).contract
+    features = {f.name: f for f in spec.features}
+    built_in = {f.name: f for f in data.prepare("penguins", 0.2, 42).features}
+    for name in ("flipper_length_mm", "body_mass_g"):
+        assert (features[name].type, features[name].nullable) == ("int", True), name
+        assert built_in[name].type == "int", name
+        assert (features[name].ge, features[name].le) == (frame[name].min(), frame[name].max())
+    assert features["bill_length_mm"].type == "float"  # 39.1: not whole
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        (["181.0", "", "186.0"], "int"),  # gaps: pandas' spelling of whole numbers
+        (["181.0", "185.0", "186.0"], "float"),  # no gap: the file chose decimals
+        (["181.5", "", "186.0"], "float"),
+        (["181", "", "186"], "int"),
+    ],
+)
+def test_infer_reads_a_trailing_point_zero_as_whole_only_beside_gaps(
+    values: list[str], kind: str
+) -> None:
+    spec = infer_feature("a", pd.Series(values).replace("", None))
+    assert not isinstance(spec, str) and spec.type == kind
