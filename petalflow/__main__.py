@@ -56,6 +56,12 @@ def contract_infer(argv: list[str]) -> int:
     text = yaml.safe_dump(contract_document(inferred.contract), sort_keys=False, allow_unicode=True)
     if output is None:
         sys.stdout.write(text)
+        if csv.parent != Path("."):  # the source is relative to the file it will be saved in
+            print(
+                f"contract infer: source {csv} is relative to this folder: save the contract "
+                "here, or write it with --output (its source is then relative to that file)",
+                file=sys.stderr,
+            )
     else:
         try:
             output.write_text(text, encoding="utf-8")

@@ -45,6 +45,20 @@ def test_infer_types_each_column_and_trains(
     assert (folder / "contract.json").is_file()
 
 
+@pytest.mark.parametrize("where", ["levels.csv", "data/levels.csv"])
+def test_infer_to_stdout_says_where_the_contract_must_be_saved(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "data").mkdir()
+    write_csv(tmp_path / where)
+    monkeypatch.chdir(tmp_path)
+    assert main(["contract", "infer", where, "--target", "level"]) == 0
+    out, err = capsys.readouterr()
+    assert yaml.safe_load(out)["source"] == where
+    note = f"source {where} is relative to this folder: save the contract here"
+    assert (note in err) == (where != "levels.csv")
+
+
 def test_infer_prints_to_stdout_as_a_module(tmp_path: Path) -> None:
     csv = write_csv(tmp_path / "levels.csv")
     result = subprocess.run(
