@@ -30,6 +30,7 @@ from petalflow.training import data, diagnostics, mlflow_model, tracking
 from petalflow.training.assessment import Assessment, assess
 from petalflow.training.config import PROJECT_ROOT, TrainConfig
 from petalflow.training.pipeline import build_pipeline, hyperparameters
+from petalflow.training.signals import signals_held
 
 logger = logging.getLogger(__name__)
 
@@ -116,23 +117,33 @@ def train_with(
     uri = tracking.resolve_tracking_uri(root)
     client = tracking.connect(uri)
     target = Path(artifacts_dir)
-    try:
-        # The run is the outer context: a failure while publishing still marks it FAILED.
-        with tracking.training_run(client, experiment_name, uri, run_name) as run:
-            recipe = plan(client, run)
-            scores, info = _publish(client, run, uri, recipe, dataset, root)
-    except (MlflowException, OSError) as exc:
-        # By now the run is marked FAILED and the staging folder is gone.
-        raise TrackingError(
-            f"training failed while logging to {uri} or writing {target}: {exc}; "
-            "the previous artifacts are unchanged; fix the store or folder and retrain"
-        ) from exc
+    # A stop from the folder's swap to the run's end waits for the run to end FINISHED
+    # (``_publish`` holds it in ``ending``): else the folder and the alias would name
+    # a run marked FAILED.
+    with contextlib.ExitStack() as ending:
+        try:
+            # The run is the outer context: a failure while publishing marks it FAILED.
+            with tracking.training_run(client, experiment_name, uri, run_name) as run:
+                recipe = plan(client, run)
+                scores, info = _publish(client, run, uri, recipe, dataset, root, ending)
+        except (MlflowException, OSError) as exc:
+            # By now the run is marked FAILED and the staging folder is gone.
+            raise TrackingError(
+                f"training failed while logging to {uri} or writing {target}: {exc}; "
+                "the previous artifacts are unchanged; fix the store or folder and retrain"
+            ) from exc
     logger.info("artifacts written to %s", target.resolve())
     return TrainingResult(info["run_id"], target.resolve(), scores, info)
 
 
 def _publish(
-    client: MlflowClient, run: Run, uri: str, recipe: Recipe, dataset: data.Dataset, root: Path
+    client: MlflowClient,
+    run: Run,
+    uri: str,
+    recipe: Recipe,
+    dataset: data.Dataset,
+    root: Path,
+    ending: contextlib.ExitStack,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     with (
         artifacts.staged_directory(Path(recipe.artifacts_dir)) as staging,
@@ -141,6 +152,7 @@ def _publish(
         _write_artifacts(recipe, dataset, fitted, staging)
         _log_run(client, run, recipe, dataset, fitted, root)
         info = _log_model_and_info(client, run, uri, recipe, fitted, dataset, staging)
+        ending.enter_context(signals_held())  # until the run has ended: see train_with
     # Last: an alias never points at a run whose artifacts did not all land.
     if info["registered_model"]:
         tracking.move_alias(client, info["registered_model"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -468,3 +469,30 @@ def test_train_logs_the_data_set_with_the_contract_schema_and_the_table_digest(
         {"type": "double", "name": "score", "required": False},
         {"type": "string", "name": "level", "required": True},
     ]
+
+
+def test_train_stopped_while_publishing_ends_its_run_finished_then_exits(
+    tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A SIGTERM between the folder's swap and the run's end: the folder, the alias and
+    # the run agree (the run FINISHED), and only then does the process stop (128 + 15).
+    moved = tracking.move_alias
+
+    def stop_then_move(client: MlflowClient, registered: dict[str, object]) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        moved(client, registered)
+
+    monkeypatch.setattr(tracking, "move_alias", stop_then_move)
+    previous = signal.getsignal(signal.SIGTERM)
+    target = tmp_path / "art"
+    argv = ["--artifacts-dir", str(target), "--register-model", "m", "--alias", "champion"]
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            train.main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    info = json.loads((target / "model_info.json").read_text())
+    client = MlflowClient(tracking_uri)
+    assert client.get_run(info["run_id"]).info.status == "FINISHED"
+    assert client.get_model_version_by_alias("m", "champion").run_id == info["run_id"]
