@@ -35,9 +35,19 @@ _TMP_PREFIX = ".tmp-"
 _RENAME_EXCHANGE = 2  # linux/fs.h
 
 
+def json_text(data: Any) -> str:
+    """Sorted keys, 2-space indent, trailing newline: the same text for the same data."""
+    return json.dumps(data, sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+
 def write_json(path: Path, data: Any) -> None:
-    """Sorted keys, 2-space indent, trailing newline: the same bytes for the same data."""
-    path.write_text(json.dumps(data, sort_keys=True, indent=2, allow_nan=False) + "\n")
+    """``data`` as ``json_text``: the same bytes for the same data."""
+    path.write_text(json_text(data))
+
+
+def json_sha256(data: Any) -> str:
+    """Hex sha256 of ``data`` as ``write_json`` writes it: also of the data read back."""
+    return hashlib.sha256(json_text(data).encode()).hexdigest()
 
 
 def read_json(path: Path) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 
 from petalflow.core import artifacts
 from petalflow.core.contract import ModelContract, numeric_contract, parse_contract
-from petalflow.core.errors import ModelLoadError
+from petalflow.core.errors import ModelIntegrityError, ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +50,24 @@ class ModelCard:
 
 
 def contract_of(
-    document: Any, source: str, classes: Sequence[str], feature_names: Sequence[str]
+    document: Any,
+    source: str,
+    classes: Sequence[str],
+    feature_names: Sequence[str],
+    recorded_sha256: str | None = None,
 ) -> ModelContract:
-    """The model's contract; a model trained before contracts gets one without bounds."""
+    """The model's contract; a model trained before contracts gets one without bounds.
+
+    ModelIntegrityError when model_info.json records the contract's sha256 (every model
+    trained since) and the contract is missing or another: its rules would be off."""
+    if recorded_sha256 is not None:
+        found = None if document is None else artifacts.json_sha256(document)
+        if found != recorded_sha256:
+            state = "is missing" if found is None else f"has sha256 {found[:12]}..."
+            raise ModelIntegrityError(
+                f"{source} {state}, but model_info.json records {recorded_sha256[:12]}...: "
+                "the model's files do not belong together; restore them or retrain"
+            )
     if document is not None:
         contract = parse_contract(document, source)
         if contract.classes != list(classes):
@@ -104,7 +119,11 @@ def card_from_files(files: dict[str, Any], version: str, source: str) -> ModelCa
         )
     classes = [str(c) for c in info.get("class_names", [])]
     contract = contract_of(
-        files.get(artifacts.CONTRACT_FILE), source, classes, info.get("feature_names", [])
+        files.get(artifacts.CONTRACT_FILE),
+        source,
+        classes,
+        info.get("feature_names", []),
+        info.get("contract_sha256"),
     )
     return ModelCard(
         model_version=version,

@@ -108,7 +108,11 @@ def load_from_artifacts(directory: Path, run: Runner = in_process) -> LoadedMode
     model_id = info.get("model_id") or logged_model_id(info.get("model_uri"))
     contract_path = directory / artifacts.CONTRACT_FILE
     contract = contract_of(
-        _read_json(contract_path), str(contract_path), _classes(pipeline), info["feature_names"]
+        _read_json(contract_path),
+        str(contract_path),
+        _classes(pipeline),
+        info["feature_names"],
+        info.get("contract_sha256"),
     )
     return LoadedModel(
         pipeline=pipeline,
@@ -193,7 +197,11 @@ def load_from_uri(
         source=uri,
         sha256=sha256,
         contract=contract_of(
-            files.get(artifacts.CONTRACT_FILE), f"{uri} contract", _classes(pipeline), names
+            files.get(artifacts.CONTRACT_FILE),
+            f"{uri} contract",
+            _classes(pipeline),
+            names,
+            (files.get(artifacts.MODEL_INFO_FILE) or {}).get("contract_sha256"),
         ),
         params=params or {},
         metrics=metrics or {},

@@ -258,6 +258,7 @@ def _log_model_and_info(
         "model_uri": logged.model_uri,
         "registered_model": registered,
         "sha256": artifacts.sha256_file(staging / artifacts.MODEL_FILE),
+        "contract_sha256": artifacts.sha256_file(staging / artifacts.CONTRACT_FILE),
         "feature_names": fitted.contract.feature_names,
         "class_names": list(fitted.contract.classes),
         "versions": mlflow_model.versions(),

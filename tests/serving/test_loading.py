@@ -90,6 +90,42 @@ def test_changed_model_file_is_refused_before_unpickling(trained: Path, tmp_path
         load_from_artifacts(copy)
 
 
+@pytest.mark.parametrize("damage", ["deleted", "loosened"])
+def test_a_missing_or_changed_contract_is_refused(
+    trained: Path, tmp_path: Path, damage: str
+) -> None:
+    # Without its contract (or with another) the server would check types only, or
+    # other bounds: the folder records the contract it was trained with.
+    import shutil
+
+    copy = Path(shutil.copytree(trained, tmp_path / "art"))
+    contract = copy / "contract.json"
+    if damage == "deleted":
+        contract.unlink()
+        state = "is missing"
+    else:
+        document = json.loads(contract.read_text())
+        document["features"][0]["ge"] = -1000.0
+        contract.write_text(json.dumps(document, sort_keys=True, indent=2) + "\n")
+        state = "has sha256 "
+    expected = rf"contract.json {state}.*model_info.json records .*restore them or retrain"
+    with pytest.raises(ModelIntegrityError, match=expected):
+        load_from_artifacts(copy)
+
+
+def test_a_model_trained_before_contracts_still_loads(trained: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = Path(shutil.copytree(trained, tmp_path / "art"))
+    info = json.loads((copy / "model_info.json").read_text())
+    del info["contract_sha256"]
+    (copy / "model_info.json").write_text(json.dumps(info))
+    (copy / "contract.json").unlink()
+    loaded = load_from_artifacts(copy)
+    assert loaded.contract.feature_names == info["feature_names"]
+    assert all(f.ge is None and f.le is None for f in loaded.contract.features)
+
+
 def test_load_from_an_empty_folder_says_how_to_train_into_that_folder(tmp_path: Path) -> None:
     folder = tmp_path / "nonexistent"
     expected = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import os
 import signal
@@ -101,12 +102,17 @@ def test_train_model_info_records_run_and_hash(trained: Path) -> None:
         "model_uri",
         "registered_model",
         "sha256",
+        "contract_sha256",
         "feature_names",
         "class_names",
         "versions",
         "created_at",
     }
     assert info["sha256"] == artifacts.sha256_file(trained / "model.joblib")
+    assert (
+        info["contract_sha256"]
+        == hashlib.sha256((trained / "contract.json").read_bytes()).hexdigest()
+    )
     assert info["feature_names"] == list(data.FEATURE_NAMES) == IRIS_FEATURE_NAMES
     assert info["class_names"] == ["setosa", "versicolor", "virginica"]
     contract = json.loads((trained / "contract.json").read_text())
