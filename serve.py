@@ -46,6 +46,11 @@ settings = _settings()
 configure_logging(settings.log_level)
 # The log is JSON lines: no MLflow progress bars in it (set the variable to have them).
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# MLflow's HTTP client waits up to 120 s per request and retries 7 times: a tracking
+# server that takes connections but never answers would hold start-up (and each alias
+# check) for half an hour. These bound it to ~40 s (set the variables to change them).
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 app = create_app(settings)
 HttpProtocol = bounded_protocol(settings)  # `--http serve:HttpProtocol`
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import http.client
+import http.server
 import json
 import shutil
 import socket
+import threading
 from pathlib import Path
 
 import httpx
@@ -100,6 +102,40 @@ def test_uvicorn_exits_on_unknown_alias(start_server, tmp_path: Path, tracking_u
         {"MODEL_URI": "models:/iris-classifier@nope", "MLFLOW_TRACKING_URI": tracking_uri},
     )
     assert "models:/iris-classifier@nope" in message
+
+
+def test_uvicorn_exits_when_the_tracking_server_never_answers(start_server, tmp_path: Path) -> None:
+    # It answers /health (so it looks up) and holds every API call open: MLflow's own
+    # HTTP defaults (120 s per request, 7 retries) would hold start-up for half an hour.
+    stop = threading.Event()
+
+    class Silent(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/health":
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"OK")
+                return
+            stop.wait(300)
+
+        do_POST = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    silent = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    silent.daemon_threads = True
+    threading.Thread(target=silent.serve_forever, daemon=True).start()
+    uri = f"http://127.0.0.1:{silent.server_address[1]}"
+    try:
+        env = {"MODEL_URI": "models:/iris-classifier@champion", "MLFLOW_TRACKING_URI": uri}
+        message = _failed_start(start_server, env)  # within 60 s, one line
+    finally:
+        stop.set()
+        silent.shutdown()
+        silent.server_close()
+    assert "models:/iris-classifier@champion" in message
 
 
 def test_uvicorn_serves_registry_alias(start_server, tmp_path: Path, tracking_uri: str) -> None:
