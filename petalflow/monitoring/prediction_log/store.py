@@ -110,8 +110,16 @@ class PredictionLog(queries.Reads):
         return self
 
     def close(self, timeout: float | None = 10.0) -> None:
-        """Write what is queued, then stop the writer thread; later records are dropped."""
-        self._writer.close(timeout)
+        """Write what is queued, then stop the writer thread; later records are dropped.
+        A file still locked after ``timeout`` keeps the rest from it: said, as lost."""
+        if (queued := self._writer.close(timeout)) is not None:
+            logger.error(
+                "%s: still locked (or slow) %g s after shutdown began: the requests of the "
+                "transaction waiting for it, and %d more queued, end with the process",
+                self.path,
+                timeout,
+                queued,
+            )
         with self._lookup_lock:
             self._close_lookup()
 

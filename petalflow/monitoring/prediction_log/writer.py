@@ -93,17 +93,21 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
-    def close(self, timeout: float | None) -> None:
-        """Stop the thread after its last drain; later records are dropped."""
+    def close(self, timeout: float | None) -> int | None:
+        """Stop the thread after its last drain; later records are dropped. None once it
+        ended; if still stuck after ``timeout`` (a lock), the requests still queued."""
         self.closed = True
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                return len(self.pending) + sum(len(e.kept) for e in list(self.encoded))
         elif self.pending:  # never started: nothing will write them (nor encoded them)
             lost = [r for r in self.pending if type(r) is QueuedRequest]  # not shadow answers
             rows = sum(r.n_rows for r in lost)
             self.health.drop([r.request_id for r in lost], rows, health.CLOSED)
             self.pending.clear()
+        return None
 
     async def write_from_loop(self) -> None:
         """Encode the queue from the running event loop until cancelled: every ``linger``
@@ -177,10 +181,9 @@ class Writer:
         return len(items)
 
     def drain(self, conn: sqlite3.Connection, lock_timeout: float = -1) -> bool:
-        """Write what the loop encoded, then the queue, in transactions until both are
-        empty, and prune when a prune is due; True if they are then empty. What a busy
-        database (or another writer of this instance, for ``lock_timeout`` seconds; -1
-        waits) keeps from being written stays queued."""
+        """Write what the loop encoded, then the queue, until both are empty (pruning when
+        due); True if they are. What a busy database (or another writer of this instance,
+        for ``lock_timeout`` s; -1 waits) keeps from being written stays queued."""
         if not self._lock.acquire(timeout=lock_timeout):
             return False
         try:
@@ -210,10 +213,9 @@ class Writer:
         return True
 
     def _insert(self, conn: sqlite3.Connection, parts: list[Encoded]) -> bool:
-        """Write ``parts`` in one transaction, merged (statements of up to 100 requests:
-        a GIL hand-off each, not one per slice); False if the database stayed busy for
-        the connection's timeout (nothing written: the caller queues them again). Any
-        other error drops them, logged and counted."""
+        """Write ``parts`` in one transaction, merged (statements of up to 100 requests: a
+        GIL hand-off each); False if the database stayed busy for the connection's timeout
+        (nothing written: the caller queues them again); other errors drop them, counted."""
         if not any(part.kept for part in parts):
             return True
         try:
@@ -247,11 +249,9 @@ class Writer:
             self._counter.prune(conn, self.max_rows, self.path, self.file.generation, seen)
 
     def _run(self) -> None:
-        """The thread: inserts what the event loop encoded, writes everything when no loop
-        does (or it fell behind), prunes and checkpoints the WAL; the last drain on close.
-
-        It polls every ``linger`` s, or, while the event loop writes, sleeps until woken.
-        """
+        """The thread: inserts what the loop encoded, writes all when no loop does (or it
+        fell behind), prunes, checkpoints; polls every ``linger`` s, or sleeps until woken
+        while the loop writes; the last drain on close."""
         handle = Handle()
         try:
             while not self.closed:

@@ -115,3 +115,39 @@ def test_writer_inserts_slices_encoded_before_a_move_into_the_new_file(tmp_path:
 def _request_ids(path: Path) -> list[str]:
     with contextlib.closing(sqlite3.connect(path)) as conn:
         return [r[0] for r in conn.execute("SELECT request_id FROM predictions")]
+
+
+def test_close_says_how_many_requests_a_lock_held_elsewhere_kept_from_the_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A shutdown waits `timeout` s for the writer; what a lock still holds back then ends
+    # with the process: said, not silently lost.
+    path = tmp_path / "p.db"
+    log = PredictionLog(path, busy_timeout=30.0).start()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        for i in range(3):
+            record(log, f"held-{i}")
+        with caplog.at_level(logging.ERROR):
+            log.close(timeout=0.5)
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [
+        f"{path}: still locked (or slow) 0.5 s after shutdown began: the requests of the "
+        "transaction waiting for it, and 0 more queued, end with the process"
+    ]
+
+
+def test_close_of_an_unlocked_log_writes_everything_and_says_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "p.db"
+    log = PredictionLog(path).start()
+    record(log, "free")
+    with caplog.at_level(logging.ERROR):
+        log.close(timeout=10.0)
+    assert [r for r in caplog.records if r.levelno == logging.ERROR] == []
+    assert _request_ids(path) == ["free"]
