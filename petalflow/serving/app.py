@@ -185,6 +185,12 @@ def _assemble(
     return app
 
 
+def _log_reload(served: ServedModel, previous: ServedModel, change: str | None) -> None:
+    logger.info("reload: serving %s instead of model %s", served.summary(), previous.version)
+    if change:
+        logger.warning("reload: the API's contract changed (%s); see /model", change)
+
+
 def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     """Build the API. The model is loaded once, in the lifespan, unless one is given."""
     telemetry = Telemetry(settings.prometheus_multiproc_dir)
@@ -202,9 +208,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         telemetry.show_model(served.info_labels(), previous.info_labels())
         docs.describe(served.models)
         app.openapi_schema = None  # FastAPI's cached schema described the previous model
-        logger.info("reload: serving %s instead of model %s", served.summary(), previous.version)
-        if change:
-            logger.warning("reload: the API's contract changed (%s); see /model", change)
+        _log_reload(served, previous, change)
         _freeze_heap()
 
     @asynccontextmanager
