@@ -70,6 +70,14 @@ def has_log(conn: sqlite3.Connection) -> bool:
     return conn.execute(sql).fetchone() is not None
 
 
+def _other_tables(conn: sqlite3.Connection) -> list[str]:
+    """The file's tables that a prediction log does not have (another application's)."""
+    ours = ("predictions", "feedback", "shadow_predictions")
+    sql = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+    names = [row[0] for row in conn.execute(sql)]
+    return [n for n in names if n not in ours and not n.startswith("sqlite_")]
+
+
 def check_version(conn: sqlite3.Connection, path: Path) -> int:
     """The file's schema version; PredictionLogError if this code cannot use the file."""
     version = user_version(conn)
@@ -179,6 +187,11 @@ def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
     Raises PredictionLogError for a file this code cannot use, sqlite3.Error for one
     SQLite cannot open.
     """
+    if not has_log(conn) and (other := _other_tables(conn)):  # before WAL: left as it is
+        raise PredictionLogError(
+            f"{path} is another SQLite database (tables {', '.join(other[:5])}), not a "
+            "prediction log; point PREDICTION_LOG at a new file"
+        )
     # A new file gets 4 KiB pages: a WAL commit writes each page it dirtied in full, and
     # with 64 KiB pages the event loop's slices of single-row requests wrote 128 KiB each
     # (docs/performance.md, "4 KiB pages"). A no-op on an existing file (its page size is

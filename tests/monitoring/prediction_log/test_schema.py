@@ -169,3 +169,23 @@ def test_the_reader_reads_an_unmigrated_version_3_file(tmp_path: Path) -> None:
     assert rows[50]["request_id"] == "one" and np.isnan(rows[50]["feature_2"])
     assert rows[3]["proba_virginica"] == written["batch"][1][3, 2]
     assert query(path, "PRAGMA user_version") == [(3,)]
+
+
+def test_schema_refuses_another_applications_database_and_leaves_it_as_it_was(
+    tmp_path: Path,
+) -> None:
+    # PREDICTION_LOG pointed at, e.g., a copy of mlflow.db: not adopted, not switched to
+    # WAL, no table added.
+    path = tmp_path / "mlflow.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE experiments (experiment_id INTEGER, name TEXT)")
+        conn.execute("CREATE TABLE runs (run_uuid TEXT)")
+    before = path.read_bytes()
+    with pytest.raises(
+        PredictionLogError,
+        match=r"mlflow\.db is another SQLite database \(tables experiments, runs\), not a "
+        r"prediction log; point PREDICTION_LOG at a new file",
+    ):
+        PredictionLog(path).start()
+    assert path.read_bytes() == before
+    assert query(path, "PRAGMA journal_mode") == [("delete",)]
