@@ -103,7 +103,7 @@ def load_from_artifacts(directory: Path, run: Runner = in_process) -> LoadedMode
             f"{model_path} has sha256 {actual[:12]}..., but model_info.json records "
             f"{expected[:12]}...; refusing to load it; retrain with `python train.py`"
         )
-    pipeline = run(functools.partial(joblib.load, model_path))
+    pipeline = _decoded(run, functools.partial(joblib.load, model_path), str(model_path))
     run_id = info.get("run_id") or None
     model_id = info.get("model_id") or logged_model_id(info.get("model_uri"))
     contract_path = directory / artifacts.CONTRACT_FILE
@@ -136,6 +136,19 @@ def _check_reachable(uri: str, tracking_uri: str) -> None:
         )
 
 
+def _decoded(run: Runner, decode: Callable[[], Any], what: str) -> Any:
+    """``decode()``, by ``run``; ModelLoadError naming ``what`` if the file is no model."""
+    try:
+        return run(decode)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot decode the model file of {what} ({type(exc).__name__}: {exc}): it is "
+            "damaged, or not one petalflow wrote; retrain it, or serve another model"
+        ) from exc
+
+
 def _download_model(uri: str, tracking_uri: str, label: str, run: Runner) -> tuple[Any, Any]:
     """(pipeline decoded by ``run``, MLmodel metadata) of ``uri``; ModelLoadError naming
     ``label`` (the URI as configured) and the store if not."""
@@ -149,7 +162,8 @@ def _download_model(uri: str, tracking_uri: str, label: str, run: Runner) -> tup
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri, registry_uri=tracking_uri
             )
-            return run(functools.partial(mlflow.sklearn.load_model, local)), Model.load(local)
+            decode = functools.partial(mlflow.sklearn.load_model, local)
+            return _decoded(run, decode, f"{label} (from {tracking_uri})"), Model.load(local)
     except (MlflowException, OSError) as exc:
         message = exc.message if isinstance(exc, MlflowException) else str(exc)
         raise ModelLoadError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -134,3 +135,20 @@ def test_load_from_an_empty_folder_says_how_to_train_into_that_folder(tmp_path: 
     )
     with pytest.raises(ModelLoadError, match=expected):
         load_from_artifacts(folder)
+
+
+def test_a_model_file_that_does_not_decode_is_refused_naming_it(
+    trained: Path, tmp_path: Path
+) -> None:
+    # Truncated, its sha256 recorded anew (a copy that went wrong before it was hashed).
+    import shutil
+
+    copy = Path(shutil.copytree(trained, tmp_path / "art"))
+    model = copy / "model.joblib"
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    info = json.loads((copy / "model_info.json").read_text())
+    info["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()
+    (copy / "model_info.json").write_text(json.dumps(info))
+    expected = rf"cannot decode the model file of {re.escape(str(model))} \(.*\): it is damaged"
+    with pytest.raises(ModelLoadError, match=expected):
+        load_from_artifacts(copy)
