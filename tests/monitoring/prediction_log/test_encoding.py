@@ -85,6 +85,7 @@ def test_float_blob_refuses_a_flat_row() -> None:
         (["a", "c"], bytes([0, 2])),
         (["z"], '["z"]'),  # not a class: JSON
         ([["a"]], '[["a"]]'),  # unhashable: JSON
+        (np.array(["a", "z"]), '["a","z"]'),  # a numpy text array: JSON too
     ],
 )
 def test_label_codes_are_class_positions_or_json(labels: list[str], stored: bytes | str) -> None:
