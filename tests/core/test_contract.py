@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -148,6 +150,29 @@ def test_model_contract_to_json_round_trips() -> None:
     assert document["contract_version"] == 1
     assert document["verification_rows"] == [[1.5, 2.0]]
     assert ModelContract.model_validate(document) == contract
+
+
+def test_model_contract_to_json_gives_jsons_own_types_for_values_that_skipped_validation() -> None:
+    # model_copy(update=...) does not validate (training lists a category feature's
+    # observed categories that way), so numpy scalars can sit in a contract. to_json's JSON
+    # mode gives them as the str and float that json.loads reads back; model_dump's default
+    # (Python) mode would hand back the np.str_ and np.float64 themselves.
+    plan = FeatureSpec(name="plan", type="category").model_copy(
+        update={"categories": [np.str_("basic"), np.str_("pro")]}
+    )
+    contract = ModelContract.model_validate(_document()).model_copy(
+        update={
+            "features": [plan, FeatureSpec(name="b")],
+            "classes": [np.str_("x"), "y"],
+            "verification_rows": [[np.float64(0.0), np.float64(1.5)]],
+        }
+    )
+    assert type(contract.verification_rows[0][1]) is np.float64  # what the model holds
+    document = contract.to_json()
+    assert document == json.loads(contract.model_dump_json())
+    assert [type(c) for c in document["features"][0]["categories"]] == [str, str]
+    assert [type(c) for c in document["classes"]] == [str, str]
+    assert [type(v) for v in document["verification_rows"][0]] == [float, float]
 
 
 def test_parse_contract_returns_the_contract() -> None:

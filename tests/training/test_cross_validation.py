@@ -5,9 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score, log_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    log_loss,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -22,9 +31,11 @@ def _model() -> Pipeline:
     return Pipeline([("s", StandardScaler()), ("c", LogisticRegression(C=0.3, max_iter=1000))])
 
 
-def test_folds_are_sklearns_stratified_k_fold() -> None:
-    found = cv.folds(Y, 5, 7, 0.2)
-    expected = StratifiedKFold(5, shuffle=True, random_state=7).split(np.zeros(len(Y)), Y)
+@pytest.mark.parametrize("k", [2, 5])  # 2: the fewest folds, not the one-split path
+def test_folds_are_sklearns_stratified_k_fold(k: int) -> None:
+    found = cv.folds(Y, k, 7, 0.2)
+    assert len(found) == k
+    expected = StratifiedKFold(k, shuffle=True, random_state=7).split(np.zeros(len(Y)), Y)
     for (fit, validation), (fit2, validation2) in zip(found, expected, strict=True):
         np.testing.assert_array_equal(fit, fit2)
         np.testing.assert_array_equal(validation, validation2)
@@ -37,6 +48,28 @@ def test_one_fold_is_a_stratified_validation_split_of_a_tenth_of_all_rows() -> N
     assert len(fit) == 105  # 70 %
     assert sorted([*fit, *validation]) == list(range(120))
     assert set(non_test.iloc[validation]) == set(non_test)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_one_fold_is_sklearns_stratified_train_test_split_for_the_seed(seed: int) -> None:
+    non_test = Y.iloc[:120]  # 50, 50 and 20 rows of the three species
+    [(fit, validation)] = cv.folds(non_test, 1, seed, 0.2)
+    # 10 % of all rows is 12.5 % of the 80 % outside the test split.
+    fit2, validation2 = train_test_split(
+        np.arange(120), test_size=0.125, random_state=seed, stratify=non_test
+    )
+    np.testing.assert_array_equal(fit, np.sort(fit2))
+    np.testing.assert_array_equal(validation, np.sort(validation2))
+
+
+def test_one_fold_refuses_a_class_too_small_for_both_sides() -> None:
+    y = pd.Series(["a"] * 10 + ["b"] * 10 + ["c"])
+    with pytest.raises(
+        InvalidSplitError,
+        match=r"a validation split of 10% of the rows cannot keep every class on both sides "
+        r"\(.+\); use --cv-folds 2 or more, or a smaller --test-size",
+    ):
+        cv.folds(y, 1, 0, 0.2)
 
 
 def test_folds_refuse_more_folds_than_the_smallest_class_has_rows() -> None:
@@ -101,13 +134,57 @@ def test_f1_macro_equals_sklearns_f1_score_bit_for_bit(
     assert found == expected
 
 
-def test_binary_auc_is_the_positive_class_auc() -> None:
+@pytest.mark.parametrize(
+    ("positive", "column"),
+    [("small", 1), ("big", 0), (None, 1)],  # None: the second class, as scikit-learn's
+)
+def test_binary_auc_is_the_positive_class_auc(positive: str | None, column: int) -> None:
     y = pd.Series(np.where(X["sepal_length"] > 5.8, "big", "small"))
     model = _model().fit(X, y)
     proba = model.predict_proba(X)
-    assert cv.score(cv.METRICS["roc_auc_ovr"], model, X, y, "small") == roc_auc_score(
-        y == "small", proba[:, 1]
-    )
+    expected = roc_auc_score(y == model.classes_[column], proba[:, column])
+    assert cv.score(cv.METRICS["roc_auc_ovr"], model, X, y, positive) == expected
+
+
+SKLEARN_SCORES = {  # scikit-learn's function on the model's classes, and what it reads
+    "accuracy": (lambda y, p, c: accuracy_score(y, p), False),
+    "f1_macro": (lambda y, p, c: f1_score(y, p, average="macro", labels=c, zero_division=0), False),
+    "precision_macro": (
+        lambda y, p, c: precision_score(y, p, average="macro", labels=c, zero_division=0),
+        False,
+    ),
+    "recall_macro": (
+        lambda y, p, c: recall_score(y, p, average="macro", labels=c, zero_division=0),
+        False,
+    ),
+    "roc_auc_ovr": (lambda y, p, c: roc_auc_score(y, p, multi_class="ovr", labels=c), True),
+    "log_loss": (lambda y, p, c: log_loss(y, p, labels=c), True),
+}
+
+
+@pytest.mark.parametrize("name", SKLEARN_SCORES)
+def test_scores_count_the_models_classes_on_rows_lacking_one(name: str) -> None:
+    # Validation rows without virginica (a feedback sample can lack a class): every class
+    # the model has still counts, as scikit-learn scores with labels=classes. An absent
+    # class leaves the one-vs-rest AUC undefined: NaN with scikit-learn's warning, not an
+    # error about the number of columns.
+    model = _model().fit(X, Y)
+    rows = (Y != "virginica").to_numpy()
+    Xv, yv = X[rows], Y[rows]
+    oracle, uses_proba = SKLEARN_SCORES[name]
+    metric = cv.METRICS[name]
+    assert metric.uses_proba is uses_proba
+    assert metric.maximize is (name != "log_loss")
+    values = model.predict_proba(Xv) if uses_proba else model.predict(Xv)
+    classes = list(model.classes_)
+    if name == "roc_auc_ovr":
+        with pytest.warns(UndefinedMetricWarning, match="Only one class"):
+            expected = oracle(yv, values, classes)
+        with pytest.warns(UndefinedMetricWarning, match="Only one class"):
+            found = cv.score(metric, model, Xv, yv, None)
+        assert np.isnan(expected) and np.isnan(found)
+    else:
+        assert cv.score(metric, model, Xv, yv, None) == oracle(yv, values, classes)
 
 
 @pytest.mark.parametrize("dataset", ["iris", "penguins"])
@@ -123,4 +200,17 @@ def test_prepared_folds_score_as_sklearn_scores_the_whole_pipeline(dataset: str)
     found = cv.score_folds(classifier, prepared, cv.METRICS["f1_macro"], None)
     pipeline = assemble(classifier, data.features)
     expected = cross_val_score(pipeline, X, y, cv=folds, scoring="f1_macro")
+    np.testing.assert_allclose(found, expected, rtol=0, atol=1e-12)
+
+
+def test_prepared_folds_fit_a_supervised_preprocessing_on_the_labels_too() -> None:
+    # A step that selects features by their relation to the labels: the pipeline's fit
+    # gives it y, so prepare_folds must too, or the scores differ from the whole pipeline's.
+    folds = cv.folds(Y, 5, 0, 0.2)
+    prepared = cv.prepare_folds(lambda: SelectKBest(f_classif, k=2), X, Y, folds)
+    assert all(fold.X_fit.shape[1] == 2 for fold in prepared)
+    classifier = LogisticRegression(C=0.5, max_iter=1000)
+    found = cv.score_folds(classifier, prepared, cv.METRICS["f1_macro"], None)
+    pipeline = Pipeline([("select", SelectKBest(f_classif, k=2)), ("c", classifier)])
+    expected = cross_val_score(pipeline, X, Y, cv=folds, scoring="f1_macro")
     np.testing.assert_allclose(found, expected, rtol=0, atol=1e-12)

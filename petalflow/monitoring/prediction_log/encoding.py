@@ -154,7 +154,11 @@ def label_codes(labels: Sequence[str], index: dict[str, int]) -> bytes | str:
             return bytes(map(index.__getitem__, labels))
     except (KeyError, TypeError):  # not a class, or unhashable (JSON may still take it)
         pass
-    plain = list(labels) if type(labels) is CodedLabels else labels  # over 256 classes
+    plain: Any = labels
+    if isinstance(labels, np.ndarray):  # orjson writes numeric arrays only, not text ones
+        plain = labels.tolist()
+    elif type(labels) is CodedLabels:  # over 256 classes
+        plain = list(labels)
     return orjson.dumps(plain, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
