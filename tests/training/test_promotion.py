@@ -7,8 +7,10 @@ models loaded back from the registry.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import urllib.parse
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import mlflow
@@ -320,3 +322,219 @@ def test_promote_has_no_shadow_evidence_for_a_metric_of_probabilities(
     argv = ["promote", "--model-name", NAME, "--metric", "log_loss"]
     petalflow_main([*argv, "--prediction-log", str(tmp_path / "p.db")])
     assert "shadow" not in json.loads(_tags(registry, "2")["promotion.scores"])
+
+
+@pytest.fixture()
+def versions(tracking_uri: str) -> MlflowClient:
+    """Versions 1 to 3 of NAME registered without training: aliases and tags only."""
+    client = MlflowClient(tracking_uri)
+    client.create_registered_model(NAME)
+    for i in range(3):
+        client.create_model_version(NAME, source=f"models-not-read/{i}")
+    return client
+
+
+def _set_aliases(client: MlflowClient, **aliases: str) -> None:
+    for alias, version in aliases.items():
+        client.set_registered_model_alias(NAME, alias.replace("_", "-"), version)
+
+
+def test_rollback_tags_both_versions_with_the_time_in_utc(versions: MlflowClient) -> None:
+    from petalflow.training import promotion
+
+    _set_aliases(versions, champion="2", previous_champion="1")  # no challenger
+    assert promotion.rollback(versions, NAME) == ("1", "2")
+    assert _aliases(versions) == {"champion": "1"}
+    restored, demoted = _tags(versions, "1"), _tags(versions, "2")
+    assert restored["rollback.replaced"] == "2" and demoted["rollback.restored"] == "1"
+    when = restored["rollback.restored_at"]
+    assert demoted["rollback.rolled_back_at"] == when
+    moment = datetime.fromisoformat(when)  # an ISO time in UTC, to the second
+    assert moment.utcoffset() == timedelta(0) and moment.microsecond == 0
+    assert "rollback.unset_alias" not in demoted
+
+
+def test_rollback_without_a_champion_restores_the_previous_one(versions: MlflowClient) -> None:
+    from petalflow.training import promotion
+
+    _set_aliases(versions, previous_champion="1", challenger="2")
+    assert promotion.rollback(versions, NAME) == ("1", "none")
+    assert _aliases(versions) == {"champion": "1", "challenger": "2"}
+    assert _tags(versions, "1")["rollback.replaced"] == "none"
+    assert not any(key.startswith("rollback.") for key in _tags(versions, "2"))
+
+
+def test_rollback_keeps_a_challenger_of_another_version(versions: MlflowClient) -> None:
+    from petalflow.training import promotion
+
+    _set_aliases(versions, champion="2", previous_champion="1", challenger="3")
+    assert promotion.rollback(versions, NAME) == ("1", "2")
+    assert _aliases(versions) == {"champion": "1", "challenger": "3"}
+    assert "rollback.unset_alias" not in _tags(versions, "2")
+
+
+def test_rollback_without_a_previous_champion_says_nothing_moved(versions: MlflowClient) -> None:
+    from petalflow.core.errors import PromotionError
+    from petalflow.training import promotion
+
+    _set_aliases(versions, champion="2")
+    message = "has no 'previous-champion' alias: nothing to roll back to; a promotion sets it"
+    with pytest.raises(PromotionError, match=message):
+        promotion.rollback(versions, NAME)
+    assert _aliases(versions) == {"champion": "2"}
+
+
+@pytest.mark.parametrize(
+    ("metric", "challenger", "champion", "min_delta", "better"),
+    [
+        ("f1_macro", 0.75, 0.5, 0.25, True),  # exactly the margin: "at least min_delta better"
+        ("f1_macro", 0.75, 0.75, 0.0, True),  # a tie wins without a margin
+        ("f1_macro", 0.5, 0.75, 0.0, False),
+        ("log_loss", 0.25, 0.5, 0.25, True),  # a loss: lower is better
+        ("log_loss", 0.5, 0.25, 0.0, False),
+        ("log_loss", 0.5, 0.75, 0.5, False),
+    ],
+)
+def test_better_needs_the_margin_in_the_metrics_direction(
+    metric: str, challenger: float, champion: float, min_delta: float, better: bool
+) -> None:
+    from petalflow.training import cross_validation as cv
+    from petalflow.training import promotion
+
+    assert promotion._better(cv.METRICS[metric], challenger, champion, min_delta) is better
+
+
+SPECIES = ["setosa", "versicolor", "virginica"]  # the classes of every Iris model
+
+
+def _labelled_log(
+    path: Path, rows: np.ndarray, labels: list[str], classes: list[str] = SPECIES
+) -> Path:
+    """A prediction log whose requests (one row each) got ``labels`` as feedback."""
+    from petalflow.monitoring.prediction_log import PredictionLog
+
+    proba = [[1.0] + [0.0] * (len(classes) - 1)]
+    with PredictionLog(path) as log:
+        for i, row in enumerate(rows):
+            log.record(f"r{i}", "run", [row.tolist()], [labels[i]], classes, proba)
+        assert log.flush()
+        for i, label in enumerate(labels):
+            log.add_feedback(f"r{i}", label)
+    return path
+
+
+@pytest.mark.parametrize("n", [29, 30])  # MIN_FEEDBACK is 30
+def test_feedback_needs_min_feedback_labelled_rows(
+    n: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from petalflow.training import promotion
+
+    X, y = load_dataset()
+    rows, labels = X.to_numpy()[::5][:n], [str(label) for label in y[::5][:n]]
+    request = promotion.Request(NAME, prediction_log=_labelled_log(tmp_path / "p.db", rows, labels))
+    with caplog.at_level(logging.INFO, logger="petalflow.training.promotion"):
+        found = promotion._feedback(request, prepare("iris", 0.2, 42), SPECIES)
+    if n < 30:
+        assert found is None
+        assert "prediction log: 29 labelled rows of this model's features, 30 needed" in caplog.text
+        return
+    features, truth = found
+    assert list(features.columns) == list(X.columns)
+    np.testing.assert_array_equal(features.to_numpy(), rows[::-1])  # newest first
+    assert list(truth) == labels[::-1]
+
+
+def test_feedback_ignores_a_log_of_other_features(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from petalflow.training import promotion
+
+    X, y = load_dataset()
+    labels = [str(label) for label in y[:40]]
+    path = _labelled_log(tmp_path / "p.db", X.to_numpy()[:40, :2], labels)  # 2 features
+    request = promotion.Request(NAME, prediction_log=path)
+    with caplog.at_level(logging.INFO, logger="petalflow.training.promotion"):
+        assert promotion._feedback(request, prepare("iris", 0.2, 42), SPECIES) is None
+    assert "prediction log: 0 labelled rows of this model's features, 30 needed" in caplog.text
+
+
+def test_feedback_refuses_a_file_that_is_not_a_prediction_log(tmp_path: Path) -> None:
+    from petalflow.core.errors import PromotionError
+    from petalflow.training import promotion
+
+    path = tmp_path / "notes.db"
+    path.write_text("not a database")
+    request = promotion.Request(NAME, prediction_log=path)
+    with pytest.raises(PromotionError, match=r"^argument --prediction-log: .*notes\.db"):
+        promotion._feedback(request, prepare("iris", 0.2, 42), SPECIES)
+
+
+def test_evaluate_scores_a_binary_data_set_on_its_labelled_predictions(tmp_path: Path) -> None:
+    # Breast cancer: a binary target with a positive class, which the contract the
+    # feedback rows are decoded with must list among the model's classes.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from petalflow.training import promotion
+
+    dataset = prepare("breast_cancer", 0.2, 42)
+    split = dataset.split
+    assert dataset.positive_class == "malignant"
+    models = [
+        make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000)).fit(
+            split.X_train, split.y_train
+        )
+        for c in (1.0, 0.001)
+    ]
+    classes = [str(c) for c in models[0].classes_]
+    X_log, y_log = split.X_test.iloc[:40], [str(label) for label in split.y_test.iloc[:40]]
+    path = _labelled_log(tmp_path / "p.db", X_log.to_numpy(), y_log, classes)
+    request = promotion.Request(NAME, metric="roc_auc_ovr", prediction_log=path)
+
+    scores, described = promotion._evaluate(request, dataset, *models)
+
+    def auc(model: object, X: object, y: object) -> float:
+        column = classes.index("malignant")
+        proba = model.predict_proba(X)[:, column]  # type: ignore[attr-defined]
+        return float(roc_auc_score(np.asarray(y) == "malignant", proba))
+
+    for name, X, y in (("test_split", split.X_test, split.y_test), ("feedback", X_log, y_log)):
+        ours, theirs = auc(models[0], X, y), auc(models[1], X, y)
+        assert scores[name]["challenger"] == pytest.approx(ours, abs=1e-12)
+        assert scores[name]["champion"] == pytest.approx(theirs, abs=1e-12)
+        assert scores[name]["challenger_better"] is (ours >= theirs)
+    assert described[1] == f"40 labelled predictions of {path}"
+
+
+@pytest.mark.parametrize(
+    ("promoted", "champion", "expected"),
+    [
+        (
+            True,
+            "1",
+            "promoted m version 2 (f1_macro, min delta 0.01) test_split: challenger 0.9667 vs "
+            "champion 0.5000; feedback: challenger 1.0000 vs champion 0.8750",
+        ),
+        (
+            False,
+            "1",
+            "kept the champion; did not promote m version 2 (f1_macro, min delta 0.01) "
+            "test_split: challenger 0.9667 vs champion 0.5000; feedback: challenger 1.0000 vs "
+            "champion 0.8750",
+        ),
+        (True, None, "promoted m version 2 to champion: there was no champion"),
+    ],
+)
+def test_decision_summary_shows_every_evaluations_scores(
+    promoted: bool, champion: str | None, expected: str
+) -> None:
+    from petalflow.training import promotion
+
+    scores = {
+        "test_split": {"challenger": 29 / 30, "champion": 0.5},
+        "feedback": {"challenger": 1.0, "champion": 0.875},
+    }
+    decision = promotion.Decision(promoted, "2", champion, scores if champion else {})
+    assert decision.summary(promotion.Request("m", min_delta=0.01)) == expected
