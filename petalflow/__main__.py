@@ -64,8 +64,12 @@ def contract_infer(argv: list[str]) -> int:
             )
     else:
         try:
-            output.write_text(text, encoding="utf-8")
+            # "x": a contract that appeared meanwhile is not replaced either.
+            with output.open("x", encoding="utf-8") as out:
+                out.write(text)
         except OSError as exc:
+            if not isinstance(exc, FileExistsError):
+                output.unlink(missing_ok=True)  # no half-written contract left behind
             parser.error(f"argument --output: cannot write {output} ({exc.strerror})")
         print(f"wrote {output}", file=sys.stderr)
     return 0
@@ -83,6 +87,8 @@ def _output_problem(output: Path, csv: Path) -> str | None:
         return f"no folder {output.parent}; create it first, or name a file in an existing one"
     if output.suffix not in CONTRACT_SUFFIXES:
         return f"{output} must end in {', '.join(CONTRACT_SUFFIXES)} (what --dataset reads)"
+    if output.exists():
+        return f"{output} exists and may hold your edits; remove it first, or name another file"
     return None
 
 

@@ -125,6 +125,20 @@ def test_bad_usage_exits_2_naming_the_flag(
     assert (tmp_path / "levels.csv").read_bytes() == before  # the data kept
 
 
+def test_infer_output_refuses_an_existing_contract(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_csv(tmp_path / "levels.csv")
+    edited = tmp_path / "levels.yaml"
+    edited.write_text("# reviewed by hand\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["contract", "infer", "levels.csv", "--target", "level", "--output", "levels.yaml"])
+    assert exited.value.code == 2
+    assert "argument --output: levels.yaml exists and may hold your edits" in capsys.readouterr().err
+    assert edited.read_text(encoding="utf-8") == "# reviewed by hand\n"
+
+
 def test_infer_drop_leaves_columns_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_csv(tmp_path / "levels.csv")
     monkeypatch.chdir(tmp_path)
