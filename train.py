@@ -180,6 +180,6 @@ def cli() -> int:
 
 
 if __name__ == "__main__":
-    from petalflow.core.teardown import exit_without_teardown
+    from petalflow.core.teardown import run_entry_point
 
-    exit_without_teardown(cli())
+    run_entry_point("train.py", cli)

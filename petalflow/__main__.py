@@ -189,6 +189,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from petalflow.core.teardown import exit_without_teardown
+    from petalflow.core.teardown import run_entry_point
 
-    exit_without_teardown(main())
+    run_entry_point("python -m petalflow", main)

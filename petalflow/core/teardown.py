@@ -14,6 +14,7 @@ import contextlib
 import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import NoReturn
 
 
@@ -32,3 +33,15 @@ def exit_without_teardown(status: int) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     os._exit(status)
+
+
+def run_entry_point(name: str, entry: Callable[[], int]) -> NoReturn:
+    """Run a command's ``entry`` and exit with its status, without the teardown. Ctrl-C
+    (KeyboardInterrupt, once the command's own cleanup has run as it unwound) prints one
+    line instead of a traceback and exits 130, as a shell reports it."""
+    try:
+        status = entry()
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        status = 130
+    exit_without_teardown(status)

@@ -117,9 +117,9 @@ def train_with(
     uri = tracking.resolve_tracking_uri(root)
     client = tracking.connect(uri)
     target = Path(artifacts_dir)
-    # A stop from the folder's swap to the run's end waits for the run to end FINISHED
-    # (``_publish`` holds it in ``ending``): else the folder and the alias would name
-    # a run marked FAILED.
+    # A stop from the first store write of the publishing to the run's end waits for the
+    # run to end FINISHED (``_publish`` holds it in ``ending``): else the folder and the
+    # alias could name a run marked FAILED.
     with contextlib.ExitStack() as ending:
         try:
             # The run is the outer context: a failure while publishing marks it FAILED.
@@ -132,7 +132,8 @@ def train_with(
                 f"training failed while logging to {uri} or writing {target}: {exc}; "
                 "the previous artifacts are unchanged; fix the store or folder and retrain"
             ) from exc
-    logger.info("artifacts written to %s", target.resolve())
+        # Before a held stop acts: its "interrupted" comes after this line.
+        logger.info("artifacts written to %s", target.resolve())
     return TrainingResult(info["run_id"], target.resolve(), scores, info)
 
 
@@ -150,9 +151,12 @@ def _publish(
         _assessed(recipe, dataset) as fitted,
     ):
         _write_artifacts(recipe, dataset, fitted, staging)
+        # Held until the run has ended (see train_with), and from here: a stop inside a
+        # store call would leave its session holding the database's lock, and the run
+        # could not be marked FAILED (RUNNING, after a 20 s wait for that lock).
+        ending.enter_context(signals_held())
         _log_run(client, run, recipe, dataset, fitted, root)
         info = _log_model_and_info(client, run, uri, recipe, fitted, dataset, staging)
-        ending.enter_context(signals_held())  # until the run has ended: see train_with
     # Last: an alias never points at a run whose artifacts did not all land.
     if info["registered_model"]:
         tracking.move_alias(client, info["registered_model"])

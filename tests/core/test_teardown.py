@@ -65,3 +65,29 @@ def test_exit_without_teardown_waits_for_a_running_thread_as_sys_exit_does(
     assert (tmp_path / "thread-finished").read_text() == "done"
     assert done.stdout == "bufferedatexit ran\n"
     assert "torn down" in done.stderr  # the usual exit, teardown included
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "stderr"),
+    [
+        ("raise KeyboardInterrupt", 130, "tool: interrupted\n"),
+        ("return 3", 3, ""),
+    ],
+)
+def test_run_entry_point_turns_ctrl_c_into_one_line_and_status_130(
+    body: str, status: int, stderr: str
+) -> None:
+    code = textwrap.dedent(
+        f"""
+        from petalflow.core.teardown import run_entry_point
+
+        def entry():
+            {body}
+
+        run_entry_point("tool", entry)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (status, stderr)

@@ -135,7 +135,9 @@ def test_infer_output_refuses_an_existing_contract(
     with pytest.raises(SystemExit) as exited:
         main(["contract", "infer", "levels.csv", "--target", "level", "--output", "levels.yaml"])
     assert exited.value.code == 2
-    assert "argument --output: levels.yaml exists and may hold your edits" in capsys.readouterr().err
+    assert (
+        "argument --output: levels.yaml exists and may hold your edits" in capsys.readouterr().err
+    )
     assert edited.read_text(encoding="utf-8") == "# reviewed by hand\n"
 
 

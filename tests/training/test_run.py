@@ -502,3 +502,30 @@ def test_train_stopped_while_publishing_ends_its_run_finished_then_exits(
     client = MlflowClient(tracking_uri)
     assert client.get_run(info["run_id"]).info.status == "FINISHED"
     assert client.get_model_version_by_alias("m", "champion").run_id == info["run_id"]
+
+
+def test_train_interrupted_while_logging_ends_its_run_finished_then_stops(
+    tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C inside a store call would leave that call's session holding the database's
+    # lock: the run could not be marked FAILED and stayed RUNNING. From the first write
+    # of the publishing on, the stop waits for the run to end FINISHED.
+    from petalflow.training import run as training_run
+
+    logged = training_run._log_run
+
+    def interrupted_while_logging(*args: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        logged(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(training_run, "_log_run", interrupted_while_logging)
+    target = tmp_path / "art"
+    with pytest.raises(KeyboardInterrupt):
+        train.main(["--artifacts-dir", str(target)])
+    info = json.loads((target / "model_info.json").read_text())
+    run = MlflowClient(tracking_uri).get_run(info["run_id"])
+    assert run.info.status == "FINISHED"
+    assert (
+        run.data.metrics["accuracy"]
+        == json.loads((target / "metrics.json").read_text())["accuracy"]
+    )
