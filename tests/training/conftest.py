@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from sklearn.linear_model import LogisticRegression
 
 from petalflow.training.search import TuneConfig
 from petalflow.training.trial_runs import PARENT_TAG
@@ -22,6 +23,13 @@ from tests.conftest import ROOT, python_env
 
 CSV_ROWS = 240
 GAPS = (3, 10, 41, 77, 150)  # rows (0-based) whose "score" is empty
+
+
+class Unfittable(LogisticRegression):
+    """A classifier whose every fit fails: a trial that cannot fit."""
+
+    def fit(self, *args: Any, **kwargs: Any) -> Unfittable:
+        raise ValueError("this classifier cannot fit")
 
 
 def write_csv(path: Path) -> Path:

@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from petalflow.training import search_space
 from petalflow.training.data import prepare
 from petalflow.training.search import Trial, _Search, redacted, search
-from tests.training.conftest import tune_config
+from tests.training.conftest import Unfittable, tune_config
 
 
 def test_search_reports_every_trial_with_its_fold_scores_and_returns_the_best() -> None:
@@ -55,7 +55,7 @@ def test_search_with_every_trial_failing_reports_them_and_returns_none(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def broken(model: str, params: dict[str, Any], seed: int) -> LogisticRegression:
-        return LogisticRegression(C=-1.0)  # scikit-learn refuses it at fit
+        return Unfittable()
 
     monkeypatch.setattr(search_space, "classifier", broken)
     reported: list[Trial] = []

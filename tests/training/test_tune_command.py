@@ -24,7 +24,7 @@ from petalflow.training.data import prepare
 from petalflow.training.trial_runs import PARENT_TAG, TrialRuns
 from petalflow.training.tune_command import tune_main
 from tests.conftest import wait_for
-from tests.training.conftest import FlakyStorage, child_runs, tune_config, tune_in
+from tests.training.conftest import FlakyStorage, Unfittable, child_runs, tune_config, tune_in
 
 
 def _race(message: str) -> Exception:
@@ -134,15 +134,9 @@ def test_tune_that_fails_before_logging_stops_its_search(
 def test_tune_whose_every_trial_fails_exits_1_and_marks_the_run_failed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from sklearn.linear_model import LogisticRegression
-
     from petalflow.training import search_space
 
-    monkeypatch.setattr(
-        search_space,
-        "classifier",
-        lambda *_: LogisticRegression(C=-1.0),  # refused at fit
-    )
+    monkeypatch.setattr(search_space, "classifier", lambda *_: Unfittable())
     uri = f"sqlite:///{tmp_path / 'runs.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
