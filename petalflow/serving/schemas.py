@@ -89,7 +89,7 @@ class ReloadResponse(ModelIdentity):
     """What a reload did, and the model served after it."""
 
     switched: bool
-    outcome: Literal["switched", "unchanged", "refused", "unavailable"]
+    outcome: Literal["switched", "unchanged", "refused", "unavailable", "busy"]
     detail: str
 
 

@@ -24,7 +24,7 @@ from petalflow.serving.loading import LoadedModel
 
 logger = logging.getLogger(__name__)
 
-Status = Literal["switched", "unchanged", "refused", "unavailable"]
+Status = Literal["switched", "unchanged", "refused", "unavailable", "busy"]
 
 # A source that stays unavailable (a tracking server down, an alias deleted by a rollback)
 # is warned about when the reason changes, and again at most this often: not every poll.
@@ -34,7 +34,8 @@ REPEAT_WARNING_SECONDS = 600.0
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What one check did: switched to ``key``, found it unchanged, refused the
-    candidate ``key`` (the current model keeps serving), or could not ask the source."""
+    candidate ``key`` (the current model keeps serving), could not ask the source, or
+    did nothing because another check was running (busy)."""
 
     status: Status
     key: str | None
@@ -85,22 +86,31 @@ class ModelFollower:
         """Ask the source which model it names; load and install it if it is new.
 
         Blocking (a download, a verification): call it from a thread. ``force`` (an
-        explicit reload) retries a candidate that was refused before.
+        explicit reload) retries a candidate that was refused before. While another check
+        runs, returns "busy" at once: calls queued behind a registry that hangs would
+        each hold one of the server's worker threads.
         """
-        with self._lock:
-            try:
-                key = self.source.latest()
-            except Exception as exc:
-                self._warn_unavailable(str(exc))
-                return Outcome("unavailable", None, f"cannot check {self.source.name}")
-            if self._unavailable is not None:
-                logger.info("%s reload: %s can be checked again", self.role, self.source.name)
-                self._unavailable = None
-            if key == self.current:
-                return Outcome("unchanged", key, f"{_describe(self.source, key)} is served")
-            if key == self.refused and not force:
-                return Outcome("refused", key, f"{_describe(self.source, key)} was refused")
-            return self._load(key)
+        if not self._lock.acquire(blocking=False):
+            return Outcome("busy", None, f"a check of {self.source.name} is running; ask again")
+        try:
+            return self._check(force)
+        finally:
+            self._lock.release()
+
+    def _check(self, force: bool) -> Outcome:
+        try:
+            key = self.source.latest()
+        except Exception as exc:
+            self._warn_unavailable(str(exc))
+            return Outcome("unavailable", None, f"cannot check {self.source.name}")
+        if self._unavailable is not None:
+            logger.info("%s reload: %s can be checked again", self.role, self.source.name)
+            self._unavailable = None
+        if key == self.current:
+            return Outcome("unchanged", key, f"{_describe(self.source, key)} is served")
+        if key == self.refused and not force:
+            return Outcome("refused", key, f"{_describe(self.source, key)} was refused")
+        return self._load(key)
 
     def _warn_unavailable(self, reason: str) -> None:
         """Warn that the source cannot be asked: when the reason is new, or once every

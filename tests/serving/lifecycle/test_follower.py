@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,40 @@ def test_follower_polls_until_the_new_model_is_installed(models) -> None:
 
     asyncio.run(run())
     assert recorder.installed == [models["2"]]
+
+
+def test_follower_answers_busy_at_once_while_another_check_runs(models) -> None:
+    # A registry that hangs: a reload queued behind the running check would hold a worker
+    # thread until it answers; it gets "busy" instead, and asks the source nothing.
+    asked, answer = threading.Event(), threading.Event()
+
+    class Hanging(Source):
+        def latest(self) -> str:
+            asked.set()
+            answer.wait(HANG_GUARD_S)
+            return super().latest()
+
+    source = Hanging(models, "2")
+    follower, recorder = _follower(source, models)
+    first = threading.Thread(target=follower.check)
+    first.start()
+    assert asked.wait(HANG_GUARD_S)
+    asked.clear()
+    busy = follower.check(force=True)
+    assert (busy.status, busy.key, busy.switched) == ("busy", None, False)
+    assert "models:/iris@champion is running" in busy.detail
+    assert not asked.is_set() and source.loaded == []
+    answer.set()
+    first.join(HANG_GUARD_S)
+    assert source.loaded == ["2"] and recorder.installed == [models["2"]]
+    assert follower.check().status == "unchanged"  # the lock was released
+
+
+def test_reload_response_lists_every_outcome_the_follower_gives() -> None:
+    from typing import get_args
+
+    from petalflow.serving.lifecycle.follower import Status
+    from petalflow.serving.schemas import ReloadResponse
+
+    annotation = ReloadResponse.model_fields["outcome"].annotation
+    assert set(get_args(annotation)) == set(get_args(Status))
