@@ -6,6 +6,7 @@ Each command mirrors an MLproject entry point with the same parameters and defau
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,7 +73,19 @@ def contract_infer(argv: list[str]) -> int:
                 output.unlink(missing_ok=True)  # no half-written contract left behind
             parser.error(f"argument --output: cannot write {output} ({exc.strerror})")
         print(f"wrote {output}", file=sys.stderr)
+    if run_id := os.environ.get("MLFLOW_RUN_ID"):  # `mlflow run -e contract`: its run keeps it
+        _log_to_run(run_id, text, output.name if output else "contract.yaml")
     return 0
+
+
+def _log_to_run(run_id: str, text: str, name: str) -> None:
+    """Log the contract as the artifact ``name`` of the run that `mlflow run` started."""
+    from mlflow.tracking import MlflowClient
+
+    from petalflow.core.store import resolve_tracking_uri
+
+    MlflowClient(resolve_tracking_uri()).log_text(run_id, text, name)
+    print(f"logged {name} to MLflow run {run_id}", file=sys.stderr)
 
 
 def _output_problem(output: Path, csv: Path) -> str | None:

@@ -305,3 +305,34 @@ def test_infer_reads_a_trailing_point_zero_as_whole_only_beside_gaps(
 ) -> None:
     spec = infer_feature("a", pd.Series(values).replace("", None))
     assert not isinstance(spec, str) and spec.type == kind
+
+
+@pytest.mark.parametrize(
+    ("output", "artifact"), [(None, "contract.yaml"), ("levels.yaml", "levels.yaml")]
+)
+def test_infer_under_mlflow_run_logs_the_contract_to_its_run(
+    output: str | None,
+    artifact: str,
+    tmp_path: Path,
+    tracking_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `mlflow run -e contract` starts a run and passes its id: the step's output is kept
+    # in that run, as each step of MLflow's multistep workflow keeps its own.
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    experiment = client.create_experiment("contracts", (tmp_path / "mlruns").as_uri())
+    run_id = client.create_run(experiment).info.run_id
+    monkeypatch.setenv("MLFLOW_RUN_ID", run_id)
+    write_csv(tmp_path / "levels.csv")
+    monkeypatch.chdir(tmp_path)
+    argv = ["contract", "infer", "levels.csv", "--target", "level"]
+    assert main(argv + (["--output", output] if output else [])) == 0
+    captured = capsys.readouterr()
+    written = captured.out if output is None else (tmp_path / output).read_text(encoding="utf-8")
+    logged = Path(client.download_artifacts(run_id, artifact, str(tmp_path / "dl")))
+    assert logged.read_text(encoding="utf-8") == written
+    assert yaml.safe_load(written)["target"] == "level"
+    assert f"logged {artifact} to MLflow run {run_id}" in captured.err
