@@ -423,6 +423,10 @@ def _labelled_log(
     return path
 
 
+def _promotion_logs(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "petalflow.training.promotion"]
+
+
 @pytest.mark.parametrize("n", [29, 30])  # MIN_FEEDBACK is 30
 def test_feedback_needs_min_feedback_labelled_rows(
     n: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
@@ -436,7 +440,9 @@ def test_feedback_needs_min_feedback_labelled_rows(
         found = promotion._feedback(request, prepare("iris", 0.2, 42), SPECIES)
     if n < 30:
         assert found is None
-        assert "prediction log: 29 labelled rows of this model's features, 30 needed" in caplog.text
+        assert _promotion_logs(caplog) == [
+            "prediction log: 29 labelled rows of this model's features, 30 needed"
+        ]
         return
     features, truth = found
     assert list(features.columns) == list(X.columns)
@@ -455,7 +461,9 @@ def test_feedback_ignores_a_log_of_other_features(
     request = promotion.Request(NAME, prediction_log=path)
     with caplog.at_level(logging.INFO, logger="petalflow.training.promotion"):
         assert promotion._feedback(request, prepare("iris", 0.2, 42), SPECIES) is None
-    assert "prediction log: 0 labelled rows of this model's features, 30 needed" in caplog.text
+    assert _promotion_logs(caplog) == [
+        "prediction log: 0 labelled rows of this model's features, 30 needed"
+    ]
 
 
 def test_feedback_refuses_a_file_that_is_not_a_prediction_log(tmp_path: Path) -> None:
