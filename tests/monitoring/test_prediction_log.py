@@ -1194,3 +1194,36 @@ def test_prediction_log_lookup_keeps_one_read_connection_per_file(
             time.sleep(0.02)
         assert log.lookup("after") is not None and log.lookup("kept") is None
         assert len(opened) == 2  # reopened once, on the new file
+
+
+def test_prediction_log_start_names_the_lock_another_process_holds(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    PredictionLog(path).start().close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # a sqlite3 shell, mid-transaction
+    try:
+        with pytest.raises(PredictionLogError) as raised:
+            PredictionLog(path, busy_timeout=0.1).start()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    message = str(raised.value)
+    assert f"cannot use {path} as the prediction log (database is locked)" in message
+    assert "another process has held a lock on it" in message
+    assert "end that transaction and start again" in message and REMEDY not in message
+
+
+@pytest.mark.parametrize(
+    ("code", "remedy"),
+    [
+        ("SQLITE_FULL", "free space on its disk"),
+        ("SQLITE_BUSY", "another process has held a lock on it"),
+        ("SQLITE_CANTOPEN", "check that its directory exists and is writable"),
+    ],
+)
+def test_start_remedy_follows_sqlites_error_code(code: str, remedy: str) -> None:
+    from petalflow.monitoring.prediction_log.schema import start_remedy
+
+    exc = sqlite3.OperationalError("an error")
+    exc.sqlite_errorname = code  # type: ignore[attr-defined]
+    assert start_remedy(exc).startswith(remedy)

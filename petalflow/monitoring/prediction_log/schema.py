@@ -64,6 +64,20 @@ def user_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
+def start_remedy(exc: sqlite3.Error) -> str:
+    """What to do about an error opening the log, by SQLite's error code."""
+    code = getattr(exc, "sqlite_errorname", "")
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return (
+            "another process has held a lock on it for longer than the busy timeout (a "
+            "sqlite3 shell or a backup in a transaction): end that transaction and start "
+            "again, or point PREDICTION_LOG at another file"
+        )
+    if code == "SQLITE_FULL":
+        return "free space on its disk, or point PREDICTION_LOG at a file on another disk"
+    return f"check that its directory exists and is writable, or {REMEDY}"
+
+
 def has_log(conn: sqlite3.Connection) -> bool:
     """Whether the file holds a predictions table (of any layout)."""
     sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'predictions'"

@@ -27,7 +27,7 @@ from petalflow.monitoring.prediction_log.encoding import (
 )
 from petalflow.monitoring.prediction_log.health import Health, HealthObserver
 from petalflow.monitoring.prediction_log.logfile import REFUSE, LogFile
-from petalflow.monitoring.prediction_log.schema import REMEDY
+from petalflow.monitoring.prediction_log.schema import start_remedy
 from petalflow.monitoring.prediction_log.writer import Writer
 
 logger = logging.getLogger(__name__)
@@ -102,8 +102,7 @@ class PredictionLog(queries.Reads):
             self._file.prepare()
         except sqlite3.Error as exc:
             raise PredictionLogError(
-                f"cannot use {self.path} as the prediction log ({exc}); check that its "
-                f"directory exists and is writable, or {REMEDY}"
+                f"cannot use {self.path} as the prediction log ({exc}); {start_remedy(exc)}"
             ) from exc
         self._writer.start()
         self._started = True
