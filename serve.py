@@ -51,6 +51,9 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # check) for half an hour. These bound it to ~40 s (set the variables to change them).
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+# A production server connects to its tracking store and nowhere else: MLflow's usage
+# telemetry (on by default outside CI) stays off unless the variable says otherwise.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 app = create_app(settings)
 HttpProtocol = bounded_protocol(settings)  # `--http serve:HttpProtocol`
 
