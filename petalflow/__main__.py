@@ -6,6 +6,7 @@ Each command mirrors an MLproject entry point with the same parameters and defau
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -64,28 +65,47 @@ def contract_infer(argv: list[str]) -> int:
                 file=sys.stderr,
             )
     else:
-        try:
-            # "x": a contract that appeared meanwhile is not replaced either.
-            with output.open("x", encoding="utf-8") as out:
-                out.write(text)
-        except OSError as exc:
-            if not isinstance(exc, FileExistsError):
-                output.unlink(missing_ok=True)  # no half-written contract left behind
-            parser.error(f"argument --output: cannot write {output} ({exc.strerror})")
+        if problem := _write_new(output, text):
+            parser.error(f"argument --output: cannot write {output} ({problem})")
         print(f"wrote {output}", file=sys.stderr)
     if run_id := os.environ.get("MLFLOW_RUN_ID"):  # `mlflow run -e contract`: its run keeps it
-        _log_to_run(run_id, text, output.name if output else "contract.yaml")
+        return _log_to_run(run_id, text, output.name if output else "contract.yaml")
     return 0
 
 
-def _log_to_run(run_id: str, text: str, name: str) -> None:
-    """Log the contract as the artifact ``name`` of the run that `mlflow run` started."""
-    from mlflow.tracking import MlflowClient
+def _write_new(output: Path, text: str) -> str | None:
+    """Write ``text`` to the new file ``output``; why it failed, or None. A file that
+    appeared meanwhile is not replaced, and no half-written contract is left."""
+    created = False
+    try:
+        with output.open("x", encoding="utf-8") as out:
+            created = True
+            out.write(text)
+    except OSError as exc:
+        if created:
+            with contextlib.suppress(OSError):
+                output.unlink()
+        return exc.strerror or str(exc)
+    return None
 
-    from petalflow.core.store import resolve_tracking_uri
 
-    MlflowClient(resolve_tracking_uri()).log_text(run_id, text, name)
+def _log_to_run(run_id: str, text: str, name: str) -> int:
+    """Log the contract as the artifact ``name`` of the run that `mlflow run` started;
+    the exit status (1, with one line, when the store cannot take it)."""
+    from mlflow.exceptions import MlflowException
+
+    from petalflow.core.errors import TrackingError
+    from petalflow.training import tracking
+
+    uri = tracking.resolve_tracking_uri()
+    try:
+        tracking.connect(uri).log_text(run_id, text, name)
+    except (TrackingError, MlflowException) as exc:
+        first = (str(exc).splitlines() or [""])[0]
+        print(f"contract infer: cannot log {name} to MLflow run {run_id}: {first}", file=sys.stderr)
+        return 1
     print(f"logged {name} to MLflow run {run_id}", file=sys.stderr)
+    return 0
 
 
 def _output_problem(output: Path, csv: Path) -> str | None:

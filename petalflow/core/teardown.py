@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import NoReturn
 
+from petalflow.core.errors import PetalflowError
+
 
 def exit_without_teardown(status: int) -> NoReturn:
     """Exit with ``status`` as ``sys.exit`` would, minus the teardown: the ``atexit``
@@ -38,10 +40,14 @@ def exit_without_teardown(status: int) -> NoReturn:
 def run_entry_point(name: str, entry: Callable[[], int]) -> NoReturn:
     """Run a command's ``entry`` and exit with its status, without the teardown. Ctrl-C
     (KeyboardInterrupt, once the command's own cleanup has run as it unwound) prints one
-    line instead of a traceback and exits 130, as a shell reports it."""
+    line instead of a traceback (after the error it interrupted, if one was in flight)
+    and exits 130, as a shell reports it."""
     try:
         status = entry()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        # A stop held through a failure is raised over it: say what failed, too.
+        if isinstance(stop.__context__, PetalflowError):
+            print(f"{name}: {stop.__context__}", file=sys.stderr)
         print(f"{name}: interrupted", file=sys.stderr)
         status = 130
     exit_without_teardown(status)

@@ -102,6 +102,9 @@ def train(config: TrainConfig, dataset: data.Dataset, root: Path = PROJECT_ROOT)
     )
 
 
+STOP_HELD = "stopping once the run is logged and published (a second signal stops now)"
+
+
 def train_with(
     experiment_name: str,
     artifacts_dir: str,
@@ -151,12 +154,17 @@ def _publish(
         _assessed(recipe, dataset) as fitted,
     ):
         _write_artifacts(recipe, dataset, fitted, staging)
-        # Held until the run has ended (see train_with), and from here: a stop inside a
-        # store call would leave its session holding the database's lock, and the run
-        # could not be marked FAILED (RUNNING, after a 20 s wait for that lock).
-        ending.enter_context(signals_held())
+        # Held until the run has ended (see train_with). With a database store, from
+        # here: a stop inside a store call would leave its session holding the database's
+        # lock, and the run could not be marked FAILED (RUNNING, after a 20 s wait). A
+        # server's calls may be slow: there, only from the folder's swap.
+        database = tracking.is_database(uri)
+        if database:
+            ending.enter_context(signals_held(STOP_HELD))
         _log_run(client, run, recipe, dataset, fitted, root)
         info = _log_model_and_info(client, run, uri, recipe, fitted, dataset, staging)
+        if not database:
+            ending.enter_context(signals_held(STOP_HELD))
     # Last: an alias never points at a run whose artifacts did not all land.
     if info["registered_model"]:
         tracking.move_alias(client, info["registered_model"])

@@ -1,21 +1,25 @@
 """Holding SIGTERM and Ctrl-C for the length of a block that must not be cut short:
 the creation of a new MLflow store (stopped midway, MLflow cannot open it again), the
 writing of a tune trial's child run (stopped midway, it stays RUNNING and its store
-session holds the database's lock), and in tune's search child the asking of a trial."""
+session holds the database's lock), a training's publishing (so that its folder, alias and
+run agree), and in tune's search child the asking of a trial."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
 from collections.abc import Iterator
 from typing import Any
 
+logger = logging.getLogger(__name__)
+
 
 @contextlib.contextmanager
-def signals_held() -> Iterator[None]:
+def signals_held(notice: str | None = None) -> Iterator[None]:
     """SIGTERM and Ctrl-C wait until the block ends, then act. A second signal acts at
-    once (a store that hangs can still be left)."""
+    once (a store that hangs can still be left). ``notice`` is logged when one is held."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread can set handlers (and it is the one signals reach)
         return
@@ -29,6 +33,8 @@ def signals_held() -> Iterator[None]:
             signal.raise_signal(got)
             return
         held.append(got)
+        if notice:
+            logger.warning("%s", notice)
 
     try:
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -41,7 +41,8 @@ _HTTP_LIMITS = {
 _DATABASES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
-def _is_database(uri: str) -> bool:
+def is_database(uri: str) -> bool:
+    """Whether MLflow keeps ``uri``'s store in a database (not behind a server)."""
     return uri.partition(":")[0].partition("+")[0] in _DATABASES
 
 
@@ -52,7 +53,7 @@ def import_store_modules(uri: str) -> None:
     import mlflow.pyfunc
     import mlflow.sklearn
 
-    if _is_database(uri):
+    if is_database(uri):
         import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 
 
@@ -77,7 +78,7 @@ def connect(uri: str) -> MlflowClient:
     # A database store may be created now (MLflow's schema migrations): stopped midway,
     # MLflow could not open it again. A server's store is the server's: a stop while
     # it does not answer must not wait for its timeouts.
-    database = _is_database(uri)
+    database = is_database(uri)
     try:
         with signals_held() if database else contextlib.nullcontext():
             if local_artifact_root(uri) and _new_database(uri):

@@ -71,6 +71,12 @@ def test_exit_without_teardown_waits_for_a_running_thread_as_sys_exit_does(
     ("body", "status", "stderr"),
     [
         ("raise KeyboardInterrupt", 130, "tool: interrupted\n"),
+        (  # a stop held through a failure is raised over it: both are said
+            "try:\n                raise TrackingError('the store failed')\n"
+            "            finally:\n                raise KeyboardInterrupt",
+            130,
+            "tool: the store failed\ntool: interrupted\n",
+        ),
         ("return 3", 3, ""),
     ],
 )
@@ -79,6 +85,7 @@ def test_run_entry_point_turns_ctrl_c_into_one_line_and_status_130(
 ) -> None:
     code = textwrap.dedent(
         f"""
+        from petalflow.core.errors import TrackingError
         from petalflow.core.teardown import run_entry_point
 
         def entry():

@@ -336,3 +336,21 @@ def test_infer_under_mlflow_run_logs_the_contract_to_its_run(
     assert logged.read_text(encoding="utf-8") == written
     assert yaml.safe_load(written)["target"] == "level"
     assert f"logged {artifact} to MLflow run {run_id}" in captured.err
+
+
+def test_infer_under_mlflow_run_says_in_one_line_when_the_run_cannot_take_it(
+    tmp_path: Path,
+    tracking_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("MLFLOW_RUN_ID", "0123456789abcdef0123456789abcdef")  # no such run
+    write_csv(tmp_path / "levels.csv")
+    monkeypatch.chdir(tmp_path)
+    argv = ["contract", "infer", "levels.csv", "--target", "level", "--output", "levels.yaml"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "wrote levels.yaml" in err  # the contract is kept: only its logging failed
+    assert "contract infer: cannot log levels.yaml to MLflow run 0123456789abcdef" in err
+    assert "Traceback" not in err
+    assert yaml.safe_load((tmp_path / "levels.yaml").read_text())["target"] == "level"

@@ -529,3 +529,30 @@ def test_train_interrupted_while_logging_ends_its_run_finished_then_stops(
         run.data.metrics["accuracy"]
         == json.loads((target / "metrics.json").read_text())["accuracy"]
     )
+
+
+def test_train_interrupted_while_logging_to_a_server_stops_at_once(
+    tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tracking server's calls may each take seconds: its logging is not held (only the
+    # folder's swap on): the run ends FAILED and the previous artifacts stay.
+    from petalflow.training import run as training_run
+
+    target = tmp_path / "art"
+    train.main(["--artifacts-dir", str(target)])
+    before = (target / "model_info.json").read_bytes()
+    logged = training_run._log_run
+
+    def interrupted_while_logging(*args: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        logged(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(training_run, "_log_run", interrupted_while_logging)
+    monkeypatch.setattr(tracking, "is_database", lambda uri: False)
+    with pytest.raises(KeyboardInterrupt):
+        train.main(["--artifacts-dir", str(target)])
+    assert (target / "model_info.json").read_bytes() == before
+    [stopped] = MlflowClient(tracking_uri).search_runs(
+        [mlflow.get_experiment_by_name("iris").experiment_id], "attributes.status = 'FAILED'"
+    )
+    assert stopped.info.run_name == "logreg-C1.0-seed42"

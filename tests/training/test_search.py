@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
@@ -18,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from petalflow.training import search_space
 from petalflow.training.data import prepare
 from petalflow.training.search import Trial, _Search, redacted, search
-from tests.training.conftest import Unfittable, tune_config
+from tests.training.conftest import Unfittable, tune_config, write_contract
 
 
 def test_search_reports_every_trial_with_its_fold_scores_and_returns_the_best() -> None:
@@ -108,3 +110,19 @@ def test_redacted_hides_the_storage_password() -> None:
     assert redacted("postgresql://u:secret@db:5432/s") == "postgresql://u:***@db:5432/s"
     assert redacted("sqlite:///study.db") == "sqlite:///study.db"
     assert redacted(None) is None
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy, on the overflow
+def test_search_fails_the_trials_whose_scaled_folds_are_not_finite(tmp_path: Path) -> None:
+    # Numbers near the float64 limit pass the contract, but scaling turns them into inf
+    # and NaN: scikit-learn's finiteness check (kept while the search skips its parameter
+    # checks) fails each trial, rather than scoring a model fitted on NaN.
+    folder = tmp_path / "table"
+    contract = write_contract(folder)
+    frame = pd.read_csv(folder / "data.csv")
+    frame["größe"] = np.where(np.arange(len(frame)) % 2 == 0, 1.7e308, -1.7e308)
+    frame.to_csv(folder / "data.csv", index=False)
+    reported: list[Trial] = []
+    config = tune_config(dataset=str(contract), trials=2)
+    assert search(config, prepare(str(contract), 0.2, 3), reported.append) is None
+    assert [(t.number, t.scores) for t in reported] == [(0, None), (1, None)]

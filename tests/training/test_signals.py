@@ -40,6 +40,15 @@ def test_signals_held_acts_on_a_sigterm_at_the_block_end(stops: None) -> None:
     assert signal.getsignal(signal.SIGTERM) is _stop  # put back
 
 
+@pytest.mark.parametrize("notice", [None, "stopping once the run is logged"])
+def test_signals_held_logs_its_notice_once_when_it_holds_a_stop(
+    notice: str | None, stops: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING"), pytest.raises(SystemExit), signals_held(notice):
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert [r.getMessage() for r in caplog.records] == ([notice] if notice else [])
+
+
 def test_signals_held_lets_a_second_signal_act_at_once(stops: None) -> None:
     finished = False
     with pytest.raises(SystemExit), signals_held():

@@ -29,6 +29,8 @@ Status = Literal["switched", "unchanged", "refused", "unavailable", "busy"]
 # A source that stays unavailable (a tracking server down, an alias deleted by a rollback)
 # is warned about when the reason changes, and again at most this often: not every poll.
 REPEAT_WARNING_SECONDS = 600.0
+# How long POST /admin/reload waits for a check already running before it answers "busy".
+BUSY_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,7 @@ class ModelFollower:
         self.current = source.key_of(current)
         self.refused: str | None = None
         self._lock = threading.Lock()  # one check at a time: a poll and POST /admin/reload
+        self._since = 0.0  # when the running check started
         self._unavailable: tuple[str, float] | None = None  # the last warning, and when
 
     @property
@@ -86,12 +89,20 @@ class ModelFollower:
         """Ask the source which model it names; load and install it if it is new.
 
         Blocking (a download, a verification): call it from a thread. ``force`` (an
-        explicit reload) retries a candidate that was refused before. While another check
-        runs, returns "busy" at once: calls queued behind a registry that hangs would
+        explicit reload) retries a candidate that was refused before, and waits up to
+        ``BUSY_WAIT_SECONDS`` for a check already running (a poll just waits for the next
+        interval): past that, "busy". Calls queued behind a registry that hangs would
         each hold one of the server's worker threads.
         """
-        if not self._lock.acquire(blocking=False):
-            return Outcome("busy", None, f"a check of {self.source.name} is running; ask again")
+        if not self._lock.acquire(timeout=BUSY_WAIT_SECONDS if force else 0):
+            running = time.monotonic() - self._since
+            return Outcome(
+                "busy",
+                None,
+                f"a check of {self.source.name} has been running for {running:.0f} s "
+                "(a poll or another reload); ask again once it ends",
+            )
+        self._since = time.monotonic()
         try:
             return self._check(force)
         finally:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from petalflow.core.errors import ModelLoadError
+from petalflow.serving.lifecycle import follower as follower_module
 from petalflow.serving.lifecycle.follower import ModelFollower, stop
 from petalflow.serving.lifecycle.switching import QuickSwitching
 from petalflow.serving.loading import LoadedModel, load_from_artifacts
@@ -245,9 +246,12 @@ def test_follower_polls_until_the_new_model_is_installed(models) -> None:
     assert recorder.installed == [models["2"]]
 
 
-def test_follower_answers_busy_at_once_while_another_check_runs(models) -> None:
+def test_follower_answers_busy_when_another_check_runs_past_the_wait(
+    models, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A registry that hangs: a reload queued behind the running check would hold a worker
-    # thread until it answers; it gets "busy" instead, and asks the source nothing.
+    # thread until it answers; past the wait it gets "busy", and asks the source nothing.
+    monkeypatch.setattr(follower_module, "BUSY_WAIT_SECONDS", 0.05)
     asked, answer = threading.Event(), threading.Event()
 
     class Hanging(Source):
@@ -264,7 +268,7 @@ def test_follower_answers_busy_at_once_while_another_check_runs(models) -> None:
     asked.clear()
     busy = follower.check(force=True)
     assert (busy.status, busy.key, busy.switched) == ("busy", None, False)
-    assert "models:/iris@champion is running" in busy.detail
+    assert "a check of models:/iris@champion has been running for" in busy.detail
     assert not asked.is_set() and source.loaded == []
     answer.set()
     first.join(HANG_GUARD_S)
@@ -280,3 +284,26 @@ def test_reload_response_lists_every_outcome_the_follower_gives() -> None:
 
     annotation = ReloadResponse.model_fields["outcome"].annotation
     assert set(get_args(annotation)) == set(get_args(Status))
+
+
+def test_follower_reload_waits_for_a_short_check_then_answers_itself(models) -> None:
+    # A poll loading for a moment: the reload waits for it (within BUSY_WAIT_SECONDS),
+    # then answers what it found, not "busy".
+    asked, answer = threading.Event(), threading.Event()
+
+    class Slow(Source):
+        def latest(self) -> str:
+            asked.set()
+            answer.wait(HANG_GUARD_S)
+            return super().latest()
+
+    source = Slow(models, "2")
+    follower, recorder = _follower(source, models)
+    first = threading.Thread(target=follower.check)
+    first.start()
+    assert asked.wait(HANG_GUARD_S)
+    threading.Timer(0.2, answer.set).start()
+    outcome = follower.check(force=True)
+    first.join(HANG_GUARD_S)
+    assert (outcome.status, outcome.key) == ("unchanged", "2")
+    assert recorder.installed == [models["2"]]
