@@ -246,34 +246,61 @@ def test_follower_polls_until_the_new_model_is_installed(models) -> None:
     assert recorder.installed == [models["2"]]
 
 
+class Held(Source):
+    """A source whose ``latest()`` waits until ``answer`` is set (``asked`` once called):
+    a registry that is slow, or hangs."""
+
+    def __init__(self, models: dict[str, LoadedModel | Exception], key: str) -> None:
+        super().__init__(models, key)
+        self.asked, self.answer = threading.Event(), threading.Event()
+
+    def latest(self) -> str:
+        self.asked.set()
+        self.answer.wait(HANG_GUARD_S)
+        return super().latest()
+
+
+def _check_held(
+    source: Held, models: dict[str, LoadedModel | Exception]
+) -> tuple[ModelFollower, Recorder, threading.Thread]:
+    """A follower of ``source`` with a check (a poll) running in a thread, held in
+    ``latest()``."""
+    follower, recorder = _follower(source, models)
+    running = threading.Thread(target=follower.check)
+    running.start()
+    assert source.asked.wait(HANG_GUARD_S)
+    source.asked.clear()
+    return follower, recorder, running
+
+
 def test_follower_answers_busy_when_another_check_runs_past_the_wait(
     models, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A registry that hangs: a reload queued behind the running check would hold a worker
     # thread until it answers; past the wait it gets "busy", and asks the source nothing.
     monkeypatch.setattr(follower_module, "BUSY_WAIT_SECONDS", 0.05)
-    asked, answer = threading.Event(), threading.Event()
-
-    class Hanging(Source):
-        def latest(self) -> str:
-            asked.set()
-            answer.wait(HANG_GUARD_S)
-            return super().latest()
-
-    source = Hanging(models, "2")
-    follower, recorder = _follower(source, models)
-    first = threading.Thread(target=follower.check)
-    first.start()
-    assert asked.wait(HANG_GUARD_S)
-    asked.clear()
+    source = Held(models, "2")
+    follower, recorder, running = _check_held(source, models)
     busy = follower.check(force=True)
     assert (busy.status, busy.key, busy.switched) == ("busy", None, False)
     assert "a check of models:/iris@champion has been running for" in busy.detail
-    assert not asked.is_set() and source.loaded == []
-    answer.set()
-    first.join(HANG_GUARD_S)
+    assert not source.asked.is_set() and source.loaded == []
+    source.answer.set()
+    running.join(HANG_GUARD_S)
     assert source.loaded == ["2"] and recorder.installed == [models["2"]]
     assert follower.check().status == "unchanged"  # the lock was released
+
+
+def test_follower_reload_waits_for_a_short_check_then_answers_itself(models) -> None:
+    # A poll loading for a moment: the reload waits for it (within BUSY_WAIT_SECONDS),
+    # then answers what it found, not "busy".
+    source = Held(models, "2")
+    follower, recorder, running = _check_held(source, models)
+    threading.Timer(0.2, source.answer.set).start()
+    outcome = follower.check(force=True)
+    running.join(HANG_GUARD_S)
+    assert (outcome.status, outcome.key) == ("unchanged", "2")
+    assert recorder.installed == [models["2"]]
 
 
 def test_reload_response_lists_every_outcome_the_follower_gives() -> None:
@@ -284,26 +311,3 @@ def test_reload_response_lists_every_outcome_the_follower_gives() -> None:
 
     annotation = ReloadResponse.model_fields["outcome"].annotation
     assert set(get_args(annotation)) == set(get_args(Status))
-
-
-def test_follower_reload_waits_for_a_short_check_then_answers_itself(models) -> None:
-    # A poll loading for a moment: the reload waits for it (within BUSY_WAIT_SECONDS),
-    # then answers what it found, not "busy".
-    asked, answer = threading.Event(), threading.Event()
-
-    class Slow(Source):
-        def latest(self) -> str:
-            asked.set()
-            answer.wait(HANG_GUARD_S)
-            return super().latest()
-
-    source = Slow(models, "2")
-    follower, recorder = _follower(source, models)
-    first = threading.Thread(target=follower.check)
-    first.start()
-    assert asked.wait(HANG_GUARD_S)
-    threading.Timer(0.2, answer.set).start()
-    outcome = follower.check(force=True)
-    first.join(HANG_GUARD_S)
-    assert (outcome.status, outcome.key) == ("unchanged", "2")
-    assert recorder.installed == [models["2"]]
