@@ -120,9 +120,9 @@ def train_with(
     uri = tracking.resolve_tracking_uri(root)
     client = tracking.connect(uri)
     target = Path(artifacts_dir)
-    # A stop from the first store write of the publishing to the run's end waits for the
-    # run to end FINISHED (``_publish`` holds it in ``ending``): else the folder and the
-    # alias could name a run marked FAILED.
+    # A stop from the folder's swap (with a database store: from the publishing's first
+    # write) to the run's end waits for the run to end FINISHED (``_publish`` holds it in
+    # ``ending``): else the folder and the alias could name a run marked FAILED.
     with contextlib.ExitStack() as ending:
         try:
             # The run is the outer context: a failure while publishing marks it FAILED.

@@ -216,7 +216,7 @@ class _Search:
 
     def _work(self) -> None:
         # Without scikit-learn's checks of each fit's parameters (the search space only
-        # draws valid ones): ~3 % of a trial. (Its finiteness check stays: numbers that
+        # draws valid ones): ~5 % of a trial. (Its finiteness check stays: numbers that
         # scaling turns into inf or NaN must fail the trial.) Per thread: set in each.
         with sklearn.config_context(skip_parameter_validation=True):
             self._trials()
