@@ -51,9 +51,23 @@ class WalkingForestFastPath(FastPath):
         self.feature, self.threshold, self.children, self.roots = trees
         self.values, self.depth, self.n_trees = values, depth, len(self.roots)
         self._split_feature = np.maximum(self.feature, 0)  # leaves read any column
-        self._views = (self.feature.data, self.threshold.data)  # memoryviews: Python scalars
-        self._children = self.children.data
         self._root_list = self.roots.tolist()
+        self._bind_views()
+
+    def _bind_views(self) -> None:
+        # Memoryviews index to Python scalars (the single-row walk's speed).
+        self._views = (self.feature.data, self.threshold.data)
+        self._children = self.children.data
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Memoryviews do not pickle, and the server's verifying child sends this back.
+        state = dict(self.__dict__)
+        del state["_views"], state["_children"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._bind_views()
 
     def predict_many(self, X: FloatArray) -> FloatArray:
         """Every row down every tree at once, one level per step."""

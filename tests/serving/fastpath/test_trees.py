@@ -98,3 +98,22 @@ def test_build_verified_fast_path_walks_a_forest_too_large_for_tables(
     assert [r.getMessage() for r in caplog.records][-1] == (
         f"no fast path: the forest has over {n_nodes - 1} nodes"
     )
+
+
+def test_walking_forest_verified_in_a_child_comes_back_whole(fitted) -> None:
+    # The server verifies a fast path in a forked child and takes it back pickled: the
+    # walk's memoryviews do not pickle, and every forest too large for tables (train.py's
+    # default on many numbers) was left to scikit-learn.
+    from petalflow.core.forked import Forked
+
+    case = fitted["table-rf"]
+    with Forked(lambda _send: build_verified_fast_path(case.pipeline, case.contract)) as child:
+        for _ in child.messages(60):
+            pass
+        fast = child.result()
+    assert isinstance(fast, WalkingForestFastPath)
+    X = verification_inputs(case.pipeline, case.contract, seed=5)[:300]
+    expected = build_verified_fast_path(case.pipeline, case.contract)
+    assert expected is not None
+    assert np.array_equal(fast.predict_many(X), expected.predict_many(X))
+    assert [fast.predict_one(row) for row in X[:20]] == [expected.predict_one(r) for r in X[:20]]
