@@ -142,3 +142,29 @@ def test_admin_reload_decodes_the_candidate_in_a_child_process(
     assert len(children.pids) == 2 and os.getpid() not in children.pids
     want = pipeline_answer(trained_rf, ROW)
     assert prediction["class_probabilities"] == pytest.approx(want, abs=1e-12)
+
+
+def test_admin_reload_switches_to_a_retraining_that_only_changed_the_contract(
+    served: Path,
+) -> None:
+    # The same model bytes under a new run whose contract moved a bound (a user widening
+    # an inferred bound, or here narrowing one): "unchanged" kept the old rules.
+    from petalflow.core import artifacts
+
+    contract = json.loads((served / "contract.json").read_text())
+    petal = next(f for f in contract["features"] if f["name"] == "petal_length")
+    petal["le"] = 5.0  # ROW's 5.1 is now out of bounds
+    artifacts.write_json(served / "contract.json.new", contract)
+    info = _info(served)
+    new_run = "f" * 32
+    info.update(run_id=new_run, contract_sha256=artifacts.json_sha256(contract))
+    with TestClient(create_app(make_settings(served))) as client:
+        assert client.post("/predict", json=ROW).status_code == 200
+        os.replace(served / "contract.json.new", served / "contract.json")
+        (served / "model_info.json").write_text(json.dumps(info))
+        answer = client.post("/admin/reload").json()
+        refused = client.post("/predict", json=ROW)
+    assert (answer["outcome"], answer["model_version"]) == ("switched", new_run)
+    assert f"(run {new_run}, sha256 " in answer["detail"]
+    assert refused.status_code == 422 and "petal_length" in refused.text
+    assert "less than or equal to 5" in refused.text

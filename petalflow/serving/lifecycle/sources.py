@@ -2,7 +2,7 @@
 
 A source names each of its models by a key: the registry version an alias points at,
 the URI itself for a URI that cannot change (a version, a run, a logged model), or the
-sha256 that ``model_info.json`` records for a local artifacts folder.
+run id and sha256 that ``model_info.json`` records for a local artifacts folder.
 """
 
 from __future__ import annotations
@@ -73,8 +73,10 @@ class UriSource:
 
 
 class ArtifactsSource:
-    """A local training output folder, checked by the sha256 in its ``model_info.json``
-    (never followed on a timer: only ``POST /admin/reload`` checks it)."""
+    """A local training output folder, checked by the run id and sha256 in its
+    ``model_info.json`` (never followed on a timer: only ``POST /admin/reload`` checks
+    it). The run id too: a retraining can write the same model bytes with another
+    contract (bounds widened, say), or merely under another run."""
 
     follows = False
 
@@ -85,8 +87,9 @@ class ArtifactsSource:
     def latest(self) -> str:
         path = self.directory / artifacts.MODEL_INFO_FILE
         try:
-            return str(json.loads(path.read_text())["sha256"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            info = json.loads(path.read_text())
+            return _artifacts_key(info.get("run_id"), str(info["sha256"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ModelLoadError(
                 f"cannot read the sha256 in {path} ({type(exc).__name__}); is a training "
                 "writing it? retry when it has finished"
@@ -96,10 +99,16 @@ class ArtifactsSource:
         return load_from_artifacts(self.directory, self.run)  # checks the sha256 again
 
     def key_of(self, model: LoadedModel) -> str:
-        return model.sha256 or ""
+        return _artifacts_key(model.run_id, model.sha256 or "")
 
     def describe(self, key: str) -> str:
-        return f"{self.name} (sha256 {key[:12]})"
+        run_id, _, sha256 = key.rpartition(" ")
+        return f"{self.name} ({f'run {run_id}, ' if run_id else ''}sha256 {sha256[:12]})"
+
+
+def _artifacts_key(run_id: object, sha256: str) -> str:
+    """``RUN_ID SHA256`` (the sha256 alone for a folder that records no run id)."""
+    return f"{run_id} {sha256}" if run_id else sha256
 
 
 def source_of(
