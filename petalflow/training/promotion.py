@@ -26,17 +26,17 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from petalflow.core.codec import RowCodec
-from petalflow.core.errors import DataContractError, InvalidSplitError, PromotionError, TableError
+from petalflow.core.errors import PromotionError
 from petalflow.training import cross_validation as cv
 from petalflow.training import data
 from petalflow.training.shadow_evidence import shadow_evidence
+from petalflow.training.shared_split import shared_test_split
 
 logger = logging.getLogger(__name__)
 
 PREVIOUS = "previous-champion"
 MIN_FEEDBACK = 30  # labelled predictions needed to score on the prediction log
 MAX_FEEDBACK = 5000  # the newest ones
-SPLIT_PARAMS = ("dataset", "seed", "test_size")
 
 
 @dataclass(frozen=True)
@@ -81,48 +81,6 @@ def _version(client: MlflowClient, name: str, alias: str, hint: str) -> ModelVer
         if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
             return None
         raise PromotionError(f"cannot read {name}@{alias}: {exc.message}; {hint}") from exc
-
-
-def _split_params(client: MlflowClient, version: ModelVersion) -> dict[str, str]:
-    run = client.get_run(str(version.run_id))
-    found = {k: _canonical(k, run.data.params.get(k, "?")) for k in SPLIT_PARAMS}
-    return {**found, "dataset_sha256": run.data.tags.get("dataset_sha256", "?")}
-
-
-def _canonical(key: str, value: str) -> str:
-    """A split parameter as train.py writes it (`mlflow run -P test_size=0.20` logs 0.20)."""
-    parse = {"seed": int, "test_size": float}.get(key)
-    try:
-        return value if parse is None else str(parse(value))
-    except ValueError:
-        return value
-
-
-def shared_test_split(
-    client: MlflowClient, challenger: ModelVersion, champion: ModelVersion
-) -> data.Dataset:
-    """The data set both versions were split from, loaded again; PromotionError when their
-    test splits differ or the data changed since."""
-    mine, theirs = _split_params(client, challenger), _split_params(client, champion)
-    if mine != theirs or "?" in mine.values():
-        differ = ", ".join(
-            f"{k} {mine[k]!r} vs {theirs[k]!r}" for k in mine if mine[k] != theirs[k]
-        )
-        raise PromotionError(
-            f"the test splits differ (challenger vs champion: {differ or 'not recorded'}); "
-            "an unfair comparison is refused: train the challenger on the champion's data "
-            f"set with --seed {theirs['seed']} --test-size {theirs['test_size']}"
-        )
-    try:
-        dataset = data.prepare(mine["dataset"], float(mine["test_size"]), int(mine["seed"]))
-    except (DataContractError, TableError, InvalidSplitError) as exc:
-        raise PromotionError(f"cannot load the data set {mine['dataset']!r} again: {exc}") from exc
-    if dataset.sha256 != mine["dataset_sha256"]:
-        raise PromotionError(
-            f"the data set {mine['dataset']!r} changed since both versions were trained "
-            "(its sha256 differs): their test split cannot be rebuilt; retrain both on it"
-        )
-    return dataset
 
 
 def _load(name: str, version: ModelVersion) -> Any:

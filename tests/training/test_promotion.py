@@ -135,22 +135,6 @@ def test_rollback_restores_the_previous_champion_once(
     assert _aliases(registry) == {"champion": "1"}
 
 
-@pytest.mark.parametrize(
-    ("key", "typed", "written"),
-    [
-        ("test_size", "0.20", "0.2"),  # `mlflow run -P test_size=0.20` logs the text typed
-        ("test_size", "2e-1", "0.2"),
-        ("seed", "042", "42"),
-        ("seed", "x", "x"),  # unparsable: compared as logged
-        ("dataset", "iris", "iris"),
-    ],
-)
-def test_split_params_compare_as_train_py_writes_them(key: str, typed: str, written: str) -> None:
-    from petalflow.training import promotion
-
-    assert promotion._canonical(key, typed) == written
-
-
 def test_promote_scores_labelled_predictions_and_needs_both_wins(
     registry: MlflowClient, tmp_path: Path
 ) -> None:
