@@ -197,6 +197,11 @@ def _from_contract(path: Path) -> RawTable:
             f"{path}: source: no file {csv} (paths are relative to the contract file)"
         )
     frame = read_csv(csv)
+    if contract.target not in frame.columns:  # a typo: say so, not that a column is extra
+        raise DataContractError(
+            f"{path}: target: the CSV has no column {contract.target!r}; its columns are "
+            f"{list(frame.columns)}"
+        )
     known = {contract.target, *contract.drop, *contract.feature_names}
     unknown = [c for c in frame.columns if c not in known]
     if unknown:

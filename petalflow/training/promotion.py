@@ -83,6 +83,17 @@ def _version(client: MlflowClient, name: str, alias: str, hint: str) -> ModelVer
         raise PromotionError(f"cannot read {name}@{alias}: {exc.message}; {hint}") from exc
 
 
+def _unknown_model(client: MlflowClient, name: str) -> str | None:
+    """Why ``name`` is not a registered model (a typo, say), naming the ones there are."""
+    try:
+        if client.search_registered_models(f"name = '{name}'", max_results=1):
+            return None
+        known = sorted(m.name for m in client.search_registered_models(max_results=20))
+    except MlflowException:  # a name the filter cannot hold: the usual message
+        return None
+    return f"no registered model is named {name!r}; the registry has {known or 'none'}"
+
+
 def _load(name: str, version: ModelVersion) -> Any:
     return mlflow.sklearn.load_model(f"models:/{name}/{version.version}")
 
@@ -173,7 +184,8 @@ def decide(client: MlflowClient, request: Request) -> Decision:
     challenger = _version(client, request.model_name, request.challenger, hint)
     if challenger is None:
         raise PromotionError(
-            f"no version of {request.model_name!r} has the alias {request.challenger!r}; {hint}"
+            _unknown_model(client, request.model_name)
+            or f"no version of {request.model_name!r} has the alias {request.challenger!r}; {hint}"
         )
     champion = _version(client, request.model_name, request.champion, hint)
     if champion is None:

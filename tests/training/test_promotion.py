@@ -530,3 +530,12 @@ def test_decision_summary_shows_every_evaluations_scores(
     }
     decision = promotion.Decision(promoted, "2", champion, scores if champion else {})
     assert decision.summary(promotion.Request("m", min_delta=0.01)) == expected
+
+
+def test_promote_names_the_registered_models_when_the_name_has_a_typo(
+    registry: MlflowClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert petalflow_main(["promote", "--model-name", "iris-cfl"]) == 2
+    err = capsys.readouterr().err
+    assert "no registered model is named 'iris-cfl'; the registry has ['iris-clf']" in err
+    assert _aliases(registry) == {"champion": "1", "challenger": "2"}

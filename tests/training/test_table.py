@@ -159,6 +159,17 @@ def test_a_csv_column_the_contract_does_not_mention_is_refused(
     )
 
 
+def test_a_target_the_csv_lacks_is_named_as_the_typo_it_is(
+    tmp_path: Path, tracking_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Not "the CSV has column(s) ['level'] the contract does not mention": following that
+    # advice would list the real target as a feature.
+    contract = write_contract(tmp_path / "table", _contract_with(lambda d: d.update(target="levl")))
+    error = _refused(contract, tmp_path, capsys)
+    assert "target: the CSV has no column 'levl'; its columns are ['row id'" in error
+    assert "does not mention" not in error
+
+
 def test_typed_table_types_each_kind_and_keeps_gaps() -> None:
     frame = pd.DataFrame(
         {
