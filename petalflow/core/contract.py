@@ -20,6 +20,10 @@ from petalflow.core.errors import ContractError, DataContractError
 FeatureType = Literal["float", "int", "category", "bool"]
 NUMERIC_TYPES = frozenset({"float", "int", "bool"})  # what the model sees as numbers
 CONTRACT_VERSION = 1
+# How a CSV cell spells a bool feature's value (any case, blanks around it ignored): the
+# training table is read so, and a CSV body sent to the server too.
+TRUE_TOKENS = frozenset({"true", "yes", "1", "1.0"})
+FALSE_TOKENS = frozenset({"false", "no", "0", "0.0"})
 
 
 class FeatureSpec(BaseModel):

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from petalflow.core.contract import FeatureSpec
+from petalflow.core.contract import FALSE_TOKENS, TRUE_TOKENS, FeatureSpec
 from petalflow.serving.duplicate_keys import duplicate_key_error
 from petalflow.serving.scoring_tables import INVALID_PARAMETER_VALUE, ScoringError, Table
 
@@ -70,7 +70,19 @@ def csv_table(body: bytes, specs: tuple[FeatureSpec, ...]) -> Table:
     for name in booleans:
         values = table.columns[name]
         table.columns[name] = [_BOOLEANS.get(v, v) if type(v) is str else v for v in values]
+    for spec in specs:  # a bool feature's cells as the training CSV's: "yes", "0", ...
+        if spec.type == "bool" and spec.name in table.columns:
+            table.columns[spec.name] = [_csv_bool(v) for v in table.columns[spec.name]]
     return table
+
+
+def _csv_bool(value: Any) -> Any:
+    """A CSV cell of a bool feature as training reads it; anything else as it is (the
+    contract refuses it, naming the field and row)."""
+    if type(value) is not str:
+        return value
+    token = value.strip().lower()
+    return True if token in TRUE_TOKENS else False if token in FALSE_TOKENS else value
 
 
 def _read_csv(text: str, dtypes: dict[str, Any] | type[object]) -> pd.DataFrame:

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from petalflow.core.contract import DataContract, FeatureSpec
+from petalflow.core.contract import FALSE_TOKENS, TRUE_TOKENS, DataContract, FeatureSpec
 from petalflow.core.errors import DataContractError
 from petalflow.training.datasets import read_csv
-from petalflow.training.table import FALSE_TOKENS, TRUE_TOKENS, missing_mask
+from petalflow.training.table import missing_mask
 
 logger = logging.getLogger(__name__)
 

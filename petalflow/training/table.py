@@ -23,15 +23,13 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-from petalflow.core.contract import FeatureSpec
+from petalflow.core.contract import FALSE_TOKENS, TRUE_TOKENS, FeatureSpec
 from petalflow.core.errors import TableError
 
 logger = logging.getLogger(__name__)
 
 # Cells read as missing, compared stripped and lower-cased (pandas' usual NA spellings).
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "<na>"})
-TRUE_TOKENS = frozenset({"true", "yes", "1", "1.0"})
-FALSE_TOKENS = frozenset({"false", "no", "0", "0.0"})
 SHOWN_LINES = 5
 # What str.strip() removes: every character Python counts as whitespace.
 WHITESPACE = (

@@ -173,3 +173,15 @@ def test_parquet_table_refuses_bytes_that_are_no_parquet() -> None:
     error = _refused(parquet_table, b"PAR1 but not really")
     assert error.mlflow_code == "BAD_REQUEST"
     assert "Failed to parse input as a Pandas DataFrame" in error.message
+
+
+def test_csv_table_reads_a_bool_feature_as_the_training_csv_spells_it() -> None:
+    # The CSV a model was trained on is scorable as it is: training reads yes/no, 1/0,
+    # true/false in any case; a cell that is none of them is left for the contract to
+    # refuse, naming the field and row.
+    specs = (FeatureSpec(name="active", type="bool", nullable=True),)
+    body = b"active\nyes\nNO\n 1 \n0.0\nTrue\nfalse\nmaybe\nNA\n2\n"
+    cells = csv_table(body, specs).columns["active"]
+    assert cells[:6] == [True, False, True, False, True, False]
+    assert cells[6] == "maybe" and cells[8] == "2"
+    assert cells[7] is None  # "NA": a gap
