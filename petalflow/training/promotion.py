@@ -183,10 +183,10 @@ def decide(client: MlflowClient, request: Request) -> Decision:
     hint = f"register one with --register-model {request.model_name} --alias {request.challenger}"
     challenger = _version(client, request.model_name, request.challenger, hint)
     if challenger is None:
-        raise PromotionError(
-            _unknown_model(client, request.model_name)
-            or f"no version of {request.model_name!r} has the alias {request.challenger!r}; {hint}"
+        missing = _unknown_model(client, request.model_name) or (
+            f"no version of {request.model_name!r} has the alias {request.challenger!r}"
         )
+        raise PromotionError(f"{missing}; {hint}")
     champion = _version(client, request.model_name, request.champion, hint)
     if champion is None:
         decision = Decision(True, str(challenger.version), None)

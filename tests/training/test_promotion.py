@@ -538,4 +538,5 @@ def test_promote_names_the_registered_models_when_the_name_has_a_typo(
     assert petalflow_main(["promote", "--model-name", "iris-cfl"]) == 2
     err = capsys.readouterr().err
     assert "no registered model is named 'iris-cfl'; the registry has ['iris-clf']" in err
+    assert "register one with --register-model iris-cfl --alias challenger" in err
     assert _aliases(registry) == {"champion": "1", "challenger": "2"}
