@@ -52,10 +52,12 @@ def csv_table(body: bytes, specs: tuple[FeatureSpec, ...]) -> Table:
     except UnicodeDecodeError as exc:
         message = f"the CSV body is not valid UTF-8: {exc.reason} at byte {exc.start}"
         raise ScoringError(message) from None
-    numbers = [spec.name for spec in specs if spec.numeric]
+    # A bool feature is read as text, then as the training CSV's tokens (below).
+    numbers = [spec.name for spec in specs if spec.numeric and spec.type != "bool"]
     # a body without any spelling of a boolean (the usual one) is read once
     booleans = _boolean_columns(text, numbers) if _MAY_HOLD_BOOLEANS.search(text) else set()
-    dtypes: dict[str, Any] = {s.name: "float64" if s.numeric else object for s in specs}
+    dtypes: dict[str, Any] = {s.name: object for s in specs}
+    dtypes.update(dict.fromkeys(numbers, "float64"))
     dtypes.update(dict.fromkeys(booleans, object))  # as text: booleans, numbers to convert
     frame = _read_csv(text, dtypes)
     if not isinstance(frame.index, pd.RangeIndex):
