@@ -85,10 +85,13 @@ def has_log(conn: sqlite3.Connection) -> bool:
 
 
 def _other_tables(conn: sqlite3.Connection) -> list[str]:
-    """The file's tables that a prediction log does not have (another application's)."""
+    """The tables of a file that holds no prediction log (another application's); none
+    for a log, of any layout, or an empty file."""
     ours = ("predictions", "feedback", "shadow_predictions")
     sql = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
     names = [row[0] for row in conn.execute(sql)]
+    if "predictions" in names:
+        return []
     return [n for n in names if n not in ours and not n.startswith("sqlite_")]
 
 
@@ -201,7 +204,7 @@ def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
     Raises PredictionLogError for a file this code cannot use, sqlite3.Error for one
     SQLite cannot open.
     """
-    if not has_log(conn) and (other := _other_tables(conn)):  # before WAL: left as it is
+    if other := _other_tables(conn):  # before WAL: the file is left as it is
         raise PredictionLogError(
             f"{path} is another SQLite database (tables {', '.join(other[:5])}), not a "
             "prediction log; point PREDICTION_LOG at a new file"

@@ -156,7 +156,7 @@ def contract_change(previous: ModelContract, new: ModelContract) -> str | None:
     if not removed and not added and before != after:
         changes.append("features reordered")
     rules = {f.name: _rules(f) for f in previous.features}
-    if changed := [f.name for f in new.features if rules.get(f.name, _rules(f)) != _rules(f)]:
+    if changed := [f.name for f in new.features if f.name in rules and rules[f.name] != _rules(f)]:
         changes.append(f"rules changed (type, bounds, categories, nulls): {', '.join(changed)}")
     if previous.target != new.target:
         changes.append(f"target {previous.target} -> {new.target}")
