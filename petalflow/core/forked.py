@@ -144,6 +144,7 @@ class Forked(Generic[T]):
         self._code = 0
         self._buffer = bytearray()
         self._outcome: tuple[bool, Any] | None = None
+        self._killer: threading.Timer | None = None  # see interrupt
         read, write = os.pipe()
         if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: a roomier pipe, the child waits less
             with contextlib.suppress(OSError):
@@ -188,6 +189,27 @@ class Forked(Generic[T]):
         for _ in self.messages():
             pass
         return self._take()
+
+    def interrupt(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Send the child SIGTERM, and SIGKILL if it still runs ``grace`` seconds later;
+        unlike ``stop()``, what it sends on its way out can still be read (``messages()``
+        ends once it has ended). For a signal handler: it neither waits nor reaps."""
+        pid = self.pid
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        if self._killer is None:
+            self._killer = threading.Timer(grace, self._kill, (pid, grace))
+            self._killer.daemon = True  # the process may end before it fires
+            self._killer.start()
+
+    def _kill(self, pid: int, grace: float) -> None:
+        if self.pid != pid:  # reaped meanwhile: the pid may be another process's now
+            return
+        logger.warning("the child %d did not end within %g s of SIGTERM; killing it", pid, grace)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """End the child if it still runs, and reap it (no zombie is left): SIGTERM (the
@@ -242,6 +264,8 @@ class Forked(Generic[T]):
         pid, self.pid = self.pid, None  # whatever happens next, never twice
         if pid is None:
             return
+        if self._killer is not None:
+            self._killer.cancel()
         try:
             os.close(self._fd)
         finally:

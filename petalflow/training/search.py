@@ -133,8 +133,8 @@ def search(
     asking: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
 ) -> Best | None:
     """Run this process's trials, ``report`` each as it ends; the study's best (None: no
-    trial of the study completed). Each trial is asked, and noted as in flight, inside
-    ``asking()`` (tune's child holds its stop signals there)."""
+    trial of the study completed). Each trial is asked and noted as in flight, and told
+    and reported, inside ``asking()`` (tune's child holds its stop signals there)."""
     # One BLAS thread per fit: a trial's fits are small, and a BLAS pool of several
     # threads per fit spends more time waking its threads than computing (10x slower on
     # a busy machine). Parallelism is across trials (--jobs).
@@ -239,12 +239,13 @@ class _Search:
         except Exception as exc:  # a trial that cannot fit fails alone
             logger.warning("trial %d failed: %s", trial.number, exc)
             scores = None
-        if scores is None:
-            self._tell(trial, None)
-        else:
-            trial.set_user_attr("cv_std", float(scores.std()))
-            self._tell(trial, float(scores.mean()))
-        self.report(Trial(trial.number, params, scores, started, time.time()))
+        with self.asking():  # stopped between the two, a trial told would not be logged
+            if scores is None:
+                self._tell(trial, None)
+            else:
+                trial.set_user_attr("cv_std", float(scores.std()))
+                self._tell(trial, float(scores.mean()))
+            self.report(Trial(trial.number, params, scores, started, time.time()))
 
     def _tell(self, trial: optuna.Trial, value: float | None) -> None:
         if value is None:

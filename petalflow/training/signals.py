@@ -1,8 +1,9 @@
 """Holding SIGTERM and Ctrl-C for the length of a block that must not be cut short:
 the creation of a new MLflow store (stopped midway, MLflow cannot open it again), the
-writing of a tune trial's child run (stopped midway, it stays RUNNING and its store
-session holds the database's lock), a training's publishing (so that its folder, alias and
-run agree), and in tune's search child the asking of a trial."""
+logging of a tune's trials (a child run stopped midway stays RUNNING and its store
+session holds the database's lock; a trial the search finished must get its child run),
+a training's publishing (so that its folder, alias and run agree), and in tune's search
+child the asking of a trial and the telling and sending of its result."""
 
 from __future__ import annotations
 
@@ -10,41 +11,69 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
+DRAINING = (
+    "stopping: the search fails its trials in flight, and the trials it finished are "
+    "logged first (a second signal stops now)"
+)
+
 
 @contextlib.contextmanager
-def signals_held(notice: str | None = None) -> Iterator[None]:
+def signals_held(
+    notice: str | None = None, on_hold: Callable[[], None] | None = None
+) -> Iterator[list[int]]:
     """SIGTERM and Ctrl-C wait until the block ends, then act. A second signal acts at
-    once (a store that hangs can still be left). ``notice`` is logged when one is held."""
+    once (a store that hangs can still be left). ``notice`` is logged and ``on_hold``
+    called when one is held; the block gets the list of the signal held (empty if none).
+    Inside another such block, a signal is held by both, and acts when the outer ends."""
+    hold = _Hold(notice, on_hold)
     if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread can set handlers (and it is the one signals reach)
+        yield hold.held  # only the main thread can set handlers (and signals reach it)
         return
-    held: list[int] = []
-    previous: dict[int, Any] = {}
-
-    def hold(got: int, _frame: object) -> None:
-        if held:  # the second: the first is dropped, this one acts now
-            held.clear()
-            _restore(previous)
-            signal.raise_signal(got)
-            return
-        held.append(got)
-        if notice:
-            logger.warning("%s", notice)
-
     try:
         for signum in (signal.SIGTERM, signal.SIGINT):
             if signal.getsignal(signum) not in (signal.SIG_IGN, None):
-                previous[signum] = signal.signal(signum, hold)
-        yield
+                hold.previous[signum] = signal.signal(signum, hold)
+        yield hold.held
     finally:
-        _restore(previous)
-        if held:  # the first one: its handler raises here, after the block
-            signal.raise_signal(held[0])
+        _restore(hold.previous)
+        if hold.held and not hold.forwarded:  # the first one: it acts now, after the block
+            signal.raise_signal(hold.held[0])
+
+
+class _Hold:
+    """The handler of a ``signals_held`` block."""
+
+    def __init__(self, notice: str | None, on_hold: Callable[[], None] | None) -> None:
+        self.notice = notice
+        self.on_hold = on_hold
+        self.held: list[int] = []
+        self.previous: dict[int, Any] = {}
+        self.forwarded = False  # an enclosing block holds it too, and acts at its end
+
+    def __call__(self, got: int, frame: Any) -> None:
+        if self.held:  # the second: the first is dropped, this one acts now
+            self.held.clear()
+            _restore(self.previous)
+            outer = signal.getsignal(got)
+            if isinstance(outer, _Hold):  # it is the enclosing block's second, too
+                outer(got, frame)
+            else:
+                signal.raise_signal(got)
+            return
+        self.held.append(got)
+        if self.notice:
+            logger.warning("%s", self.notice)
+        if self.on_hold is not None:
+            self.on_hold()
+        outer = self.previous.get(got)
+        if isinstance(outer, _Hold):
+            self.forwarded = True
+            outer(got, frame)
 
 
 def _restore(previous: dict[int, Any]) -> None:
@@ -68,9 +97,10 @@ class SearchStop:
     leave it RUNNING in a shared study."""
 
     def __init__(self) -> None:
-        # A plain flag, shared with the handler (main thread) and the thread asking: one
-        # thread asks at a time (the search's lock), and the handler only reads it.
-        self.holding = False
+        # How many threads are inside ``held``: changed under the lock, read without it
+        # by the handler (main thread), which must not wait for a lock its thread holds.
+        self.holding = 0
+        self.lock = threading.Lock()
         self.waiting: int | None = None
         self.stopping = False
 
@@ -84,20 +114,25 @@ class SearchStop:
         if self.holding:
             if self.waiting is None:  # the first stop names the exit status
                 self.waiting = signum
-            return
+            if self.holding:  # else the last block ended meanwhile, maybe before it saw us
+                return
         self.stopping = True
         raise SystemExit(128 + signum)
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
-        """Hold a stop until the block ends, then act on it."""
-        self.holding = True
+        """Hold a stop until the block ends (every thread's block), then act on it."""
+        with self.lock:
+            self.holding += 1
         try:
             yield
         finally:
-            self.holding = False
-            if self.waiting is not None:
-                signum, self.waiting = self.waiting, None
+            with self.lock:
+                self.holding -= 1
+                signum = self.waiting if self.holding == 0 else None
+                if signum is not None:
+                    self.waiting = None
+            if signum is not None:
                 # To the main thread, which runs Python's handlers: it is woken if it
                 # waits on a lock or in a system call. raise_signal (this thread only)
                 # would leave it waiting; os.kill lets the kernel pick any thread.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -16,7 +17,7 @@ from petalflow.core.collector import imports_frozen
 from petalflow.core.errors import DataContractError, InvalidSplitError, PetalflowError, TableError
 from petalflow.core.store import resolve_tracking_uri
 from petalflow.training import config as cfg
-from petalflow.training.signals import SearchStop
+from petalflow.training.signals import DRAINING, SearchStop, signals_held
 
 if TYPE_CHECKING:
     from petalflow.training.data import Dataset
@@ -235,12 +236,16 @@ def tune_main(argv: list[str]) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="petalflow-assessment-") as folder,
         Forked(lambda send: search_in_child(config, dataset, Path(folder), send)) as searching,
+        contextlib.ExitStack() as holding,
     ):
+        # From now until every trial the search finishes has its child run, a stop stops
+        # the search and waits (``tuning.logged_search`` ends this hold).
+        held = holding.enter_context(signals_held(DRAINING, on_hold=searching.interrupt))
         _import_tracking()
         from petalflow.training.tuning import tune
 
         try:
-            result = tune(config, dataset, searching)
+            result = tune(config, dataset, searching, (holding, held))
         except PetalflowError as exc:
             logger.error("%s", exc)
             return 1

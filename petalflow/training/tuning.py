@@ -12,6 +12,7 @@ recipe back, and ``run`` publishes it with the same artifacts, plots and model a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -23,23 +24,28 @@ from petalflow.core.forked import Forked
 from petalflow.training import data, run, search_space
 from petalflow.training.config import PROJECT_ROOT
 from petalflow.training.search import Searched, TuneConfig, best_pipeline
-from petalflow.training.signals import signals_held
 from petalflow.training.trial_runs import TrialRuns
 
 logger = logging.getLogger(__name__)
 
 Searching = Forked[Searched | None]
+Hold = tuple[contextlib.ExitStack, list[int]]  # see logged_search
 
 
 def tune(
-    config: TuneConfig, dataset: data.Dataset, searching: Searching, root: Path = PROJECT_ROOT
+    config: TuneConfig,
+    dataset: data.Dataset,
+    searching: Searching,
+    hold: Hold,
+    root: Path = PROJECT_ROOT,
 ) -> run.TrainingResult:
-    """Log every trial of ``searching`` under one parent run, refit the best, publish it."""
+    """Log every trial of ``searching`` under one parent run (``logged_search``, which
+    ends ``hold``), refit the best, publish it."""
     return run.train_with(
         config.experiment_name,
         config.artifacts_dir,
         dataset,
-        lambda client, parent: _plan(config, dataset, searching, client, parent),
+        lambda client, parent: _plan(config, dataset, searching, hold, client, parent),
         root,
         run_name=run_name(config),
     )
@@ -50,19 +56,31 @@ def run_name(config: TuneConfig) -> str:
     return f"tune-{config.model}-{config.metric}-{config.trials}trials-seed{config.seed}"
 
 
+def logged_search(searching: Searching, trial_runs: TrialRuns, hold: Hold) -> Searched | None:
+    """Log each trial ``searching`` sends as a child run; its result. ``hold`` is the
+    stop hold tune began when it forked the search, and the list of the stop it holds: a
+    stop (SIGTERM, Ctrl-C) stops the search, and acts here, once every trial the search
+    sent is logged (a trial it finished, COMPLETE in a shared study for every process,
+    always gets its child run; none is left half written)."""
+    holding, held = hold
+    with holding:  # the hold ends with the block
+        for trial in searching.messages():
+            trial_runs.write(trial)
+        if held:  # the stop acts as the block ends
+            return None
+        return searching.result()
+
+
 def _plan(
     config: TuneConfig,
     dataset: data.Dataset,
     searching: Searching,
+    hold: Hold,
     client: MlflowClient,
     parent: Run,
 ) -> run.Recipe:
-    trial_runs = TrialRuns(client, parent, config.metric)
     try:
-        for trial in searching.messages():
-            with signals_held():  # a child run is never left half written
-                trial_runs.write(trial)
-        searched = searching.result()
+        searched = logged_search(searching, TrialRuns(client, parent, config.metric), hold)
     except ForkedWorkError as exc:
         raise TuningError(f"the search process {exc}; tune again") from None
     if searched is None:

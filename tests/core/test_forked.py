@@ -216,3 +216,40 @@ def test_forked_stop_kills_a_child_that_ignores_sigterm_after_the_grace(tmp_path
         child.stop(grace=0.2)
     with pytest.raises(ForkedWorkError, match=r"exit code -9 and no answer"):
         child.result()
+
+
+def test_forked_interrupt_still_delivers_what_the_child_sends_on_its_way_out() -> None:
+    def work(send: Callable[[Any], None]) -> None:
+        stopped = threading.Event()
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: stopped.set())
+        send("ready")
+        stopped.wait()
+        send("finished before the stop")
+        raise SystemExit(143)
+
+    with Forked(work) as child:
+        stream = child.messages()
+        assert next(stream) == "ready"
+        child.interrupt()
+        assert list(stream) == ["finished before the stop"]
+        with pytest.raises(ForkedWorkError, match=r"exit code 143 and no answer"):
+            child.result()
+
+
+def test_forked_interrupt_kills_a_child_that_ignores_sigterm_after_the_grace(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def work(send: Callable[[Any], None]) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        send("ready")
+        threading.Event().wait()
+
+    with Forked(work) as child:
+        pid = child.pid
+        stream = child.messages()
+        assert next(stream) == "ready"
+        child.interrupt(grace=0.2)
+        assert list(stream) == []  # the stream ends: the child was killed
+    with pytest.raises(ForkedWorkError, match=r"exit code -9 and no answer"):
+        child.result()
+    assert f"the child {pid} did not end within 0.2 s of SIGTERM; killing it" in caplog.text

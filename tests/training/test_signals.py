@@ -59,6 +59,41 @@ def test_signals_held_lets_a_second_signal_act_at_once(stops: None) -> None:
     assert signal.getsignal(signal.SIGTERM) is _stop
 
 
+def test_signals_held_calls_on_hold_once_and_tells_the_block_what_it_holds(stops: None) -> None:
+    calls: list[int] = []
+    with pytest.raises(SystemExit), signals_held(on_hold=lambda: calls.append(1)) as held:
+        assert held == []
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert held == [signal.SIGTERM] and calls == [1]
+    assert calls == [1]
+
+
+def test_signals_held_inside_another_acts_when_the_outer_block_ends(stops: None) -> None:
+    """tune holds stops from the fork to its last child run; a new store's creation holds
+    them too, inside: a stop there waits for the outer block, with its on_hold called."""
+    calls: list[str] = []
+    with pytest.raises(SystemExit) as exc_info:
+        with signals_held(on_hold=lambda: calls.append("outer")) as outer:
+            with signals_held(on_hold=lambda: calls.append("inner")):
+                os.kill(os.getpid(), signal.SIGTERM)
+            calls.append("inner ended")
+            assert outer == [signal.SIGTERM]
+        calls.append("outer ended")
+    assert exc_info.value.code == 143
+    assert calls == ["inner", "outer", "inner ended"]
+    assert signal.getsignal(signal.SIGTERM) is _stop
+
+
+def test_signals_held_inside_another_lets_a_second_signal_act_at_once(stops: None) -> None:
+    reached: list[str] = []
+    with pytest.raises(SystemExit), signals_held(), signals_held():
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        reached.append("inner")
+    assert reached == []
+    assert signal.getsignal(signal.SIGTERM) is _stop
+
+
 @pytest.mark.parametrize("first", [signal.SIGINT, signal.SIGTERM])
 def test_search_stop_acts_on_the_first_signal_only(first: int) -> None:
     """Ctrl-C reaches the child, then the parent's stop sends SIGTERM: the second must not
@@ -140,3 +175,23 @@ def test_connect_holds_stops_only_for_a_database_store(
     monkeypatch.setattr(tracking, "local_artifact_root", lambda _uri: None)
     tracking.connect(uri)
     assert holds == ([uri] if held else [])
+
+
+def test_search_stop_held_by_two_threads_waits_for_both_blocks() -> None:
+    """--jobs 2: one thread asks a trial while another tells and reports one; the stop
+    acts once neither block runs (not when the first ends)."""
+    stop = SearchStop()
+    previous = signal.signal(signal.SIGINT, stop.handle)
+    ended: list[str] = []
+    try:
+        with pytest.raises(SystemExit) as exc_info:
+            with stop.held():  # the main thread's block
+                inner = stop.held()  # the other thread's, entered meanwhile
+                inner.__enter__()
+                stop.handle(signal.SIGINT, None)  # as if delivered now: held
+                ended.append("main")
+            inner.__exit__(None, None, None)  # the stop acts when this one ends
+            ended.append("other")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert ended == ["main"] and exc_info.value.code == 128 + signal.SIGINT

@@ -21,6 +21,7 @@ from petalflow.core.errors import ForkedWorkError
 from petalflow.core.forked import Forked
 from petalflow.training import tune_command
 from petalflow.training.data import prepare
+from petalflow.training.signals import DRAINING
 from petalflow.training.trial_runs import PARENT_TAG, TrialRuns
 from petalflow.training.tune_command import tune_main
 from tests.conftest import wait_for
@@ -155,7 +156,9 @@ def test_tune_whose_every_trial_fails_exits_1_and_marks_the_run_failed(
     assert not (tmp_path / "artifacts").exists()
 
 
-def _runs_of_a_terminated_tune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+def _runs_of_a_terminated_tune(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str
+) -> list[Any]:
     """Tune 3 trials in ``tmp_path``, expecting SIGTERM to end it (exit 143); its runs."""
     uri = f"sqlite:///{tmp_path / 'runs.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -163,7 +166,7 @@ def _runs_of_a_terminated_tune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     previous = signal.getsignal(signal.SIGTERM)
     try:
         with pytest.raises(SystemExit) as exc_info:
-            tune_main(["--artifacts-dir", "artifacts", "--trials", "3", "--cv-folds", "2"])
+            tune_main(["--artifacts-dir", "artifacts", "--trials", "3", "--cv-folds", "2", *args])
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert exc_info.value.code == 128 + signal.SIGTERM
@@ -171,24 +174,66 @@ def _runs_of_a_terminated_tune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     return client.search_runs([e.experiment_id for e in client.search_experiments()])
 
 
-def test_tune_sigterm_during_a_child_runs_write_waits_for_its_end(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("moment", ["import", "write"])
+def test_tune_sigterm_logs_every_trial_the_search_finished_first(
+    moment: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """SIGTERM arrives in the middle of trial 0's three tracking calls: they finish, then
-    tune ends (exit 143) with its parent run FAILED and no child run left RUNNING."""
-    write = TrialRuns.write
+    """A shared study: SIGTERM arrives once the search has finished two trials, while
+    tune imports MLflow (before its parent run exists) or in the middle of trial 0's
+    tracking calls. The search is stopped, every trial it finished (COMPLETE in the
+    study, for every process) gets its child run, none half written; then tune ends (exit
+    143), its parent run FAILED, no trial RUNNING. Before, the trials not logged yet were
+    COMPLETE with no child run (and a stop while importing left no parent run either)."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
 
-    def interrupted(self: TrialRuns, trial: Any) -> str:
+    def stop_once_two_trials_completed() -> None:
+        deadline = time.monotonic() + 60
+        while len(_completed(storage)) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGTERM)
-        return write(self, trial)
 
-    monkeypatch.setattr(TrialRuns, "write", interrupted)
-    runs = _runs_of_a_terminated_tune(tmp_path, monkeypatch)
-    by_kind = {PARENT_TAG in r.data.tags: r for r in runs}
-    assert len(runs) == 2  # the parent and trial 0's child: no further trial was logged
-    assert by_kind[False].info.status == "FAILED"
-    assert by_kind[True].info.status == "FINISHED"
-    assert by_kind[True].data.metrics["cv_folds"] == 2
+    if moment == "import":
+        imports = tune_command._import_tracking
+
+        def interrupted_import() -> None:
+            stop_once_two_trials_completed()
+            imports()
+
+        monkeypatch.setattr(tune_command, "_import_tracking", interrupted_import)
+    else:
+        write = TrialRuns.write
+
+        def interrupted_write(self: TrialRuns, trial: Any) -> str:
+            if trial.number == 0:
+                stop_once_two_trials_completed()
+            return write(self, trial)
+
+        monkeypatch.setattr(TrialRuns, "write", interrupted_write)
+    runs = _runs_of_a_terminated_tune(tmp_path, monkeypatch, "--storage", storage, "--study", "s")
+    parents = [r for r in runs if PARENT_TAG not in r.data.tags]
+    children = [r for r in runs if PARENT_TAG in r.data.tags]
+    assert [r.info.status for r in parents] == ["FAILED"]
+    assert {r.info.status for r in children} == {"FINISHED"}
+    assert all(r.data.metrics["cv_folds"] == 2 for r in children)
+    completed = _completed(storage)
+    assert len(completed) >= 2
+    assert sorted(int(r.data.tags["trial"]) for r in children) == completed
+    states = {t.state.name for t in optuna.load_study(study_name="s", storage=storage).trials}
+    assert "RUNNING" not in states
+    assert f"WARNING petalflow.training.signals: {DRAINING}" in capsys.readouterr().out
+
+
+def _completed(storage: str) -> list[int]:
+    """The numbers of the COMPLETE trials of study ``s`` (none while it does not exist)."""
+    try:
+        study = optuna.load_study(study_name="s", storage=storage)
+    except KeyError:
+        return []
+    return sorted(t.number for t in study.trials if t.state.name == "COMPLETE")
 
 
 def test_search_in_child_stopped_fails_its_trials_in_flight(
