@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from petalflow.serving.loading import LoadedModel, Runner, in_process
+from petalflow.serving.model_range import unscorable
 
 if TYPE_CHECKING:
     from petalflow.serving.fastpath import FastPath
@@ -67,7 +68,14 @@ class Predictor:
     def predict(self, rows: np.ndarray) -> Scores:
         """Labels (first class on ties, like the pipeline's predict) and probabilities."""
         fast = self.fast  # once: ``adopt`` may set it meanwhile (another thread)
-        proba = self.model.pipeline_proba(rows) if fast is None else fast.predict_proba(rows)
+        try:
+            proba = self.model.pipeline_proba(rows) if fast is None else fast.predict_proba(rows)
+        except ValueError:
+            # A number the contract lets through but the model's scaling overflows: 422.
+            problem = unscorable(self.model.pipeline, self.model.contract, rows)
+            if problem is None:
+                raise
+            raise problem from None
         # ndarray.argmax, not np.argmax: the function wrapper costs more than a row.
         codes = proba.argmax(axis=1)
         labels: list[str] = self._class_array[codes].tolist()

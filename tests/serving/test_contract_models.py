@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import make_settings, pipeline_frame, train_into
+from tests.conftest import make_settings, pipeline_frame, train_into, wait_for_fast_path
 from tests.training.conftest import write_contract
 
 PENGUIN = {  # the table's first penguin (Adelie, Torgersen)
@@ -247,3 +247,74 @@ def test_penguins_a_retried_request_with_nulls_replays_its_answer(
     assert again.json()["class_probabilities"] == first.json()["class_probabilities"]
     other = api.post("/predict", json={**PENGUIN_GAPS, "sex": "female"}, headers=headers)
     assert other.status_code == 409
+
+
+@pytest.fixture(scope="module")
+def penguins_rf(tmp_path_factory: pytest.TempPathFactory, isolated_tracking: str) -> Path:
+    folder = tmp_path_factory.mktemp("penguins-rf-range") / "artifacts"
+    return train_into(folder, "--dataset", "penguins", "--model", "rf", "--n-estimators", "10")
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_penguins_forest_refuses_a_number_its_scaling_overflows_naming_row_and_field(
+    penguins_rf: Path, fast_path: bool
+) -> None:
+    """The contract has no upper bound on bill_length_mm; 1e100 is finite, but scaled
+    it is an infinity as a float32, which a forest compares: scikit-learn refuses it (the
+    oracle). It is the client's number: a 4xx naming the row, the field and the rule, not
+    a 500, with the fast path or without."""
+    huge = {**PENGUIN, "bill_length_mm": 1e100}
+    model = joblib.load(penguins_rf / "model.joblib")
+    with pytest.raises(ValueError, match="too large for dtype\\('float32'\\)"):
+        _expected(model, [huge])
+    from petalflow.serving.app import create_app
+
+    with TestClient(create_app(make_settings(penguins_rf, fast_path=fast_path))) as api:
+        if fast_path:
+            wait_for_fast_path(api.get)
+        single = api.post("/predict", json=huge)
+        batch = api.post("/predict/batch", json={"instances": [PENGUIN, PENGUIN, huge]})
+        mlflow = api.post("/invocations", json={"dataframe_records": [PENGUIN, huge]})
+        assert api.post("/predict", json=PENGUIN).status_code == 200
+    for answer, status, where in (
+        (single, 422, ""),
+        (batch, 422, "row 2, "),
+        (mlflow, 400, "row 1, "),
+    ):
+        assert answer.status_code == status, answer.text
+        message = answer.json()["message"]
+        assert message.startswith(
+            f"{where}bill_length_mm: 1e+100 is out of the range this model can score: "
+            "scaled by its training data it must fit a float32"
+        ), message
+    assert single.json()["details"] == [
+        {"field": "bill_length_mm", "rule": "model_range", "message": single.json()["message"]}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("bill_length_mm", 1e100), ("body_mass_g", 1e300), ("bill_length_mm", 3e38)],
+)
+def test_penguins_a_huge_number_is_refused_exactly_when_scikit_learn_refuses_it(
+    penguins: tuple[TestClient, Any], field: str, value: float
+) -> None:
+    """Logistic regression scales in float64, where these stay finite: scored as the
+    pipeline scores them. The forest refuses 1e100 and 1e300 (float32), and scores 3e38,
+    which its scaling keeps within float32 (bill_length_mm's scale is above 1)."""
+    api, model = penguins
+    row = {**PENGUIN, field: value}
+    try:
+        expected = _expected(model, [row])[0]
+    except ValueError:
+        expected = None
+    answer = api.post("/predict", json=row)
+    if expected is None:
+        assert answer.status_code == 422, answer.text
+        assert [(d["field"], d["rule"]) for d in answer.json()["details"]] == [
+            (field, "model_range")
+        ]
+    else:
+        assert answer.status_code == 200, answer.text
+        classes = [str(c) for c in model.classes_]
+        assert np.allclose(_proba(answer.json(), classes), expected, atol=TOLERANCE, rtol=0)
