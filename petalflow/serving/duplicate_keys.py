@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from petalflow.core.errors import InvalidRequestError
-from petalflow.serving.schemas import summarize
+from petalflow.serving.schemas import shown_name, summarize
 
 
 class DuplicateKeyError(InvalidRequestError):
@@ -35,9 +35,9 @@ def duplicate_key_error(
     """
     details = [
         {
-            "field": within or name,
+            "field": within or shown_name(name),
             "rule": "duplicate_key",
-            "message": f"{name} appears {'twice' if n == 2 else f'{n} times'} in "
+            "message": f"{shown_name(name)} appears {'twice' if n == 2 else f'{n} times'} in "
             f"{place or within or 'one object'}; send each {unit} once",
         }
         for name, n in repeats

@@ -212,6 +212,16 @@ def _not_a_number(value: Any) -> str:
     return _NUMBER if kind is None else f"Input should be a JSON number, not {kind}"
 
 
+NAME_SHOWN = 64  # characters of a client's key shown back to it
+
+
+def shown_name(name: object) -> str:
+    """A client's key as an error names it: cut after ``NAME_SHOWN`` characters (an
+    unknown key of 500 KB would otherwise come back in every detail and message)."""
+    text = str(name)
+    return text if len(text) <= NAME_SHOWN else text[:NAME_SHOWN] + "…"
+
+
 def error_details(
     exc: ValidationError, prefix: tuple[str | int, ...] = (), number: str | None = None
 ) -> list[dict[str, Any]]:
@@ -219,7 +229,7 @@ def error_details(
     what a value that is not a number is told; by default, the JSON routes' words for it)."""
     details = []
     for err in exc.errors(include_url=False):  # the input picks a float_type's message
-        field = ".".join(str(p) for p in (*prefix, *err["loc"]))
+        field = ".".join(shown_name(p) for p in (*prefix, *err["loc"]))
         message = err["msg"]
         if err["type"] == "float_type":
             message = number or _not_a_number(err.get("input"))

@@ -247,6 +247,26 @@ def test_json_is_decoded_as_pythons_json_module_decodes_it(
 
 
 @pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/predict", {**GOOD, "k" * 500_000: 1}),
+        ("/predict/batch", {"instances": [{**GOOD, "k" * 300_000: 1}] * 3}),
+        ("/predict/batch", {"columns": [*GOOD, "k" * 300_000], "data": [[*GOOD.values(), 1]] * 3}),
+    ],
+    ids=["row", "rows", "columns"],
+)
+def test_an_unknown_key_is_named_cut_short_not_echoed_whole(
+    api: TestClient, path: str, body: dict[str, Any]
+) -> None:
+    """An error names a 500 KB key by its first 64 characters: the answer stays small
+    (not 1.5 MB for one key, or 2.7 MB for three rows)."""
+    answer = api.post(path, json=body)
+    assert answer.status_code == 422, answer.text[:300]
+    assert len(answer.content) < 4_000
+    assert "k" * 64 in answer.text and "k" * 65 not in answer.text
+
+
+@pytest.mark.parametrize(
     "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
 )
 @pytest.mark.parametrize("path", ["/predict", "/predict/batch", "/invocations"])

@@ -99,3 +99,13 @@ def test_duplicate_key_error_names_each_name_as_its_field_in_a_place() -> None:
         "invalid request: a appears twice in the CSV header; send each column once (duplicate_key)"
     )
     assert [(d["field"], d["rule"]) for d in error.details] == [("a", "duplicate_key")]
+
+
+def test_duplicate_key_error_names_a_long_key_cut_short() -> None:
+    error = duplicate_key_error([("k" * 300_000, 2)])
+    assert error.details[0]["field"] == "k" * 64 + "…"
+    assert (
+        error.details[0]["message"]
+        == f"{'k' * 64}… appears twice in one object; send each key once"
+    )
+    assert len(str(error)) < 500
