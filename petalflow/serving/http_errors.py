@@ -125,8 +125,12 @@ def error_response(exc: BaseException, request_id: str, mlflow: bool = False) ->
 
 
 def check_media_type(content_type: str) -> None:
-    """415 unless the Content-Type is JSON (parameters such as charset are fine)."""
-    media = content_type.split(";", 1)[0].strip().lower()
+    """415 unless the Content-Type is JSON (``application/json`` or a ``+json`` type) in
+    UTF-8, the only charset JSON has (RFC 8259; a BOM'd UTF-16 or -32 body is decoded too)."""
+    if content_type == "application/json":  # the usual header: no parsing
+        return
+    media, _, parameters = content_type.partition(";")
+    media = media.strip().lower()
     if media != "application/json" and not media.endswith("+json"):
         shown = f"{content_type!r}" if content_type else "none"
         raise ClientError(
@@ -134,6 +138,16 @@ def check_media_type(content_type: str) -> None:
             status=415,
             code="unsupported_media_type",
         )
+    for parameter in parameters.split(";"):
+        key, _, value = parameter.partition("=")
+        charset = value.strip().strip('"').lower()
+        if key.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            raise ClientError(
+                f"Content-Type charset {value.strip()!r}: JSON is read as UTF-8; "
+                "send the body in UTF-8 (charset=utf-8, or no charset)",
+                status=415,
+                code="unsupported_media_type",
+            )
 
 
 def scoring_media_type(content_type: str) -> str:

@@ -280,13 +280,31 @@ def test_wrong_content_type_is_415(api: TestClient, path: str, content_type: str
         assert "text/csv" in body["message"]
 
 
-def test_content_type_with_charset_is_accepted(api: TestClient) -> None:
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json; charset=utf-8",
+        'application/json;charset="UTF-8"',
+        "application/vnd.api+json",
+    ],
+)
+def test_content_type_with_charset_is_accepted(api: TestClient, content_type: str) -> None:
     response = api.post(
         "/predict",
         content=json.dumps(GOOD),
-        headers={"content-type": "application/json; charset=utf-8"},
+        headers={"content-type": content_type},
     )
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
+def test_a_charset_other_than_utf8_is_415(api: TestClient, path: str) -> None:
+    headers = {"content-type": "application/json; charset=latin-1"}
+    body = _assert_clean_error(api.post(path, content=json.dumps(GOOD), headers=headers), 415)
+    assert body["message"] == (
+        "Content-Type charset 'latin-1': JSON is read as UTF-8; "
+        "send the body in UTF-8 (charset=utf-8, or no charset)"
+    )
 
 
 @pytest.mark.parametrize("path", ["/predict", "/predict/batch", "/invocations"])
