@@ -5,6 +5,8 @@ The prediction request models come from the served model's contract (``request_m
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -202,14 +204,27 @@ class ErrorResponse(BaseModel):
     request_id: str
 
 
-_NUMBER = 'Input should be a JSON number (5.1, not the string "5.1")'
 _KINDS = {type(None): "null", bool: "a boolean", list: "a list", dict: "an object"}
 
 
 def _not_a_number(value: Any) -> str:
-    """What a JSON route tells a value that is not a number: what it is instead."""
-    kind = _KINDS.get(type(value))
-    return _NUMBER if kind is None else f"Input should be a JSON number, not {kind}"
+    """What a JSON route tells a value that is not a number: what it is instead (a
+    string: which one, and the number to send if it spells one)."""
+    if isinstance(value, str):
+        shown = json.dumps(shown_name(value), ensure_ascii=False)
+        if _spells_a_number(value):
+            return f"Input should be a JSON number ({value.strip()}, not the string {shown})"
+        return f"Input should be a JSON number, not the string {shown}"
+    kind = _KINDS.get(type(value), type(value).__name__)
+    return f"Input should be a JSON number, not {kind}"
+
+
+def _spells_a_number(text: str) -> bool:
+    try:
+        number = float(text)
+    except ValueError:
+        return False
+    return math.isfinite(number) and "_" not in text
 
 
 NAME_SHOWN = 64  # characters of a client's key shown back to it

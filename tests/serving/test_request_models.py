@@ -357,6 +357,12 @@ def test_parse_row_answers_422_naming_each_field_and_rule() -> None:
     ("literal", "told"),
     [
         ('"5.1"', 'a JSON number (5.1, not the string "5.1")'),
+        ('" 7.3 "', 'a JSON number (7.3, not the string " 7.3 ")'),
+        ('"abc"', 'a JSON number, not the string "abc"'),
+        ('""', 'a JSON number, not the string ""'),
+        ('"NaN"', 'a JSON number, not the string "NaN"'),
+        ('"1_0"', 'a JSON number, not the string "1_0"'),
+        (f'"{"x" * 100}"', f'a JSON number, not the string "{"x" * 64}…"'),
         ("null", "a JSON number, not null"),
         ("true", "a JSON number, not a boolean"),
         ("[5.1]", "a JSON number, not a list"),
