@@ -119,14 +119,19 @@ def training_run(
     found by it too): the one ``mlflow run`` started, or a new one.
 
     The run ends FAILED when the block raises (SystemExit included), FINISHED otherwise.
+    With a database store, a stop while the run is created waits until it has been: the
+    run then ends FAILED (stopped inside MLflow's start_run, it stayed RUNNING).
     """
-    if os.environ.get("MLFLOW_RUN_ID"):
-        # Launched by `mlflow run`: its run and experiment win over --experiment-name.
-        context = mlflow.start_run(run_id=os.environ["MLFLOW_RUN_ID"], run_name=run_name)
-    else:
-        experiment_id = _experiment_id(client, experiment_name, uri)
-        context = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
-    with context as run:
+    with contextlib.ExitStack() as started:
+        with signals_held() if is_database(uri) else contextlib.nullcontext():
+            if os.environ.get("MLFLOW_RUN_ID"):
+                # Launched by `mlflow run`: its run and experiment win over --experiment-name.
+                context = mlflow.start_run(run_id=os.environ["MLFLOW_RUN_ID"], run_name=run_name)
+            else:
+                experiment_id = _experiment_id(client, experiment_name, uri)
+                context = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
+            run = started.enter_context(context)
+        # A held stop acts here, inside the run: it ends FAILED.
         logger.info("MLflow run %s (experiment %s)", run.info.run_id, run.info.experiment_id)
         yield run
 

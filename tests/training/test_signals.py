@@ -145,6 +145,33 @@ def test_train_sigterm_while_a_new_store_is_created_lets_the_creation_finish(
     assert not (tmp_path / "a").exists()
 
 
+def test_train_sigterm_while_its_run_is_created_ends_the_run_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stops: None
+) -> None:
+    """A stop inside MLflow's start_run, once the run exists in the store: the run was
+    left RUNNING. The stop now waits for start_run, then ends the run FAILED."""
+    from mlflow.tracking._tracking_service.client import TrackingServiceClient
+
+    create_run = TrackingServiceClient.create_run
+
+    def interrupted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        run = create_run(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return run
+
+    monkeypatch.setattr(TrackingServiceClient, "create_run", interrupted)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setattr("sys.argv", ["train.py", "--artifacts-dir", str(tmp_path / "a")])
+    with pytest.raises(SystemExit) as exc_info:
+        train.cli()
+    assert exc_info.value.code == 143
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert not (tmp_path / "a").exists()
+
+
 @pytest.mark.parametrize(
     ("uri", "held"),
     [
