@@ -44,6 +44,10 @@ def run_entry_point(name: str, entry: Callable[[], int]) -> NoReturn:
     and exits 130, as a shell reports it."""
     try:
         status = entry()
+    except SystemExit as exit_:  # argparse's usage errors, a SIGTERM handler's exit
+        # Through the same exit: the teardown can abort the process (exit 134, "terminate
+        # called without an active exception") while a library's native thread runs.
+        status = _status_of(exit_.code)
     except KeyboardInterrupt as stop:
         # A stop held through a failure is raised over it: say what failed, too.
         if isinstance(stop.__context__, PetalflowError):
@@ -51,3 +55,14 @@ def run_entry_point(name: str, entry: Callable[[], int]) -> NoReturn:
         print(f"{name}: interrupted", file=sys.stderr)
         status = 130
     exit_without_teardown(status)
+
+
+def _status_of(code: object) -> int:
+    """The status Python exits with for ``SystemExit(code)``: 0 for None, an int as is,
+    else 1 after printing it to stderr (``sys.exit("message")``)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1

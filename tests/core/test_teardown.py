@@ -98,3 +98,40 @@ def test_run_entry_point_turns_ctrl_c_into_one_line_and_status_130(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert (done.returncode, done.stderr) == (status, stderr)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "stderr"),
+    [
+        ("raise SystemExit(2)", 2, "torn down? no\n"),
+        ("raise SystemExit(None)", 0, "torn down? no\n"),
+        ('raise SystemExit("bad flag")', 1, "bad flag\ntorn down? no\n"),
+    ],
+)
+def test_run_entry_point_exits_a_system_exit_without_the_teardown(
+    body: str, status: int, stderr: str
+) -> None:
+    """argparse's exit 2 takes the same way out as a finished command: through the
+    atexit handlers, not the teardown (which could abort while a native thread runs)."""
+    code = textwrap.dedent(
+        f"""
+        import atexit, sys
+        from petalflow.core.teardown import run_entry_point
+
+        class Freed:
+            def __del__(self):
+                sys.stderr.write("torn down\\n")
+
+        kept = Freed()
+        atexit.register(lambda: sys.stderr.write("torn down? no\\n"))
+
+        def entry():
+            {body}
+
+        run_entry_point("tool", entry)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (status, stderr)
