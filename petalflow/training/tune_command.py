@@ -122,6 +122,11 @@ def parse_tune(argv: list[str]) -> tuple[TuneConfig, Dataset]:
         parser.error("argument --alias: needs --register-model NAME")
     if args.storage and not args.study:
         parser.error("argument --study: needed with --storage (processes share a study by name)")
+    if args.study and not args.storage:
+        parser.error(
+            "argument --study: needs --storage URL (a study is shared through a database; "
+            "without one each tune has its own)"
+        )
     if problem := cfg.check_artifacts_dir(
         args.artifacts_dir,
         [Path.cwd(), cfg.PROJECT_ROOT],

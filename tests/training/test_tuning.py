@@ -252,6 +252,7 @@ USAGE_ERRORS = [
     (["--alias", "champion"], "--alias"),
     (["--jobs", "0"], "--jobs"),
     (["--storage", "sqlite:///x.db"], "--study"),
+    (["--study", "s"], "--study"),
     (["--storage", "nosuchdb://h/x", "--study", "s"], "--storage"),
     (["--test-size", "0.99"], "--test-size"),
     (["--register-model", "a:b"], "--register-model"),
