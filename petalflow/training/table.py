@@ -187,7 +187,11 @@ def _numeric_column(
 ) -> tuple[pd.Series, list[Violation]]:
     values = _numbers(feature, column, present, arrow)
     array = values.to_numpy(dtype=np.float64)
-    kind = {"float": "a number", "int": "an integer", "bool": "a boolean (true/false, 1/0)"}
+    kind = {
+        "float": "a number",
+        "int": "an integer",
+        "bool": "a boolean (true/false, yes/no, 1/0; any case)",
+    }
     bad = present & ~np.isfinite(array)
     if feature.type == "int":
         with np.errstate(invalid="ignore"):

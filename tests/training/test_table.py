@@ -199,7 +199,11 @@ def test_typed_table_types_each_kind_and_keeps_gaps() -> None:
     [
         (FeatureSpec(name="v", type="int"), ["1.5", "2"], "not an integer"),
         (FeatureSpec(name="v", type="float"), ["inf", "2"], "not a number"),
-        (FeatureSpec(name="v", type="bool"), ["maybe", "true"], "not a boolean"),
+        (
+            FeatureSpec(name="v", type="bool"),
+            ["maybe", "true"],
+            "not a boolean (true/false, yes/no, 1/0; any case)",
+        ),
         (FeatureSpec(name="v", type="float", gt=2), ["2", "3"], "out of bounds (must be > 2)"),
         (FeatureSpec(name="v", type="float", lt=3), ["3", "2"], "out of bounds (must be < 3)"),
         (FeatureSpec(name="v", type="float", ge=2.5), ["2", "3"], "out of bounds (must be >= 2.5)"),
