@@ -47,7 +47,7 @@ def shared_test_split(
             "an unfair comparison is refused: train the challenger on the champion's data "
             f"set with --seed {theirs['seed']} --test-size {theirs['test_size']}"
         )
-    problems = []
+    problems, changed = [], False
     for path in dict.fromkeys(paths):  # the challenger's path, then the champion's
         try:
             dataset = data.prepare(path, float(mine["test_size"]), int(mine["seed"]))
@@ -56,8 +56,15 @@ def shared_test_split(
             continue
         if dataset.sha256 == mine["dataset_sha256"]:
             return dataset
-        problems.append(f"{path!r} changed since both versions were trained (its sha256)")
-    raise PromotionError(
-        f"cannot rebuild the test split: {'; '.join(problems)}; run promote in the folder "
-        "the trainings ran in (a contract's path is relative to it), or retrain both"
+        changed = True
+        problems.append(
+            f"the rows {path!r} loads (for a contract: from its CSV) are not the rows both "
+            "versions were trained on (another sha256)"
+        )
+    advice = (
+        "restore the data they were trained on, or retrain both on today's"
+        if changed
+        else "run promote in the folder the trainings ran in (a contract's path is "
+        "relative to it), or retrain both"
     )
+    raise PromotionError(f"cannot rebuild the test split: {'; '.join(problems)}; {advice}")

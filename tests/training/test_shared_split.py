@@ -47,3 +47,35 @@ def test_promote_finds_the_data_of_a_path_spelled_two_ways(
     assert petalflow_main(["promote", "--model-name", NAME]) == 0  # a tie promotes
     tags = MlflowClient(tracking_uri).get_model_version(NAME, "2").tags
     assert set(json.loads(tags["promotion.scores"])) == {"test_split"}
+
+
+def test_promote_refuses_data_changed_since_naming_the_rows_not_the_folder(
+    tmp_path: Path,
+    user_table: Path,
+    tracking_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Both versions trained on the contract's CSV; a row is deleted from it since: the
+    split cannot be rebuilt. The message says the rows changed (the contract did not),
+    and what to do about that, not where to run promote."""
+    for folder, alias in (("v1", "champion"), ("v2", "challenger")):
+        train_into(
+            tmp_path / folder,
+            "--dataset",
+            str(user_table),
+            "--register-model",
+            NAME,
+            "--alias",
+            alias,
+        )
+    csv = next(user_table.parent.glob("*.csv"))
+    lines = csv.read_text().splitlines(keepends=True)
+    csv.write_text("".join(lines[:1] + lines[2:]))
+    assert petalflow_main(["promote", "--model-name", NAME]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"cannot rebuild the test split: the rows {str(user_table)!r} loads (for a contract: "
+        "from its CSV) are not the rows both versions were trained on (another sha256); "
+        "restore the data they were trained on, or retrain both on today's"
+    ) in err
+    assert "run promote in the folder" not in err
