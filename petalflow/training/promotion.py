@@ -252,7 +252,8 @@ def rollback(
     previous = _version(client, model_name, PREVIOUS, hint)
     current = _version(client, model_name, champion, hint)
     if previous is None:
-        raise PromotionError(f"{model_name!r} has no {PREVIOUS!r} alias: {hint}")
+        missing = _unknown_model(client, model_name) or f"{model_name!r} has no {PREVIOUS!r} alias"
+        raise PromotionError(f"{missing}: {hint}")
     pending = _version(client, model_name, challenger, "nothing was moved; retry")
     demoted = str(current.version) if current is not None else "none"
     restored = str(previous.version)

@@ -368,6 +368,20 @@ def test_rollback_without_a_previous_champion_says_nothing_moved(versions: Mlflo
     assert _aliases(versions) == {"champion": "2"}
 
 
+def test_rollback_of_a_model_not_registered_names_the_ones_there_are(
+    versions: MlflowClient,
+) -> None:
+    from petalflow.core.errors import PromotionError
+    from petalflow.training import promotion
+
+    message = (
+        f"no registered model is named 'nosuch'; the registry has \\['{NAME}'\\]: "
+        "nothing to roll back to"
+    )
+    with pytest.raises(PromotionError, match=message):
+        promotion.rollback(versions, "nosuch")
+
+
 @pytest.mark.parametrize(
     ("metric", "challenger", "champion", "min_delta", "better"),
     [
