@@ -133,15 +133,23 @@ def main(argv: list[str] | None = None) -> int:
     except PetalflowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    statuses = {report["drift"]["status"], report["performance"]["status"]}
-    alert = "alert" in statuses
-    no_verdict = statuses <= {"insufficient_data", "unavailable"}
-    report["status"] = "alert" if alert else ("insufficient_data" if no_verdict else "ok")
+    report["status"] = overall_status(report["drift"]["status"], report["performance"]["status"])
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
         _print_text(report)
-    return 1 if alert else 0
+    return 1 if report["status"] == "alert" else 0
+
+
+def overall_status(*statuses: str) -> str:
+    """The worst verdict of the drift and performance reports (alert, then warn, then ok);
+    insufficient_data when neither has a verdict."""
+    for verdict in ("alert", "warn"):
+        if verdict in statuses:
+            return verdict
+    if set(statuses) <= {"insufficient_data", "unavailable"}:
+        return "insufficient_data"
+    return "ok"
 
 
 def _print_text(report: dict[str, Any]) -> None:
