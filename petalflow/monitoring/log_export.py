@@ -3,8 +3,9 @@
 The log stores a batch's features and probabilities as float64 BLOBs (compact and cheap
 to write, unreadable by SQLite's JSON functions); this writes them out as CSV or JSON
 lines: request_id, row_index, created_at, model_version, feature_0..feature_<k-1> (the
-model's feature order), label, proba_<class> per class. It opens the log read-only, so
-it is safe on the live file of a running server. Exit 2 on a usage error.
+model's feature order), label, true_label (feedback), proba_<class> per class. It opens
+the log read-only, so it is safe on the live file of a running server. Exit 2 on a usage
+error.
 """
 
 from __future__ import annotations

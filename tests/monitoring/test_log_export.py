@@ -57,7 +57,7 @@ def test_export_csv_writes_every_row_with_its_features_label_and_probabilities(
     assert list(lines[0]) == [
         "request_id", "row_index", "created_at", "model_version",
         "feature_0", "feature_1", "feature_2", "feature_3",
-        "label", "proba_setosa", "proba_versicolor", "proba_virginica",
+        "label", "true_label", "proba_setosa", "proba_versicolor", "proba_virginica",
     ]  # fmt: skip
     assert [(r["request_id"], int(r["row_index"])) for r in lines] == expected_ids()
     assert {r["model_version"] for r in lines} == {"run1"}
@@ -66,6 +66,22 @@ def test_export_csv_writes_every_row_with_its_features_label_and_probabilities(
     scores = [[float(r[f"proba_{c}"]) for c in CLASSES] for r in lines]
     assert scores == proba.tolist()
     assert [r["label"] for r in lines] == [CLASSES[i] for i in proba.argmax(axis=1)]
+    assert {r["true_label"] for r in lines} == {""}  # no feedback: an empty cell
+
+
+def test_export_writes_each_rows_feedback_label(logged: Path, tmp_path: Path) -> None:
+    with PredictionLog(logged) as log:
+        log.add_feedback("batch:3", "virginica")
+        log.add_feedback("one-27", "setosa")
+    out = tmp_path / "rows.jsonl"
+    argv = ["monitor", "export", "--prediction-log", str(logged), "--format", "jsonl"]
+    assert main([*argv, "--output", str(out)]) == 0
+    truth = {
+        (r["request_id"], r["row_index"]): r["true_label"]
+        for r in map(json.loads, out.read_text().splitlines())
+    }
+    labelled = {("batch", 3): "virginica", ("one-27", 0): "setosa"}
+    assert truth == {key: labelled.get(key) for key in expected_ids()}
 
 
 def test_export_jsonl_writes_one_object_per_row_to_stdout(

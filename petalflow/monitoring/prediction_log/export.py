@@ -24,8 +24,15 @@ _ROWS = (
 def predicted_rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
     """Every predicted row, oldest request first, rows in request order: request_id,
     row_index, created_at, model_version, ``feature_<i>`` (the log keeps the model's
-    feature order, not its names), label and ``proba_<class>``. The cursor is lazy: one
-    request is decoded at a time."""
+    feature order, not its names), label, true_label (the feedback's, None without) and
+    ``proba_<class>``. The cursor is lazy: one request is decoded at a time (the feedback,
+    a label per labelled row, is read first)."""
+    truth = {
+        (request_id, index): label
+        for request_id, index, label in conn.execute(
+            "SELECT request_id, row_index, true_label FROM feedback"
+        )
+    }
     for request_id, created_at, version, n, features, labels, proba, classes in conn.execute(_ROWS):
         values = float_rows(features, n).tolist()
         scores = float_rows(proba, n).tolist()
@@ -39,5 +46,6 @@ def predicted_rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
                 "model_version": version,
                 **{f"feature_{i}": v for i, v in enumerate(values[index])},
                 "label": label,
+                "true_label": truth.get((request_id, index)),
                 **dict(zip(names, scores[index], strict=True)),
             }
