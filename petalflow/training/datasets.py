@@ -203,12 +203,16 @@ def _from_contract(path: Path) -> RawTable:
             f"{list(frame.columns)}"
         )
     known = {contract.target, *contract.drop, *contract.feature_names}
-    unknown = [c for c in frame.columns if c not in known]
-    if unknown:
-        raise DataContractError(
-            f"{path}: the CSV has column(s) {unknown} the contract does not mention; "
+    problems = []
+    if unknown := [c for c in frame.columns if c not in known]:
+        problems.append(
+            f"the CSV has column(s) {unknown} the contract does not mention; "
             "list each under features or drop"
         )
+    if absent := [name for name in contract.feature_names if name not in frame.columns]:
+        problems.append(f"missing column(s) {absent} (features of the contract)")
+    if problems:  # both at once: a renamed column is one of each
+        raise DataContractError(f"{path}: {'; '.join(problems)}")
     return RawTable(contract, frame, str(csv), Rows(unit="line", first=2))
 
 

@@ -159,6 +159,22 @@ def test_a_csv_column_the_contract_does_not_mention_is_refused(
     )
 
 
+def test_a_renamed_column_is_named_both_as_unknown_and_as_missing(
+    tmp_path: Path, tracking_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The contract's feature 'plan' is 'tier' in the CSV: both halves are said at once."""
+    contract = write_contract(tmp_path / "table")
+    csv = contract.parent / "data.csv"
+    header, rest = csv.read_text(encoding="utf-8").split("\n", 1)
+    csv.write_text(header.replace("plan", "tier") + "\n" + rest, encoding="utf-8")
+    error = _refused(contract, tmp_path, capsys)
+    assert (
+        "the CSV has column(s) ['tier'] the contract does not mention; list each under "
+        "features or drop; missing column(s) ['plan'] (features of the contract)"
+    ) in error
+    assert _no_runs(tracking_uri)
+
+
 def test_a_target_the_csv_lacks_is_named_as_the_typo_it_is(
     tmp_path: Path, tracking_uri: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
