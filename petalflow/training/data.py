@@ -121,6 +121,8 @@ def _resolved(feature: FeatureSpec, column: pd.Series) -> FeatureSpec:
 
 def _positive_class(raw: RawTable, classes: list[str]) -> str | None:
     wanted = raw.contract.positive_class
+    if not classes:
+        raise DataContractError(f"{raw.source}: no data rows (only a header); add rows")
     if len(classes) < 2:
         raise DataContractError(
             f"{raw.source}: target {raw.contract.target!r} has {len(classes)} class(es) "

@@ -57,6 +57,10 @@ TABLE_CASES: dict[str, tuple[Callable[[pd.DataFrame], None], list[str]]] = {
         _set("tenure months", [9], "twelve"),
         ["'tenure months'", "1 value(s) not an integer", "line 11)"],
     ),
+    "only a header": (
+        lambda f: f.drop(index=f.index, inplace=True),
+        ["data.csv: no data rows (only a header); add rows"],
+    ),
 }
 
 
