@@ -53,7 +53,7 @@ def contract_infer(argv: list[str]) -> int:
         inferred = infer_contract(csv, args.target, output.parent if output else None, drop)
     except DataContractError as exc:
         parser.error(str(exc))
-    for line in inferred.untyped:
+    for line in [*inferred.untyped, *inferred.warnings]:
         print(f"contract infer: {line}", file=sys.stderr)
     text = yaml.safe_dump(contract_document(inferred.contract), sort_keys=False, allow_unicode=True)
     if output is None:

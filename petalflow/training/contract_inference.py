@@ -37,6 +37,8 @@ class Inferred:
 
     contract: DataContract
     untyped: list[str] = field(default_factory=list)
+    #: What training would refuse about the table itself (a target with one class).
+    warnings: list[str] = field(default_factory=list)
 
 
 def _number(value: float, integral: bool) -> float | int:
@@ -134,7 +136,14 @@ def infer_contract(
     contract = DataContract(
         name=csv.stem, source=source, target=target, drop=drop, features=features
     )
-    return Inferred(contract, untyped)
+    classes = sorted({str(v) for v in frame[target].dropna()})
+    warnings = []
+    if len(classes) < 2:
+        warnings.append(
+            f"the target {target!r} has {len(classes)} class(es) {classes[:5]}: a classifier "
+            "needs at least 2, so training will refuse this table as it is"
+        )
+    return Inferred(contract, untyped, warnings)
 
 
 def contract_document(contract: DataContract) -> dict[str, Any]:

@@ -45,6 +45,24 @@ def test_infer_types_each_column_and_trains(
     assert (folder / "contract.json").is_file()
 
 
+@pytest.mark.parametrize("classes", [1, 2])
+def test_infer_warns_of_a_target_with_one_class(
+    classes: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Training refuses a one-class target: the contract is still printed, with a warning."""
+    csv = tmp_path / "t.csv"
+    levels = (["a", "b"][:classes] * 6)[:6]
+    pd.DataFrame({"x": [1.0, 2.5, 3.0, 4.5, 5.0, 6.5], "y": levels}).to_csv(csv, index=False)
+    assert main(["contract", "infer", str(csv), "--target", "y"]) == 0
+    out, err = capsys.readouterr()
+    assert yaml.safe_load(out)["target"] == "y"
+    warning = (
+        "contract infer: the target 'y' has 1 class(es) ['a']: a classifier needs at least 2, "
+        "so training will refuse this table as it is"
+    )
+    assert (warning in err) == (classes == 1)
+
+
 @pytest.mark.parametrize("where", ["levels.csv", "data/levels.csv"])
 def test_infer_to_stdout_says_where_the_contract_must_be_saved(
     where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
