@@ -149,6 +149,11 @@ def read_contract(path: Path) -> DataContract:
         document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         detail = str(exc).splitlines()[0]
+        mark = getattr(exc, "problem_mark", None)  # YAML's; JSON's message has its own
+        if mark is not None:
+            detail = (
+                f"line {mark.line + 1}, column {mark.column + 1}: {getattr(exc, 'problem', detail)}"
+            )
         raise DataContractError(f"{path} is not valid YAML/JSON: {detail}") from None
     return parse_data_contract(document, str(path))
 

@@ -149,8 +149,9 @@ def test_a_contract_that_is_not_yaml_exits_2(
     tmp_path: Path, tracking_uri: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     contract = write_contract(tmp_path / "table")
-    contract.write_text("name: [unclosed\n")
-    assert "is not valid YAML/JSON" in _refused(contract, tmp_path, capsys)
+    contract.write_text("name: t\nfeatures: [unclosed\n")
+    error = _refused(contract, tmp_path, capsys)
+    assert "is not valid YAML/JSON: line 3, column 1: expected ',' or ']'" in error
 
 
 def test_a_csv_column_the_contract_does_not_mention_is_refused(
