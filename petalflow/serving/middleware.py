@@ -119,7 +119,9 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
         status, started = 500, False
-        route: str | None = None
+        # A scoring route is known from its path: a 401 or a 413 before it runs counts there.
+        endpoint = ENDPOINTS.get(scope["path"]) if scope["method"] == "POST" else None
+        route = scope["path"] if endpoint is not None else None
         inner = {**scope, "method": "GET"} if scope["method"] == "HEAD" else scope
 
         async def send_with_id(message: Message) -> None:
@@ -148,8 +150,7 @@ class RequestContextMiddleware:
                 self.guard.check(scope["headers"])  # 401/403 before the body is read
             if (_content_length(scope) or 0) > limit:  # declared too large: not read
                 raise PayloadTooLargeError(limit)
-            if scope["method"] == "POST" and (endpoint := ENDPOINTS.get(scope["path"])):
-                route = scope["path"]
+            if endpoint is not None:
                 handler = getattr(self.serving.plane, endpoint.operation)
                 await _serve(handler, endpoint, scope, limited_receive, send_with_id, request_id)
             else:  # a HEAD as its GET: the same headers (uvicorn drops the body)

@@ -307,13 +307,26 @@ def test_a_charset_other_than_utf8_is_415(api: TestClient, path: str) -> None:
     )
 
 
+def _requests_counted(api: TestClient, route: str, status: str) -> float:
+    families = text_string_to_metric_families(api.get("/metrics").text)
+    family = next(f for f in families if f.name == "petalflow_requests")
+    return sum(
+        s.value
+        for s in family.samples
+        if s.name == "petalflow_requests_total"
+        and (s.labels["route"], s.labels["status"]) == (route, status)
+    )
+
+
 @pytest.mark.parametrize("path", ["/predict", "/predict/batch", "/invocations"])
 def test_body_over_limit_is_413(api: TestClient, path: str) -> None:
     big = b'{"x": "' + b"a" * (2 << 20) + b'"}'
+    before = _requests_counted(api, path, "413")
     body = _assert_clean_error(
         api.post(path, content=big, headers={"content-type": "application/json"}), 413
     )
     assert "MAX_BODY_BYTES" in body["message"]
+    assert _requests_counted(api, path, "413") == before + 1  # its route, not "unmatched"
 
 
 @pytest.mark.parametrize("path", ["/predict", "/predict/batch", "/invocations"])
