@@ -91,9 +91,32 @@ def _read_csv(text: str, dtypes: dict[str, Any] | type[object]) -> pd.DataFrame:
     try:
         return pd.read_csv(io.StringIO(text), dtype=dtypes)
     except Exception as exc:  # pandas' parse errors name the line, never a server path
+        message = f"{_PARSE.format(kind='CSV-formatted', writer='to_csv')}: {_short(exc)}"
+        cell = _first_text_in_numbers(text, dtypes) if isinstance(dtypes, dict) else None
+        if cell is None:
+            raise ScoringError(message) from None
+        row, name, value = cell  # pandas names neither: read as text, find it
         raise ScoringError(
-            f"{_PARSE.format(kind='CSV-formatted', writer='to_csv')}: {_short(exc)}"
+            f"{message} (column {name!r}, row {row}: {value[:64]!r})",
+            field=f"csv.{row}.{name}",
+            rule="float_parsing",
         ) from None
+
+
+def _first_text_in_numbers(text: str, dtypes: dict[str, Any]) -> tuple[int, str, str] | None:
+    """The first cell of a number column that is not a number: (row, column, cell)."""
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=object)
+    except Exception:  # not a parse of the cells' types that failed
+        return None
+    for name in (n for n, kind in dtypes.items() if kind == "float64" and n in frame.columns):
+        for row, value in enumerate(frame[name].tolist()):
+            if isinstance(value, str):
+                try:
+                    float(value)
+                except ValueError:
+                    return row, name, value
+    return None
 
 
 def _check_unique_header(text: str) -> None:

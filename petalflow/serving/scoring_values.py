@@ -96,26 +96,26 @@ def _converter(spec: FeatureSpec) -> Converter:
 def _numbers(values: list[Any], name: str, source: str) -> list[Any]:
     """Numeric strings as numbers and NaN as null; anything else is the contract's call."""
     out = []
-    for value in values:
+    for row, value in enumerate(values):
         kind = type(value)
         if kind is float:
             out.append(None if value != value else value)
         elif kind is str:
-            out.append(_number(value, name, source))
+            out.append(_number(value, name, source, row))
         else:
             out.append(value)
     return out
 
 
-def _number(text: str, name: str, source: str) -> float | None:
+def _number(text: str, name: str, source: str, row: int) -> float | None:
     """A numeric string as MLflow reads it (Python's float); NaN is a null."""
     try:
         number = float(text)
     except ValueError:
         raise ScoringError(
             f"{source}: failed to convert column {name} to type 'float64': could not convert "
-            f"string to float: {text[:64]!r}",
-            field=name,
+            f"string to float: {text[:64]!r} (row {row})",
+            field=f"{source}.{row}.{name}",
             rule="float_parsing",
         ) from None
     return None if number != number else number

@@ -98,6 +98,16 @@ def test_csv_table_refuses_what_cannot_be_read_as_bad_request(body: bytes, words
     assert words in error.message
 
 
+def test_csv_table_names_the_column_and_row_of_text_in_a_number_column() -> None:
+    error = _refused(csv_table, b"island,mass\nDream,3.5\nBiscoe,3.7\nDream,heavy\n")
+    assert error.message == (
+        "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
+        "CSV-formatted Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` "
+        "method: could not convert string to float: 'heavy' (column 'mass', row 2: 'heavy')"
+    )
+    assert (error.details[0]["field"], error.details[0]["rule"]) == ("csv.2.mass", "float_parsing")
+
+
 @pytest.mark.parametrize(
     ("body", "repeats"),
     [

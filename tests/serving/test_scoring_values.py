@@ -54,10 +54,13 @@ def test_rows_of_table_reads_numeric_strings_as_pythons_float(text: str, number:
 
 @pytest.mark.parametrize("text", ["", "abc", "0x10", "5,1", "true", "1..2"])
 def test_rows_of_table_refuses_a_string_that_is_no_number_naming_the_column(text: str) -> None:
-    error = _refused(IRIS, {"a": [1], "b": [text]})
+    error = _refused(IRIS, {"a": [1, 2], "b": [3, text]}, rows=2)
     assert error.mlflow_code == "BAD_REQUEST"
-    assert error.details[0]["field"] == "b" and error.details[0]["rule"] == "float_parsing"
-    assert "failed to convert column b to type 'float64'" in error.message
+    assert error.details[0]["field"] == "inputs.1.b" and error.details[0]["rule"] == "float_parsing"
+    assert error.message == (
+        "inputs: failed to convert column b to type 'float64': could not convert string to "
+        f"float: {text!r} (row 1)"
+    )
 
 
 def test_rows_of_table_ignores_columns_that_are_not_features_and_names_them() -> None:
