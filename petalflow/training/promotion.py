@@ -74,6 +74,22 @@ class Decision:
         return f"{verb} {who} ({request.metric}, min delta {request.min_delta:g}) {shown}"
 
 
+def _warn_of_other_aliases(client: MlflowClient, request: Request) -> None:
+    """A first champion alias on a model that has others may be a typo of one of them."""
+    aliases = getattr(client.get_registered_model(request.model_name), "aliases", None) or {}
+    others = [
+        f"{a} (version {v})" for a, v in aliases.items() if a not in (request.challenger, PREVIOUS)
+    ]
+    if others:
+        logger.warning(
+            "no version of %s has the alias %r, so the challenger becomes the first; the "
+            "model's other aliases are %s: if --champion meant one of them, move them back",
+            request.model_name,
+            request.champion,
+            ", ".join(others),
+        )
+
+
 def _version(client: MlflowClient, name: str, alias: str, hint: str) -> ModelVersion | None:
     try:
         return client.get_model_version_by_alias(name, alias)
@@ -189,6 +205,7 @@ def decide(client: MlflowClient, request: Request) -> Decision:
         raise PromotionError(f"{missing}; {hint}")
     champion = _version(client, request.model_name, request.champion, hint)
     if champion is None:
+        _warn_of_other_aliases(client, request)
         decision = Decision(True, str(challenger.version), None)
         decision.data.append(f"no {request.champion} yet: nothing to compare with")
     elif champion.version == challenger.version:

@@ -368,6 +368,27 @@ def test_rollback_without_a_previous_champion_says_nothing_moved(versions: Mlflo
     assert _aliases(versions) == {"champion": "2"}
 
 
+@pytest.mark.parametrize("champion_set", [True, False])
+def test_decide_a_first_champion_warns_when_the_model_has_other_aliases(
+    versions: MlflowClient, champion_set: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`--champion champoin` (a typo): no version has it, so the challenger becomes the
+    first; when the model has another alias (its real champion), the warning names it."""
+    from petalflow.training import promotion
+
+    _set_aliases(versions, challenger="2", **({"champion": "1"} if champion_set else {}))
+    with caplog.at_level("WARNING", logger="petalflow.training.promotion"):
+        decision = promotion.decide(versions, promotion.Request(NAME, champion="champoin"))
+    assert (decision.promoted, decision.champion) == (True, None)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    expected = (
+        f"no version of {NAME} has the alias 'champoin', so the challenger becomes the "
+        "first; the model's other aliases are champion (version 1): if --champion meant "
+        "one of them, move them back"
+    )
+    assert warnings == ([expected] if champion_set else [])
+
+
 def test_rollback_of_a_model_not_registered_names_the_ones_there_are(
     versions: MlflowClient,
 ) -> None:
