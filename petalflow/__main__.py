@@ -213,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args:
         problem = "pick a command"
+    elif group and len(args) > 1:
+        problem = f"{first!r} has no command {args[1]!r}; use {', '.join(group)}"
     elif group:
         problem = f"{first!r} needs its second word: {', '.join(group)}"
     else:

@@ -188,7 +188,12 @@ NAMES = ["contract infer", "tune", "promote", "rollback", "monitor export", "mon
         ([], 2, "error: pick a command"),
         (["contracts"], 2, "error: unknown command 'contracts'"),
         (["contract"], 2, "error: 'contract' needs its second word: contract infer"),
-        (["contract", "x.csv"], 2, "error: 'contract' needs its second word: contract infer"),
+        (["contract", "x.csv"], 2, "error: 'contract' has no command 'x.csv'; use contract infer"),
+        (
+            ["contract", "inferr"],
+            2,
+            "error: 'contract' has no command 'inferr'; use contract infer",
+        ),
         (["contract", "--help"], 0, None),
     ],
 )
