@@ -144,7 +144,8 @@ class Forked(Generic[T]):
         self._code = 0
         self._buffer = bytearray()
         self._outcome: tuple[bool, Any] | None = None
-        self._killer: threading.Timer | None = None  # see interrupt
+        self._reaped = threading.Event()  # see interrupter
+        self._watchers: list[threading.Event] = []
         read, write = os.pipe()
         if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: a roomier pipe, the child waits less
             with contextlib.suppress(OSError):
@@ -190,26 +191,36 @@ class Forked(Generic[T]):
             pass
         return self._take()
 
-    def interrupt(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """Send the child SIGTERM, and SIGKILL if it still runs ``grace`` seconds later;
-        unlike ``stop()``, what it sends on its way out can still be read (``messages()``
-        ends once it has ended). For a signal handler: it neither waits nor reaps."""
-        pid = self.pid
+    def interrupter(self, grace: float = STOP_GRACE_SECONDS) -> Callable[[], None]:
+        """A function that sends the child SIGTERM, and SIGKILL if it still runs ``grace``
+        seconds later; unlike ``stop()``, what the child sends on its way out can still be
+        read (``messages()`` ends once it has ended). It is meant for a signal handler: it
+        neither waits nor reaps, and starts nothing (a thread that may interrupt one of
+        the threading module's locks must not take them): the thread that waits out the
+        grace starts now, and ends with the child."""
+        asked, pid = threading.Event(), self.pid
         if pid is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        if self._killer is None:
-            self._killer = threading.Timer(grace, self._kill, (pid, grace))
-            self._killer.daemon = True  # the process may end before it fires
-            self._killer.start()
+            return asked.set
+        self._watchers.append(asked)
 
-    def _kill(self, pid: int, grace: float) -> None:
-        if self.pid != pid:  # reaped meanwhile: the pid may be another process's now
-            return
-        logger.warning("the child %d did not end within %g s of SIGTERM; killing it", pid, grace)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+        def watch() -> None:
+            asked.wait()
+            if not self._reaped.wait(grace) and self.pid == pid:
+                logger.warning(
+                    "the child %d did not end within %g s of SIGTERM; killing it", pid, grace
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+        threading.Thread(target=watch, name="forked-stop", daemon=True).start()
+
+        def interrupt() -> None:
+            if self.pid == pid:  # not yet reaped: the pid is still the child's
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            asked.set()
+
+        return interrupt
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """End the child if it still runs, and reap it (no zombie is left): SIGTERM (the
@@ -264,8 +275,9 @@ class Forked(Generic[T]):
         pid, self.pid = self.pid, None  # whatever happens next, never twice
         if pid is None:
             return
-        if self._killer is not None:
-            self._killer.cancel()
+        self._reaped.set()
+        for watcher in self._watchers:  # each ends now
+            watcher.set()
         try:
             os.close(self._fd)
         finally:

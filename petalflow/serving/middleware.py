@@ -119,9 +119,8 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
         status, started = 500, False
-        # A scoring route is known from its path: a 401 or a 413 before it runs counts there.
         endpoint = ENDPOINTS.get(scope["path"]) if scope["method"] == "POST" else None
-        route = scope["path"] if endpoint is not None else None
+        route = scope["path"] if endpoint is not None else None  # a 401 or 413 counts there
         inner = {**scope, "method": "GET"} if scope["method"] == "HEAD" else scope
 
         async def send_with_id(message: Message) -> None:

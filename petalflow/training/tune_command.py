@@ -245,7 +245,7 @@ def tune_main(argv: list[str]) -> int:
     ):
         # From now until every trial the search finishes has its child run, a stop stops
         # the search and waits (``tuning.logged_search`` ends this hold).
-        held = holding.enter_context(signals_held(DRAINING, on_hold=searching.interrupt))
+        held = holding.enter_context(signals_held(DRAINING, on_hold=searching.interrupter()))
         _import_tracking()
         from petalflow.training.tuning import tune
 

@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -230,7 +231,7 @@ def test_forked_interrupt_still_delivers_what_the_child_sends_on_its_way_out() -
     with Forked(work) as child:
         stream = child.messages()
         assert next(stream) == "ready"
-        child.interrupt()
+        child.interrupter()()
         assert list(stream) == ["finished before the stop"]
         with pytest.raises(ForkedWorkError, match=r"exit code 143 and no answer"):
             child.result()
@@ -248,8 +249,23 @@ def test_forked_interrupt_kills_a_child_that_ignores_sigterm_after_the_grace(
         pid = child.pid
         stream = child.messages()
         assert next(stream) == "ready"
-        child.interrupt(grace=0.2)
+        child.interrupter(grace=0.2)()
         assert list(stream) == []  # the stream ends: the child was killed
     with pytest.raises(ForkedWorkError, match=r"exit code -9 and no answer"):
         child.result()
     assert f"the child {pid} did not end within 0.2 s of SIGTERM; killing it" in caplog.text
+
+
+def test_forked_interrupters_thread_ends_with_the_child_when_never_called() -> None:
+    def work(send: Callable[[Any], None]) -> str:
+        return "done"
+
+    before = threading.active_count()
+    with Forked(work) as child:
+        child.interrupter()  # its thread waits for a call, or the child's end
+        assert threading.active_count() == before + 1
+        assert child.result() == "done"
+    deadline = time.monotonic() + 10
+    while threading.active_count() > before:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
