@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# How long a stopping search waits for another thread to report the trial it is telling.
+REPORT_WAIT_SECONDS = 2.0
+
 
 @dataclass(frozen=True)
 class TuneConfig:
@@ -133,8 +136,9 @@ def search(
     asking: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
 ) -> Best | None:
     """Run this process's trials, ``report`` each as it ends; the study's best (None: no
-    trial of the study completed). Each trial is asked and noted as in flight, and told
-    and reported, inside ``asking()`` (tune's child holds its stop signals there)."""
+    trial of the study completed). Every storage call (a trial asked and noted as in
+    flight, its parameters suggested, its result told and reported) runs inside
+    ``asking()``: tune's child holds its stop signals there."""
     # One BLAS thread per fit: a trial's fits are small, and a BLAS pool of several
     # threads per fit spends more time waking its threads than computing (10x slower on
     # a busy machine). Parallelism is across trials (--jobs).
@@ -172,6 +176,7 @@ class _Search:
         self.lock = threading.Lock()
         self.stopped = False
         self.running: dict[int, optuna.Trial] = {}  # asked, not yet told
+        self.reporting = 0  # threads telling and reporting a trial (see _abandon)
 
     def run(self) -> optuna.Study:
         """Run the trials (this thread and ``jobs - 1`` others); the study."""
@@ -188,10 +193,15 @@ class _Search:
         return self.study
 
     def _abandon(self) -> None:
-        """Stop asking, and fail the trials in flight: in a shared study a trial left
-        RUNNING would count towards every process's --trials."""
+        """Stop asking, let a trial another thread is telling finish being reported (the
+        parent logs it: told COMPLETE, it must be), then fail the trials in flight: in a
+        shared study a trial left RUNNING would count towards every process's --trials."""
         with self.lock:
             self.stopped = True
+        deadline = time.monotonic() + REPORT_WAIT_SECONDS
+        while self.reporting and time.monotonic() < deadline:
+            time.sleep(0.005)
+        with self.lock:
             running = list(self.running.values())
         for trial in running:
             try:
@@ -203,14 +213,17 @@ class _Search:
 
     def _next(self) -> optuna.Trial | None:
         """A new trial, or None once the study holds ``--trials`` (other processes' too)."""
-        with self.lock:
+        # Every storage call runs inside ``asking()``: stopped inside one, its connection
+        # would keep the database locked for the other threads (and their stop would wait
+        # for it). A stop between ask() and noting the trial would lose the trial.
+        with self.lock, self.asking():
             if self.stopped or len(self.study.get_trials(deepcopy=False)) >= self.config.trials:
                 return None
-            with self.asking():  # a stop now would lose the trial between the two
-                trial = self.study.ask()
-                self.running[trial.number] = trial
+            trial = self.study.ask()
+            self.running[trial.number] = trial
         if trial.number >= self.config.trials:  # another process asked first: not run
-            self._tell(trial, None)
+            with self.asking():
+                self._tell(trial, None)
             return None
         return trial
 
@@ -233,19 +246,28 @@ class _Search:
     def _run(self, trial: optuna.Trial) -> None:
         """Suggest, cross-validate, tell and report one trial."""
         started = time.time()
-        params = search_space.suggest(trial, self.config.model)
+        with self.asking():  # suggesting writes to the storage
+            params = search_space.suggest(trial, self.config.model)
         try:
             scores: np.ndarray | None = self._scores(params)
         except Exception as exc:  # a trial that cannot fit fails alone
             logger.warning("trial %d failed: %s", trial.number, exc)
             scores = None
         with self.asking():  # stopped between the two, a trial told would not be logged
-            if scores is None:
-                self._tell(trial, None)
-            else:
-                trial.set_user_attr("cv_std", float(scores.std()))
-                self._tell(trial, float(scores.mean()))
-            self.report(Trial(trial.number, params, scores, started, time.time()))
+            with self.lock:
+                if self.stopped:  # another thread is stopping: it fails this trial
+                    return
+                self.reporting += 1
+            try:
+                if scores is None:
+                    self._tell(trial, None)
+                else:
+                    trial.set_user_attr("cv_std", float(scores.std()))
+                    self._tell(trial, float(scores.mean()))
+                self.report(Trial(trial.number, params, scores, started, time.time()))
+            finally:
+                with self.lock:
+                    self.reporting -= 1
 
     def _tell(self, trial: optuna.Trial, value: float | None) -> None:
         if value is None:

@@ -92,9 +92,9 @@ def _restore(previous: dict[int, Any]) -> None:
 
 class SearchStop:
     """The handler of SIGTERM and Ctrl-C in tune's search child: SystemExit, except
-    while a trial is being asked (``held``), when it waits for the trial to be noted as
-    in flight: stopped inside ``study.ask()`` the search would not know the trial, and
-    leave it RUNNING in a shared study."""
+    inside a storage call (``held``), when it waits for the call's end: stopped inside
+    ``study.ask()`` the search would not know the trial, and leave it RUNNING in a shared
+    study; inside any call, the interrupted connection would keep the database locked."""
 
     def __init__(self) -> None:
         # How many threads are inside ``held``: changed under the lock, read without it

@@ -126,3 +126,42 @@ def test_search_fails_the_trials_whose_scaled_folds_are_not_finite(tmp_path: Pat
     config = tune_config(dataset=str(contract), trials=2)
     assert search(config, prepare(str(contract), 0.2, 3), reported.append) is None
     assert [(t.number, t.scores) for t in reported] == [(0, None), (1, None)]
+
+
+def _stopping_search() -> tuple[_Search, list[Trial]]:
+    reported: list[Trial] = []
+    return _Search(
+        tune_config(trials=4), prepare("iris", 0.2, 3), reported.append, nullcontext
+    ), reported
+
+
+def test_search_abandon_lets_a_trial_being_reported_finish_then_fails_the_rest() -> None:
+    """--jobs 2: a stop while the other thread tells its trial COMPLETE (and reports it,
+    for the parent to log) waits for that; only the trials still in flight fail. Before,
+    the stopping thread failed both, or the process ended between the tell and the report."""
+    searching, _ = _stopping_search()
+    told, other = searching.study.ask(), searching.study.ask()
+    searching.running = {told.number: told, other.number: other}
+    searching.reporting = 1
+
+    def tell_and_report() -> None:  # the other thread, inside its reporting block
+        threading.Event().wait(0.2)
+        searching._tell(told, 0.9)
+        searching.reporting = 0
+
+    thread = threading.Thread(target=tell_and_report)
+    thread.start()
+    searching._abandon()
+    thread.join()
+    states = {t.number: t.state.name for t in searching.study.trials}
+    assert states == {told.number: "COMPLETE", other.number: "FAIL"}
+
+
+def test_search_a_trial_finishing_after_a_stop_is_left_for_the_stop_to_fail() -> None:
+    searching, reported = _stopping_search()
+    trial = searching.study.ask()
+    searching.running[trial.number] = trial
+    searching.stopped = True
+    searching._run(trial)
+    assert reported == [] and trial.number in searching.running
+    assert searching.study.trials[0].state.name == "RUNNING"  # _abandon's to fail

@@ -346,3 +346,32 @@ def test_search_in_child_stopped_inside_study_ask_fails_that_trial(
     states = [t.state.name for t in optuna.load_study(study_name="s", storage=storage).trials]
     assert "RUNNING" not in states and "FAIL" in states
     assert jobs > 1 or states == ["FAIL"]
+
+
+def test_search_in_child_stopped_inside_a_storage_call_lets_it_finish(tmp_path: Path) -> None:
+    """SIGTERM arrives as a trial's parameters are suggested (a write to the storage):
+    the call finishes before the stop acts. Stopped inside it, with --jobs 2, the
+    interrupted connection kept the database locked for the other thread, which the stop
+    then waited for: the child hung until killed, its trials left RUNNING."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    finished = tmp_path / "suggested"
+    from petalflow.training import search_space
+
+    suggest = search_space.suggest
+
+    def interrupted(trial: Any, model: str) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler would run before this returns
+        params = suggest(trial, model)
+        finished.write_text("")
+        return params
+
+    config = tune_config(trials=6, storage=storage, study="s")
+    dataset = prepare("iris", 0.2, 3)
+    with pytest.MonkeyPatch.context() as patch:  # the child inherits the patch
+        patch.setattr(search_space, "suggest", interrupted)
+        child = Forked(lambda send: tune_command.search_in_child(config, dataset, tmp_path, send))
+    with child, pytest.raises(ForkedWorkError, match=r"exit code 143 and no answer"):
+        child.result()
+    assert finished.exists()
+    trials = optuna.load_study(study_name="s", storage=storage).trials
+    assert [t.state.name for t in trials] == ["FAIL"]
