@@ -20,6 +20,7 @@ from petalflow.serving.fastpath import UnsupportedError, compile_preprocessor
 
 logger = logging.getLogger(__name__)
 
+_DOUBLE_MAX = float(np.finfo(np.float64).max)
 _WIDTHS = (
     (np.float64, "a float64"),
     (np.float32, "a float32, as the forest's trees compare it"),
@@ -37,14 +38,21 @@ def unscorable(
     except (UnsupportedError, AttributeError, IndexError, TypeError):
         return None
     names = contract.feature_names
-    for width, words in _WIDTHS:
+    # float32 only where the model compares float32: trees (a linear model's error
+    # with such a number would be another's, not the client's)
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+    from sklearn.tree import BaseDecisionTree
+
+    trees = (BaseDecisionTree, RandomForestClassifier, ExtraTreesClassifier)
+    widths = _WIDTHS if isinstance(pipeline.steps[-1][1], trees) else _WIDTHS[:1]
+    for width, words in widths:
         for number in pre.numbers:
             values = rows[:, number.feature]
             with np.errstate(over="ignore", invalid="ignore"):
                 scaled = ((values - number.mean) / number.scale).astype(width)
             bad = np.flatnonzero(np.isinf(scaled))
             if bad.size:
-                limit = float(np.finfo(width).max) * number.scale
+                limit = min(float(np.finfo(width).max) * number.scale, _DOUBLE_MAX)
                 low, high = number.mean - limit, number.mean + limit
                 return _error(
                     names[number.feature],

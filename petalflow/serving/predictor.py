@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from petalflow.serving.loading import LoadedModel, Runner, in_process
-from petalflow.serving.model_range import unscorable
 
 if TYPE_CHECKING:
     from petalflow.serving.fastpath import FastPath
@@ -70,11 +69,15 @@ class Predictor:
         fast = self.fast  # once: ``adopt`` may set it meanwhile (another thread)
         try:
             proba = self.model.pipeline_proba(rows) if fast is None else fast.predict_proba(rows)
-        except ValueError:
+        except ValueError as exc:
             # A number the contract lets through but the model's scaling overflows: 422.
+            # (Imported here: the check's scikit-learn modules stay out of the start-up.)
+            from petalflow.serving.model_range import unscorable
+
             problem = unscorable(self.model.pipeline, self.model.contract, rows)
             if problem is None:
                 raise
+            logger.info("a client's number the model cannot score: %s (%s)", problem, exc)
             raise problem from None
         # ndarray.argmax, not np.argmax: the function wrapper costs more than a row.
         codes = proba.argmax(axis=1)

@@ -220,11 +220,14 @@ def _not_a_number(value: Any) -> str:
 
 
 def _spells_a_number(text: str) -> bool:
+    """Whether ``text`` is a short JSON-ready number (float() also takes "1_0" and other
+    scripts' digits, which JSON does not)."""
+    if len(text) > NAME_SHOWN or not text.isascii() or "_" in text:
+        return False
     try:
-        number = float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return math.isfinite(number) and "_" not in text
 
 
 NAME_SHOWN = 64  # characters of a client's key shown back to it

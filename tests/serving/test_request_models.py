@@ -362,6 +362,8 @@ def test_parse_row_answers_422_naming_each_field_and_rule() -> None:
         ('""', 'a JSON number, not the string ""'),
         ('"NaN"', 'a JSON number, not the string "NaN"'),
         ('"1_0"', 'a JSON number, not the string "1_0"'),
+        ('"١٢"', 'a JSON number, not the string "١٢"'),
+        (f'"0.{"0" * 100}1"', f'a JSON number, not the string "0.{"0" * 62}…"'),
         (f'"{"x" * 100}"', f'a JSON number, not the string "{"x" * 64}…"'),
         ("null", "a JSON number, not null"),
         ("true", "a JSON number, not a boolean"),
