@@ -47,22 +47,27 @@ def run_entry_point(name: str, entry: Callable[[], int]) -> NoReturn:
     except SystemExit as exit_:  # argparse's usage errors, a SIGTERM handler's exit
         # Through the same exit: the teardown can abort the process (exit 134, "terminate
         # called without an active exception") while a library's native thread runs.
+        _say_what_failed(name, exit_)
         status = _status_of(exit_.code)
     except KeyboardInterrupt as stop:
-        # A stop held through a failure is raised over it: say what failed, too.
-        if isinstance(stop.__context__, PetalflowError):
-            print(f"{name}: {stop.__context__}", file=sys.stderr)
+        _say_what_failed(name, stop)
         print(f"{name}: interrupted", file=sys.stderr)
         status = 130
     exit_without_teardown(status)
 
 
+def _say_what_failed(name: str, stop: BaseException) -> None:
+    """A stop held through a failure is raised over it: say what failed, too."""
+    if isinstance(stop.__context__, PetalflowError):
+        print(f"{name}: {stop.__context__}", file=sys.stderr)
+
+
 def _status_of(code: object) -> int:
-    """The status Python exits with for ``SystemExit(code)``: 0 for None, an int as is,
-    else 1 after printing it to stderr (``sys.exit("message")``)."""
+    """The status for ``SystemExit(code)``: 0 for None, an int that fits a status as is
+    (another, 1), else 1 after printing it to stderr (``sys.exit("message")``)."""
     if code is None:
         return 0
     if isinstance(code, int):
-        return code
+        return code if 0 <= code <= 255 else 1
     print(code, file=sys.stderr)
     return 1

@@ -124,9 +124,13 @@ def error_response(exc: BaseException, request_id: str, mlflow: bool = False) ->
     return 500, error_content("internal_error", message, request_id, mlflow_code=code)
 
 
+_JSON_CHARSETS = ("utf-8", "utf8", "us-ascii", "ascii")
+
+
 def check_media_type(content_type: str) -> None:
     """415 unless the Content-Type is JSON (``application/json`` or a ``+json`` type) in
-    UTF-8, the only charset JSON has (RFC 8259; a BOM'd UTF-16 or -32 body is decoded too)."""
+    UTF-8 (or its subset ASCII), the only charset JSON has (RFC 8259). A body without a
+    charset that starts with a UTF-16 or -32 byte-order mark is decoded too."""
     if content_type == "application/json":  # the usual header: no parsing
         return
     media, _, parameters = content_type.partition(";")
@@ -141,7 +145,7 @@ def check_media_type(content_type: str) -> None:
     for parameter in parameters.split(";"):
         key, _, value = parameter.partition("=")
         charset = value.strip().strip('"').lower()
-        if key.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+        if key.strip().lower() == "charset" and charset not in _JSON_CHARSETS:
             raise ClientError(
                 f"Content-Type charset {value.strip()!r}: JSON is read as UTF-8; "
                 "send the body in UTF-8 (charset=utf-8, or no charset)",

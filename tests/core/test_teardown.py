@@ -106,6 +106,13 @@ def test_run_entry_point_turns_ctrl_c_into_one_line_and_status_130(
         ("raise SystemExit(2)", 2, "torn down? no\n"),
         ("raise SystemExit(None)", 0, "torn down? no\n"),
         ('raise SystemExit("bad flag")', 1, "bad flag\ntorn down? no\n"),
+        ("raise SystemExit(2**70)", 1, "torn down? no\n"),
+        (  # a SIGTERM held through a failure is raised over it: the failure is said
+            "try:\n                raise PetalflowError('the store failed')\n"
+            "            finally:\n                raise SystemExit(143)",
+            143,
+            "tool: the store failed\ntorn down? no\n",
+        ),
     ],
 )
 def test_run_entry_point_exits_a_system_exit_without_the_teardown(
@@ -116,6 +123,7 @@ def test_run_entry_point_exits_a_system_exit_without_the_teardown(
     code = textwrap.dedent(
         f"""
         import atexit, sys
+        from petalflow.core.errors import PetalflowError
         from petalflow.core.teardown import run_entry_point
 
         class Freed:

@@ -285,6 +285,7 @@ def test_wrong_content_type_is_415(api: TestClient, path: str, content_type: str
     [
         "application/json; charset=utf-8",
         'application/json;charset="UTF-8"',
+        "application/json; charset=us-ascii",
         "application/vnd.api+json",
     ],
 )
