@@ -83,21 +83,7 @@ def test_exit_without_teardown_waits_for_a_running_thread_as_sys_exit_does(
 def test_run_entry_point_turns_ctrl_c_into_one_line_and_status_130(
     body: str, status: int, stderr: str
 ) -> None:
-    code = textwrap.dedent(
-        f"""
-        from petalflow.core.errors import TrackingError
-        from petalflow.core.teardown import run_entry_point
-
-        def entry():
-            {body}
-
-        run_entry_point("tool", entry)
-        """
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert (done.returncode, done.stderr) == (status, stderr)
+    assert _entry_point(body) == (status, stderr)
 
 
 @pytest.mark.parametrize(
@@ -120,19 +106,29 @@ def test_run_entry_point_exits_a_system_exit_without_the_teardown(
 ) -> None:
     """argparse's exit 2 takes the same way out as a finished command: through the
     atexit handlers, not the teardown (which could abort while a native thread runs)."""
-    code = textwrap.dedent(
-        f"""
-        import atexit, sys
-        from petalflow.core.errors import PetalflowError
-        from petalflow.core.teardown import run_entry_point
-
+    prelude = """
         class Freed:
             def __del__(self):
                 sys.stderr.write("torn down\\n")
 
         kept = Freed()
         atexit.register(lambda: sys.stderr.write("torn down? no\\n"))
+        """
+    assert _entry_point(body, prelude) == (status, stderr)
 
+
+def _entry_point(body: str, prelude: str = "") -> tuple[int, str]:
+    """(exit status, stderr) of a process whose entry point runs ``body``."""
+    code = textwrap.dedent(
+        """
+        import atexit, sys
+        from petalflow.core.errors import PetalflowError, TrackingError
+        from petalflow.core.teardown import run_entry_point
+        """
+    )
+    code += textwrap.dedent(prelude)
+    code += textwrap.dedent(
+        f"""
         def entry():
             {body}
 
@@ -142,4 +138,4 @@ def test_run_entry_point_exits_a_system_exit_without_the_teardown(
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
-    assert (done.returncode, done.stderr) == (status, stderr)
+    return done.returncode, done.stderr
