@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, NoReturn, TypeVar
 
 from petalflow.core.errors import ForkedWorkError
+from petalflow.core.teardown import exit_status
 
 logger = logging.getLogger(__name__)
 
@@ -123,17 +124,9 @@ def _child(work: Callable[[Send], Any], fd: int) -> NoReturn:
             pipe.write("done", (False, ForkedWorkError(reason)))
         code = 0
     except SystemExit as exc:  # the work's own way out (a stop handler's): its status
-        code = _exit_status(exc.code)
+        code = exit_status(exc.code)
     finally:
         os._exit(code)
-
-
-def _exit_status(code: object) -> int:
-    """The status Python would exit with for ``SystemExit(code)``: 0 for None, the code
-    if it fits a status, else 1 (the interpreter prints any other value, then exits 1)."""
-    if code is None:
-        return 0
-    return code if isinstance(code, int) and 0 <= code <= 255 else 1
 
 
 class Forked(Generic[T]):

@@ -62,12 +62,16 @@ def _say_what_failed(name: str, stop: BaseException) -> None:
         print(f"{name}: {stop.__context__}", file=sys.stderr)
 
 
-def _status_of(code: object) -> int:
-    """The status for ``SystemExit(code)``: 0 for None, an int that fits a status as is
-    (another, 1), else 1 after printing it to stderr (``sys.exit("message")``)."""
+def exit_status(code: object) -> int:
+    """The status for ``SystemExit(code)``: 0 for None, an int that fits a status as is,
+    else 1 (for which the interpreter prints a value that is not an int)."""
     if code is None:
         return 0
-    if isinstance(code, int):
-        return code if 0 <= code <= 255 else 1
-    print(code, file=sys.stderr)
-    return 1
+    return code if isinstance(code, int) and 0 <= code <= 255 else 1
+
+
+def _status_of(code: object) -> int:
+    """``exit_status``, printing a message first as the interpreter does (``sys.exit("...")``)."""
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+    return exit_status(code)

@@ -13,15 +13,18 @@ from tests.conftest import ROOT
 
 # A process that buffers output, registers an atexit handler, holds an object whose
 # finalizer only the interpreter's teardown calls, optionally starts a thread, then exits.
-SCRIPT = """
-import atexit, sys, threading, time
-from petalflow.core.teardown import exit_without_teardown
-
+# An object whose finalizer only the interpreter's teardown calls.
+FREED = """
 class Freed:
     def __del__(self):
         sys.stderr.write("torn down\\n")
 
 kept = Freed()
+"""
+SCRIPT = """
+import atexit, sys, threading, time
+from petalflow.core.teardown import exit_without_teardown
+{freed}
 atexit.register(lambda: sys.stdout.write("atexit ran\\n"))
 sys.stdout.write("buffered")  # no newline, no flush: a pipe holds it in the buffer
 if {thread!r}:
@@ -35,7 +38,7 @@ exit_without_teardown(7)
 
 def _run(tmp_path: Path, thread: bool, daemon: bool = False) -> subprocess.CompletedProcess[str]:
     marker = str(tmp_path / "thread-finished")
-    code = textwrap.dedent(SCRIPT).format(thread=thread, daemon=daemon, marker=marker)
+    code = textwrap.dedent(SCRIPT).format(thread=thread, daemon=daemon, marker=marker, freed=FREED)
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
@@ -106,14 +109,7 @@ def test_run_entry_point_exits_a_system_exit_without_the_teardown(
 ) -> None:
     """argparse's exit 2 takes the same way out as a finished command: through the
     atexit handlers, not the teardown (which could abort while a native thread runs)."""
-    prelude = """
-        class Freed:
-            def __del__(self):
-                sys.stderr.write("torn down\\n")
-
-        kept = Freed()
-        atexit.register(lambda: sys.stderr.write("torn down? no\\n"))
-        """
+    prelude = FREED + 'atexit.register(lambda: sys.stderr.write("torn down? no\\n"))\n'
     assert _entry_point(body, prelude) == (status, stderr)
 
 
