@@ -89,8 +89,11 @@ def parse_payload(
     usual body's rows are counted by the caller).
     """
     if media != "json":
-        reader = csv_table if media == "csv" else parquet_table
-        rows, columns = rows_of_table(reader(body, models.specs), models, max_rows)
+        if media == "csv":
+            table = csv_table(body, models.specs)
+        else:
+            table = parquet_table(body, models.specs, max_rows)
+        rows, columns = rows_of_table(table, models, max_rows)
         return Parsed(rows, {"column": columns})
     payload = _document(body)
     key = _format_key(payload)
@@ -101,7 +104,7 @@ def parse_payload(
     if fast is not None:
         return Parsed(fast, ignored)
     required = frozenset(spec.name for spec in models.specs if not spec.nullable)
-    table = from_json(key, value, required)
+    table = from_json(key, value, required, frozenset(models.features))
     rows, ignored["column"] = rows_of_table(table, models, max_rows)
     return Parsed(rows, ignored)
 

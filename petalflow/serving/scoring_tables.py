@@ -65,7 +65,9 @@ class ScoringError(ClientError):
 @dataclass(frozen=True)
 class Table:
     """A body's columns: name -> one value per row (``ABSENT`` where a record left it
-    out); ``source`` names the format in messages."""
+    out), or no value for a column that is no feature (it is ignored; building its values
+    would make a body of many distinct keys cost rows x keys); ``source`` names the
+    format in messages."""
 
     columns: dict[Any, list[Any]]
     rows: int
@@ -84,21 +86,22 @@ def positional_error(key: str) -> ScoringError:
     )
 
 
-def from_json(key: str, value: Any, required: frozenset[str]) -> Table:
-    """The table of format ``key``'s ``value``; ``required``: features that are not
-    nullable (MLflow checks their lengths first). ScoringError as MLflow refuses."""
+def from_json(key: str, value: Any, required: frozenset[str], features: frozenset[str]) -> Table:
+    """The table of format ``key``'s ``value``: the values of the columns in
+    ``features``, the others by name only; ``required``: features that are not nullable
+    (MLflow checks their lengths first). ScoringError as MLflow refuses."""
     if key == "dataframe_split":
-        return _split(value, key)
+        return _split(value, key, features)
     if isinstance(value, list):
         if key == "instances" and value and isinstance(value[0], dict):
-            return _instances(value, key, required)
+            return _instances(value, key, required, features)
         if all(type(r) is dict for r in value):  # no rows: no columns (missing inputs)
-            return _records(value, key)
+            return _records(value, key, features)
         if not any(isinstance(r, dict) or r is None for r in value):
             raise positional_error(key)
         raise ScoringError(f"{key} must hold only records (objects)", field=key)
     if key != "dataframe_records" and isinstance(value, dict):
-        return _columns(value, key, required)
+        return _columns(value, key, required, features)
     kind = "a list of records" + ("" if key == "dataframe_records" else " or an object of columns")
     if key == "dataframe_records" or isinstance(value, str):
         raise ScoringError(f"{key} must be {kind}", field=key)
@@ -109,21 +112,37 @@ def from_json(key: str, value: Any, required: frozenset[str]) -> Table:
     )
 
 
-def _records(records: list[dict[str, Any]], key: str) -> Table:
-    """Objects as columns: every key any of them has, in order of first appearance."""
-    names: dict[str, None] = {}
+def _key_counts(records: list[dict[str, Any]]) -> Counter[str]:
+    """How many records hold each key, in order of first appearance."""
+    counts: Counter[str] = Counter()
     for record in records:
-        names.update(dict.fromkeys(record))
-    columns = {name: [r.get(name, ABSENT) for r in records] for name in names}
+        counts.update(record.keys())
+    return counts
+
+
+def _records(
+    records: list[dict[str, Any]],
+    key: str,
+    features: frozenset[str],
+    names: Counter[str] | None = None,
+) -> Table:
+    """Objects as columns: every key any of them has, in order of first appearance
+    (``names``: ``_key_counts`` of them, if counted already)."""
+    names = _key_counts(records) if names is None else names
+    columns = {
+        name: [r.get(name, ABSENT) for r in records] if name in features else [] for name in names
+    }
     return Table(columns, len(records), key)
 
 
-def _instances(records: list[Any], key: str, required: frozenset[str]) -> Table:
+def _instances(
+    records: list[Any], key: str, required: frozenset[str], features: frozenset[str]
+) -> Table:
     """``instances`` as objects: MLflow stacks each key's values, which must be as many."""
     if not all(type(r) is dict for r in records):
         raise ScoringError(f"{key} must hold only records (objects)", field=key)
-    table = _records(records, key)
-    short = [name for name, values in table.columns.items() if ABSENT in values]
+    counts = _key_counts(records)
+    short = [name for name, n in counts.items() if n < len(records)]
     if short:
         raise ScoringError(
             f"{key}: the length of values for each input/column name is not the same: "
@@ -132,14 +151,17 @@ def _instances(records: list[Any], key: str, required: frozenset[str]) -> Table:
             rule="missing",
             mlflow_code=BAD_REQUEST if required & set(short) else INVALID_PARAMETER_VALUE,
         )
-    return table
+    return _records(records, key, features, counts)
 
 
-def _columns(value: dict[str, Any], key: str, required: frozenset[str]) -> Table:
+def _columns(
+    value: dict[str, Any], key: str, required: frozenset[str], features: frozenset[str]
+) -> Table:
     """An object of columns: lists of one length, scalars repeated on every row."""
     lengths = {name: len(v) for name, v in value.items() if isinstance(v, list)}
     if not lengths:
-        return Table({name: [v] for name, v in value.items()}, 1 if value else 0, key)
+        columns = {name: [v] if name in features else [] for name, v in value.items()}
+        return Table(columns, 1 if value else 0, key)
     if len(set(lengths.values())) > 1:
         code = INVALID_PARAMETER_VALUE
         if key == "instances" and len({lengths.get(n) for n in required if n in lengths}) > 1:
@@ -152,11 +174,14 @@ def _columns(value: dict[str, Any], key: str, required: frozenset[str]) -> Table
             mlflow_code=code,
         )
     n = next(iter(lengths.values()))
-    columns = {name: v if isinstance(v, list) else [v] * n for name, v in value.items()}
+    columns = {
+        name: [] if name not in features else v if isinstance(v, list) else [v] * n
+        for name, v in value.items()
+    }
     return Table(columns, n, key)
 
 
-def _split(value: Any, key: str) -> Table:
+def _split(value: Any, key: str, features: frozenset[str]) -> Table:
     """pandas' split orient: ``data`` rows under ``columns``, ``index`` labels ignored."""
     if not isinstance(value, dict):
         raise ScoringError(f"{key} must be an object (pandas' split orient)", field=key)
@@ -176,15 +201,17 @@ def _split(value: Any, key: str) -> Table:
         )
     names = value.get("columns")
     if names is None and data and all(type(row) is dict for row in data):
-        return _records(data, key)  # pandas names the columns after the rows' keys
+        return _records(data, key, features)  # pandas names the columns after the rows' keys
     if names is None:  # pandas numbers the columns: a frame, then missing inputs
         raise positional_error(key)
     _check_names(names, key)
-    rows = [_split_row(row, names, key, i) for i, row in enumerate(data)]
-    if not rows:
-        return Table({name: [] for name in names}, 0, key)
-    by_column = zip(*rows, strict=True)  # every row has one value per column
-    return Table(dict(zip(names, map(list, by_column), strict=True)), len(rows), key)
+    kept = [i for i, name in enumerate(names) if name in features]
+    rows = [_split_row(row, names, kept, key, i) for i, row in enumerate(data)]
+    columns: dict[Any, list[Any]] = {name: [] for name in names}
+    if rows:  # every row has one value per kept column
+        by_column = zip(*rows, strict=True)
+        columns.update(zip([names[i] for i in kept], map(list, by_column), strict=True))
+    return Table(columns, len(rows), key)
 
 
 def _check_names(names: Any, key: str) -> None:
@@ -200,12 +227,13 @@ def _check_names(names: Any, key: str) -> None:
         raise error
 
 
-def _split_row(row: Any, names: list[Any], key: str, i: int) -> list[Any]:
-    """One row of ``data``: as many values as columns, or an object read by column name."""
+def _split_row(row: Any, names: list[Any], kept: list[int], key: str, i: int) -> list[Any]:
+    """The values of the ``kept`` columns in one row of ``data``: a list of as many values
+    as columns, or an object read by column name."""
     if isinstance(row, list) and len(row) == len(names):
-        return row
+        return [row[k] for k in kept]
     if isinstance(row, dict):
-        return [row.get(name, ABSENT) for name in names]
+        return [row.get(names[k], ABSENT) for k in kept]
     raise ScoringError(
         f"{key}.data.{i} must be a list of {len(names)} values (one per column)",
         field=f"{key}.data.{i}",

@@ -15,10 +15,11 @@ from petalflow.serving.duplicate_keys import DuplicateKeyError
 from petalflow.serving.scoring_tables import ABSENT, ScoringError, Table, from_json
 
 REQUIRED = frozenset({"a", "b"})
+FEATURES = REQUIRED | {"c"}  # c: a nullable feature
 
 
 def _table(key: str, value: Any) -> Table:
-    return from_json(key, value, REQUIRED)
+    return from_json(key, value, REQUIRED, FEATURES)
 
 
 def _refused(key: str, value: Any) -> ScoringError:
@@ -199,3 +200,70 @@ def test_from_json_columns_of_different_lengths_are_refused(
 def test_from_json_messages_shorten_client_chosen_names() -> None:
     error = _refused("dataframe_split", {"data": [], "x" * 500: 1})
     assert "x" * 64 in error.message and "x" * 65 not in error.message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "columns", "rows"),
+    [
+        pytest.param(
+            "dataframe_records",
+            [{"a": 1, "x": 5}, {"y": 6, "b": 2}],
+            {"a": [1, ABSENT], "x": [], "y": [], "b": [ABSENT, 2]},
+            2,
+            id="records",
+        ),
+        pytest.param(
+            "instances",
+            [{"a": 1, "x": 5, "b": 2}, {"x": 6, "b": 3, "a": 4}],
+            {"a": [1, 4], "x": [], "b": [2, 3]},
+            2,
+            id="instances-records",
+        ),
+        pytest.param(
+            "inputs",
+            {"x": 7, "a": [1, 2], "y": [3, 4]},
+            {"x": [], "a": [1, 2], "y": []},
+            2,
+            id="columns",
+        ),
+        pytest.param("inputs", {"x": 7, "a": 1}, {"x": [], "a": [1]}, 1, id="scalars"),
+        pytest.param(
+            "dataframe_split",
+            {"columns": ["x", "a", "y", "b"], "data": [[9, 1, 8, 2], [7, 3, 6, 4]]},
+            {"x": [], "a": [1, 3], "y": [], "b": [2, 4]},
+            2,
+            id="split-lists",
+        ),
+        pytest.param(
+            "dataframe_split",
+            {"columns": ["b", "x"], "data": [{"x": 1, "b": 2}, {"a": 3}]},
+            {"b": [2, ABSENT], "x": []},
+            2,
+            id="split-objects",
+        ),
+        pytest.param(
+            "dataframe_split",
+            {"data": [{"x": 1, "b": 2}, {"a": 3}]},
+            {"x": [], "b": [2, ABSENT], "a": [ABSENT, 3]},
+            2,
+            id="split-objects-no-columns",
+        ),
+    ],
+)
+def test_from_json_names_columns_that_are_no_feature_without_their_values(
+    key: str, value: Any, columns: dict[str, list[Any]], rows: int
+) -> None:
+    # Their values are never read: building them made a body of many distinct keys cost
+    # rows x keys (4,000 records of one ignored key each: seconds on the event loop).
+    table = _table(key, value)
+    assert table.columns == columns
+    assert list(table.columns) == list(columns)
+    assert table.rows == rows
+
+
+def test_from_json_instances_short_key_found_from_counts() -> None:
+    # every record holds a key once: the one left out of the last record is named
+    records = [{"a": i, "b": i, "x": i} for i in range(5)] + [{"a": 5, "b": 5}]
+    error = _refused("instances", records)
+    assert error.details[0]["field"] == "instances.x"
+    assert error.mlflow_code == "INVALID_PARAMETER_VALUE"
