@@ -10,7 +10,8 @@ reads ``True`` and ``False`` (any of its spellings) in a number column as 1.0 an
 which MLflow scores; petalflow keeps them as booleans, which the contract refuses for a
 float or int feature as it refuses JSON's ``true`` (and takes for a bool feature).
 
-Parquet (needs pyarrow, as MLflow does): read by pandas, and each feature column's type
+Parquet (needs pyarrow, as MLflow does): the feature columns read by pyarrow into pandas
+(the others named only), and each feature column's type
 checked as MLflow's schema enforcement checks it: a number column may be float, or an
 integer of at most 32 bits (64-bit integers only if every value is 0 or 1), or objects
 (nulls, say) whose values are numbers; a category column holds text.
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from petalflow.core.contract import FALSE_TOKENS, TRUE_TOKENS, FeatureSpec
+from petalflow.core.errors import TooManyRowsError
 from petalflow.serving.duplicate_keys import duplicate_key_error
 from petalflow.serving.scoring_tables import INVALID_PARAMETER_VALUE, ScoringError, Table
 
@@ -141,14 +143,30 @@ def _boolean_columns(text: str, numbers: list[str]) -> set[str]:
     return {name for name in numbers if name in raw and raw[name].isin(spellings).any()}
 
 
-def parquet_table(body: bytes, specs: tuple[FeatureSpec, ...]) -> Table:
-    """The table of a parquet body; ScoringError as MLflow refuses it (types included)."""
+def parquet_table(
+    body: bytes, specs: tuple[FeatureSpec, ...], max_rows: int | None = None
+) -> Table:
+    """The table of a parquet body; ScoringError as MLflow refuses it (types included).
+
+    Only the feature columns are decoded: the others are named from the file's schema, so
+    that a few compressed kilobytes of an ignored column never become megabytes. More
+    rows than ``max_rows`` are refused (413) from the file's metadata, before any decoding.
+    """
     try:
-        frame = pd.read_parquet(io.BytesIO(body))
+        import pyarrow.parquet as pq
+
+        source = pq.ParquetFile(io.BytesIO(body))
+        names = _parquet_columns(source)
+        if max_rows is not None and source.metadata.num_rows > max_rows:
+            raise TooManyRowsError("rows", source.metadata.num_rows, max_rows)
+        wanted = [spec.name for spec in specs if spec.name in names]
+        frame = source.read(columns=wanted, use_pandas_metadata=True).to_pandas()
+    except TooManyRowsError:
+        raise
     except Exception as exc:  # pyarrow's errors describe the bytes, never a server path
         kind = {"kind": "Parquet", "writer": "to_parquet"}
         raise ScoringError(f"{_PARSE.format(**kind)}: {_short(exc)}") from None
-    if frame.columns.has_duplicates:
+    if len(set(names)) < len(names):
         raise ScoringError(
             "parquet: a column name appears twice; send each column once",
             rule="duplicate_key",
@@ -157,7 +175,14 @@ def parquet_table(body: bytes, specs: tuple[FeatureSpec, ...]) -> Table:
     for spec in specs:
         if spec.name in frame.columns:
             _check_type(frame[spec.name], spec)
-    return _frame_table(frame, specs, "parquet")
+    return _frame_table(frame, specs, "parquet", names)
+
+
+def _parquet_columns(source: Any) -> list[str]:
+    """A parquet file's column names, without the index pandas stored as columns."""
+    index = (source.schema_arrow.pandas_metadata or {}).get("index_columns", [])
+    stored = {name for name in index if isinstance(name, str)}  # a RangeIndex is no column
+    return [name for name in source.schema_arrow.names if name not in stored]
 
 
 def _check_type(column: pd.Series, spec: FeatureSpec) -> None:
@@ -181,11 +206,18 @@ def _check_type(column: pd.Series, spec: FeatureSpec) -> None:
         )
 
 
-def _frame_table(frame: pd.DataFrame, specs: tuple[FeatureSpec, ...], source: str) -> Table:
-    """The frame's columns: the features' values as Python objects, others by name only."""
+def _frame_table(
+    frame: pd.DataFrame,
+    specs: tuple[FeatureSpec, ...],
+    source: str,
+    names: list[str] | None = None,
+) -> Table:
+    """The columns ``names`` (default: the frame's): the features' values as Python
+    objects, others by name only."""
     features = {spec.name for spec in specs}
     columns: dict[Any, list[Any]] = {
-        name: _values(frame[name]) if name in features else [] for name in frame.columns
+        name: _values(frame[name]) if name in features else []
+        for name in (frame.columns if names is None else names)
     }
     return Table(columns, len(frame), source)
 

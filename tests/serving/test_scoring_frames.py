@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from petalflow.core.contract import FeatureSpec
+from petalflow.core.errors import TooManyRowsError
 from petalflow.serving.duplicate_keys import DuplicateKeyError, duplicate_key_error
 from petalflow.serving.scoring_frames import csv_table, parquet_table
 from petalflow.serving.scoring_tables import ScoringError
@@ -199,3 +200,36 @@ def test_csv_table_reads_a_bool_feature_as_the_training_csv_spells_it() -> None:
         assert cells[4] == "maybe" and cells[6] == "2"
         assert cells[5] is None  # "NA": a gap
         assert cells[7:] == ([True, False] if extra else [])
+
+
+def test_parquet_table_names_the_other_columns_without_reading_them() -> None:
+    # a stored (non-range) index is no column; "note" is named, its text never decoded
+    frame = pd.DataFrame(
+        {"note": ["x" * 1000, "y"], "mass": [3.5, 4.0], "island": ["Dream", "Biscoe"]},
+        index=[7, 9],
+    )
+    table = parquet_table(_parquet(frame), SPECS)
+    assert table.columns == {"note": [], "mass": [3.5, 4.0], "island": ["Dream", "Biscoe"]}
+    assert list(table.columns) == ["note", "mass", "island"]
+    assert table.rows == 2
+
+
+def test_parquet_table_refuses_too_many_rows_before_reading_them() -> None:
+    body = _parquet(pd.DataFrame({"island": ["Dream"] * 3, "mass": [1.0, 2.0, 3.0]}))
+    with pytest.raises(TooManyRowsError) as caught:
+        parquet_table(body, SPECS, max_rows=2)
+    assert caught.value.status == 413
+    assert "3" in caught.value.message and "2" in caught.value.message
+    assert parquet_table(body, SPECS, max_rows=3).rows == 3
+
+
+def test_parquet_table_refuses_a_repeated_column_name() -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = io.BytesIO()
+    columns = [pa.array(["Dream"]), pa.array([1.0]), pa.array([2.0])]
+    pq.write_table(pa.Table.from_arrays(columns, names=["island", "mass", "mass"]), out)
+    error = _refused(parquet_table, out.getvalue())
+    assert error.details[0]["rule"] == "duplicate_key"
+    assert error.mlflow_code == "INVALID_PARAMETER_VALUE"
