@@ -8,13 +8,14 @@ Anything else is an internal error: logged, and answered with the request id onl
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from petalflow.core.errors import ClientError, PetalflowError
 from petalflow.serving.schemas import ErrorResponse
@@ -127,6 +128,23 @@ def error_response(exc: BaseException, request_id: str, mlflow: bool = False) ->
 _JSON_CHARSETS = ("utf-8", "utf8", "us-ascii", "ascii")
 
 
+def body_media(content_type: str, content_encoding: str, scoring: bool) -> tuple[str, ...]:
+    """The handler's media argument: ``(kind,)`` for MLflow's scoring endpoint
+    (``scoring_media_type``), none for a JSON route (``check_media_type``). 415 for a
+    body sent with a content coding (gzip, say): it would be read as garbled JSON."""
+    if content_encoding and content_encoding.strip().lower() != "identity":
+        raise ClientError(
+            f"Content-Encoding {content_encoding[:64]!r} is not supported; "
+            "send the body uncompressed (no Content-Encoding)",
+            status=415,
+            code="unsupported_media_type",
+        )
+    if scoring:
+        return (scoring_media_type(content_type),)
+    check_media_type(content_type)
+    return ()
+
+
 def check_media_type(content_type: str) -> None:
     """415 unless the Content-Type is JSON (``application/json`` or a ``+json`` type) in
     UTF-8 (or its subset ASCII), the only charset JSON has (RFC 8259). A body without a
@@ -177,15 +195,23 @@ def scoring_media_type(content_type: str) -> str:
     return SCORING_MEDIA_TYPES[mime]
 
 
-def _http_error(exc: StarletteHTTPException, method: str, path: str) -> ClientError:
-    """Starlette's 404/405 with a message that says what to do instead."""
+PATH_SHOWN = 100  # a client's path is echoed up to this many characters
+
+
+def _http_error(
+    exc: StarletteHTTPException, method: str, path: str, routes: Collection[str] = ()
+) -> ClientError:
+    """Starlette's 404/405 with a message that says what to do instead; ``routes``: the
+    app's route paths (a 404 with a trailing slash names the route without it)."""
+    shown = path if len(path) <= PATH_SHOWN else f"{path[:PATH_SHOWN]}..."
     if exc.status_code == 405:
         allowed = (exc.headers or {}).get("Allow") or "another method"
-        message = f"{method} is not allowed on {path}; use {allowed}"
+        message = f"{method[:16]} is not allowed on {shown}; use {allowed}"
         return ClientError(message, status=405, code="method_not_allowed")
     if exc.status_code == 404:
-        hint = f"; did you mean {path.rstrip('/')}?" if path.endswith("/") and path != "/" else ""
-        message = f"no endpoint at {path}{hint} (see /docs)"
+        route = path.rstrip("/")
+        hint = f"; did you mean {route}?" if route != path and route in routes else ""
+        message = f"no endpoint at {shown}{hint} (see /docs)"
         return ClientError(message, status=404, code="not_found")
     return ClientError(str(exc.detail), status=exc.status_code, code="http_error")
 
@@ -204,5 +230,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        mapped = _http_error(exc, request.method, request.url.path)
+        routes = {route.path for route in request.app.routes if isinstance(route, Route)}
+        mapped = _http_error(exc, request.method, request.url.path, routes)
         return reply(request, mapped, exc.headers)

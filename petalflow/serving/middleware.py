@@ -29,9 +29,8 @@ from petalflow.serving.http_errors import (
     INVOCATIONS,
     PayloadTooLargeError,
     RequestTimeoutError,
-    check_media_type,
+    body_media,
     error_response,
-    scoring_media_type,
 )
 
 
@@ -200,12 +199,8 @@ async def _serve(
     """Read a JSON body (or, for MLflow's scoring endpoint, one of its media types), run
     the handler (in a thread if large), send its answer (and its ``X-Model-Version``)."""
     try:
-        content_type = _header(scope, b"content-type")
-        if endpoint.scoring:
-            media: tuple[str, ...] = (scoring_media_type(content_type),)
-        else:
-            check_media_type(content_type)
-            media = ()
+        content = _header(scope, b"content-type"), _header(scope, b"content-encoding")
+        media = body_media(*content, scoring=endpoint.scoring)
         chunks = []
         while True:
             message = await receive()

@@ -204,7 +204,8 @@ def validation_error(exc: ValidationError) -> ClientError:
     details = error_details(exc)
     first = details[0] if details else {"rule": "", "field": None}
     if first["rule"] == "json_invalid":
-        message = f"body is not valid JSON: {exc.errors()[0]['msg']}"
+        reason = str(exc.errors()[0]["msg"]).removeprefix("Invalid JSON: ")  # said already
+        message = f"body is not valid JSON: {reason}"
         return ClientError(message, status=400, code="malformed_json")
     if first["rule"] == "model_type" and first["field"] is None:
         return InvalidRequestError("body must be a JSON object", details)

@@ -248,15 +248,14 @@ def error_details(
     details = []
     for err in exc.errors(include_url=False):  # the input picks a float_type's message
         field = ".".join(shown_name(p) for p in (*prefix, *err["loc"]))
-        message = err["msg"]
-        if err["type"] == "float_type":
+        rule, message = err["type"], err["msg"]
+        if rule == "float_type" and type(err.get("input")) is int:
+            # an integer past float's range: as pydantic's JSON parser words it on /predict
+            rule, message = "finite_number", "Input should be a finite number"
+        elif rule == "float_type":
             message = number or _not_a_number(err.get("input"))
         details.append(
-            {
-                "field": field or None,
-                "rule": err["type"],
-                "message": f"{field or 'body'}: {message}",
-            }
+            {"field": field or None, "rule": rule, "message": f"{field or 'body'}: {message}"}
         )
     return details
 

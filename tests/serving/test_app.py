@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from collections import Counter
@@ -308,6 +309,57 @@ def test_a_charset_other_than_utf8_is_415(api: TestClient, path: str) -> None:
     )
 
 
+_HUGE = "1" + "0" * 400  # a JSON integer past float's range
+_FEATURES = '"sepal_length", "sepal_width", "petal_length", "petal_width"'
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "status"),
+    [
+        (
+            "/predict",
+            f'{{"sepal_length": {_HUGE}, "sepal_width": 3, "petal_length": 1, "petal_width": 0.2}}',
+            "sepal_length",
+            422,
+        ),
+        (
+            "/predict/batch",
+            f'{{"columns": [{_FEATURES}], "data": [[5, 3, 1, 0.2], [{_HUGE}, 3, 1, 0.2]]}}',
+            "data.1.sepal_length",
+            422,
+        ),
+        (
+            "/invocations",
+            f'{{"dataframe_records": [{{"sepal_length": {_HUGE}, '
+            '"sepal_width": 3, "petal_length": 1, "petal_width": 0.2}]}',
+            "dataframe_records.0.sepal_length",
+            400,
+        ),
+    ],
+    ids=["row", "columnar", "invocations"],
+)
+def test_an_integer_past_floats_range_is_no_finite_number_in_every_form(
+    api: TestClient, path: str, body: str, field: str, status: int
+) -> None:
+    sent = api.post(path, content=body, headers={"content-type": "application/json"})
+    detail = _assert_clean_error(sent, status)["details"][0]
+    assert detail == {
+        "field": field,
+        "rule": "finite_number",
+        "message": f"{field}: Input should be a finite number",
+    }
+
+
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch", "/invocations", "/feedback"])
+def test_a_gzipped_body_is_415_not_garbled_json(api: TestClient, path: str) -> None:
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    sent = api.post(path, content=gzip.compress(json.dumps(GOOD).encode()), headers=headers)
+    body = _assert_clean_error(sent, 415)
+    assert body["message"] == (
+        "Content-Encoding 'gzip' is not supported; send the body uncompressed (no Content-Encoding)"
+    )
+
+
 def _requests_counted(api: TestClient, route: str, status: str) -> float:
     families = text_string_to_metric_families(api.get("/metrics").text)
     family = next(f for f in families if f.name == "petalflow_requests")
@@ -537,6 +589,20 @@ def test_predict_with_trailing_slash_names_the_route(api: TestClient) -> None:
     response = api.post("/predict/", json=GOOD)
     assert response.status_code == 404
     assert "did you mean /predict?" in response.json()["message"]
+
+
+@pytest.mark.parametrize("path", ["/docs-static/", "/nowhere/"])
+def test_a_404_names_no_route_that_does_not_exist(api: TestClient, path: str) -> None:
+    # /docs-static serves files below it; /docs-static itself is no endpoint
+    response = api.get(path)
+    assert response.status_code == 404
+    assert response.json()["message"] == f"no endpoint at {path} (see /docs)"
+
+
+def test_a_404_shortens_a_long_path(api: TestClient) -> None:
+    response = api.get("/" + "a" * 8000)
+    assert response.status_code == 404
+    assert response.json()["message"] == f"no endpoint at /{'a' * 99}... (see /docs)"
 
 
 def _row(*repeats: tuple[str, float]) -> str:

@@ -8,7 +8,12 @@ import json
 import pytest
 
 from petalflow.core.errors import ClientError, InvalidRequestError, PetalflowError
-from petalflow.serving.http_errors import MAX_DETAILS, error_response, scoring_media_type
+from petalflow.serving.http_errors import (
+    MAX_DETAILS,
+    body_media,
+    error_response,
+    scoring_media_type,
+)
 
 
 @pytest.mark.parametrize(
@@ -48,6 +53,36 @@ def test_scoring_media_type_refuses_what_mlflow_refuses_with_415(
     assert caught.value.status == 415
     assert caught.value.code == "unsupported_media_type"
     assert words in caught.value.message
+
+
+@pytest.mark.parametrize("scoring", [False, True])
+@pytest.mark.parametrize("encoding", ["gzip", "br", "deflate, gzip", "x" * 500])
+def test_body_media_refuses_a_content_coding_with_415(scoring: bool, encoding: str) -> None:
+    with pytest.raises(ClientError, match="send the body uncompressed") as caught:
+        body_media("application/json", encoding, scoring)
+    assert caught.value.status == 415
+    assert caught.value.code == "unsupported_media_type"
+    assert encoding[:64] in caught.value.message and "x" * 65 not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("content_type", "encoding", "scoring", "media"),
+    [
+        ("application/json", "", False, ()),
+        ("application/json", "identity", False, ()),
+        ("application/json", " Identity ", True, ("json",)),
+        ("text/csv", "", True, ("csv",)),
+    ],
+)
+def test_body_media_takes_an_uncoded_body(
+    content_type: str, encoding: str, scoring: bool, media: tuple[str, ...]
+) -> None:
+    assert body_media(content_type, encoding, scoring) == media
+
+
+def test_body_media_checks_the_json_routes_media_type() -> None:
+    with pytest.raises(ClientError, match="Content-Type must be application/json"):
+        body_media("text/csv", "", False)
 
 
 @pytest.mark.parametrize(

@@ -319,6 +319,7 @@ def test_parse_returns_the_validated_model() -> None:
 def test_parse_row_answers_400_for_malformed_json(body: bytes) -> None:
     with pytest.raises(ClientError, match=r"^body is not valid JSON: ") as caught:
         MODELS.parse_row(body)
+    assert "Invalid JSON" not in caught.value.message  # the reason, not the prefix twice
     assert not isinstance(caught.value, InvalidRequestError)
     assert caught.value.status == 400
     assert caught.value.code == "malformed_json"
