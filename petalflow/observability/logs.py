@@ -176,6 +176,15 @@ def _sole_json_handler(logger: logging.Logger) -> JsonLineHandler | None:
     return handler if ok else None
 
 
+def write_deferred(logger: logging.Logger) -> None:
+    """Write the lines deferred for ``logger``'s JsonLineHandler now. A server stopped by
+    SIGTERM dies by that signal once uvicorn re-raises it, so neither ``atexit`` nor
+    ``logging.shutdown`` writes the last requests' lines: the app's shutdown does."""
+    handler = _sole_json_handler(logger)
+    if handler is not None:
+        handler.write_deferred()
+
+
 class AccessLog:
     """One INFO line per request on ``logger``, cheap enough for every request.
 

@@ -17,6 +17,7 @@ from petalflow.core import store
 from petalflow.core.errors import PetalflowError
 from petalflow.monitoring.checks import open_log
 from petalflow.monitoring.prediction_log import PredictionLog
+from petalflow.observability.logs import write_deferred
 from petalflow.observability.metrics import Telemetry
 from petalflow.serving.api_keys import KeyGuard
 from petalflow.serving.docs import add_docs, document_api_keys
@@ -248,6 +249,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             for poller in pollers:
                 await stop_following(poller)
             await _stop(writer, log, shadow)
+            write_deferred(logger)  # the access lines of the last requests
 
     app = _assemble(lifespan, settings, serving, telemetry, docs, guard)
     return app

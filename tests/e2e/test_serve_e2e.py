@@ -5,7 +5,9 @@ from __future__ import annotations
 import http.client
 import http.server
 import json
+import os
 import shutil
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -41,6 +43,28 @@ def test_uvicorn_serves_predictions_and_logs_json_lines(start_server, trained: P
     assert request_lines[0]["status"] == 200 and request_lines[0]["path"] == "/predict"
     assert request_lines[0]["model_version"] == body["model_version"]
     assert any("serving model" in line["message"] for line in lines)
+
+
+def test_uvicorn_logs_the_requests_it_finishes_after_sigterm(start_server, trained: Path) -> None:
+    """uvicorn finishes a request in flight, then dies by the SIGTERM it re-raises: the
+    request's access line, deferred up to 0.1 s, is written by the app's shutdown."""
+    server = start_server({"ARTIFACTS_DIR": str(trained)})
+    body = json.dumps(GOOD).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"X-Request-ID: in-flight-1\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10]
+        )
+        server.json_lines(until=lambda lines: False, timeout=0.5)  # the head is in
+        os.kill(server.proc.pid, signal.SIGTERM)
+        server.json_lines(until=lambda lines: False, timeout=0.5)  # the shutdown is on
+        sock.sendall(body[10:])
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert b"connection: close" in answer.lower()  # answered during the shutdown
+    assert server.proc.wait(timeout=20) in (0, -signal.SIGTERM)
+    lines = [line for line in server.json_lines() if line.get("request_id") == "in-flight-1"]
+    assert [(line["path"], line["status"]) for line in lines] == [("/predict", 200)]
 
 
 def test_uvicorn_answers_a_columnar_batch_as_the_row_form(start_server, trained: Path) -> None:
