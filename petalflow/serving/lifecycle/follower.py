@@ -31,6 +31,10 @@ Status = Literal["switched", "unchanged", "refused", "unavailable", "busy"]
 REPEAT_WARNING_SECONDS = 600.0
 # How long POST /admin/reload waits for a check already running before it answers "busy".
 BUSY_WAIT_SECONDS = 5.0
+# The timer tries a refused candidate again this long after the refusal, while the source
+# still names it: a passing fault (a file not yet uploaded) heals, and the workers of one
+# server, each refusing or taking it on its own, end up on one version.
+RETRY_REFUSED_SECONDS = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +60,7 @@ def _describe(source: ModelSource, key: str) -> str:
 class ModelFollower:
     """Checks ``source`` (every ``interval`` s when it can move, or on demand) and hands
     each new model to ``install``; a candidate that fails is refused, logged, counted
-    (``on_failure``) and not retried by the timer until the source names another one."""
+    (``on_failure``) and tried again by the timer only ``RETRY_REFUSED_SECONDS`` later."""
 
     def __init__(
         self,
@@ -76,6 +80,7 @@ class ModelFollower:
         self.switching = switching
         self.current = source.key_of(current)
         self.refused: str | None = None
+        self._refused_at = 0.0
         self._lock = threading.Lock()  # one check at a time: a poll and POST /admin/reload
         self._since = 0.0  # when the running check started
         self._unavailable: tuple[str, float] | None = None  # the last warning, and when
@@ -119,7 +124,8 @@ class ModelFollower:
             self._unavailable = None
         if key == self.current:
             return Outcome("unchanged", key, f"{_describe(self.source, key)} is served")
-        if key == self.refused and not force:
+        waited = time.monotonic() - self._refused_at
+        if key == self.refused and not force and waited < RETRY_REFUSED_SECONDS:
             return Outcome("refused", key, f"{_describe(self.source, key)} was refused")
         return self._load(key)
 
@@ -140,7 +146,7 @@ class ModelFollower:
             with quick:  # the requests get the GIL back sooner meanwhile
                 self.install(self.source.load(key))
         except Exception as exc:
-            self.refused = key
+            self.refused, self._refused_at = key, time.monotonic()
             self.on_failure()
             logger.debug("%s reload of %s failed", self.role, name, exc_info=True)
             logger.error(

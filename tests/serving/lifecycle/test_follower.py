@@ -149,14 +149,34 @@ def test_follower_without_quick_switching_leaves_the_interval_alone(models) -> N
     assert source.intervals == pytest.approx([0.004], rel=0.02)
 
 
-def test_follower_retries_a_refused_candidate_only_when_forced(models) -> None:
+def test_follower_retries_a_refused_candidate_when_forced_or_after_a_while(
+    models, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(follower_module.time, "monotonic", lambda: clock[0])
     source = Source(models, "3")
     follower, recorder = _follower(source, models)
     follower.check()
-    assert follower.check().status == "refused"  # the timer's next check: not loaded again
+    clock[0] += follower_module.RETRY_REFUSED_SECONDS - 1
+    assert follower.check().status == "refused"  # the timer's next checks: not loaded again
     assert source.loaded == ["3"] and recorder.failures == 1
-    assert follower.check(force=True).status == "refused"
+    assert follower.check(force=True).status == "refused"  # an explicit reload: loaded
     assert source.loaded == ["3", "3"] and recorder.failures == 2
+    clock[0] += follower_module.RETRY_REFUSED_SECONDS - 1  # counted from the last refusal
+    assert follower.check().status == "refused" and source.loaded == ["3", "3"]
+    clock[0] += 1
+    assert follower.check().status == "refused"  # tried again by the timer
+    assert source.loaded == ["3", "3", "3"] and recorder.failures == 3
+    source.models = {**models, "3": models["2"]}  # the fault passed: taken once tried again
+    clock[0] += follower_module.RETRY_REFUSED_SECONDS
+    assert follower.check().status == "switched" and follower.refused is None
+    assert follower.current == "3"
+
+
+def test_follower_loads_a_new_candidate_at_once_after_a_refusal(models) -> None:
+    source = Source(models, "3")
+    follower, _ = _follower(source, models)
+    assert follower.check().status == "refused"
     source.key = "2"  # the alias moves on: loaded at once
     assert follower.check().status == "switched" and follower.refused is None
 
