@@ -140,6 +140,13 @@ class ShadowNotConfiguredError(ClientError, LookupError):
     code = "not_found"
 
 
+class ShadowNotLoadedError(ClientError):
+    """A shadow report asked while the configured shadow model could not be loaded."""
+
+    status = 503
+    code = "shadow_not_loaded"
+
+
 class UnknownLabelError(ClientError, ValueError):
     """A label that is not one of the model's classes."""
 

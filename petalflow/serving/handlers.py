@@ -18,13 +18,14 @@ import numpy as np
 import orjson
 from prometheus_client.registry import Collector
 
-from petalflow.core.errors import ShadowNotConfiguredError, TooManyRowsError
+from petalflow.core.errors import ShadowNotConfiguredError, ShadowNotLoadedError, TooManyRowsError
 from petalflow.monitoring.checks import Monitor
 from petalflow.monitoring.shadow_report import shadow_report
 from petalflow.observability.metrics import Telemetry
 from petalflow.serving import columnar_request, scoring_protocol
 from petalflow.serving.ignored_inputs import IgnoredInputs
 from petalflow.serving.lifecycle.served import ServedModel, identity_of
+from petalflow.serving.loading import LoadedModel
 from petalflow.serving.request_models import RequestModels, parse
 from petalflow.serving.schemas import FeedbackRequest
 from petalflow.serving.settings import Settings
@@ -214,8 +215,14 @@ class DataPlane:
                 "no shadow model is configured; set SHADOW_MODEL_URI (e.g. "
                 "models:/NAME@challenger) to compare a second model on live traffic"
             )
+        shadow = self.shadow.model
+        if shadow is None:
+            raise ShadowNotLoadedError(
+                "the shadow model (SHADOW_MODEL_URI) could not be loaded; the server log says "
+                "why, and when it is tried again"
+            )
         self.shadow.drain()  # what this worker has queued is in the report, as in /drift
-        return shadow_report(self.monitor, self.shadow.model)
+        return shadow_report(self.monitor, shadow)
 
     def model_info(self) -> dict[str, Any]:
         """GET /model: what is being served, and which registry entry it came from."""
@@ -231,8 +238,12 @@ class DataPlane:
             "metrics": loaded.metrics,
             "loaded_at": loaded.loaded_at,
             "fast_path": served.predictor.fast is not None,
-            "shadow": None if self.shadow is None else identity_of(self.shadow.model),
+            "shadow": None if self.shadow is None else _identity(self.shadow.model),
         }
+
+
+def _identity(model: LoadedModel | None) -> dict[str, Any] | None:
+    return None if model is None else identity_of(model)
 
 
 def _shown_params(params: dict[str, Any]) -> dict[str, Any]:

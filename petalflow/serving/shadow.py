@@ -11,7 +11,10 @@ failure is logged once per episode and counted (``petalflow_shadow_failures_tota
 and scoring goes on with the next drain. A batch that raises fails as a whole.
 
 ``swap`` replaces the shadow model (a new registry version) atomically: a drain scores
-and logs a batch with the one model it read at its start.
+and logs a batch with the one model it read at its start. A shadow model that cannot be
+loaded or used at start-up (its alias removed by a rollback, its registry down, other
+features) leaves a Shadow without a model: nothing is queued until ``swap`` gives it one,
+and the server starts (a worker respawned after a rollback must not stop the service).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from petalflow.core.contract import ModelContract
-from petalflow.core.errors import ShadowError
+from petalflow.core.errors import PetalflowError, ShadowError
 from petalflow.monitoring.prediction_log import PredictionLog
 from petalflow.observability.metrics import Telemetry
 from petalflow.serving.loading import LoadedModel, load_from_uri
@@ -75,7 +78,7 @@ class Shadow:
 
     def __init__(
         self,
-        model: ShadowModel,
+        model: ShadowModel | None,
         primary: ModelContract,
         log: PredictionLog,
         telemetry: Telemetry,
@@ -87,7 +90,7 @@ class Shadow:
         rng: random.Random | None = None,
     ) -> None:
         self._primary, self._log, self._telemetry = primary, log, telemetry
-        self._current = self._checked(model)
+        self._current = None if model is None else self._checked(model)
         self.sample, self.max_pending = sample, max_pending
         self.batch_rows, self.interval = batch_rows, interval
         self._random: Callable[[], float] = (rng or random.Random()).random
@@ -100,9 +103,9 @@ class Shadow:
         self.failed_requests = 0  # of the current episode
 
     @property
-    def model(self) -> LoadedModel:
-        """The shadow model being used now."""
-        return self._current.loaded
+    def model(self) -> LoadedModel | None:
+        """The shadow model being used now (None: none could be loaded yet)."""
+        return None if self._current is None else self._current.loaded
 
     def _checked(self, model: ShadowModel) -> ShadowModel:
         problem = contract_difference(self._primary, model.loaded.contract)
@@ -122,18 +125,19 @@ class Shadow:
     def rebase(self, primary: ModelContract) -> None:
         """Shadow a new served model (a reload) from now on; ShadowError, and the reload
         refused, if the shadow cannot take that model's rows."""
-        problem = contract_difference(primary, self._current.loaded.contract)
-        if problem is not None:
+        current = self._current
+        problem = None if current is None else contract_difference(primary, current.loaded.contract)
+        if current is not None and problem is not None:
             raise ShadowError(
                 f"the new model cannot be served beside the shadow model "
-                f"{self._current.loaded.source}: "
-                f"{problem}; point SHADOW_MODEL_URI at a model on the new features first"
+                f"{current.loaded.source}: {problem}; to serve it, restart the server with "
+                "SHADOW_MODEL_URI at a model on its features, or without SHADOW_MODEL_URI"
             )
         self._primary = primary
 
     def offer(self, request_id: str, rows: np.ndarray) -> None:
         """Queue a sampled answered request's encoded rows for the shadow: O(1)."""
-        if self.sample < 1.0 and self._random() >= self.sample:
+        if self._current is None or (self.sample < 1.0 and self._random() >= self.sample):
             return
         if len(self._pending) < self.max_pending:
             self._pending.append((request_id, rows))
@@ -160,6 +164,8 @@ class Shadow:
     def _score(self, batch: list[tuple[str, np.ndarray]]) -> int:
         """One predict call for ``batch``; each request's answer queued for the log."""
         current = self._current  # one model for the whole batch, whatever swap does
+        if current is None:  # queued by none but a test: nothing to score with
+            return 0
         rows = batch[0][1] if len(batch) == 1 else np.concatenate([r for _, r in batch])
         try:
             labels, proba, _ = current.predictor.predict(rows)
@@ -232,20 +238,33 @@ def open_shadow(
     settings: Settings, primary: ModelContract, log: PredictionLog | None, telemetry: Telemetry
 ) -> Shadow:
     """The shadow of SHADOW_MODEL_URI, loaded and checked against the primary's contract,
-    not started; ShadowError (or the loader's errors) when it cannot be used."""
+    not started; ShadowError without the prediction log. A model that cannot be loaded or
+    used is logged (ERROR) and leaves the shadow without one, to be followed later."""
     if log is None:
         raise ShadowError(
             "SHADOW_MODEL_URI needs the prediction log, where the shadow's answers are "
             "compared: set PREDICTION_LOG to a SQLite path, or unset SHADOW_MODEL_URI"
         )
-    loaded = load_from_uri(str(settings.shadow_model_uri))
-    model = ShadowModel(loaded, Predictor(loaded, use_fast_path=settings.fast_path))
-    shadow = Shadow(model, primary, log, telemetry, settings.shadow_sample)
     telemetry.shadow_enabled = True
-    logger.info(
-        "shadow model %s from %s scores %g of the requests",
-        loaded.model_version,
-        loaded.source,
-        settings.shadow_sample,
+    uri = str(settings.shadow_model_uri)
+    try:
+        loaded = load_from_uri(uri)
+        model = ShadowModel(loaded, Predictor(loaded, use_fast_path=settings.fast_path))
+        shadow = Shadow(model, primary, log, telemetry, settings.shadow_sample)
+    except Exception as exc:  # the loader's many errors: the shadow must not stop the server
+        logger.debug("the shadow model could not be used", exc_info=True)
+        later = (
+            f"it is checked again every {settings.reload_interval:g} s"
+            if uri.startswith("models:/") and "@" in uri and settings.reload_interval > 0
+            else "restart the server once it can be loaded"
+        )
+        reason = exc if isinstance(exc, PetalflowError) else f"{type(exc).__name__}: {exc}"
+        logger.error("serving without a shadow: %s cannot be used (%s); %s", uri, reason, later)
+        return Shadow(None, primary, log, telemetry, settings.shadow_sample)
+    share = (
+        "every request"
+        if settings.shadow_sample == 1
+        else f"{settings.shadow_sample:g} of the requests"
     )
+    logger.info("shadow model %s from %s scores %s", loaded.model_version, loaded.source, share)
     return shadow

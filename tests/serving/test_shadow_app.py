@@ -4,9 +4,11 @@ get unchanged (in process; tests/e2e/test_shadow_e2e.py runs it on uvicorn)."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -47,18 +49,78 @@ def test_a_shadow_without_the_prediction_log_refuses_to_start(
         pass
 
 
-def test_a_shadow_of_other_features_refuses_to_start_naming_them(
-    trained: Path, tmp_path: Path
+def _starts_without_a_shadow(settings: Any, caplog: pytest.LogCaptureFixture) -> str:
+    """Start the app, check it serves without a shadow; its ERROR line."""
+    with caplog.at_level(logging.INFO, logger="petalflow"), TestClient(create_app(settings)) as c:
+        answer = c.post("/predict", json=ROWS[0])
+        assert answer.status_code == 200
+        assert c.get("/model").json()["shadow"] is None
+        report = c.get("/monitoring/shadow")
+        assert report.status_code == 503
+        assert report.json()["error"] == "shadow_not_loaded"
+        assert "the server log says why" in report.json()["message"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    return errors[0]
+
+
+# Trained in fixtures: train.py's logging set-up (basicConfig(force=True)) would remove
+# caplog's handler for the rest of a test.
+@pytest.fixture
+def penguins(tmp_path: Path) -> Path:
+    return train_into(tmp_path / "penguins", "--dataset", "penguins")
+
+
+@pytest.fixture
+def no_challenger(tmp_path: Path, tracking_uri: str) -> tuple[str, Path]:
+    """A registered model with a champion, and a version 2 no alias names."""
+    name = "iris-no-challenger"
+    train_into(tmp_path / "v1", "--register-model", name, "--alias", "champion")
+    return name, train_into(tmp_path / "v2", "--register-model", name, "--C", "10")
+
+
+def test_a_shadow_of_other_features_leaves_the_server_serving_without_one(
+    trained: Path, penguins: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    penguins = train_into(tmp_path / "penguins", "--dataset", "penguins")
+    uri = runs_uri(penguins)
+    settings = make_settings(trained, prediction_log=str(tmp_path / "p.db"), shadow_model_uri=uri)
+    error = _starts_without_a_shadow(settings, caplog)
+    assert error.startswith(f"serving without a shadow: {uri} cannot be used (")
+    assert "the served model's features are ['sepal_length'" in error
+    assert error.endswith("restart the server once it can be loaded")  # a fixed URI
+
+
+def test_a_shadow_alias_that_is_gone_is_followed_once_it_is_back(
+    no_challenger: tuple[str, Path],
+    tmp_path: Path,
+    tracking_uri: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A worker respawned after `rollback` removed @challenger must start (a worker that
+    # fails to start stops every worker of `uvicorn --workers N`).
+    name, two = no_challenger
     settings = make_settings(
-        trained, prediction_log=str(tmp_path / "p.db"), shadow_model_uri=runs_uri(penguins)
+        tmp_path / "unused",
+        model_uri=f"models:/{name}@champion",
+        shadow_model_uri=f"models:/{name}@challenger",
+        prediction_log=str(tmp_path / "p.db"),
+        reload_interval=0.1,
     )
-    with (
-        pytest.raises(ShadowError, match=r"the served model's features are \['sepal_length'"),
-        TestClient(create_app(settings)),
-    ):
-        pass
+    with caplog.at_level(logging.INFO, logger="petalflow"), TestClient(create_app(settings)) as c:
+        assert c.get("/model").json()["shadow"] is None
+        assert c.get("/monitoring/shadow").status_code == 503
+        MlflowClient(tracking_uri).set_registered_model_alias(name, "challenger", "2")
+        deadline = time.monotonic() + 60
+        while c.get("/model").json()["shadow"] is None:
+            assert time.monotonic() < deadline, "the shadow never followed its alias"
+            time.sleep(0.1)
+        c.post("/predict", json=ROWS[1], headers={"X-Request-ID": "shadowed"})
+        report = c.get("/monitoring/shadow").json()
+    run_two = json.loads((two / "model_info.json").read_text())["run_id"]
+    assert report["shadow_version"] == run_two and report["rows_compared"] == 1
+    error = next(r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    assert error.startswith(f"serving without a shadow: models:/{name}@challenger cannot")
+    assert error.endswith("it is checked again every 0.1 s")
 
 
 @pytest.mark.parametrize("sample", [-0.1, 1.5])

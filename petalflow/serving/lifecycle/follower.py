@@ -65,7 +65,7 @@ class ModelFollower:
     def __init__(
         self,
         source: ModelSource,
-        current: LoadedModel,
+        current: LoadedModel | None,
         install: Callable[[LoadedModel], None],
         interval: float,
         on_failure: Callable[[], None] = lambda: None,
@@ -78,7 +78,8 @@ class ModelFollower:
         # interval alone): the interval is the interpreter's, and only one counter knows
         # when the last load has ended.
         self.switching = switching
-        self.current = source.key_of(current)
+        # None: no model yet (a shadow that could not be loaded at start-up)
+        self.current = None if current is None else source.key_of(current)
         self.refused: str | None = None
         self._refused_at = 0.0
         self._lock = threading.Lock()  # one check at a time: a poll and POST /admin/reload
@@ -139,7 +140,8 @@ class ModelFollower:
         logger.log(level, "%s reload: cannot check %s: %s", self.role, self.source.name, reason)
 
     def _load(self, key: str) -> Outcome:
-        name, was = _describe(self.source, key), _describe(self.source, self.current)
+        name = _describe(self.source, key)
+        was = "no model" if self.current is None else _describe(self.source, self.current)
         logger.info("%s reload: %s is new (serving %s): loading it", self.role, name, was)
         try:
             quick = self.switching.during() if self.switching else contextlib.nullcontext()
