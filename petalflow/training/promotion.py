@@ -115,7 +115,8 @@ def _load(name: str, version: ModelVersion) -> Any:
 
 
 def _feedback(request: Request, dataset: data.Dataset, classes: list[str]) -> Any:
-    """(X, y) of the newest labelled predictions, or None when there are too few."""
+    """(X, y) of the newest labelled predictions of a model over ``classes`` and the
+    data set's features, or None when there are too few."""
     if request.prediction_log is None:
         return None
     from petalflow.core.errors import PredictionLogError
@@ -123,7 +124,7 @@ def _feedback(request: Request, dataset: data.Dataset, classes: list[str]) -> An
 
     try:
         with PredictionLogReader(request.prediction_log) as reader:
-            rows, labels = reader.labelled_rows(MAX_FEEDBACK)
+            rows, labels = reader.labelled_rows(MAX_FEEDBACK, classes)
     except PredictionLogError as exc:
         raise PromotionError(f"argument --prediction-log: {exc}") from exc
     width = len(dataset.features)

@@ -427,18 +427,23 @@ SPECIES = ["setosa", "versicolor", "virginica"]  # the classes of every Iris mod
 
 
 def _labelled_log(
-    path: Path, rows: np.ndarray, labels: list[str], classes: list[str] = SPECIES
+    path: Path,
+    rows: np.ndarray,
+    labels: list[str],
+    classes: list[str] = SPECIES,
+    prefix: str = "r",
 ) -> Path:
-    """A prediction log whose requests (one row each) got ``labels`` as feedback."""
+    """A prediction log (new, or added to) whose requests (one row each, ids ``prefix``
+    and a number) got ``labels`` as feedback."""
     from petalflow.monitoring.prediction_log import PredictionLog
 
     proba = [[1.0] + [0.0] * (len(classes) - 1)]
     with PredictionLog(path) as log:
         for i, row in enumerate(rows):
-            log.record(f"r{i}", "run", [row.tolist()], [labels[i]], classes, proba)
+            log.record(f"{prefix}{i}", "run", [row.tolist()], [labels[i]], classes, proba)
         assert log.flush()
         for i, label in enumerate(labels):
-            log.add_feedback(f"r{i}", label)
+            log.add_feedback(f"{prefix}{i}", label)
     return path
 
 
@@ -483,6 +488,30 @@ def test_feedback_ignores_a_log_of_other_features(
     assert _promotion_logs(caplog) == [
         "prediction log: 0 labelled rows of this model's features, 30 needed"
     ]
+
+
+def test_feedback_uses_only_predictions_over_the_models_classes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Another model's log of four features (classes hot and cold): its labels cannot score
+    # an Iris model (scikit-learn raised on them, a traceback and exit 1).
+    from petalflow.training import promotion
+
+    X, y = load_dataset()
+    rows = X.to_numpy()
+    path = _labelled_log(tmp_path / "p.db", rows[:40], ["hot", "cold"] * 20, ["cold", "hot"])
+    request = promotion.Request(NAME, prediction_log=path)
+    with caplog.at_level(logging.INFO, logger="petalflow.training.promotion"):
+        assert promotion._feedback(request, prepare("iris", 0.2, 42), SPECIES) is None
+    assert _promotion_logs(caplog) == [
+        "prediction log: 0 labelled rows of this model's features, 30 needed"
+    ]
+    # the Iris model's own predictions, logged later, are used, and only they
+    species = [str(label) for label in y[40:75]]
+    _labelled_log(path, rows[40:75], species, prefix="iris")
+    features, truth = promotion._feedback(request, prepare("iris", 0.2, 42), SPECIES)
+    assert list(truth) == species[::-1]
+    np.testing.assert_array_equal(features.to_numpy(), rows[40:75][::-1])
 
 
 def test_feedback_refuses_a_file_that_is_not_a_prediction_log(tmp_path: Path) -> None:

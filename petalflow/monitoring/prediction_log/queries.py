@@ -100,18 +100,27 @@ def labelled(
     return [(str(t), str(p)) for t, p in conn.execute(sql, (*params, limit))]
 
 
-def labelled_rows(conn: sqlite3.Connection, limit: int) -> tuple[np.ndarray, list[str]]:
+def labelled_rows(
+    conn: sqlite3.Connection, limit: int, classes: list[str] | None = None
+) -> tuple[np.ndarray, list[str]]:
     """The encoded features and true labels of the newest ``limit`` labelled rows, of any
     model version, newest first: what another model can be scored on. Rows of the newest
-    row's width only (older ones belong to a model with other features)."""
+    row's width only (older ones belong to a model with other features), and with
+    ``classes``, only rows a model of exactly those classes answered (another model's
+    labels cannot score this one)."""
     sql = (
-        "SELECT p.features, p.n_rows, f.row_index, f.true_label FROM feedback AS f "
+        "SELECT p.features, p.n_rows, f.row_index, f.true_label, p.classes FROM feedback AS f "
         "JOIN predictions AS p ON p.request_id = f.request_id "
         "ORDER BY f.labelled_at DESC, f.rowid DESC LIMIT ?"
     )
     rows: list[np.ndarray] = []
     labels: list[str] = []
-    for features, n, index, label in conn.execute(sql, (limit,)):
+    same: dict[str, bool] = {}  # a prediction's classes (JSON) -> whether they are ``classes``
+    for features, n, index, label, answered in conn.execute(sql, (limit,)):
+        if classes is not None and answered not in same:
+            same[answered] = [str(c) for c in orjson.loads(answered)] == classes
+        if classes is not None and not same[answered]:
+            continue
         row = float_rows(features, n)[index]
         if rows and len(row) != len(rows[0]):
             continue
@@ -250,10 +259,13 @@ class Reads:
         with self._connection() as conn:
             return predicted_label(conn, request_id)
 
-    def labelled_rows(self, limit: int) -> tuple[np.ndarray, list[str]]:
-        """Encoded features and true labels of the newest ``limit`` labelled rows."""
+    def labelled_rows(
+        self, limit: int, classes: list[str] | None = None
+    ) -> tuple[np.ndarray, list[str]]:
+        """Encoded features and true labels of the newest ``limit`` labelled rows (of
+        predictions over ``classes``, if given)."""
         with self._connection() as conn:
-            return labelled_rows(conn, limit)
+            return labelled_rows(conn, limit, classes)
 
     def latest_model_version(self) -> str | None:
         """The model version of the newest written request, None for an empty log."""
