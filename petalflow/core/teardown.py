@@ -57,8 +57,13 @@ def run_entry_point(name: str, entry: Callable[[], int]) -> NoReturn:
 
 
 def _say_what_failed(name: str, stop: BaseException) -> None:
-    """A stop held through a failure is raised over it: say what failed, too."""
-    if isinstance(stop.__context__, PetalflowError):
+    """A stop (Ctrl-C, a signal's exit >= 128) held through a failure is raised over it:
+    say what failed, too. argparse's exit 2, raised while handling an error it has just
+    named (``parser.error``), says nothing more."""
+    signalled = not isinstance(stop, SystemExit) or (
+        isinstance(stop.code, int) and stop.code >= 128
+    )
+    if signalled and isinstance(stop.__context__, PetalflowError):
         print(f"{name}: {stop.__context__}", file=sys.stderr)
 
 

@@ -102,6 +102,14 @@ def test_run_entry_point_turns_ctrl_c_into_one_line_and_status_130(
             143,
             "tool: the store failed\ntorn down? no\n",
         ),
+        (  # argparse's error while handling a failure: it has said it, once
+            "try:\n                raise PetalflowError('5 folds need 5 rows')\n"
+            "            except PetalflowError as exc:\n"
+            "                sys.stderr.write(f'usage error: {exc}\\n')\n"
+            "                raise SystemExit(2)",
+            2,
+            "usage error: 5 folds need 5 rows\ntorn down? no\n",
+        ),
     ],
 )
 def test_run_entry_point_exits_a_system_exit_without_the_teardown(

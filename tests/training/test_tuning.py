@@ -21,7 +21,7 @@ from PIL import Image
 
 from petalflow.training import diagnostics
 from petalflow.training.tune_command import tune_main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, python_env
 from tests.training.conftest import child_runs, tune_in, tune_process
 
 STABLE_FILES = (
@@ -261,6 +261,30 @@ USAGE_ERRORS = [
         "--artifacts-dir",
     ),
 ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [(["--cv-folds", "200"], "--cv-folds"), (["--dataset", "nosuch"], "--dataset")],
+)
+def test_tune_usage_error_found_in_the_data_is_said_once(
+    argv: list[str], flag: str, tmp_path: Path
+) -> None:
+    # as a user runs it: through the entry point, which also says a failure under a stop
+    done = subprocess.run(
+        [sys.executable, "-m", "petalflow", "tune", "--artifacts-dir", str(tmp_path / "a"), *argv],
+        cwd=ROOT,
+        env=python_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'runs.db'}"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("usage: python -m petalflow tune")
+    assert lines[-1].startswith(f"python -m petalflow tune: error: argument {flag}: ")
+    assert [line for line in lines if not line.startswith(" ")][1:] == [lines[-1]]
 
 
 @pytest.mark.parametrize(("argv", "flag"), USAGE_ERRORS)
