@@ -6,8 +6,8 @@ labelled predictions of a prediction log when it holds at least ``MIN_FEEDBACK``
 models re-scored on their features), and, when the challenger shadowed the champion on
 at least ``MIN_FEEDBACK`` of them, the answers both gave live (``shadow_evidence``). The
 challenger wins when it is at least ``min_delta`` better on every one. The aliases move
-(``champion`` to the winner, ``previous-champion`` to the version it replaced) and the
-decision is written as tags on both versions.
+(``champion`` to the winner, ``previous-champion`` to the version it replaced; for another
+champion alias X, ``previous-X``) and the decision is written as tags on both versions.
 """
 
 from __future__ import annotations
@@ -34,7 +34,13 @@ from petalflow.training.shared_split import shared_test_split
 
 logger = logging.getLogger(__name__)
 
-PREVIOUS = "previous-champion"
+
+def previous_alias(champion: str) -> str:
+    """The alias of the version ``champion`` named before a promotion (what rollback
+    restores): ``previous-champion`` for ``champion``."""
+    return f"previous-{champion}"
+
+
 MIN_FEEDBACK = 30  # labelled predictions needed to score on the prediction log
 MAX_FEEDBACK = 5000  # the newest ones
 
@@ -64,22 +70,21 @@ class Decision:
     def summary(self, request: Request) -> str:
         """One line for people."""
         shown = "; ".join(
-            f"{name}: challenger {s['challenger']:.4f} vs champion {s['champion']:.4f}"
+            f"{name}: challenger {s['challenger']:.4f} vs {request.champion} {s['champion']:.4f}"
             for name, s in self.scores.items()
         )
         who = f"{request.model_name} version {self.challenger}"
         if self.champion is None:
             return f"promoted {who} to {request.champion}: there was no {request.champion}"
-        verb = "promoted" if self.promoted else "kept the champion; did not promote"
+        verb = "promoted" if self.promoted else f"kept the {request.champion}; did not promote"
         return f"{verb} {who} ({request.metric}, min delta {request.min_delta:g}) {shown}"
 
 
 def _warn_of_other_aliases(client: MlflowClient, request: Request) -> None:
     """A first champion alias on a model that has others may be a typo of one of them."""
     aliases = getattr(client.get_registered_model(request.model_name), "aliases", None) or {}
-    others = [
-        f"{a} (version {v})" for a, v in aliases.items() if a not in (request.challenger, PREVIOUS)
-    ]
+    mine = (request.challenger, previous_alias(request.champion))
+    others = [f"{a} (version {v})" for a, v in aliases.items() if a not in mine]
     if others:
         logger.warning(
             "no version of %s has the alias %r, so the challenger becomes the first; the "
@@ -235,7 +240,9 @@ def _record(client: MlflowClient, request: Request, decision: Decision) -> None:
     name = request.model_name
     if decision.promoted:
         if decision.champion is not None:
-            client.set_registered_model_alias(name, PREVIOUS, decision.champion)
+            client.set_registered_model_alias(
+                name, previous_alias(request.champion), decision.champion
+            )
         client.set_registered_model_alias(name, request.champion, decision.challenger)
     common = {
         "promotion.decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -261,22 +268,23 @@ def rollback(
     champion: str = "champion",
     challenger: str = "challenger",
 ) -> tuple[str, str]:
-    """Point ``champion`` at ``previous-champion`` (then unset); (restored, demoted) versions.
-    ``challenger`` is unset too if it names the demoted version, so that the next promote
-    does not release it again.
+    """Point ``champion`` at ``previous-<champion>`` (then unset); (restored, demoted)
+    versions. ``challenger`` is unset too if it names the demoted version, so that the next
+    promote does not release it again.
 
     PromotionError when there is no previous champion."""
     hint = "nothing to roll back to; a promotion sets it"
-    previous = _version(client, model_name, PREVIOUS, hint)
+    earlier = previous_alias(champion)
+    previous = _version(client, model_name, earlier, hint)
     current = _version(client, model_name, champion, hint)
     if previous is None:
-        missing = _unknown_model(client, model_name) or f"{model_name!r} has no {PREVIOUS!r} alias"
+        missing = _unknown_model(client, model_name) or f"{model_name!r} has no {earlier!r} alias"
         raise PromotionError(f"{missing}: {hint}")
     pending = _version(client, model_name, challenger, "nothing was moved; retry")
     demoted = str(current.version) if current is not None else "none"
     restored = str(previous.version)
     client.set_registered_model_alias(model_name, champion, restored)
-    client.delete_registered_model_alias(model_name, PREVIOUS)
+    client.delete_registered_model_alias(model_name, earlier)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     client.set_model_version_tag(model_name, restored, "rollback.restored_at", now)
     client.set_model_version_tag(model_name, restored, "rollback.replaced", demoted)

@@ -60,9 +60,17 @@ def build_rollback_parser() -> argparse.ArgumentParser:
     """rollback's flags."""
     p = argparse.ArgumentParser(
         prog="python -m petalflow rollback",
-        description="Point 'champion' back at 'previous-champion'.",
+        description="Point the champion alias back at the version a promotion replaced "
+        "('previous-champion' for 'champion').",
     )
     p.add_argument("--model-name", type=cfg.non_empty, required=True, help="registered model")
+    p.add_argument("--champion", type=cfg.optional_alias, default="champion", help="alias")
+    p.add_argument(
+        "--challenger",
+        type=cfg.optional_alias,
+        default="challenger",
+        help="alias unset if it names the version rolled back",
+    )
     return p
 
 
@@ -87,17 +95,22 @@ def promotion_main(command: str, argv: list[str]) -> int:
     from mlflow.exceptions import MlflowException
 
     log = None
-    if command == "promote":  # every flag checked before the store is touched
-        if args.challenger is None or args.champion is None:
-            parser.error("argument --challenger/--champion: name an alias, not 'none'")
+    if args.challenger is None or args.champion is None:  # before the store is touched
+        parser.error("argument --challenger/--champion: name an alias, not 'none'")
+    if command == "promote":
         log = Path(args.prediction_log) if args.prediction_log else None
         if log is not None and not log.is_file():
             parser.error(f"argument --prediction-log: no file {log}")
     try:
         client = _client()
         if command == "rollback":
-            restored, demoted = promotion.rollback(client, args.model_name)
-            print(f"rolled back {args.model_name}: champion -> version {restored} (was {demoted})")
+            restored, demoted = promotion.rollback(
+                client, args.model_name, args.champion, args.challenger
+            )
+            print(
+                f"rolled back {args.model_name}: {args.champion} -> version {restored} "
+                f"(was {demoted})"
+            )
             return 0
         request = promotion.Request(
             args.model_name, args.challenger, args.champion, args.metric, args.min_delta, log

@@ -117,6 +117,23 @@ def test_promote_makes_a_first_challenger_champion(tmp_path: Path, tracking_uri:
     assert _tags(client, "1")["promotion.decision"] == "promoted"
 
 
+def test_promote_and_rollback_of_another_champion_alias_leave_champion_alone(
+    registry: MlflowClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # v1 champion (weak), v2 challenger (good), v3 a staging release of v1's weak model
+    registry.set_registered_model_alias(NAME, "staging", "1")
+    registry.set_registered_model_alias(NAME, "previous-champion", "1")  # an earlier promote
+    assert petalflow_main(["promote", "--model-name", NAME, "--champion", "staging"]) == 0
+    summary = capsys.readouterr().out
+    assert "vs staging" in summary and "vs champion" not in summary
+    expected = {"champion": "1", "challenger": "2", "staging": "2", "previous-champion": "1"}
+    assert _aliases(registry) == {**expected, "previous-staging": "1"}
+    assert petalflow_main(["rollback", "--model-name", NAME, "--champion", "staging"]) == 0
+    assert "staging -> version 1 (was 2)" in capsys.readouterr().out
+    # champion and its own previous version are untouched; the rolled-back challenger goes
+    assert _aliases(registry) == {"champion": "1", "staging": "1", "previous-champion": "1"}
+
+
 def test_rollback_restores_the_previous_champion_once(
     registry: MlflowClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
