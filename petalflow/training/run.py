@@ -128,6 +128,9 @@ def train_with(
             # The run is the outer context: a failure while publishing marks it FAILED.
             with tracking.training_run(client, experiment_name, uri, run_name) as run:
                 recipe = plan(client, run)
+                if "experiment_name" in recipe.params:  # where the run is, said truly
+                    actual = tracking.experiment_of(client, run, experiment_name)
+                    recipe.params["experiment_name"] = actual
                 scores, info = _publish(client, run, uri, recipe, dataset, root, ending)
         except (MlflowException, OSError) as exc:
             # By now the run is marked FAILED and the staging folder is gone.

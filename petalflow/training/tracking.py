@@ -6,6 +6,7 @@ import contextlib
 import functools
 import logging
 import os
+import shlex
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -134,6 +135,21 @@ def training_run(
         # A held stop acts here, inside the run: it ends FAILED.
         logger.info("MLflow run %s (experiment %s)", run.info.run_id, run.info.experiment_id)
         yield run
+
+
+def experiment_of(client: MlflowClient, run: Run, wanted: str) -> str:
+    """The name of ``run``'s experiment; a warning if it is not ``wanted`` (`mlflow run`
+    without ``--experiment-name`` puts its run in ``Default``)."""
+    name = str(client.get_experiment(run.info.experiment_id).name)
+    if name != wanted:
+        logger.warning(
+            "this run is in the experiment %r (mlflow run's), not %r: run `mlflow run` with "
+            "--experiment-name %s to keep it beside the data set's other runs",
+            name,
+            wanted,
+            shlex.quote(wanted),
+        )
+    return name
 
 
 def mlflow_value(value: Any) -> str:

@@ -556,3 +556,28 @@ def test_train_interrupted_while_logging_to_a_server_stops_at_once(
         [mlflow.get_experiment_by_name("iris").experiment_id], "attributes.status = 'FAILED'"
     )
     assert stopped.info.run_name == "logreg-C1.0-seed42"
+
+
+def test_a_run_mlflow_run_started_in_another_experiment_says_so_and_records_it(
+    tmp_path: Path,
+    tracking_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `mlflow run` without --experiment-name starts its run in Default (here "elsewhere"):
+    # the run stays there, and its experiment_name param and params.json say so, not "iris".
+    client = MlflowClient(tracking_uri)
+    other = client.create_experiment("elsewhere", artifact_location=str(tmp_path / "runs"))
+    started = client.create_run(other)
+    monkeypatch.setenv("MLFLOW_RUN_ID", started.info.run_id)
+    assert train.main(["--artifacts-dir", str(tmp_path / "art")]) == 0
+    info = json.loads((tmp_path / "art" / "model_info.json").read_text())
+    assert info["run_id"] == started.info.run_id
+    assert client.get_run(started.info.run_id).data.params["experiment_name"] == "elsewhere"
+    saved = json.loads((tmp_path / "art" / "params.json").read_text())
+    assert saved["experiment_name"] == "elsewhere"
+    warnings = [line for line in capsys.readouterr().out.splitlines() if " WARNING " in line]
+    assert [line.split(": ", 1)[1] for line in warnings] == [
+        "this run is in the experiment 'elsewhere' (mlflow run's), not 'iris': run `mlflow run` "
+        "with --experiment-name iris to keep it beside the data set's other runs"
+    ]
