@@ -180,6 +180,17 @@ class _Search:
 
     def run(self) -> optuna.Study:
         """Run the trials (this thread and ``jobs - 1`` others); the study."""
+        if self.config.storage is not None:
+            with self.asking():
+                held = len(self.study.get_trials(deepcopy=False))
+            if held >= self.config.trials:
+                logger.warning(
+                    "study %r already holds %d trials (--trials %d): this tune adds none, "
+                    "and refits and publishes the study's best; raise --trials to search more",
+                    self.config.study,
+                    held,
+                    self.config.trials,
+                )
         workers = [threading.Thread(target=self._work) for _ in range(self.config.jobs - 1)]
         for worker in workers:
             worker.start()

@@ -89,6 +89,22 @@ def _lost_schema_race(exc: Exception) -> bool:
     return type(exc).__name__ == "IntegrityError" or "already exists" in str(exc)
 
 
+def _same_database(storage: str, tracking: str) -> bool:
+    """Whether two database URLs name one database (one sqlite file, however spelled)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        ours, theirs = make_url(storage), make_url(tracking)
+    except Exception:  # not a database URL (a tracking server, a folder): not the same
+        return False
+    if ours.get_backend_name() != theirs.get_backend_name():
+        return False
+    if ours.get_backend_name() == "sqlite":
+        files = ours.database, theirs.database
+        return all(files) and Path(str(files[0])).resolve() == Path(str(files[1])).resolve()
+    return (ours.host, ours.port, ours.database) == (theirs.host, theirs.port, theirs.database)
+
+
 def _check_storage(url: str, sleep: Callable[[float], None] = time.sleep) -> str | None:
     """Why Optuna cannot open the storage at ``url`` (None if it can)."""
     import optuna
@@ -143,6 +159,12 @@ def parse_tune(argv: list[str]) -> tuple[TuneConfig, Dataset]:
         folds(dataset.split.y_train, args.cv_folds, args.seed, args.test_size)
     except InvalidSplitError as exc:
         parser.error(f"argument --cv-folds: {exc}")
+    if args.storage and _same_database(args.storage, resolve_tracking_uri()):
+        parser.error(
+            "argument --storage: that is the MLflow tracking store; give Optuna a database "
+            "of its own (both keep their schema's version in one alembic_version table), "
+            "e.g. sqlite:///optuna.db"
+        )
     if args.storage and (problem := _check_storage(args.storage)):
         parser.error(f"argument --storage: {problem}")
     args.experiment_name = args.experiment_name or dataset.name

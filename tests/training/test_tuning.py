@@ -176,6 +176,50 @@ def test_tune_processes_sharing_a_storage_run_the_study_total(tmp_path: Path) ->
     assert len(study.trials) == 5
 
 
+def test_tune_refuses_the_tracking_store_as_optuna_storage_and_writes_nothing_there(
+    tmp_path: Path, tracking_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    database = tracking_uri.removeprefix("sqlite:///")
+    tables = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+    before = sqlite3.connect(database).execute(tables).fetchall()
+    spelled = f"sqlite:///{Path(database).parent}/./{Path(database).name}"  # the same file
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        with pytest.raises(SystemExit) as exc_info:
+            tune_main(["--artifacts-dir", "artifacts", "--storage", spelled, "--study", "s"])
+    assert exc_info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "argument --storage: that is the MLflow tracking store" in last
+    assert sqlite3.connect(database).execute(tables).fetchall() == before
+
+
+def test_tune_on_a_study_that_holds_its_trials_says_it_adds_none(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    shared = ["--storage", storage, "--study", "s", "--cv-folds", "2", "--trials", "2"]
+    said = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-m", "petalflow", "tune", "--artifacts-dir", "artifacts", *shared],
+            cwd=tmp_path,
+            env=python_env(
+                MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'runs.db'}", PYTHONPATH=str(ROOT)
+            ),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        said.append([line for line in done.stdout.splitlines() if " WARNING " in line])
+    assert said[0] == []
+    assert [line.split(": ", 1)[1] for line in said[1]] == [
+        "study 's' already holds 2 trials (--trials 2): this tune adds none, and refits and "
+        "publishes the study's best; raise --trials to search more"
+    ]
+
+
 @pytest.mark.parametrize(
     ("change", "differs"),
     [
