@@ -45,6 +45,18 @@ def local_paths(uri: str) -> list[Path]:
     return []
 
 
+def missing_database(uri: str) -> str | None:
+    """Why a sqlite store at ``uri`` cannot be read: its file does not exist (MLflow would
+    create an empty one, so that a mistyped path reads as a registry with no models)."""
+    paths = local_paths(uri)
+    if not uri.startswith("sqlite:///") or not paths or paths[0].exists():
+        return None
+    return (
+        f"there is no MLflow store at {uri} (no file {paths[0]}); fix MLFLOW_TRACKING_URI, "
+        "or train with --register-model first to create it"
+    )
+
+
 def unreachable(uri: str, timeout: float = 10.0) -> str | None:
     """Why an http(s) tracking server does not answer (None if it does, or not http).
 

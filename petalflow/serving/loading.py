@@ -129,6 +129,8 @@ def load_from_artifacts(directory: Path, run: Runner = in_process) -> LoadedMode
 
 
 def _check_reachable(uri: str, tracking_uri: str) -> None:
+    if problem := store.missing_database(tracking_uri):
+        raise ModelLoadError(f"cannot load {uri}: {problem}")
     if problem := store.unreachable(tracking_uri):
         raise ModelLoadError(
             f"cannot load {uri}: the MLflow tracking server at {tracking_uri} does not answer "

@@ -75,9 +75,16 @@ def build_rollback_parser() -> argparse.ArgumentParser:
 
 
 def _client() -> MlflowClient:
+    """The registry's client; TrackingError for a sqlite store whose file is not there
+    (rather than a new empty store, and "no registered model")."""
+    from petalflow.core.errors import TrackingError
+    from petalflow.core.store import missing_database
     from petalflow.training import tracking
 
-    return tracking.connect(tracking.resolve_tracking_uri())
+    uri = tracking.resolve_tracking_uri()
+    if problem := missing_database(uri):
+        raise TrackingError(problem)
+    return tracking.connect(uri)
 
 
 def promotion_main(command: str, argv: list[str]) -> int:

@@ -128,6 +128,18 @@ def test_uvicorn_exits_on_unknown_alias(start_server, tmp_path: Path, tracking_u
     assert "models:/iris-classifier@nope" in message
 
 
+def test_uvicorn_exits_on_a_tracking_database_that_is_not_there(
+    start_server, tmp_path: Path
+) -> None:
+    # A mistyped sqlite path: MLflow would create an empty store there, and the error
+    # would be a model "not found" in it.
+    uri = f"sqlite:///{tmp_path / 'typo' / 'mlfow.db'}"
+    env = {"MODEL_URI": "models:/iris-classifier@champion", "MLFLOW_TRACKING_URI": uri}
+    message = _failed_start(start_server, env)
+    assert f"there is no MLflow store at {uri}" in message
+    assert not (tmp_path / "typo").exists()
+
+
 def test_uvicorn_exits_when_the_tracking_server_never_answers(start_server, tmp_path: Path) -> None:
     # It answers /health (so it looks up) and holds every API call open: MLflow's own
     # HTTP defaults (120 s per request, 7 retries) would hold start-up for half an hour.

@@ -235,6 +235,20 @@ def test_promote_exits_2_when_mlflow_fails_not_1(
     assert _aliases(registry) == {"champion": "1", "challenger": "2"}
 
 
+@pytest.mark.parametrize("command", ["promote", "rollback"])
+def test_promotion_on_a_tracking_database_that_is_not_there_exits_2_creating_nothing(
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'typo' / 'mlfow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert petalflow_main([command, "--model-name", NAME]) == 2
+    assert f"error: there is no MLflow store at {uri}" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()
+
+
 def test_promote_without_a_challenger_exits_2_saying_how_to_register_one(
     tracking_uri: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
