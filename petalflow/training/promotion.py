@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -202,7 +203,8 @@ def _add_shadow_evidence(
 
 def decide(client: MlflowClient, request: Request) -> Decision:
     """Compare, move the aliases and record the decision; PromotionError when it cannot."""
-    hint = f"register one with --register-model {request.model_name} --alias {request.challenger}"
+    shown = shlex.quote(request.model_name), shlex.quote(request.challenger)
+    hint = f"register one with --register-model {shown[0]} --alias {shown[1]}"
     challenger = _version(client, request.model_name, request.challenger, hint)
     if challenger is None:
         missing = _unknown_model(client, request.model_name) or (

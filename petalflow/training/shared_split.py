@@ -6,6 +6,8 @@ is refused: on other rows, one version may have trained on the other's test rows
 
 from __future__ import annotations
 
+import shlex
+
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
@@ -42,10 +44,13 @@ def shared_test_split(
         differ = ", ".join(
             f"{k} {mine[k]!r} vs {theirs[k]!r}" for k in mine if mine[k] != theirs[k]
         )
+        if mine["dataset_sha256"] != theirs["dataset_sha256"]:  # the digests say little
+            differ = f"dataset {paths[0]!r} vs {paths[1]!r}, {differ}"
+        named = f" (--dataset {shlex.quote(paths[1])})" if paths[1] != "?" else ""
         raise PromotionError(
             f"the test splits differ (challenger vs champion: {differ or 'not recorded'}); "
-            "an unfair comparison is refused: train the challenger on the champion's data "
-            f"set with --seed {theirs['seed']} --test-size {theirs['test_size']}"
+            f"an unfair comparison is refused: train the challenger on the champion's data "
+            f"set{named} with --seed {theirs['seed']} --test-size {theirs['test_size']}"
         )
     problems, changed = [], False
     for path in dict.fromkeys(paths):  # the challenger's path, then the champion's

@@ -249,11 +249,15 @@ def test_promotion_on_a_tracking_database_that_is_not_there_exits_2_creating_not
     assert not (tmp_path / "typo").exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "shown"), [(NAME, NAME), ("my iris", "'my iris'"), ("o'brien", "'o'\"'\"'brien'")]
+)
 def test_promote_without_a_challenger_exits_2_saying_how_to_register_one(
-    tracking_uri: str, capsys: pytest.CaptureFixture[str]
+    name: str, shown: str, tracking_uri: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert petalflow_main(["promote", "--model-name", NAME]) == 2
-    assert f"--register-model {NAME} --alias challenger" in capsys.readouterr().err
+    MlflowClient(tracking_uri).search_experiments()  # an empty store, not a missing one
+    assert petalflow_main(["promote", "--model-name", name]) == 2
+    assert f"--register-model {shown} --alias challenger" in capsys.readouterr().err  # pastable
 
 
 def test_labelled_rows_are_newest_first_with_gaps_as_nan(tmp_path: Path) -> None:

@@ -79,3 +79,21 @@ def test_promote_refuses_data_changed_since_naming_the_rows_not_the_folder(
         "restore the data they were trained on, or retrain both on today's"
     ) in err
     assert "run promote in the folder" not in err
+
+
+def test_promote_of_a_challenger_from_another_data_set_names_both(
+    tmp_path: Path, tracking_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the digests alone told a user nothing: "dataset_sha256 '4dc6...' vs '54bf...'"
+    train_into(tmp_path / "v1", "--register-model", NAME, "--alias", "champion")
+    train_into(
+        tmp_path / "v2", "--dataset", "wine", "--register-model", NAME, "--alias", "challenger"
+    )
+    assert petalflow_main(["promote", "--model-name", NAME]) == 2
+    error = capsys.readouterr().err
+    assert "(challenger vs champion: dataset 'wine' vs 'iris', dataset_sha256 '" in error
+    assert (
+        "train the challenger on the champion's data set (--dataset iris) with --seed 42" in error
+    )
+    aliases = MlflowClient(tracking_uri).get_registered_model(NAME).aliases
+    assert {k: str(v) for k, v in aliases.items()} == {"champion": "1", "challenger": "2"}
