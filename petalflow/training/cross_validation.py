@@ -8,6 +8,7 @@ holding 10 % of all rows (with the default test size 0.2: 70 % train, 10 % valid
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -121,10 +122,12 @@ def folds(y: pd.Series, k: int, seed: int, test_size: float) -> list[Fold]:
         fit, validation = train_test_split(
             positions, test_size=share, random_state=seed, stratify=y
         )
-    except ValueError as exc:
+    except ValueError:
+        held = math.ceil(share * len(y))  # as scikit-learn rounds it
         raise InvalidSplitError(
-            f"a validation split of {VALIDATION_SHARE:.0%} of the rows cannot keep every class "
-            f"on both sides ({exc}); use --cv-folds 2 or more, or a smaller --test-size"
+            f"a validation split of {VALIDATION_SHARE:.0%} of the rows ({held} of these "
+            f"{len(y)} training rows) cannot hold every one of the {y.nunique()} classes and "
+            "keep each in the rest; use --cv-folds 2 or more (folds use every training row)"
         ) from None
     return [(np.sort(fit), np.sort(validation))]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,13 +64,21 @@ def test_one_fold_is_sklearns_stratified_train_test_split_for_the_seed(seed: int
     np.testing.assert_array_equal(validation, np.sort(validation2))
 
 
-def test_one_fold_refuses_a_class_too_small_for_both_sides() -> None:
-    y = pd.Series(["a"] * 10 + ["b"] * 10 + ["c"])
-    with pytest.raises(
-        InvalidSplitError,
-        match=r"a validation split of 10% of the rows cannot keep every class on both sides "
-        r"\(.+\); use --cv-folds 2 or more, or a smaller --test-size",
-    ):
+@pytest.mark.parametrize(
+    ("y", "held"),
+    [
+        (pd.Series(["a"] * 10 + ["b"] * 10 + ["c"]), "3 of these 21"),  # c: one row
+        (pd.Series(["a"] * 6 + ["b"] * 5 + ["c"] * 5), "2 of these 16"),  # 2 rows, 3 classes
+    ],
+)
+def test_one_fold_refuses_a_split_that_cannot_hold_every_class(y: pd.Series, held: str) -> None:
+    # ceil(16 x 12.5 %) = 2 rows: a smaller --test-size would not help (it was advised)
+    message = (
+        f"a validation split of 10% of the rows ({held} training rows) cannot hold every one "
+        "of the 3 classes and keep each in the rest; use --cv-folds 2 or more (folds use "
+        "every training row)"
+    )
+    with pytest.raises(InvalidSplitError, match=f"^{re.escape(message)}$"):
         cv.folds(y, 1, 0, 0.2)
 
 
