@@ -116,8 +116,16 @@ def _unknown_model(client: MlflowClient, name: str) -> str | None:
     return f"no registered model is named {name!r}; the registry has {known or 'none'}"
 
 
-def _load(name: str, version: ModelVersion) -> Any:
-    return mlflow.sklearn.load_model(f"models:/{name}/{version.version}")
+def _load(name: str, version: ModelVersion, alias: str) -> Any:
+    """The model of ``version``; PromotionError naming it when its files cannot be read."""
+    try:
+        return mlflow.sklearn.load_model(f"models:/{name}/{version.version}")
+    except (MlflowException, OSError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise PromotionError(
+            f"cannot load {name} version {version.version} ({alias}): {first}; its model "
+            f"files may be gone: register a new version and point {alias!r} at it"
+        ) from exc
 
 
 def _feedback(request: Request, dataset: data.Dataset, classes: list[str]) -> Any:
@@ -226,8 +234,8 @@ def decide(client: MlflowClient, request: Request) -> Decision:
         scores, described = _evaluate(
             request,
             dataset,
-            _load(request.model_name, challenger),
-            _load(request.model_name, champion),
+            _load(request.model_name, challenger, request.challenger),
+            _load(request.model_name, champion, request.champion),
         )
         _add_shadow_evidence(request, champion, challenger, scores, described)
         promoted = all(s["challenger_better"] for s in scores.values())

@@ -231,7 +231,9 @@ def test_promote_exits_2_when_mlflow_fails_not_1(
     shutil.rmtree(urllib.parse.urlparse(location).path)
     assert petalflow_main(["promote", "--model-name", NAME]) == 2
     error = capsys.readouterr().err
-    assert "promote: error: MLflow failed (" in error and "Traceback" not in error
+    assert f"promote: error: cannot load {NAME} version 1 (champion): " in error
+    assert "register a new version and point 'champion' at it" in error
+    assert "Traceback" not in error
     assert _aliases(registry) == {"champion": "1", "challenger": "2"}
 
 
