@@ -95,6 +95,7 @@ async def _stop(
             logger.exception("the prediction log's event-loop writer failed")
     if log is not None:
         log.close()
+    write_deferred(logger)  # the access lines of the last requests
 
 
 def _freeze_heap() -> None:
@@ -249,7 +250,6 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             for poller in pollers:
                 await stop_following(poller)
             await _stop(writer, log, shadow)
-            write_deferred(logger)  # the access lines of the last requests
 
     app = _assemble(lifespan, settings, serving, telemetry, docs, guard)
     return app

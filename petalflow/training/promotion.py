@@ -30,16 +30,11 @@ from petalflow.core.codec import RowCodec
 from petalflow.core.errors import PromotionError
 from petalflow.training import cross_validation as cv
 from petalflow.training import data
+from petalflow.training.aliases import previous_alias, unknown_model, version_by_alias
 from petalflow.training.shadow_evidence import shadow_evidence
 from petalflow.training.shared_split import shared_test_split
 
 logger = logging.getLogger(__name__)
-
-
-def previous_alias(champion: str) -> str:
-    """The alias of the version ``champion`` named before a promotion (what rollback
-    restores): ``previous-champion`` for ``champion``."""
-    return f"previous-{champion}"
 
 
 MIN_FEEDBACK = 30  # labelled predictions needed to score on the prediction log
@@ -94,26 +89,6 @@ def _warn_of_other_aliases(client: MlflowClient, request: Request) -> None:
             request.champion,
             ", ".join(others),
         )
-
-
-def _version(client: MlflowClient, name: str, alias: str, hint: str) -> ModelVersion | None:
-    try:
-        return client.get_model_version_by_alias(name, alias)
-    except MlflowException as exc:
-        if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
-            return None
-        raise PromotionError(f"cannot read {name}@{alias}: {exc.message}; {hint}") from exc
-
-
-def _unknown_model(client: MlflowClient, name: str) -> str | None:
-    """Why ``name`` is not a registered model (a typo, say), naming the ones there are."""
-    try:
-        if client.search_registered_models(f"name = '{name}'", max_results=1):
-            return None
-        known = sorted(m.name for m in client.search_registered_models(max_results=20))
-    except MlflowException:  # a name the filter cannot hold: the usual message
-        return None
-    return f"no registered model is named {name!r}; the registry has {known or 'none'}"
 
 
 def _load(name: str, version: ModelVersion, alias: str) -> Any:
@@ -213,13 +188,13 @@ def decide(client: MlflowClient, request: Request) -> Decision:
     """Compare, move the aliases and record the decision; PromotionError when it cannot."""
     shown = shlex.quote(request.model_name), shlex.quote(request.challenger)
     hint = f"register one with --register-model {shown[0]} --alias {shown[1]}"
-    challenger = _version(client, request.model_name, request.challenger, hint)
+    challenger = version_by_alias(client, request.model_name, request.challenger, hint)
     if challenger is None:
-        missing = _unknown_model(client, request.model_name) or (
+        missing = unknown_model(client, request.model_name) or (
             f"no version of {request.model_name!r} has the alias {request.challenger!r}"
         )
         raise PromotionError(f"{missing}; {hint}")
-    champion = _version(client, request.model_name, request.champion, hint)
+    champion = version_by_alias(client, request.model_name, request.champion, hint)
     if champion is None:
         _warn_of_other_aliases(client, request)
         decision = Decision(True, str(challenger.version), None)
@@ -285,12 +260,12 @@ def rollback(
     PromotionError when there is no previous champion."""
     hint = "nothing to roll back to; a promotion sets it"
     earlier = previous_alias(champion)
-    previous = _version(client, model_name, earlier, hint)
-    current = _version(client, model_name, champion, hint)
+    previous = version_by_alias(client, model_name, earlier, hint)
+    current = version_by_alias(client, model_name, champion, hint)
     if previous is None:
-        missing = _unknown_model(client, model_name) or f"{model_name!r} has no {earlier!r} alias"
+        missing = unknown_model(client, model_name) or f"{model_name!r} has no {earlier!r} alias"
         raise PromotionError(f"{missing}: {hint}")
-    pending = _version(client, model_name, challenger, "nothing was moved; retry")
+    pending = version_by_alias(client, model_name, challenger, "nothing was moved; retry")
     demoted = str(current.version) if current is not None else "none"
     restored = str(previous.version)
     client.set_registered_model_alias(model_name, champion, restored)

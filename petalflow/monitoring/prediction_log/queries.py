@@ -105,9 +105,7 @@ def labelled_rows(
 ) -> tuple[np.ndarray, list[str]]:
     """The encoded features and true labels of the newest ``limit`` labelled rows, of any
     model version, newest first: what another model can be scored on. Rows of the newest
-    row's width only (older ones belong to a model with other features), and with
-    ``classes``, only rows a model of exactly those classes answered (another model's
-    labels cannot score this one)."""
+    row's width only, and answered over ``classes`` if given (others are another model's)."""
     sql = (
         "SELECT p.features, p.n_rows, f.row_index, f.true_label, p.classes FROM feedback AS f "
         "JOIN predictions AS p ON p.request_id = f.request_id "
@@ -115,11 +113,8 @@ def labelled_rows(
     )
     rows: list[np.ndarray] = []
     labels: list[str] = []
-    same: dict[str, bool] = {}  # a prediction's classes (JSON) -> whether they are ``classes``
     for features, n, index, label, answered in conn.execute(sql, (limit,)):
-        if classes is not None and answered not in same:
-            same[answered] = [str(c) for c in orjson.loads(answered)] == classes
-        if classes is not None and not same[answered]:
+        if classes is not None and [str(c) for c in orjson.loads(answered)] != classes:
             continue
         row = float_rows(features, n)[index]
         if rows and len(row) != len(rows[0]):
