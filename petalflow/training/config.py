@@ -172,10 +172,10 @@ def optional_alias(value: str) -> str | None:
     if _RESERVED_ALIAS.match(value):
         raise argparse.ArgumentTypeError(
             f"{value!r} is reserved by MLflow ('latest' and 'v<digits>'); "
-            "choose another alias such as 'champion'"
+            "choose another alias, such as 'champion', 'challenger' or 'staging'"
         )
     if not _ALIAS_FORMAT.match(value):
-        raise _fail("letters, digits, '_' or '-' (1-255 characters)", value)
+        raise _fail("ASCII letters, digits, '_' or '-' (1-255 characters)", value)
     return value
 
 

@@ -242,7 +242,8 @@ def _record(client: MlflowClient, request: Request, decision: Decision) -> None:
         verdicts[decision.champion] = "replaced" if decision.promoted else "kept"
     for version, verdict in verdicts.items():
         other = decision.champion if version == decision.challenger else decision.challenger
-        tags = {**common, "promotion.decision": verdict, "promotion.compared_with": str(other)}
+        compared = "none" if other is None else str(other)  # as MLflow params spell unset
+        tags = {**common, "promotion.decision": verdict, "promotion.compared_with": compared}
         for key, value in tags.items():
             client.set_model_version_tag(name, version, key, value)
 

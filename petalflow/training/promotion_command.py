@@ -29,7 +29,7 @@ def _non_negative(value: str) -> float:
     except ValueError:
         number = float("nan")
     if not 0 <= number < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {value!r}")
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {value!r}")
     return number
 
 
@@ -103,7 +103,7 @@ def promotion_main(command: str, argv: list[str]) -> int:
 
     log = None
     if args.challenger is None or args.champion is None:  # before the store is touched
-        parser.error("argument --challenger/--champion: name an alias, not 'none'")
+        parser.error("argument --challenger/--champion: name an alias (not none, nor empty)")
     if command == "promote":
         log = Path(args.prediction_log) if args.prediction_log else None
         if log is not None and not log.is_file():

@@ -154,7 +154,7 @@ def test_optional_alias_reserved_message() -> None:
     with pytest.raises(
         argparse.ArgumentTypeError,
         match=r"^'V7' is reserved by MLflow \('latest' and 'v<digits>'\); "
-        r"choose another alias such as 'champion'$",
+        r"choose another alias, such as 'champion', 'challenger' or 'staging'$",
     ):
         cfg.optional_alias("V7")
 
@@ -162,9 +162,11 @@ def test_optional_alias_reserved_message() -> None:
 def test_optional_alias_bad_format_message() -> None:
     with pytest.raises(
         argparse.ArgumentTypeError,
-        match=r"^must be letters, digits, '_' or '-' \(1-255 characters\), got 'a\.b'$",
+        match=r"^must be ASCII letters, digits, '_' or '-' \(1-255 characters\), got 'a\.b'$",
     ):
         cfg.optional_alias("a.b")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^must be ASCII letters.*got 'ä'$"):
+        cfg.optional_alias("ä")  # a letter, but not one MLflow takes in an alias
 
 
 def test_train_config_params_is_every_field() -> None:

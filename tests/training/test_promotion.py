@@ -115,6 +115,7 @@ def test_promote_makes_a_first_challenger_champion(tmp_path: Path, tracking_uri:
     assert petalflow_main(["promote", "--model-name", NAME]) == 0
     assert _aliases(client) == {"champion": "1", "challenger": "1"}
     assert _tags(client, "1")["promotion.decision"] == "promoted"
+    assert _tags(client, "1")["promotion.compared_with"] == "none"
 
 
 def test_promote_and_rollback_of_another_champion_alias_leave_champion_alone(
@@ -189,6 +190,9 @@ def test_promote_scores_labelled_predictions_and_needs_both_wins(
         (["promote"], "--model-name"),
         (["promote", "--model-name", NAME, "--metric", "auc"], "--metric"),
         (["promote", "--model-name", NAME, "--min-delta", "-1"], "--min-delta"),
+        (["promote", "--model-name", NAME, "--min-delta", "inf"], "--min-delta"),
+        (["promote", "--model-name", NAME, "--challenger", ""], "--challenger"),
+        (["rollback", "--model-name", NAME, "--champion", "none"], "--champion"),
         (["promote", "--model-name", NAME, "--prediction-log", "nope.db"], "--prediction-log"),
         (["rollback"], "--model-name"),
     ],
