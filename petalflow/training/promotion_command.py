@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,6 +88,16 @@ def _client() -> MlflowClient:
     return tracking.connect(uri)
 
 
+def _name_mlflow_runs_run(client: MlflowClient, name: str, outcome: str) -> None:
+    """Under `mlflow run` (which started a run for the command): name its run, and say in
+    its description what the command did, for `mlflow ui`."""
+    from mlflow.entities import RunTag
+
+    if run_id := os.environ.get("MLFLOW_RUN_ID"):
+        tags = [RunTag("mlflow.runName", name), RunTag("mlflow.note.content", outcome)]
+        client.log_batch(run_id, tags=tags)
+
+
 def promotion_main(command: str, argv: list[str]) -> int:
     """Run ``promote`` or ``rollback``; the exit status."""
     from petalflow.training import promotion
@@ -114,15 +125,15 @@ def promotion_main(command: str, argv: list[str]) -> int:
             restored, demoted = promotion.rollback(
                 client, args.model_name, args.champion, args.challenger
             )
-            print(
-                f"rolled back {args.model_name}: {args.champion} -> version {restored} "
-                f"(was {demoted})"
-            )
+            said = f"rolled back {args.model_name}: {args.champion} -> version {restored} "
+            print(f"{said}(was {demoted})")
+            _name_mlflow_runs_run(client, f"rollback-{args.model_name}", f"{said}(was {demoted})")
             return 0
         request = promotion.Request(
             args.model_name, args.challenger, args.champion, args.metric, args.min_delta, log
         )
         decision = promotion.decide(client, request)
+        _name_mlflow_runs_run(client, f"promote-{args.model_name}", decision.summary(request))
     except PetalflowError as exc:
         print(f"python -m petalflow {command}: error: {exc}", file=sys.stderr)
         return 2

@@ -118,6 +118,25 @@ def test_promote_makes_a_first_challenger_champion(tmp_path: Path, tracking_uri:
     assert _tags(client, "1")["promotion.compared_with"] == "none"
 
 
+def test_promote_and_rollback_under_mlflow_run_name_its_run_and_describe_it(
+    registry: MlflowClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `mlflow run -e promote` starts a run for the command: in `mlflow ui` it had a random
+    # name and said nothing of the decision
+    experiment = registry.create_experiment("ops", artifact_location=str(tmp_path / "ops"))
+    for command, name in (("promote", f"promote-{NAME}"), ("rollback", f"rollback-{NAME}")):
+        run_id = registry.create_run(experiment).info.run_id
+        monkeypatch.setenv("MLFLOW_RUN_ID", run_id)
+        assert petalflow_main([command, "--model-name", NAME]) == 0
+        said = capsys.readouterr().out.strip()
+        tags = registry.get_run(run_id).data.tags
+        assert (tags["mlflow.runName"], tags["mlflow.note.content"]) == (name, said)
+    assert said == f"rolled back {NAME}: champion -> version 1 (was 2)"
+
+
 def test_promote_and_rollback_of_another_champion_alias_leave_champion_alone(
     registry: MlflowClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
