@@ -144,6 +144,12 @@ def _decoded(run: Runner, decode: Callable[[], Any], what: str) -> Any:
         return run(decode)
     except ModelLoadError:
         raise
+    except FileNotFoundError as exc:  # in the store's copy, not damaged: absent
+        missing = Path(str(exc.filename)).name if exc.filename else str(exc)
+        raise ModelLoadError(
+            f"a file of the model of {what} is missing ({missing}): deleted, or not "
+            "uploaded yet; upload it again, retrain, or serve another model"
+        ) from exc
     except Exception as exc:
         raise ModelLoadError(
             f"cannot decode the model file of {what} ({type(exc).__name__}: {exc}): it is "

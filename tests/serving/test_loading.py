@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from petalflow.core.errors import ModelIntegrityError, ModelLoadError
 from petalflow.serving.app import create_app
 from petalflow.serving.lifecycle.sources import UriSource
-from petalflow.serving.loading import load_from_artifacts, load_model
+from petalflow.serving.loading import in_process, load_from_artifacts, load_model
 from tests.conftest import ChildRuns, make_settings, train_into
 
 ROW = {"sepal_length": 6.1, "sepal_width": 2.8, "petal_length": 4.7, "petal_width": 1.2}
@@ -152,3 +152,20 @@ def test_a_model_file_that_does_not_decode_is_refused_naming_it(
     expected = rf"cannot decode the model file of {re.escape(str(model))} \(.*\): it is damaged"
     with pytest.raises(ModelLoadError, match=expected):
         load_from_artifacts(copy)
+
+
+def test_a_model_file_missing_from_the_store_is_called_missing_not_damaged(
+    tmp_path: Path,
+) -> None:
+    # A version whose files were deleted (or are not uploaded yet): "damaged" misled.
+    from petalflow.serving.lifecycle.isolation import in_child
+    from petalflow.serving.loading import _decoded
+
+    gone = tmp_path / "model" / "model.skops"
+    for run in (in_process, in_child):  # decoded in this process, or in a child
+        with pytest.raises(
+            ModelLoadError,
+            match=r"^a file of the model of runs:/1/model is missing \(model\.skops\): deleted, "
+            r"or not uploaded yet; upload it again, retrain, or serve another model$",
+        ):
+            _decoded(run, lambda: gone.read_bytes(), "runs:/1/model")
