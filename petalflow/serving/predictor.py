@@ -49,7 +49,7 @@ class Predictor:
             self.fast = run(self.verified_fast_path)
         path = "numpy fast path" if self.fast else "scikit-learn"
         later = " until the fast path is verified" if use_fast_path and verify_later else ""
-        logger.info("prediction path: %s%s", path, later)
+        logger.info("prediction path of model %s: %s%s", model.model_version, path, later)
 
     def verified_fast_path(self) -> FastPath | None:
         """The model's fast path, compiled and verified; None if it has none (or it
