@@ -153,8 +153,8 @@ class RequestContextMiddleware:
                 await _serve(handler, endpoint, scope, limited_receive, send_with_id, request_id)
             else:  # a HEAD as its GET: the same headers (uvicorn drops the body)
                 await self.app(inner, limited_receive, send_with_id)
-        except ClientDisconnectedError:
-            status = 499  # nginx's "client closed request": not a server error
+        except ClientDisconnectedError:  # nginx's 499 "client closed request", unless
+            status = scope["state"].get("refused_status", 499)  # the protocol answered
         except Exception as exc:
             if not started:
                 mlflow = scope["path"] == INVOCATIONS

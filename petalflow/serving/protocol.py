@@ -186,11 +186,17 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         logger.warning("closing the connection of %s: %s", client, error.message)
         cycle = self.cycle
         if cycle is None or cycle.response_complete or (current and not cycle.response_started):
-            status, body = error_response(error, "")
+            # The request being read, once the app has started it, has an id, and the app's
+            # log line says this status (not 499, its client gone)
+            state = cycle.scope.setdefault("state", {}) if current and cycle else {}
+            request_id = str(state.get("request_id", ""))
+            status, body = error_response(error, request_id)
+            state["refused_status"] = status
             head = (
                 f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
                 f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
-                "connection: close\r\n\r\n"
+                + (f"x-request-id: {request_id}\r\n" if request_id else "")
+                + "connection: close\r\n\r\n"
             )
             self.transport.write(head.encode() + body)
         self.transport.close()

@@ -170,6 +170,27 @@ def test_uvicorn_answers_unparsable_http_in_the_json_error_format(
 
 
 @pytest.mark.e2e
+def test_a_malformed_chunk_after_the_head_is_answered_and_logged_as_one_400(
+    server: ServerProcess,
+) -> None:
+    # The head is read (the request has its id) before the body turns out malformed: the
+    # answer carries the id, and the access line says 400 (it said 499, "client gone").
+    sock = _connect(server)
+    sock.sendall(_HEAD + b"X-Request-ID: bad-chunk-1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    server.json_lines(until=lambda lines: False, timeout=0.3)  # the app has started it
+    sock.sendall(b"zz\r\n{}\r\n0\r\n\r\n")
+    response = _until_closed(sock)
+    assert b"\r\nx-request-id: bad-chunk-1\r\n" in response.partition(b"\r\n\r\n")[0]
+    error = _error(response, 400)
+    assert (error["error"], error["request_id"]) == ("malformed_http", "bad-chunk-1")
+    lines = server.json_lines(
+        until=lambda lines: any(x.get("request_id") == "bad-chunk-1" for x in lines)
+    )
+    logged = [x["status"] for x in lines if x.get("request_id") == "bad-chunk-1" and "status" in x]
+    assert logged == [400]
+
+
+@pytest.mark.e2e
 def test_uvicorn_never_answers_an_earlier_pipelined_request_with_a_later_ones_400(
     server: ServerProcess,
 ) -> None:
