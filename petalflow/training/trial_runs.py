@@ -46,9 +46,10 @@ class TrialRuns:
             )
             metrics = [
                 Metric(f"cv_{self.metric}_mean", float(trial.scores.mean()), ended, 0),
-                Metric(f"cv_{self.metric}_std", float(trial.scores.std()), ended, 0),
                 Metric("cv_folds", float(len(trial.scores)), ended, 0),
             ]
+            if len(trial.scores) > 1:  # one validation split has no spread to report
+                metrics.append(Metric(f"cv_{self.metric}_std", float(trial.scores.std()), ended, 0))
         child = self.client.create_run(
             self.experiment_id,
             start_time=int(trial.started * 1000),

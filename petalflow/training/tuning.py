@@ -111,7 +111,8 @@ def _plan(
         alias=config.alias,
         extra_metrics={
             f"best_cv_{config.metric}": best.value,
-            f"best_cv_{config.metric}_std": best.std,
+            # one validation split (--cv-folds 1) has no spread to report
+            **({f"best_cv_{config.metric}_std": best.std} if config.cv_folds > 1 else {}),
         },
         assessment=searched.assessment,
     )

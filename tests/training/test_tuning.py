@@ -279,6 +279,8 @@ def test_tune_works_on_a_contract_table_with_a_forest(tmp_path: Path, user_table
     losses = [c.data.metrics["cv_log_loss_mean"] for c in children]
     assert parent.data.metrics["best_cv_log_loss"] == min(losses)  # lower is better
     assert children[0].data.metrics["cv_folds"] == 1
+    assert "cv_log_loss_std" not in children[0].data.metrics  # no spread over one split
+    assert "best_cv_log_loss_std" not in parent.data.metrics
     assert set(children[0].data.params) == {
         "n_estimators",
         "max_depth",
