@@ -49,10 +49,13 @@ def missing_database(uri: str) -> str | None:
     """Why a sqlite store at ``uri`` cannot be read: its file does not exist (MLflow would
     create an empty one, so that a mistyped path reads as a registry with no models)."""
     paths = local_paths(uri)
-    if not uri.startswith("sqlite:///") or not paths or paths[0].exists():
+    if not uri.startswith("sqlite:///") or not paths:
+        return None
+    database = Path(urllib.parse.unquote(str(paths[0])))  # as SQLAlchemy decodes the URL
+    if database.exists():
         return None
     return (
-        f"there is no MLflow store at {uri} (no file {paths[0]}); fix MLFLOW_TRACKING_URI, "
+        f"there is no MLflow store at {uri} (no file {database}); fix MLFLOW_TRACKING_URI, "
         "or train with --register-model first to create it"
     )
 

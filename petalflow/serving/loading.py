@@ -129,7 +129,9 @@ def load_from_artifacts(directory: Path, run: Runner = in_process) -> LoadedMode
 
 
 def _check_reachable(uri: str, tracking_uri: str) -> None:
-    if problem := store.missing_database(tracking_uri):
+    # A path or an artifact-store URI is read without the tracking store
+    needs_store = uri.startswith(("models:/", "runs:/"))
+    if needs_store and (problem := store.missing_database(tracking_uri)):
         raise ModelLoadError(f"cannot load {uri}: {problem}")
     if problem := store.unreachable(tracking_uri):
         raise ModelLoadError(

@@ -92,10 +92,14 @@ def _name_mlflow_runs_run(client: MlflowClient, name: str, outcome: str) -> None
     """Under `mlflow run` (which started a run for the command): name its run, and say in
     its description what the command did, for `mlflow ui`."""
     from mlflow.entities import RunTag
+    from mlflow.exceptions import MlflowException
 
     if run_id := os.environ.get("MLFLOW_RUN_ID"):
         tags = [RunTag("mlflow.runName", name), RunTag("mlflow.note.content", outcome)]
-        client.log_batch(run_id, tags=tags)
+        try:  # the command is done: naming its run is no part of it
+            client.log_batch(run_id, tags=tags)
+        except (MlflowException, OSError) as exc:
+            logger.warning("could not name the run %s of mlflow run: %s", run_id, exc)
 
 
 def promotion_main(command: str, argv: list[str]) -> int:
@@ -115,6 +119,8 @@ def promotion_main(command: str, argv: list[str]) -> int:
     log = None
     if args.challenger is None or args.champion is None:  # before the store is touched
         parser.error("argument --challenger/--champion: name an alias (not none, nor empty)")
+    if args.challenger == args.champion:
+        parser.error(f"argument --challenger: must differ from --champion ({args.champion!r})")
     if command == "promote":
         log = Path(args.prediction_log) if args.prediction_log else None
         if log is not None and not log.is_file():

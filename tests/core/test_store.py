@@ -29,3 +29,9 @@ def test_missing_database_says_nothing_of_other_stores(uri: str) -> None:
 def test_missing_database_takes_an_existing_file(tmp_path: Path) -> None:
     (tmp_path / "mlflow.db").write_bytes(b"")
     assert missing_database(f"sqlite:///{tmp_path / 'mlflow.db'}?timeout=20") is None
+
+
+def test_missing_database_reads_a_percent_encoded_path_as_sqlalchemy_does(tmp_path: Path) -> None:
+    (tmp_path / "my dir").mkdir()
+    (tmp_path / "my dir" / "mlflow.db").write_bytes(b"")
+    assert missing_database(f"sqlite:///{tmp_path}/my%20dir/mlflow.db") is None

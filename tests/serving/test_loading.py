@@ -169,3 +169,26 @@ def test_a_model_file_missing_from_the_store_is_called_missing_not_damaged(
             r"or not uploaded yet; upload it again, retrain, or serve another model$",
         ):
             _decoded(run, lambda: gone.read_bytes(), "runs:/1/model")
+
+
+def test_a_model_path_loads_without_the_tracking_store(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A saved model's folder needs no tracking store: a store file that is not there is
+    # no reason to refuse it (only models:/ and runs:/ URIs are refused then).
+    import joblib
+    import mlflow
+
+    saved = tmp_path / "saved"
+    mlflow.sklearn.save_model(
+        joblib.load(trained / "model.joblib"), saved, serialization_format="pickle"
+    )
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'none' / 'mlflow.db'}")
+    from petalflow.serving.loading import load_from_uri
+
+    model = load_from_uri(str(saved))
+    assert model.class_names == ["setosa", "versicolor", "virginica"]
+    assert not (tmp_path / "none").exists()
+    with pytest.raises(ModelLoadError, match="there is no MLflow store at"):
+        load_from_uri("models:/iris-classifier@champion")
+    assert not (tmp_path / "none").exists()

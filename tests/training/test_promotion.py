@@ -137,6 +137,19 @@ def test_promote_and_rollback_under_mlflow_run_name_its_run_and_describe_it(
     assert said == f"rolled back {NAME}: champion -> version 1 (was 2)"
 
 
+def test_promote_under_a_run_id_mlflow_cannot_find_still_reports_its_decision(
+    registry: MlflowClient, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # naming the run comes after the aliases moved: it must not turn the outcome into a
+    # failure ("did not complete ... run it again", exit 2)
+    monkeypatch.setenv("MLFLOW_RUN_ID", "0123456789abcdef0123456789abcdef")
+    assert petalflow_main(["promote", "--model-name", NAME]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"promoted {NAME} version 2")
+    assert "did not complete" not in captured.err
+    assert _aliases(registry) == {"champion": "2", "challenger": "2", "previous-champion": "1"}
+
+
 def test_promote_and_rollback_of_another_champion_alias_leave_champion_alone(
     registry: MlflowClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -212,6 +225,8 @@ def test_promote_scores_labelled_predictions_and_needs_both_wins(
         (["promote", "--model-name", NAME, "--min-delta", "inf"], "--min-delta"),
         (["promote", "--model-name", NAME, "--challenger", ""], "--challenger"),
         (["rollback", "--model-name", NAME, "--champion", "none"], "--champion"),
+        (["rollback", "--model-name", NAME, "--challenger", "champion"], "--challenger"),
+        (["promote", "--model-name", NAME, "--champion", "challenger"], "--challenger"),
         (["promote", "--model-name", NAME, "--prediction-log", "nope.db"], "--prediction-log"),
         (["rollback"], "--model-name"),
     ],
