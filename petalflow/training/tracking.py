@@ -137,11 +137,15 @@ def training_run(
         yield run
 
 
+DEFAULT_EXPERIMENT_ID = "0"  # MLflow's Default experiment
+
+
 def experiment_of(client: MlflowClient, run: Run, wanted: str) -> str:
-    """The name of ``run``'s experiment; a warning if it is not ``wanted`` (`mlflow run`
-    without ``--experiment-name`` puts its run in ``Default``)."""
+    """The name of ``run``'s experiment; a warning if it is MLflow's Default rather than
+    ``wanted`` (`mlflow run` without ``--experiment-name`` puts its run there; with one,
+    the user chose it)."""
     name = str(client.get_experiment(run.info.experiment_id).name)
-    if name != wanted:
+    if run.info.experiment_id == DEFAULT_EXPERIMENT_ID and name != wanted:
         logger.warning(
             "this run is in the experiment %r (mlflow run's), not %r: run `mlflow run` with "
             "--experiment-name %s to keep it beside the data set's other runs",

@@ -558,26 +558,38 @@ def test_train_interrupted_while_logging_to_a_server_stops_at_once(
     assert stopped.info.run_name == "logreg-C1.0-seed42"
 
 
-def test_a_run_mlflow_run_started_in_another_experiment_says_so_and_records_it(
+@pytest.mark.parametrize("chosen", [False, True])
+def test_a_run_mlflow_run_started_elsewhere_records_its_experiment_and_warns_of_default(
+    chosen: bool,
     tmp_path: Path,
     tracking_uri: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # `mlflow run` without --experiment-name starts its run in Default (here "elsewhere"):
-    # the run stays there, and its experiment_name param and params.json say so, not "iris".
-    client = MlflowClient(tracking_uri)
-    other = client.create_experiment("elsewhere", artifact_location=str(tmp_path / "runs"))
-    started = client.create_run(other)
+    # `mlflow run` without --experiment-name starts its run in Default: the run stays
+    # there, its experiment_name param and params.json say so (not "iris"), and a warning
+    # says how to keep it beside the data set's runs. An experiment the user chose
+    # (`mlflow run --experiment-name prod-iris`) is recorded without a warning.
+    client = tracking.connect(tracking_uri)  # its artifacts beside the store, not in ./
+    if chosen:
+        location = str(tmp_path / "runs")
+        where, experiment = "prod-iris", client.create_experiment("prod-iris", location)
+    else:
+        where, experiment = "Default", tracking.DEFAULT_EXPERIMENT_ID
+    started = client.create_run(experiment)
     monkeypatch.setenv("MLFLOW_RUN_ID", started.info.run_id)
     assert train.main(["--artifacts-dir", str(tmp_path / "art")]) == 0
     info = json.loads((tmp_path / "art" / "model_info.json").read_text())
     assert info["run_id"] == started.info.run_id
-    assert client.get_run(started.info.run_id).data.params["experiment_name"] == "elsewhere"
+    assert client.get_run(started.info.run_id).data.params["experiment_name"] == where
     saved = json.loads((tmp_path / "art" / "params.json").read_text())
-    assert saved["experiment_name"] == "elsewhere"
+    assert saved["experiment_name"] == where
     warnings = [line for line in capsys.readouterr().out.splitlines() if " WARNING " in line]
-    assert [line.split(": ", 1)[1] for line in warnings] == [
-        "this run is in the experiment 'elsewhere' (mlflow run's), not 'iris': run `mlflow run` "
-        "with --experiment-name iris to keep it beside the data set's other runs"
-    ]
+    assert [line.split(": ", 1)[1] for line in warnings] == (
+        []
+        if chosen
+        else [
+            "this run is in the experiment 'Default' (mlflow run's), not 'iris': run `mlflow "
+            "run` with --experiment-name iris to keep it beside the data set's other runs"
+        ]
+    )
