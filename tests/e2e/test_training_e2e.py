@@ -264,8 +264,10 @@ def test_mlflow_run_logs_exactly_one_run_with_the_given_params(
     expected = {
         **_defaults(),
         **{"seed": 7, "model": "rf", "n_estimators": 50, "artifacts_dir": "rf-model"},
+        "experiment_name": "Default",  # where the run is, with a warning saying how to choose
     }
     assert params_json == expected
+    assert "this run is in the experiment 'Default' (mlflow run's), not 'iris'" in _output(result)
     assert run.data.params == _expected_params(expected)
     assert run.data.params["seed"] == "7"
     assert run.data.params["model"] == "rf"
@@ -284,7 +286,8 @@ def test_mlflow_run_experiment_name_chooses_the_experiment(
     assert client.get_experiment(run.info.experiment_id).name == "e2e-chosen"
     assert client.get_experiment_by_name("iris") is None
     # MLproject defaults == train.py defaults: MLflow would refuse a changed param.
-    assert run.data.params == _expected_params(_defaults())
+    assert run.data.params == _expected_params({**_defaults(), "experiment_name": "e2e-chosen"})
+    assert "this run is in the experiment" not in _output(result)  # chosen: no warning
     info = json.loads((project / "artifacts" / "model_info.json").read_text())
     assert info["run_id"] == run.info.run_id
     assert info["experiment_id"] == run.info.experiment_id
