@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from petalflow.core.contract import FALSE_TOKENS, TRUE_TOKENS, FeatureSpec
-from petalflow.core.errors import TooManyRowsError
+from petalflow.core.errors import ClientError, TooManyRowsError
 from petalflow.serving.duplicate_keys import duplicate_key_error
 from petalflow.serving.scoring_tables import INVALID_PARAMETER_VALUE, ScoringError, Table
 
@@ -143,46 +143,90 @@ def _boolean_columns(text: str, numbers: list[str]) -> set[str]:
     return {name for name in numbers if name in raw and raw[name].isin(spellings).any()}
 
 
+CELL_BYTES = 256  # decoded bytes a parquet body's feature cell may take on average
+
+
 def parquet_table(
     body: bytes, specs: tuple[FeatureSpec, ...], max_rows: int | None = None
 ) -> Table:
     """The table of a parquet body; ScoringError as MLflow refuses it (types included).
 
-    Only the feature columns are decoded: the others are named from the file's schema, so
-    that a few compressed kilobytes of an ignored column never become megabytes. More
-    rows than ``max_rows`` are refused (413) from the file's metadata, before any decoding.
+    Only the feature columns are decoded (text as a dictionary of its distinct values),
+    never the others nor a stored index: a few compressed kilobytes must not become
+    megabytes. Before any decoding, from the file's metadata: more rows than ``max_rows``
+    are refused (413), as are feature columns that would decode to more than
+    ``CELL_BYTES`` a cell, and text in a number column (400).
     """
     try:
         import pyarrow.parquet as pq
 
-        source = pq.ParquetFile(io.BytesIO(body))
-        names = _parquet_columns(source)
-        if max_rows is not None and source.metadata.num_rows > max_rows:
-            raise TooManyRowsError("rows", source.metadata.num_rows, max_rows)
+        schema = pq.ParquetFile(io.BytesIO(body)).schema_arrow
+        names = _parquet_columns(schema)
+        if len(set(names)) < len(names):
+            raise ScoringError(
+                "parquet: a column name appears twice; send each column once",
+                rule="duplicate_key",
+                mlflow_code=INVALID_PARAMETER_VALUE,
+            )
         wanted = [spec.name for spec in specs if spec.name in names]
-        frame = source.read(columns=wanted, use_pandas_metadata=True).to_pandas()
-    except TooManyRowsError:
+        text = [n for n in wanted if _is_text(schema.field(n).type)]
+        source = pq.ParquetFile(io.BytesIO(body), read_dictionary=text)
+        _check_before_decoding(source, specs, wanted, text, max_rows)
+        frame = source.read(columns=wanted, use_pandas_metadata=False).to_pandas()
+    except ClientError:  # said already: too many rows or bytes, a type, a repeated name
         raise
     except Exception as exc:  # pyarrow's errors describe the bytes, never a server path
         kind = {"kind": "Parquet", "writer": "to_parquet"}
         raise ScoringError(f"{_PARSE.format(**kind)}: {_short(exc)}") from None
-    if len(set(names)) < len(names):
-        raise ScoringError(
-            "parquet: a column name appears twice; send each column once",
-            rule="duplicate_key",
-            mlflow_code=INVALID_PARAMETER_VALUE,
-        )
     for spec in specs:
         if spec.name in frame.columns:
             _check_type(frame[spec.name], spec)
     return _frame_table(frame, specs, "parquet", names)
 
 
-def _parquet_columns(source: Any) -> list[str]:
+def _parquet_columns(schema: Any) -> list[str]:
     """A parquet file's column names, without the index pandas stored as columns."""
-    index = (source.schema_arrow.pandas_metadata or {}).get("index_columns", [])
+    index = (schema.pandas_metadata or {}).get("index_columns", [])
     stored = {name for name in index if isinstance(name, str)}  # a RangeIndex is no column
-    return [name for name in source.schema_arrow.names if name not in stored]
+    return [name for name in schema.names if name not in stored]
+
+
+def _is_text(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _check_before_decoding(
+    source: Any,
+    specs: tuple[FeatureSpec, ...],
+    wanted: list[str],
+    text: list[str],
+    max_rows: int | None,
+) -> None:
+    """413 for too many rows or too many decoded bytes, 400 for text in a number column:
+    from the metadata, before the columns are decoded."""
+    rows = source.metadata.num_rows
+    if max_rows is not None and rows > max_rows:
+        raise TooManyRowsError("rows", rows, max_rows)
+    for spec in specs:
+        if spec.numeric and spec.name in text:
+            _refuse_type(spec, "str")
+    limit = (rows if max_rows is None else max_rows) * max(len(wanted), 1) * CELL_BYTES
+    meta = source.metadata
+    size = sum(
+        meta.row_group(g).column(c).total_uncompressed_size
+        for g in range(meta.num_row_groups)
+        for c in range(meta.num_columns)
+        if meta.row_group(g).column(c).path_in_schema in wanted
+    )
+    if size > limit:
+        raise ClientError(
+            f"parquet: the feature columns decode to {size} bytes, more than {CELL_BYTES} "
+            f"bytes a cell ({limit} bytes); send fewer rows, or shorter values",
+            status=413,
+            code="payload_too_large",
+        )
 
 
 def _check_type(column: pd.Series, spec: FeatureSpec) -> None:
@@ -196,14 +240,18 @@ def _check_type(column: pd.Series, spec: FeatureSpec) -> None:
     else:  # objects (all null, say) are read as numbers by MLflow: values decide
         fits = dtype.kind == "f" or (dtype.kind == "O" and not text)
     if not fits:
-        wanted = "double" if spec.numeric else "string"
-        raise ScoringError(
-            f"Incompatible input types for column {spec.name}: can not safely convert "
-            f"{dtype} to {wanted}",
-            field=spec.name,
-            rule="type",
-            mlflow_code=INVALID_PARAMETER_VALUE,
-        )
+        _refuse_type(spec, str(dtype))
+
+
+def _refuse_type(spec: FeatureSpec, dtype: str) -> None:
+    wanted = "double" if spec.numeric else "string"
+    raise ScoringError(
+        f"Incompatible input types for column {spec.name}: can not safely convert "
+        f"{dtype} to {wanted}",
+        field=spec.name,
+        rule="type",
+        mlflow_code=INVALID_PARAMETER_VALUE,
+    )
 
 
 def _frame_table(

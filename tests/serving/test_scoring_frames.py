@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from petalflow.core.contract import FeatureSpec
-from petalflow.core.errors import TooManyRowsError
+from petalflow.core.errors import ClientError, TooManyRowsError
 from petalflow.serving.duplicate_keys import DuplicateKeyError, duplicate_key_error
 from petalflow.serving.scoring_frames import csv_table, parquet_table
 from petalflow.serving.scoring_tables import ScoringError
@@ -212,6 +212,60 @@ def test_parquet_table_names_the_other_columns_without_reading_them() -> None:
     assert table.columns == {"note": [], "mass": [3.5, 4.0], "island": ["Dream", "Biscoe"]}
     assert list(table.columns) == ["note", "mass", "island"]
     assert table.rows == 2
+
+
+def _reads_recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], bool]]:
+    """The (columns, use_pandas_metadata) of every ParquetFile.read from now on."""
+    import pyarrow.parquet as pq
+
+    calls: list[tuple[list[str], bool]] = []
+    read = pq.ParquetFile.read
+
+    def recorded(self: Any, columns: list[str], use_pandas_metadata: bool = False) -> Any:
+        calls.append((list(columns), use_pandas_metadata))
+        return read(self, columns=columns, use_pandas_metadata=use_pandas_metadata)
+
+    monkeypatch.setattr(pq.ParquetFile, "read", recorded)
+    return calls
+
+
+def test_parquet_table_never_decodes_a_stored_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pandas' metadata (the client's) names an index column: read with it, pyarrow decoded
+    # that column whole, however large (2 KB of body: +527 MB)
+    frame = pd.DataFrame({"mass": [1.0, 2.0], "note": ["x" * 1000, "y"]}).set_index("note")
+    calls = _reads_recorded(monkeypatch)
+    table = parquet_table(_parquet(frame), SPECS)
+    assert calls == [(["mass"], False)]
+    assert table.columns == {"mass": [1.0, 2.0]} and table.rows == 2
+
+
+def test_parquet_table_refuses_text_in_a_number_column_before_decoding_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = _reads_recorded(monkeypatch)
+    error = _refused(parquet_table, _parquet(pd.DataFrame({"mass": ["x" * 100] * 3})))
+    assert calls == []
+    assert (
+        error.message
+        == "Incompatible input types for column mass: can not safely convert str to double"
+    )
+
+
+def test_parquet_table_refuses_feature_columns_that_decode_too_large() -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = io.BytesIO()  # no dictionary: the text is stored (and decoded) row by row
+    columns = {"island": pa.array(["x" * 1000] * 3), "mass": pa.array([1.0, 2.0, 3.0])}
+    pq.write_table(pa.table(columns), out, use_dictionary=False, compression="zstd")
+    with pytest.raises(
+        ClientError,
+        match=r"^parquet: the feature columns decode to \d+ bytes, more "
+        r"than 256 bytes a cell \(1536 bytes\); send fewer rows",
+    ) as caught:
+        parquet_table(out.getvalue(), SPECS, max_rows=3)
+    assert (caught.value.status, caught.value.code) == (413, "payload_too_large")
+    assert parquet_table(out.getvalue(), SPECS, max_rows=30).rows == 3  # 15,360 bytes allowed
 
 
 def test_parquet_table_refuses_too_many_rows_before_reading_them() -> None:
