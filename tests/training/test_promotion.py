@@ -589,6 +589,25 @@ def test_feedback_uses_only_predictions_over_the_models_classes(
     np.testing.assert_array_equal(features.to_numpy(), rows[40:75][::-1])
 
 
+def test_feedback_counts_its_limit_among_the_models_own_predictions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # newer labelled rows of another model (as many as MAX_FEEDBACK) must not hide the
+    # Iris model's: the limit counts rows over its classes
+    from petalflow.training import promotion
+
+    monkeypatch.setattr(promotion, "MAX_FEEDBACK", 40)
+    X, y = load_dataset()
+    rows = X.to_numpy()
+    species = [str(label) for label in y[50:90]]
+    path = _labelled_log(tmp_path / "p.db", rows[50:90], species, prefix="iris")
+    _labelled_log(path, rows[:40], ["hot", "cold"] * 20, ["cold", "hot"], prefix="other")
+    request = promotion.Request(NAME, prediction_log=path)
+    features, truth = promotion._feedback(request, prepare("iris", 0.2, 42), SPECIES)
+    assert list(truth) == species[::-1]
+    np.testing.assert_array_equal(features.to_numpy(), rows[50:90][::-1])
+
+
 def test_feedback_refuses_a_file_that_is_not_a_prediction_log(tmp_path: Path) -> None:
     from petalflow.core.errors import PromotionError
     from petalflow.training import promotion

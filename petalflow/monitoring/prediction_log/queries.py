@@ -103,24 +103,24 @@ def labelled(
 def labelled_rows(
     conn: sqlite3.Connection, limit: int, classes: list[str] | None = None
 ) -> tuple[np.ndarray, list[str]]:
-    """The encoded features and true labels of the newest ``limit`` labelled rows, of any
-    model version, newest first: what another model can be scored on. Rows of the newest
-    row's width only, and answered over ``classes`` if given (others are another model's)."""
+    """Encoded features and true labels of the newest ``limit`` labelled rows any model
+    answered over ``classes`` (if given), of the newest one's width: to score another on."""
     sql = (
         "SELECT p.features, p.n_rows, f.row_index, f.true_label, p.classes FROM feedback AS f "
         "JOIN predictions AS p ON p.request_id = f.request_id "
-        "ORDER BY f.labelled_at DESC, f.rowid DESC LIMIT ?"
+        "ORDER BY f.labelled_at DESC, f.rowid DESC"
     )
     rows: list[np.ndarray] = []
     labels: list[str] = []
-    for features, n, index, label, answered in conn.execute(sql, (limit,)):
-        if classes is not None and [str(c) for c in orjson.loads(answered)] != classes:
-            continue
+    for features, n, index, label, answered in conn.execute(sql):  # until ``limit`` kept
         row = float_rows(features, n)[index]
-        if rows and len(row) != len(rows[0]):
+        other = classes is not None and [str(c) for c in orjson.loads(answered)] != classes
+        if other or (rows and len(row) != len(rows[0])):
             continue
         rows.append(row)
         labels.append(str(label))
+        if len(rows) == limit:
+            break
     width = len(rows[0]) if rows else 0
     return np.array(rows, dtype=float).reshape(len(rows), width), labels
 
