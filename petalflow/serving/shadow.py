@@ -34,6 +34,7 @@ from petalflow.monitoring.prediction_log import PredictionLog
 from petalflow.observability.metrics import Telemetry
 from petalflow.serving.loading import LoadedModel, load_from_uri
 from petalflow.serving.predictor import Predictor
+from petalflow.serving.registry import RegistryRef
 from petalflow.serving.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -253,9 +254,11 @@ def open_shadow(
         shadow = Shadow(model, primary, log, telemetry, settings.shadow_sample)
     except Exception as exc:  # the loader's many errors: the shadow must not stop the server
         logger.debug("the shadow model could not be used", exc_info=True)
+        ref = RegistryRef.parse(uri)
         later = (
-            f"it is checked again every {settings.reload_interval:g} s"
-            if uri.startswith("models:/") and "@" in uri and settings.reload_interval > 0
+            f"it is checked again every {settings.reload_interval:g} s (a version that "
+            "fails again, every 2 minutes)"
+            if ref is not None and ref.follows_alias and settings.reload_interval > 0
             else "restart the server once it can be loaded"
         )
         reason = exc if isinstance(exc, PetalflowError) else f"{type(exc).__name__}: {exc}"

@@ -102,7 +102,9 @@ def _same_database(storage: str, tracking: str) -> bool:
     if ours.get_backend_name() == "sqlite":
         files = ours.database, theirs.database
         return all(files) and Path(str(files[0])).resolve() == Path(str(files[1])).resolve()
-    return (ours.host, ours.port, ours.database) == (theirs.host, theirs.port, theirs.database)
+    # the query too: one database may hold both in two schemas (options=-csearch_path=...)
+    where = (ours.host, ours.port, ours.database, dict(ours.query))
+    return where == (theirs.host, theirs.port, theirs.database, dict(theirs.query))
 
 
 def _check_storage(url: str, sleep: Callable[[float], None] = time.sleep) -> str | None:

@@ -375,3 +375,28 @@ def test_search_in_child_stopped_inside_a_storage_call_lets_it_finish(tmp_path: 
     assert finished.exists()
     trials = optuna.load_study(study_name="s", storage=storage).trials
     assert [t.state.name for t in trials] == ["FAIL"]
+
+
+@pytest.mark.parametrize(
+    ("storage", "tracking", "same"),
+    [
+        ("sqlite:///{tmp}/a.db", "sqlite:///{tmp}/./a.db", True),
+        ("sqlite:///{tmp}/a.db", "sqlite:///{tmp}/b.db", False),
+        ("postgresql://u@h/db", "postgresql+psycopg2://v@h/db", True),
+        ("postgresql://u@h/db", "postgresql://u@h/other", False),
+        (  # one database, two schemas: Optuna's and MLflow's apart
+            "postgresql://u@h/db?options=-csearch_path%3Doptuna",
+            "postgresql://u@h/db?options=-csearch_path%3Dmlflow",
+            False,
+        ),
+        ("sqlite:///{tmp}/a.db", "http://127.0.0.1:5000", False),
+        ("postgresql://u@h/db", "sqlite:///{tmp}/db", False),
+    ],
+)
+def test_same_database_tells_one_database_however_spelled(
+    storage: str, tracking: str, same: bool, tmp_path: Path
+) -> None:
+    from petalflow.training.tune_command import _same_database
+
+    tmp = str(tmp_path)
+    assert _same_database(storage.format(tmp=tmp), tracking.format(tmp=tmp)) is same
