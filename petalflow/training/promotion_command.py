@@ -131,15 +131,19 @@ def promotion_main(command: str, argv: list[str]) -> int:
             restored, demoted = promotion.rollback(
                 client, args.model_name, args.champion, args.challenger
             )
-            said = f"rolled back {args.model_name}: {args.champion} -> version {restored} "
-            print(f"{said}(was {demoted})")
-            _name_mlflow_runs_run(client, f"rollback-{args.model_name}", f"{said}(was {demoted})")
+            said = (
+                f"rolled back {args.model_name}: {args.champion} -> version {restored} "
+                f"(was {demoted})"
+            )
+            print(said)
+            _name_mlflow_runs_run(client, f"rollback-{args.model_name}", said)
             return 0
         request = promotion.Request(
             args.model_name, args.challenger, args.champion, args.metric, args.min_delta, log
         )
         decision = promotion.decide(client, request)
-        _name_mlflow_runs_run(client, f"promote-{args.model_name}", decision.summary(request))
+        said = decision.summary(request)
+        _name_mlflow_runs_run(client, f"promote-{args.model_name}", said)
     except PetalflowError as exc:
         print(f"python -m petalflow {command}: error: {exc}", file=sys.stderr)
         return 2
@@ -152,5 +156,5 @@ def promotion_main(command: str, argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    print(decision.summary(request))
+    print(said)
     return 0 if decision.promoted else 1

@@ -125,7 +125,7 @@ def training_run(
     """
     with contextlib.ExitStack() as started:
         with signals_held() if is_database(uri) else contextlib.nullcontext():
-            if os.environ.get("MLFLOW_RUN_ID"):
+            if launched_by_mlflow_run():
                 # Launched by `mlflow run`: its run and experiment win over --experiment-name.
                 context = mlflow.start_run(run_id=os.environ["MLFLOW_RUN_ID"], run_name=run_name)
             else:
@@ -140,10 +140,17 @@ def training_run(
 DEFAULT_EXPERIMENT_ID = "0"  # MLflow's Default experiment
 
 
+def launched_by_mlflow_run() -> bool:
+    """Whether `mlflow run` started this process, and the run to log into."""
+    return bool(os.environ.get("MLFLOW_RUN_ID"))
+
+
 def experiment_of(client: MlflowClient, run: Run, wanted: str) -> str:
     """The name of ``run``'s experiment; a warning if it is MLflow's Default rather than
     ``wanted`` (`mlflow run` without ``--experiment-name`` puts its run there; with one,
-    the user chose it)."""
+    the user chose it). A run tune or train started is in ``wanted``: no store call."""
+    if not launched_by_mlflow_run():
+        return wanted
     name = str(client.get_experiment(run.info.experiment_id).name)
     if run.info.experiment_id == DEFAULT_EXPERIMENT_ID and name != wanted:
         logger.warning(
